@@ -1,0 +1,130 @@
+//! The actions this server answers, their families and the vendor's rate limits.
+
+use super::codes::Family;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    AddStream,
+    DeleteStream,
+    DescribeSimpleStreamList,
+    DescribeUserNum,
+    ForbidRTCStream,
+    ResumeRTCStream,
+    ForbidRTCStreams,
+    ResumeRTCStreams,
+    DescribeRTCStreamState,
+}
+
+/// Actions of the vendor's catalogue that this server does not answer yet; they get
+/// 100000007 with a Message saying so rather than a generic "unknown".
+const KNOWN_UNSUPPORTED: &[&str] = &[
+    "StartMix",
+    "StopMix",
+    "GetMixTaskInfo",
+    "StartAutoMix",
+    "StopAutoMix",
+    "StartCloudTranscode",
+    "StopCloudTranscode",
+    "DescribeUsers",
+    "DescribeUserList",
+    "KickoutUser",
+    "CloseRoom",
+];
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::AddStream,
+        Action::DeleteStream,
+        Action::DescribeSimpleStreamList,
+        Action::DescribeUserNum,
+        Action::ForbidRTCStream,
+        Action::ResumeRTCStream,
+        Action::ForbidRTCStreams,
+        Action::ResumeRTCStreams,
+        Action::DescribeRTCStreamState,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::AddStream => "AddStream",
+            Action::DeleteStream => "DeleteStream",
+            Action::DescribeSimpleStreamList => "DescribeSimpleStreamList",
+            Action::DescribeUserNum => "DescribeUserNum",
+            Action::ForbidRTCStream => "ForbidRTCStream",
+            Action::ResumeRTCStream => "ResumeRTCStream",
+            Action::ForbidRTCStreams => "ForbidRTCStreams",
+            Action::ResumeRTCStreams => "ResumeRTCStreams",
+            Action::DescribeRTCStreamState => "DescribeRTCStreamState",
+        }
+    }
+
+    /// Action names are case-sensitive, as the vendor's.
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    pub fn is_known_unsupported(name: &str) -> bool {
+        KNOWN_UNSUPPORTED.contains(&name)
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Action::AddStream
+            | Action::DeleteStream
+            | Action::DescribeSimpleStreamList
+            | Action::DescribeUserNum => Family::Room,
+            Action::ForbidRTCStream
+            | Action::ResumeRTCStream
+            | Action::ForbidRTCStreams
+            | Action::ResumeRTCStreams
+            | Action::DescribeRTCStreamState => Family::Media,
+        }
+    }
+
+    /// The vendor's documented per-app limit (requests per second), production and test.
+    pub fn default_rate(self, is_test: bool) -> f64 {
+        match (self, is_test) {
+            (Action::AddStream | Action::DeleteStream | Action::DescribeUserNum, false) => 10.0,
+            (Action::AddStream | Action::DeleteStream | Action::DescribeUserNum, true) => 1.0,
+            (Action::DescribeSimpleStreamList, _) => 50.0,
+            (
+                Action::ForbidRTCStream
+                | Action::ResumeRTCStream
+                | Action::ForbidRTCStreams
+                | Action::ResumeRTCStreams,
+                false,
+            ) => 20.0,
+            (
+                Action::ForbidRTCStream
+                | Action::ResumeRTCStream
+                | Action::ForbidRTCStreams
+                | Action::ResumeRTCStreams,
+                true,
+            ) => 5.0,
+            (Action::DescribeRTCStreamState, false) => 40.0,
+            (Action::DescribeRTCStreamState, true) => 10.0,
+        }
+    }
+
+    /// The vendor's per-room interval (seconds between two calls for one room), if any.
+    pub fn default_room_interval(self) -> Option<f64> {
+        match self {
+            Action::DescribeSimpleStreamList => Some(10.0),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_case_sensitive() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.name()), Some(a));
+        }
+        assert_eq!(Action::parse("addstream"), None);
+        assert!(Action::is_known_unsupported("StartMix"));
+    }
+}

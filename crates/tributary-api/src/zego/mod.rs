@@ -1,0 +1,232 @@
+//! The ZEGO server API v2 dialect: `/?Action=…&AppId=…&Signature=…`.
+//!
+//! A translation only: wire parameters in, control-plane calls out, errors mapped to the
+//! vendor's codes. Every reply is HTTP 200 with the JSON envelope and a fresh RequestId
+//! (also logged), whatever went wrong.
+
+pub mod action;
+pub mod codes;
+pub mod envelope;
+pub mod gateway;
+mod media;
+pub mod params;
+mod room;
+pub mod signature;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+use tracing::{info, warn};
+
+pub use action::Action;
+use codes::ZegoError;
+use envelope::{Data, envelope, new_request_id};
+use gateway::{Gateway, parse_action};
+use params::Params;
+
+use crate::clock::now_ms;
+use crate::control::{AppRuntime, ControlPlane};
+
+/// The largest POST body accepted. The biggest legitimate one (a StartMix with nine
+/// inputs, images and 4000 bytes of user data) is far smaller.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+pub struct ZegoApi {
+    control: Arc<ControlPlane>,
+    gateway: Gateway,
+}
+
+impl ZegoApi {
+    pub fn new(control: Arc<ControlPlane>, rate_limits_off: bool) -> Arc<Self> {
+        let gateway = Gateway::new(&control, rate_limits_off, now_ms());
+        Arc::new(ZegoApi { control, gateway })
+    }
+}
+
+/// One authenticated call, as the action handlers see it.
+pub(crate) struct Call<'a> {
+    api: &'a ZegoApi,
+    app: &'a Arc<AppRuntime>,
+    params: &'a Params,
+    now_ms: u64,
+}
+
+impl Call<'_> {
+    fn control(&self) -> &ControlPlane {
+        &self.api.control
+    }
+}
+
+/// A required, non-empty parameter.
+pub(crate) fn required<'p>(p: &'p Params, key: &str, code: u64) -> Result<&'p str, ZegoError> {
+    p.non_empty(key)
+        .ok_or_else(|| ZegoError::new(code, format!("{key} is required")))
+}
+
+/// The router for `/` (GET and POST). `https://host?Action=` arrives as `/?Action=` too.
+pub fn router(api: Arc<ZegoApi>) -> Router {
+    Router::new()
+        .route("/", get(handle).post(handle))
+        .with_state(api)
+}
+
+async fn handle(
+    State(api): State<Arc<ZegoApi>>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let request_id = new_request_id();
+    let query = Params::from_query(query.as_deref().unwrap_or(""));
+    let (action, result) = process(&api, &method, &query, body).await;
+    let (code, message, data) = match result {
+        Ok(data) => {
+            let family = action.map(Action::family).unwrap_or(codes::Family::Room);
+            (0, family.ok_message().to_string(), data)
+        }
+        Err(e) => (e.code, e.message, Data::Absent),
+    };
+    let action_name = action.map(Action::name).unwrap_or("-");
+    let app_id = query.get("AppId").unwrap_or("-");
+    if code == 0 {
+        info!(
+            request_id,
+            action = action_name,
+            app_id,
+            code,
+            "zego request"
+        );
+    } else {
+        warn!(
+            request_id,
+            action = action_name,
+            app_id,
+            code,
+            message,
+            "zego request refused"
+        );
+    }
+    let body = envelope(code, &message, &request_id, data);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn process(
+    api: &Arc<ZegoApi>,
+    method: &Method,
+    query: &Params,
+    body: Body,
+) -> (Option<Action>, Result<Data, ZegoError>) {
+    let action = match parse_action(query) {
+        Ok(a) => a,
+        Err(e) => return (None, Err(e)),
+    };
+    let family = action.family();
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                Some(action),
+                Err(ZegoError::new(
+                    family.bad_param(),
+                    format!("request body is unreadable or larger than {BODY_LIMIT} bytes"),
+                )),
+            );
+        }
+    };
+    let now = now_ms();
+    let app = match api.gateway.authenticate(&api.control, query, now) {
+        Ok(app) => app.clone(),
+        Err(e) => return (Some(action), Err(e)),
+    };
+    let mut params = query.clone();
+    if *method == Method::POST && !bytes.iter().all(u8::is_ascii_whitespace) {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => params.merge_json(map),
+            Ok(Value::String(_)) => {
+                return (
+                    Some(action),
+                    Err(ZegoError::new(
+                        family.bad_body(),
+                        "the body must be a JSON object, not a JSON-encoded string",
+                    )),
+                );
+            }
+            Ok(_) | Err(_) => {
+                return (
+                    Some(action),
+                    Err(ZegoError::new(
+                        family.bad_body(),
+                        "the body must be a JSON object",
+                    )),
+                );
+            }
+        }
+    }
+    if let Err(e) = api.gateway.throttle(&app, action, now) {
+        return (Some(action), Err(e));
+    }
+    let result = if writes(action) {
+        // Writes wait on the store's fsync: keep them off the async workers.
+        let api = api.clone();
+        tokio::task::spawn_blocking(move || dispatch(&api, &app, &params, action, now))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ZegoError::new(
+                    codes::GW_INTERNAL,
+                    format!("internal error: {e}"),
+                ))
+            })
+    } else {
+        dispatch(api, &app, &params, action, now)
+    };
+    (Some(action), result)
+}
+
+/// Actions that write to the store.
+fn writes(action: Action) -> bool {
+    matches!(
+        action,
+        Action::AddStream
+            | Action::DeleteStream
+            | Action::ForbidRTCStream
+            | Action::ResumeRTCStream
+            | Action::ForbidRTCStreams
+            | Action::ResumeRTCStreams
+    )
+}
+
+fn dispatch(
+    api: &ZegoApi,
+    app: &Arc<AppRuntime>,
+    params: &Params,
+    action: Action,
+    now_ms: u64,
+) -> Result<Data, ZegoError> {
+    let call = Call {
+        api,
+        app,
+        params,
+        now_ms,
+    };
+    match action {
+        Action::AddStream => room::add_stream(&call),
+        Action::DeleteStream => room::delete_stream(&call),
+        Action::DescribeSimpleStreamList => room::describe_simple_stream_list(&call),
+        Action::DescribeUserNum => room::describe_user_num(&call),
+        Action::ForbidRTCStream => media::forbid_one(&call),
+        Action::ResumeRTCStream => media::resume_one(&call),
+        Action::ForbidRTCStreams => media::forbid_many(&call),
+        Action::ResumeRTCStreams => media::resume_many(&call),
+        Action::DescribeRTCStreamState => media::describe_state(&call),
+    }
+}

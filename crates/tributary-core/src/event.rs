@@ -1,0 +1,47 @@
+//! What happened, as facts other parts react to: callbacks, room event feeds, and the live
+//! plane (which cuts off a publisher on [`CoreEvent::StreamForbidden`]).
+
+use crate::app::AppId;
+use crate::registry::{RoomInfo, StreamInfo};
+
+/// Why a stream left its room's list. Dialects map these to their own numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The publisher stopped normally.
+    Normal,
+    /// No data from the publisher for too long.
+    Timeout,
+    /// Kicked by a server API.
+    Kicked,
+    /// The publisher's connection dropped.
+    Disconnected,
+    /// The room was cleared.
+    RoomCleared,
+    /// Removed by the DeleteStream API (signalling only).
+    Deleted,
+    /// Cut off because its id was forbidden.
+    Forbidden,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CoreEvent {
+    /// A stream joined a room's list. `room` is the room after the change.
+    StreamAdded {
+        app_id: AppId,
+        room: RoomInfo,
+        stream: StreamInfo,
+    },
+    /// A stream left a room's list. `room` is the room after the change (its `stream_seq`
+    /// already counts this removal, even when the room closed with it).
+    StreamRemoved {
+        app_id: AppId,
+        room: RoomInfo,
+        stream: StreamInfo,
+        reason: CloseReason,
+        at_ms: u64,
+    },
+    /// A stream id was put on the ban list: a live publisher of it must be cut off now.
+    StreamForbidden { app_id: AppId, stream_id: String },
+    /// A stream id left the ban list: it may publish again.
+    StreamResumed { app_id: AppId, stream_id: String },
+}

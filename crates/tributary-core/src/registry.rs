@@ -1,0 +1,516 @@
+//! The rooms and streams registry of one app.
+//!
+//! One registry per app is shared by everything that touches streams — the AddStream and
+//! DeleteStream APIs now, RTMP publishers and mix outputs later — so every change bumps the
+//! same `stream_seq` and every stream gets a `StreamNumberId` from the same counter. A room
+//! exists while it holds at least one stream: the first stream creates it (with a new
+//! `room_session_id`), the last one leaving closes it.
+//!
+//! Changes are made in two steps, `plan_*` (checks, computes the new state, changes
+//! nothing) and `commit_*` (applies it), so the caller can persist a plan before the
+//! in-memory state moves, and a failed write leaves both unchanged.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+use crate::ids::{self, IdKind};
+
+/// Longest `StreamTitle`, in bytes.
+pub const MAX_TITLE_LEN: usize = 127;
+/// Longest `ExtraInfo`, in bytes.
+pub const MAX_EXTRA_INFO_LEN: usize = 1024;
+/// Longest `UserName`, in bytes.
+pub const MAX_USER_NAME_LEN: usize = 255;
+
+/// Where a stream came from; decides whether it survives a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamOrigin {
+    /// Added by the AddStream API: signalling only, persisted.
+    Added,
+    /// A live publisher: exists while its connection does, never persisted.
+    Published,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub room_id: String,
+    /// Constant for the room's lifetime; a room that closes and opens again gets a new one.
+    pub session_id: u64,
+    /// The room's stream-list version: +1 on every add or remove.
+    pub stream_seq: u64,
+    /// The next `StreamNumberId` to hand out.
+    pub next_number_id: u32,
+    pub create_time_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub stream_id: String,
+    pub room_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub title: String,
+    pub extra_info: String,
+    pub censor_flag: i32,
+    /// The stream's number within its room, in creation order.
+    pub number_id: u32,
+    pub create_time_ms: u64,
+    pub origin: StreamOrigin,
+}
+
+impl StreamInfo {
+    /// A server-side unique id for the stream: its room session and number.
+    pub fn sid(&self, room: &RoomInfo) -> String {
+        format!("{}-{}", room.session_id, self.number_id)
+    }
+}
+
+/// What a caller asks to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStream {
+    pub stream_id: String,
+    pub room_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub title: String,
+    pub extra_info: String,
+    pub censor_flag: i32,
+    pub origin: StreamOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddKind {
+    /// A new stream: the room's list changed.
+    New,
+    /// The same user added the same stream again: title and extra info were refreshed,
+    /// the list itself did not change.
+    Refresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddPlan {
+    pub room: RoomInfo,
+    pub stream: StreamInfo,
+    pub kind: AddKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovePlan {
+    /// The room after the removal, `stream_seq` bumped.
+    pub room: RoomInfo,
+    /// True when the stream was the room's last: the room closes.
+    pub room_closes: bool,
+    pub stream: StreamInfo,
+}
+
+#[derive(Debug, Clone)]
+struct Room {
+    info: RoomInfo,
+    /// In creation order (number ids only grow), so listing needs no sort.
+    streams: Vec<StreamInfo>,
+}
+
+/// Users in a room, as DescribeUserNum reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserCount {
+    /// Distinct users owning a stream in the room.
+    pub users: u32,
+    /// Of those, the ones that own only API-added streams: server identities such as
+    /// "Server-Administrator", which the vendor tells callers to use for AddStream.
+    pub admins: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Rooms {
+    rooms: HashMap<String, Room>,
+    /// stream id → room id: stream ids are unique across the whole app.
+    stream_room: HashMap<String, String>,
+    max_streams_per_room: u32,
+}
+
+impl Rooms {
+    pub fn new(max_streams_per_room: u32) -> Self {
+        Rooms {
+            rooms: HashMap::new(),
+            stream_room: HashMap::new(),
+            max_streams_per_room: max_streams_per_room.max(1),
+        }
+    }
+
+    /// Rebuilds the registry from stored rows. Rooms without streams are left out (their
+    /// streams were live publishers, gone with the restart).
+    pub fn restore(
+        max_streams_per_room: u32,
+        rooms: Vec<RoomInfo>,
+        streams: Vec<StreamInfo>,
+    ) -> Self {
+        let mut reg = Rooms::new(max_streams_per_room);
+        for info in rooms {
+            reg.rooms.insert(
+                info.room_id.clone(),
+                Room {
+                    info,
+                    streams: Vec::new(),
+                },
+            );
+        }
+        for s in streams {
+            if let Some(room) = reg.rooms.get_mut(&s.room_id) {
+                reg.stream_room
+                    .insert(s.stream_id.clone(), s.room_id.clone());
+                room.streams.push(s);
+            }
+        }
+        reg.rooms.retain(|_, r| !r.streams.is_empty());
+        for room in reg.rooms.values_mut() {
+            room.streams.sort_by_key(|s| s.number_id);
+        }
+        reg
+    }
+
+    /// Checks an add and computes the resulting room and stream. `new_session_id` is
+    /// used only if the room has to be created.
+    pub fn plan_add(
+        &self,
+        req: NewStream,
+        now_ms: u64,
+        new_session_id: u64,
+    ) -> Result<AddPlan, CoreError> {
+        ids::validate(IdKind::Room, &req.room_id)?;
+        ids::validate(IdKind::User, &req.user_id)?;
+        ids::validate(IdKind::Stream, &req.stream_id)?;
+        ids::validate_len("UserName", &req.user_name, MAX_USER_NAME_LEN)?;
+        ids::validate_len("StreamTitle", &req.title, MAX_TITLE_LEN)?;
+        ids::validate_len("ExtraInfo", &req.extra_info, MAX_EXTRA_INFO_LEN)?;
+
+        if let Some(other_room) = self.stream_room.get(&req.stream_id)
+            && other_room != &req.room_id
+        {
+            return Err(CoreError::StreamInOtherRoom {
+                stream_id: req.stream_id,
+                room_id: other_room.clone(),
+            });
+        }
+        let room = self.rooms.get(&req.room_id);
+        if let Some(r) = room
+            && let Some(existing) = r.streams.iter().find(|s| s.stream_id == req.stream_id)
+        {
+            if existing.user_id != req.user_id || existing.origin != req.origin {
+                return Err(CoreError::StreamOwnedByOther {
+                    stream_id: req.stream_id,
+                    owner: existing.user_id.clone(),
+                    user: req.user_id,
+                });
+            }
+            let mut stream = existing.clone();
+            stream.user_name = req.user_name;
+            stream.title = req.title;
+            stream.extra_info = req.extra_info;
+            stream.censor_flag = req.censor_flag;
+            return Ok(AddPlan {
+                room: r.info.clone(),
+                stream,
+                kind: AddKind::Refresh,
+            });
+        }
+
+        let mut info = match room {
+            Some(r) => {
+                if r.streams.len() as u64 >= u64::from(self.max_streams_per_room) {
+                    return Err(CoreError::RoomFull {
+                        room_id: req.room_id,
+                        max: self.max_streams_per_room,
+                    });
+                }
+                r.info.clone()
+            }
+            None => RoomInfo {
+                room_id: req.room_id.clone(),
+                session_id: new_session_id,
+                stream_seq: 0,
+                next_number_id: 1,
+                create_time_ms: now_ms,
+            },
+        };
+        let number_id = info.next_number_id;
+        info.next_number_id = info.next_number_id.wrapping_add(1).max(1);
+        info.stream_seq += 1;
+        let stream = StreamInfo {
+            stream_id: req.stream_id,
+            room_id: req.room_id,
+            user_id: req.user_id,
+            user_name: req.user_name,
+            title: req.title,
+            extra_info: req.extra_info,
+            censor_flag: req.censor_flag,
+            number_id,
+            create_time_ms: now_ms,
+            origin: req.origin,
+        };
+        Ok(AddPlan {
+            room: info,
+            stream,
+            kind: AddKind::New,
+        })
+    }
+
+    /// Applies a plan made by [`Rooms::plan_add`] against the current state.
+    pub fn commit_add(&mut self, plan: AddPlan) {
+        let room = self
+            .rooms
+            .entry(plan.room.room_id.clone())
+            .or_insert_with(|| Room {
+                info: plan.room.clone(),
+                streams: Vec::new(),
+            });
+        room.info = plan.room;
+        match plan.kind {
+            AddKind::Refresh => {
+                if let Some(s) = room
+                    .streams
+                    .iter_mut()
+                    .find(|s| s.stream_id == plan.stream.stream_id)
+                {
+                    *s = plan.stream;
+                }
+            }
+            AddKind::New => {
+                self.stream_room
+                    .insert(plan.stream.stream_id.clone(), plan.stream.room_id.clone());
+                room.streams.push(plan.stream);
+            }
+        }
+    }
+
+    /// Checks a removal of `stream_id` from `room_id`.
+    pub fn plan_remove(&self, room_id: &str, stream_id: &str) -> Result<RemovePlan, CoreError> {
+        let not_found = || CoreError::StreamNotFound {
+            stream_id: stream_id.to_string(),
+            room_id: room_id.to_string(),
+        };
+        let room = self.rooms.get(room_id).ok_or_else(not_found)?;
+        let stream = room
+            .streams
+            .iter()
+            .find(|s| s.stream_id == stream_id)
+            .ok_or_else(not_found)?;
+        let mut info = room.info.clone();
+        info.stream_seq += 1;
+        Ok(RemovePlan {
+            room: info,
+            room_closes: room.streams.len() == 1,
+            stream: stream.clone(),
+        })
+    }
+
+    /// Applies a plan made by [`Rooms::plan_remove`].
+    pub fn commit_remove(&mut self, plan: &RemovePlan) {
+        self.stream_room.remove(&plan.stream.stream_id);
+        if let Some(room) = self.rooms.get_mut(&plan.room.room_id) {
+            room.streams
+                .retain(|s| s.stream_id != plan.stream.stream_id);
+            room.info = plan.room.clone();
+            if room.streams.is_empty() {
+                self.rooms.remove(&plan.room.room_id);
+            }
+        }
+    }
+
+    /// The room's streams in creation order, or `None` when the room does not exist.
+    pub fn list(&self, room_id: &str) -> Option<&[StreamInfo]> {
+        self.rooms.get(room_id).map(|r| r.streams.as_slice())
+    }
+
+    pub fn room(&self, room_id: &str) -> Option<&RoomInfo> {
+        self.rooms.get(room_id).map(|r| &r.info)
+    }
+
+    /// The stream with this id, wherever it is.
+    pub fn stream(&self, stream_id: &str) -> Option<&StreamInfo> {
+        let room = self.stream_room.get(stream_id)?;
+        self.rooms
+            .get(room)?
+            .streams
+            .iter()
+            .find(|s| s.stream_id == stream_id)
+    }
+
+    /// Users of a room; a room that does not exist counts zero.
+    pub fn user_count(&self, room_id: &str) -> UserCount {
+        let Some(room) = self.rooms.get(room_id) else {
+            return UserCount::default();
+        };
+        let mut publishers: HashMap<&str, bool> = HashMap::new();
+        for s in &room.streams {
+            let publishes = publishers.entry(s.user_id.as_str()).or_insert(false);
+            *publishes |= s.origin == StreamOrigin::Published;
+        }
+        UserCount {
+            users: publishers.len() as u32,
+            admins: publishers.values().filter(|p| !**p).count() as u32,
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(stream: &str, room: &str, user: &str) -> NewStream {
+        NewStream {
+            stream_id: stream.into(),
+            room_id: room.into(),
+            user_id: user.into(),
+            user_name: String::new(),
+            title: String::new(),
+            extra_info: String::new(),
+            censor_flag: 0,
+            origin: StreamOrigin::Added,
+        }
+    }
+
+    fn add(reg: &mut Rooms, s: NewStream, now: u64, session: u64) -> AddPlan {
+        let plan = reg.plan_add(s, now, session).unwrap();
+        reg.commit_add(plan.clone());
+        plan
+    }
+
+    #[test]
+    fn numbers_and_seq_grow_and_room_lives_while_it_has_streams() {
+        let mut reg = Rooms::new(10);
+        let a = add(&mut reg, new("a", "r", "u1"), 1_000, 77);
+        assert_eq!(a.kind, AddKind::New);
+        assert_eq!(
+            (a.room.session_id, a.room.stream_seq, a.stream.number_id),
+            (77, 1, 1)
+        );
+        let b = add(&mut reg, new("b", "r", "u2"), 2_000, 88);
+        assert_eq!(
+            (b.room.session_id, b.room.stream_seq, b.stream.number_id),
+            (77, 2, 2)
+        );
+        assert_eq!(b.stream.create_time_ms, 2_000);
+        let ids: Vec<_> = reg
+            .list("r")
+            .unwrap()
+            .iter()
+            .map(|s| s.stream_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+
+        let rm = reg.plan_remove("r", "a").unwrap();
+        assert!(!rm.room_closes);
+        assert_eq!(rm.room.stream_seq, 3);
+        reg.commit_remove(&rm);
+        let rm = reg.plan_remove("r", "b").unwrap();
+        assert!(rm.room_closes);
+        reg.commit_remove(&rm);
+        assert!(reg.list("r").is_none());
+        assert!(reg.stream("b").is_none());
+
+        // A new room session starts from scratch.
+        let c = add(&mut reg, new("c", "r", "u1"), 3_000, 99);
+        assert_eq!(
+            (c.room.session_id, c.room.stream_seq, c.stream.number_id),
+            (99, 1, 1)
+        );
+    }
+
+    #[test]
+    fn plan_changes_nothing() {
+        let reg = Rooms::new(10);
+        reg.plan_add(new("a", "r", "u"), 0, 1).unwrap();
+        assert!(reg.list("r").is_none());
+    }
+
+    #[test]
+    fn ownership_and_uniqueness() {
+        let mut reg = Rooms::new(10);
+        add(&mut reg, new("a", "r", "u1"), 0, 1);
+        assert!(matches!(
+            reg.plan_add(new("a", "r", "u2"), 0, 1),
+            Err(CoreError::StreamOwnedByOther { .. })
+        ));
+        assert!(matches!(
+            reg.plan_add(new("a", "other", "u1"), 0, 1),
+            Err(CoreError::StreamInOtherRoom { .. })
+        ));
+        let mut again = new("a", "r", "u1");
+        again.title = "new title".into();
+        let plan = add(&mut reg, again, 5, 1);
+        assert_eq!(plan.kind, AddKind::Refresh);
+        assert_eq!(plan.room.stream_seq, 1);
+        assert_eq!(reg.list("r").unwrap()[0].title, "new title");
+        assert_eq!(reg.list("r").unwrap().len(), 1);
+        assert!(matches!(
+            reg.plan_remove("r", "zzz"),
+            Err(CoreError::StreamNotFound { .. })
+        ));
+        assert!(matches!(
+            reg.plan_remove("nope", "a"),
+            Err(CoreError::StreamNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn limits() {
+        let mut reg = Rooms::new(1);
+        add(&mut reg, new("a", "r", "u1"), 0, 1);
+        assert!(matches!(
+            reg.plan_add(new("b", "r", "u1"), 0, 1),
+            Err(CoreError::RoomFull { max: 1, .. })
+        ));
+        let mut long = new("c", "r2", "u");
+        long.extra_info = "x".repeat(1025);
+        assert!(matches!(
+            reg.plan_add(long, 0, 1),
+            Err(CoreError::FieldTooLong {
+                field: "ExtraInfo",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn user_count_counts_distinct_owners() {
+        let mut reg = Rooms::new(10);
+        add(&mut reg, new("a", "r", "admin"), 0, 1);
+        add(&mut reg, new("b", "r", "admin"), 0, 1);
+        let mut live = new("c", "r", "alice");
+        live.origin = StreamOrigin::Published;
+        add(&mut reg, live, 0, 1);
+        assert_eq!(
+            reg.user_count("r"),
+            UserCount {
+                users: 2,
+                admins: 1
+            }
+        );
+        assert_eq!(reg.user_count("missing"), UserCount::default());
+    }
+
+    #[test]
+    fn restore_drops_empty_rooms_and_keeps_order() {
+        let mut reg = Rooms::new(10);
+        add(&mut reg, new("a", "r", "u"), 0, 1);
+        add(&mut reg, new("b", "r", "u"), 0, 1);
+        let room = reg.room("r").unwrap().clone();
+        let mut streams = reg.list("r").unwrap().to_vec();
+        streams.reverse();
+        let empty = RoomInfo {
+            room_id: "gone".into(),
+            ..room.clone()
+        };
+        let restored = Rooms::restore(10, vec![room.clone(), empty], streams);
+        assert_eq!(restored.room_count(), 1);
+        assert_eq!(restored.list("r").unwrap()[0].stream_id, "a");
+        assert_eq!(restored.room("r"), Some(&room));
+        assert!(restored.stream("b").is_some());
+    }
+}

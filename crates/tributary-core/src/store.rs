@@ -1,0 +1,110 @@
+//! The persistence port: what tributary must never lose, as a small trait.
+//!
+//! The binary provides the embedded SQLite implementation; a shared store for several
+//! nodes can implement the same trait later. Writes come as one [`WriteBatch`] applied
+//! atomically, so a change and the callbacks announcing it are stored together or not at
+//! all.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::app::{AppConfig, AppId};
+use crate::registry::{RoomInfo, StreamInfo};
+
+#[derive(Debug, Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// A callback to deliver, as queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCallback {
+    pub app_id: AppId,
+    pub event: String,
+    pub url: String,
+    /// The exact bytes to POST (already signed).
+    pub body: String,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallbackState {
+    Pending,
+    Failed,
+}
+
+impl CallbackState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackState::Pending => "pending",
+            CallbackState::Failed => "failed",
+        }
+    }
+}
+
+/// A queued callback with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub app_id: AppId,
+    pub event: String,
+    pub url: String,
+    pub body: String,
+    pub created_ms: u64,
+    pub attempts: u32,
+    pub next_at_ms: u64,
+    pub state: CallbackState,
+    pub last_error: String,
+}
+
+/// What happened to one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    Retry { next_at_ms: u64, error: String },
+    Failed { error: String },
+}
+
+/// One change to persist.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    PutRoom(RoomInfo),
+    DeleteRoom { room_id: String },
+    PutStream(StreamInfo),
+    DeleteStream { stream_id: String },
+    Ban { stream_id: String, at_ms: u64 },
+    Unban { stream_id: String },
+    EnqueueCallback(NewCallback),
+}
+
+/// Changes of one app, applied all together or not at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WriteBatch {
+    pub app_id: AppId,
+    pub ops: Vec<WriteOp>,
+}
+
+/// Everything stored for one app's registry.
+#[derive(Debug, Clone, Default)]
+pub struct StoredRegistry {
+    pub rooms: Vec<RoomInfo>,
+    pub streams: Vec<StreamInfo>,
+    pub bans: Vec<(String, u64)>,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Apps created by tributary itself (the first-run demo app).
+    fn apps(&self) -> Result<Vec<AppConfig>, StoreError>;
+    fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;
+    fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError>;
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// Pending callbacks whose next attempt is due, oldest first.
+    fn due_callbacks(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The earliest next attempt among pending callbacks.
+    fn next_callback_at(&self) -> Result<Option<u64>, StoreError>;
+    fn record_delivery(&self, id: i64, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
+    /// Callbacks in a state (pending or failed), oldest first.
+    fn callbacks(&self, state: CallbackState, limit: usize)
+    -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Puts failed callbacks back in the queue, due now; returns how many.
+    fn requeue_failed(&self, now_ms: u64) -> Result<usize, StoreError>;
+}

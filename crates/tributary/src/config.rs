@@ -1,0 +1,330 @@
+//! Configuration: defaults, then a TOML file (`--config`), then environment variables,
+//! then flags — each later source overrides the earlier. With no file and no flags the
+//! server runs on loopback with a demo app.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use tributary_core::{AppConfig, AppId};
+
+/// Flags shared by every subcommand that reads the configuration. Each flag also reads
+/// an environment variable; a flag given on the command line wins over it.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "TRIBUTARY_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// API and HTTP playback address [default: 127.0.0.1:8080].
+    #[arg(long, env = "TRIBUTARY_HTTP", value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// RTMP address [default: 127.0.0.1:1935].
+    #[arg(long, env = "TRIBUTARY_RTMP", value_name = "ADDR")]
+    pub rtmp: Option<SocketAddr>,
+    /// Directory of the store and state [default: ./data].
+    #[arg(long, env = "TRIBUTARY_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Declares an app: APPID:SERVERSECRET[:CALLBACKSECRET]. Repeatable.
+    #[arg(
+        long = "app",
+        env = "TRIBUTARY_APP",
+        value_delimiter = ',',
+        value_name = "APPID:SECRET"
+    )]
+    pub apps: Vec<String>,
+    /// Callback URL for the apps declared with --app (for every app when none is).
+    /// Repeatable.
+    #[arg(
+        long = "callback-url",
+        env = "TRIBUTARY_CALLBACK_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub callback_urls: Vec<String>,
+    /// Switches every rate limit off (benchmarks, trusted single-tenant setups).
+    #[arg(long, env = "TRIBUTARY_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
+    /// Delay before the first callback retry, in ms; later retries double it [default: 2000].
+    #[arg(long, env = "TRIBUTARY_CALLBACK_RETRY_BASE_MS", value_name = "MS")]
+    pub callback_retry_base_ms: Option<u64>,
+}
+
+/// The configuration file's shape. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub http: Option<SocketAddr>,
+    pub rtmp: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
+    /// Base of the RTMP play URLs handed out (e.g. `rtmp://live.example.com`); by default
+    /// derived from `rtmp`.
+    pub public_rtmp_url: Option<String>,
+    /// Base of the HTTP play URLs handed out; by default derived from `http`.
+    pub public_http_url: Option<String>,
+    pub rate_limits_off: Option<bool>,
+    pub callbacks: CallbackFileConfig,
+    pub apps: Vec<AppConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackFileConfig {
+    pub retry_base_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http: SocketAddr,
+    pub rtmp: SocketAddr,
+    pub data: PathBuf,
+    pub public_rtmp_url: Option<String>,
+    pub public_http_url: Option<String>,
+    pub rate_limits_off: bool,
+    pub callback_retry_base: Duration,
+    pub callback_timeout: Duration,
+    /// Apps from the file and the flags; empty means "use the stored or demo app".
+    pub apps: Vec<AppConfig>,
+    /// Callback URLs to add to every app (when no app was declared by flag).
+    pub callback_urls_for_all: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error(
+        "--app {0:?}: expected APPID:SERVERSECRET[:CALLBACKSECRET] with a decimal uint32 APPID"
+    )]
+    BadApp(String),
+    #[error("app {0}: the server secret must not be empty")]
+    EmptySecret(AppId),
+    #[error("callback URL {0:?} must start with http:// or https://")]
+    BadCallbackUrl(String),
+}
+
+/// Parses `APPID:SERVERSECRET[:CALLBACKSECRET]`. Without a callback secret the server
+/// secret signs callbacks too (simple local setups); declare one in production.
+fn parse_app(spec: &str) -> Result<AppConfig, ConfigError> {
+    let mut parts = spec.splitn(3, ':');
+    let id = parts.next().and_then(|s| s.trim().parse::<AppId>().ok());
+    let secret = parts.next().map(str::trim).filter(|s| !s.is_empty());
+    let (Some(id), Some(secret)) = (id, secret) else {
+        return Err(ConfigError::BadApp(spec.to_string()));
+    };
+    let callback_secret = parts
+        .next()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(secret);
+    Ok(AppConfig::new(
+        id,
+        secret.to_string(),
+        callback_secret.to_string(),
+    ))
+}
+
+fn check_url(url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(ConfigError::BadCallbackUrl(url.to_string()))
+    }
+}
+
+impl Config {
+    pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut apps = file.apps;
+        for app in &mut apps {
+            if app.server_secret.is_empty() {
+                return Err(ConfigError::EmptySecret(app.app_id));
+            }
+            if app.callback_secret.is_empty() {
+                app.callback_secret = app.server_secret.clone();
+            }
+        }
+        let mut flag_apps = Vec::new();
+        for spec in &args.apps {
+            flag_apps.push(parse_app(spec)?);
+        }
+        for url in &args.callback_urls {
+            check_url(url)?;
+        }
+        for app in &apps {
+            for url in &app.callback_urls {
+                check_url(url)?;
+            }
+        }
+        let mut callback_urls_for_all = Vec::new();
+        if flag_apps.is_empty() {
+            callback_urls_for_all = args.callback_urls.clone();
+        } else {
+            for app in &mut flag_apps {
+                app.callback_urls = args.callback_urls.clone();
+            }
+        }
+        for flag_app in flag_apps {
+            apps.retain(|a| a.app_id != flag_app.app_id);
+            apps.push(flag_app);
+        }
+        for app in &mut apps {
+            app.callback_urls
+                .extend(callback_urls_for_all.iter().cloned());
+        }
+        Ok(Config {
+            http: args
+                .http
+                .or(file.http)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            rtmp: args
+                .rtmp
+                .or(file.rtmp)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1935))),
+            data: args
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            public_rtmp_url: file.public_rtmp_url,
+            public_http_url: file.public_http_url,
+            rate_limits_off: args.no_rate_limits || file.rate_limits_off.unwrap_or(false),
+            callback_retry_base: Duration::from_millis(
+                args.callback_retry_base_ms
+                    .or(file.callbacks.retry_base_ms)
+                    .unwrap_or(2_000)
+                    .max(1),
+            ),
+            callback_timeout: Duration::from_millis(
+                file.callbacks.timeout_ms.unwrap_or(5_000).max(100),
+            ),
+            apps,
+            callback_urls_for_all,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_anything() {
+        let c = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(c.http.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.rtmp.to_string(), "127.0.0.1:1935");
+        assert_eq!(c.data, PathBuf::from("./data"));
+        assert!(c.apps.is_empty());
+        assert_eq!(c.callback_retry_base, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn flags_override_file_and_apps_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            r#"
+http = "127.0.0.1:9000"
+data = "/tmp/x"
+[callbacks]
+retry_base_ms = 100
+[[apps]]
+app_id = 1
+server_secret = "s1"
+callback_secret = "c1"
+callback_urls = ["http://hook/"]
+is_test = true
+[apps.rate_limits]
+enabled = false
+[apps.rate_limits.per_second]
+AddStream = 100.0
+[[apps]]
+app_id = 2
+server_secret = "old"
+callback_secret = ""
+"#,
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(path),
+            http: Some("127.0.0.1:9100".parse().unwrap()),
+            apps: vec!["2:new:cb".into(), "3:s3".into()],
+            callback_urls: vec!["http://flag/".into()],
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.http.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.data, PathBuf::from("/tmp/x"));
+        assert_eq!(c.callback_retry_base, Duration::from_millis(100));
+        let ids: Vec<_> = c.apps.iter().map(|a| a.app_id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert!(c.apps[0].is_test);
+        assert!(!c.apps[0].rate_limits.enabled);
+        assert_eq!(c.apps[0].rate_limits.per_second["AddStream"], 100.0);
+        assert_eq!(c.apps[0].callback_urls, ["http://hook/"]);
+        assert_eq!(c.apps[1].server_secret, "new");
+        assert_eq!(c.apps[1].callback_secret, "cb");
+        assert_eq!(c.apps[1].callback_urls, ["http://flag/"]);
+        assert_eq!(c.apps[2].callback_secret, "s3");
+    }
+
+    #[test]
+    fn bad_inputs_are_clear_errors() {
+        for bad in ["x:secret", "1", "1:", "99999999999:s"] {
+            let args = ConfigArgs {
+                apps: vec![bad.into()],
+                ..Default::default()
+            };
+            assert!(
+                matches!(Config::load(&args), Err(ConfigError::BadApp(_))),
+                "{bad}"
+            );
+        }
+        let args = ConfigArgs {
+            callback_urls: vec!["ftp://x".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::load(&args),
+            Err(ConfigError::BadCallbackUrl(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "htp = 1").unwrap();
+        let args = ConfigArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::load(&args),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

@@ -1,0 +1,152 @@
+//! The `tributary` binary: `serve` runs the server; `sign` prints signed API URLs;
+//! `callbacks` inspects and requeues the callback outbox.
+
+mod apps;
+mod config;
+mod serve;
+mod sign;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use tributary_api::clock::now_ms;
+use tributary_core::store::{CallbackState, Store};
+
+use config::{Config, ConfigArgs};
+use store::SqliteStore;
+
+#[derive(Parser)]
+#[command(
+    name = "tributary",
+    version,
+    about = "Self-hosted live-media server with the ZEGO / Tencent mixing APIs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server.
+    Serve(ConfigArgs),
+    /// Print a signed ZEGO-dialect URL: `tributary sign AddStream RoomId=r UserId=u StreamId=s`.
+    Sign {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The app to sign for (default: the only or first app).
+        #[arg(long)]
+        app_id: Option<u32>,
+        /// The Action, e.g. DescribeSimpleStreamList.
+        action: String,
+        /// Business parameters as KEY=VALUE (repeat `StreamId[]=…` for arrays).
+        params: Vec<String>,
+    },
+    /// Inspect the callback outbox.
+    Callbacks {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        cmd: CallbacksCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CallbacksCmd {
+    /// List queued callbacks as JSON lines (pending by default).
+    List {
+        /// Show the ones that failed for good instead.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Put every failed callback back in the queue (a running server sends them within a
+    /// minute).
+    RetryFailed,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tributary: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), serve::BoxError> {
+    match cli.cmd {
+        Cmd::Serve(args) => {
+            let cfg = Config::load(&args)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(serve::run(cfg))
+        }
+        Cmd::Sign {
+            config,
+            app_id,
+            action,
+            params,
+        } => {
+            let cfg = Config::load(&config)?;
+            let store = SqliteStore::open(&cfg.data)?;
+            let apps = apps::resolve(&cfg, &store, false)?.apps;
+            let app = match app_id {
+                Some(id) => apps.iter().find(|a| a.app_id == id),
+                None => apps.first(),
+            }
+            .ok_or("no such app: declare one with --app, or run `tributary serve` once to create the demo app")?;
+            let mut pairs = Vec::new();
+            for p in params {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| format!("parameter {p:?} is not KEY=VALUE"))?;
+                pairs.push((k.to_string(), v.to_string()));
+            }
+            let base = cfg
+                .public_http_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", cfg.http));
+            println!(
+                "{}",
+                sign::signed_url(&base, app, &action, &pairs, now_ms() / 1000)
+            );
+            Ok(())
+        }
+        Cmd::Callbacks { config, cmd } => {
+            let cfg = Config::load(&config)?;
+            let store = SqliteStore::open(&cfg.data)?;
+            match cmd {
+                CallbacksCmd::List { failed, limit } => {
+                    let state = if failed {
+                        CallbackState::Failed
+                    } else {
+                        CallbackState::Pending
+                    };
+                    for e in store.callbacks(state, limit)? {
+                        println!("{}", serde_json::to_string(&e)?);
+                    }
+                }
+                CallbacksCmd::RetryFailed => {
+                    let n = store.requeue_failed(now_ms())?;
+                    println!("requeued {n} failed callbacks");
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `tributary serve`: wires the store, the control plane, the dialects and the callback
+//! outbox, and runs until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use tributary_api::callbacks::outbox::{Outbox, OutboxConfig};
+use tributary_api::clock::now_ms;
+use tributary_api::zego::{self, ZegoApi};
+use tributary_api::{ControlPlane, PlayUrls};
+use tributary_core::AppConfig;
+
+use crate::apps;
+use crate::config::Config;
+use crate::sign::signed_url;
+use crate::store::SqliteStore;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn run(cfg: Config) -> Result<(), BoxError> {
+    let store = Arc::new(SqliteStore::open(&cfg.data)?);
+    let resolved = apps::resolve(&cfg, store.as_ref(), true)?;
+
+    let listener = TcpListener::bind(cfg.http)
+        .await
+        .map_err(|e| format!("binding the HTTP address {}: {e}", cfg.http))?;
+    let http_addr = listener.local_addr()?;
+    let http_base = cfg
+        .public_http_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let play_urls = PlayUrls {
+        rtmp_base: cfg
+            .public_rtmp_url
+            .clone()
+            .unwrap_or_else(|| format!("rtmp://{}", cfg.rtmp)),
+        http_base: http_base.clone(),
+    };
+
+    let control = Arc::new(ControlPlane::load(
+        resolved.apps.clone(),
+        store.clone(),
+        play_urls,
+    )?);
+    let api = ZegoApi::new(control.clone(), cfg.rate_limits_off);
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(zego::router(api));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let outbox = Outbox::new(
+        store.clone(),
+        control.outbox_wakeup(),
+        OutboxConfig {
+            retry_base: cfg.callback_retry_base,
+            timeout: cfg.callback_timeout,
+            ..OutboxConfig::default()
+        },
+    )?;
+    let outbox_task = tokio::spawn(outbox.run(stop_rx));
+
+    announce(
+        &cfg,
+        &http_base,
+        &resolved.apps,
+        resolved.created_demo.as_ref(),
+    );
+    if cfg.rate_limits_off {
+        warn!("rate limits are OFF for every app");
+    }
+    info!(
+        http = %http_addr,
+        rtmp = %cfg.rtmp,
+        data = %cfg.data.display(),
+        apps = resolved.apps.len(),
+        "tributary started (the RTMP listener arrives with the live plane; --rtmp sets play URLs now)"
+    );
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    info!("HTTP stopped; finishing callback deliveries in flight and closing the store");
+    let _ = stop_tx.send(true);
+    if let Err(e) = outbox_task.await {
+        warn!(error = %e, "callback outbox ended abnormally");
+    }
+    drop(control);
+    drop(store);
+    info!("tributary stopped");
+    Ok(())
+}
+
+/// Prints where the server listens (tests read this line) and, on the first run, the demo
+/// app's credentials with a ready-to-run signed request.
+fn announce(cfg: &Config, http_base: &str, apps: &[AppConfig], demo: Option<&AppConfig>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "tributary: API listening on {http_base}");
+    if let Some(app) = demo {
+        let example = signed_url(
+            http_base,
+            app,
+            "DescribeSimpleStreamList",
+            &[("RoomId".into(), "room1".into())],
+            now_ms() / 1000,
+        );
+        let _ = writeln!(
+            out,
+            "\nCreated a demo app (stored in {}):\n  AppId:          {}\n  ServerSecret:   {}\n  CallbackSecret: {}\n\n\
+             A signed request, valid once within 10 minutes:\n  curl '{}'\n\n\
+             More: tributary sign --data {} AddStream RoomId=room1 UserId=admin StreamId=s1\n",
+            cfg.data.join("tributary.db").display(),
+            app.app_id,
+            app.server_secret,
+            app.callback_secret,
+            example,
+            cfg.data.display(),
+        );
+    } else {
+        let ids: Vec<String> = apps.iter().map(|a| a.app_id.to_string()).collect();
+        let _ = writeln!(out, "tributary: serving apps {}", ids.join(", "));
+    }
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => info!("SIGINT: shutting down"),
+        _ = term => info!("SIGTERM: shutting down"),
+    }
+}

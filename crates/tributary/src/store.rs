@@ -1,0 +1,427 @@
+//! The embedded SQLite store (`<data>/tributary.db`).
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so every acknowledged write batch
+//! has been fsynced before the API answers. Rows hold the core's records as JSON, keyed by
+//! app and id, which keeps the schema small while the records grow.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use tributary_core::store::{
+    CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
+    WriteOp,
+};
+use tributary_core::{AppConfig, AppId};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+    app_id INTEGER PRIMARY KEY,
+    config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rooms (
+    app_id INTEGER NOT NULL,
+    room_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, room_id)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+CREATE TABLE IF NOT EXISTS bans (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
+";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(err)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(err)
+}
+
+impl SqliteStore {
+    /// Opens (and creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let conn = Connection::open(dir.join("tributary.db")).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // rusqlite rolls back an open transaction when it is dropped during a panic, so
+        // the connection is consistent even if the lock was poisoned.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    let state: String = row.get(8)?;
+    Ok(OutboxEntry {
+        id: row.get(0)?,
+        app_id: row.get(1)?,
+        event: row.get(2)?,
+        url: row.get(3)?,
+        body: row.get(4)?,
+        created_ms: row.get::<_, i64>(5)? as u64,
+        attempts: row.get(6)?,
+        next_at_ms: row.get::<_, i64>(7)? as u64,
+        state: if state == "failed" {
+            CallbackState::Failed
+        } else {
+            CallbackState::Pending
+        },
+        last_error: row.get(9)?,
+    })
+}
+
+const ENTRY_COLUMNS: &str =
+    "id, app_id, event, url, body, created_ms, attempts, next_at_ms, state, last_error";
+
+impl Store for SqliteStore {
+    fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT config FROM apps ORDER BY app_id")
+            .map_err(err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
+        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
+            .collect()
+    }
+
+    fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO apps (app_id, config) VALUES (?1, ?2)",
+                params![app.app_id, to_json(app)?],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError> {
+        let conn = self.conn();
+        let mut out = StoredRegistry::default();
+        let mut stmt = conn
+            .prepare("SELECT info FROM rooms WHERE app_id = ?1")
+            .map_err(err)?;
+        for row in stmt
+            .query_map([app_id], |r| r.get::<_, String>(0))
+            .map_err(err)?
+        {
+            out.rooms.push(from_json(&row.map_err(err)?)?);
+        }
+        let mut stmt = conn
+            .prepare("SELECT info FROM streams WHERE app_id = ?1")
+            .map_err(err)?;
+        for row in stmt
+            .query_map([app_id], |r| r.get::<_, String>(0))
+            .map_err(err)?
+        {
+            out.streams.push(from_json(&row.map_err(err)?)?);
+        }
+        let mut stmt = conn
+            .prepare("SELECT stream_id, at_ms FROM bans WHERE app_id = ?1")
+            .map_err(err)?;
+        for row in stmt
+            .query_map([app_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(err)?
+        {
+            out.bans.push(row.map_err(err)?);
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(err)?;
+        let app = batch.app_id;
+        for op in &batch.ops {
+            match op {
+                WriteOp::PutRoom(room) => tx.execute(
+                    "INSERT OR REPLACE INTO rooms (app_id, room_id, info) VALUES (?1, ?2, ?3)",
+                    params![app, room.room_id, to_json(room)?],
+                ),
+                WriteOp::DeleteRoom { room_id } => tx.execute(
+                    "DELETE FROM rooms WHERE app_id = ?1 AND room_id = ?2",
+                    params![app, room_id],
+                ),
+                WriteOp::PutStream(stream) => tx.execute(
+                    "INSERT OR REPLACE INTO streams (app_id, stream_id, info) VALUES (?1, ?2, ?3)",
+                    params![app, stream.stream_id, to_json(stream)?],
+                ),
+                WriteOp::DeleteStream { stream_id } => tx.execute(
+                    "DELETE FROM streams WHERE app_id = ?1 AND stream_id = ?2",
+                    params![app, stream_id],
+                ),
+                WriteOp::Ban { stream_id, at_ms } => tx.execute(
+                    "INSERT OR IGNORE INTO bans (app_id, stream_id, at_ms) VALUES (?1, ?2, ?3)",
+                    params![app, stream_id, *at_ms as i64],
+                ),
+                WriteOp::Unban { stream_id } => tx.execute(
+                    "DELETE FROM bans WHERE app_id = ?1 AND stream_id = ?2",
+                    params![app, stream_id],
+                ),
+                WriteOp::EnqueueCallback(cb) => tx.execute(
+                    "INSERT INTO callbacks (app_id, event, url, body, created_ms, next_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                    params![cb.app_id, cb.event, cb.url, cb.body, cb.created_ms as i64],
+                ),
+            }
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn due_callbacks(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM callbacks
+                 WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2"
+            ))
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![now_ms as i64, limit as i64], entry_from_row)
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err)).collect()
+    }
+
+    fn next_callback_at(&self) -> Result<Option<u64>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT MIN(next_at_ms) FROM callbacks WHERE state = 'pending'",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map(|v| v.flatten().map(|ms| ms.max(0) as u64))
+            .map_err(err)
+    }
+
+    fn record_delivery(&self, id: i64, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
+        let conn = self.conn();
+        match outcome {
+            DeliveryOutcome::Delivered => conn.execute("DELETE FROM callbacks WHERE id = ?1", [id]),
+            DeliveryOutcome::Retry { next_at_ms, error } => conn.execute(
+                "UPDATE callbacks SET attempts = attempts + 1, next_at_ms = ?2, last_error = ?3
+                 WHERE id = ?1",
+                params![id, *next_at_ms as i64, error],
+            ),
+            DeliveryOutcome::Failed { error } => conn.execute(
+                "UPDATE callbacks SET attempts = attempts + 1, state = 'failed', last_error = ?2
+                 WHERE id = ?1",
+                params![id, error],
+            ),
+        }
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn callbacks(
+        &self,
+        state: CallbackState,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM callbacks WHERE state = ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![state.as_str(), limit as i64], entry_from_row)
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err)).collect()
+    }
+
+    fn requeue_failed(&self, now_ms: u64) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE callbacks SET state = 'pending', attempts = 0, next_at_ms = ?1
+                 WHERE state = 'failed'",
+                [now_ms as i64],
+            )
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_core::registry::{RoomInfo, StreamInfo, StreamOrigin};
+    use tributary_core::store::NewCallback;
+
+    fn room() -> RoomInfo {
+        RoomInfo {
+            room_id: "r".into(),
+            session_id: 5,
+            stream_seq: 1,
+            next_number_id: 2,
+            create_time_ms: 10,
+        }
+    }
+
+    fn stream() -> StreamInfo {
+        StreamInfo {
+            stream_id: "s".into(),
+            room_id: "r".into(),
+            user_id: "u".into(),
+            user_name: String::new(),
+            title: String::new(),
+            extra_info: String::new(),
+            censor_flag: 0,
+            number_id: 1,
+            create_time_ms: 10,
+            origin: StreamOrigin::Added,
+        }
+    }
+
+    #[test]
+    fn batch_round_trip_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            store
+                .apply(&WriteBatch {
+                    app_id: 1,
+                    ops: vec![
+                        WriteOp::PutRoom(room()),
+                        WriteOp::PutStream(stream()),
+                        WriteOp::Ban {
+                            stream_id: "b".into(),
+                            at_ms: 3,
+                        },
+                        WriteOp::EnqueueCallback(NewCallback {
+                            app_id: 1,
+                            event: "stream_create".into(),
+                            url: "http://x/".into(),
+                            body: "{}".into(),
+                            created_ms: 100,
+                        }),
+                    ],
+                })
+                .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let reg = store.registry(1).unwrap();
+        assert_eq!(reg.rooms, vec![room()]);
+        assert_eq!(reg.streams, vec![stream()]);
+        assert_eq!(reg.bans, vec![("b".to_string(), 3)]);
+        assert!(store.registry(2).unwrap().rooms.is_empty());
+
+        assert!(store.due_callbacks(99, 10).unwrap().is_empty());
+        let due = store.due_callbacks(100, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(store.next_callback_at().unwrap(), Some(100));
+        let id = due[0].id;
+        store
+            .record_delivery(
+                id,
+                &DeliveryOutcome::Retry {
+                    next_at_ms: 500,
+                    error: "HTTP 500".into(),
+                },
+            )
+            .unwrap();
+        let e = &store.callbacks(CallbackState::Pending, 10).unwrap()[0];
+        assert_eq!(
+            (e.attempts, e.next_at_ms, e.last_error.as_str()),
+            (1, 500, "HTTP 500")
+        );
+        store
+            .record_delivery(
+                id,
+                &DeliveryOutcome::Failed {
+                    error: "gone".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(store.next_callback_at().unwrap(), None);
+        assert_eq!(store.callbacks(CallbackState::Failed, 10).unwrap().len(), 1);
+        assert_eq!(store.requeue_failed(700).unwrap(), 1);
+        assert_eq!(store.due_callbacks(700, 10).unwrap()[0].attempts, 0);
+        store
+            .record_delivery(id, &DeliveryOutcome::Delivered)
+            .unwrap();
+        assert!(
+            store
+                .callbacks(CallbackState::Pending, 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn failed_batch_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        // Make the second op fail: a table the batch writes to disappears.
+        store.conn().execute_batch("DROP TABLE bans").unwrap();
+        let res = store.apply(&WriteBatch {
+            app_id: 1,
+            ops: vec![
+                WriteOp::PutRoom(room()),
+                WriteOp::Ban {
+                    stream_id: "b".into(),
+                    at_ms: 3,
+                },
+            ],
+        });
+        assert!(res.is_err());
+        let n: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM rooms", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn apps_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let app = AppConfig::new(7, "a".repeat(32), "b".repeat(32));
+        store.insert_app(&app).unwrap();
+        assert_eq!(store.apps().unwrap(), vec![app]);
+    }
+}
