@@ -16,20 +16,21 @@ use tributary_core::{AppConfig, AppId};
 #[derive(Debug, Clone, Args, Default)]
 pub struct ConfigArgs {
     /// TOML configuration file.
-    #[arg(long, env = "TRIBUTARY_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = "TRIBUTARY_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// API and HTTP playback address [default: 127.0.0.1:8080].
-    #[arg(long, env = "TRIBUTARY_HTTP", value_name = "ADDR")]
+    #[arg(long, global = true, env = "TRIBUTARY_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
     /// RTMP address [default: 127.0.0.1:1935].
-    #[arg(long, env = "TRIBUTARY_RTMP", value_name = "ADDR")]
+    #[arg(long, global = true, env = "TRIBUTARY_RTMP", value_name = "ADDR")]
     pub rtmp: Option<SocketAddr>,
     /// Directory of the store and state [default: ./data].
-    #[arg(long, env = "TRIBUTARY_DATA", value_name = "DIR")]
+    #[arg(long, global = true, env = "TRIBUTARY_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Declares an app: APPID:SERVERSECRET[:CALLBACKSECRET]. Repeatable.
     #[arg(
         long = "app",
+        global = true,
         env = "TRIBUTARY_APP",
         value_delimiter = ',',
         value_name = "APPID:SECRET"
@@ -39,16 +40,22 @@ pub struct ConfigArgs {
     /// Repeatable.
     #[arg(
         long = "callback-url",
+        global = true,
         env = "TRIBUTARY_CALLBACK_URL",
         value_delimiter = ',',
         value_name = "URL"
     )]
     pub callback_urls: Vec<String>,
     /// Switches every rate limit off (benchmarks, trusted single-tenant setups).
-    #[arg(long, env = "TRIBUTARY_NO_RATE_LIMITS")]
+    #[arg(long, global = true, env = "TRIBUTARY_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
     /// Delay before the first callback retry, in ms; later retries double it [default: 2000].
-    #[arg(long, env = "TRIBUTARY_CALLBACK_RETRY_BASE_MS", value_name = "MS")]
+    #[arg(
+        long,
+        global = true,
+        env = "TRIBUTARY_CALLBACK_RETRY_BASE_MS",
+        value_name = "MS"
+    )]
     pub callback_retry_base_ms: Option<u64>,
 }
 

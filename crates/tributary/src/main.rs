@@ -45,12 +45,29 @@ enum Cmd {
         /// Business parameters as KEY=VALUE (repeat `StreamId[]=…` for arrays).
         params: Vec<String>,
     },
+    /// Inspect the persistent ban list (ForbidRTCStream(s)).
+    Bans {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        cmd: BansCmd,
+    },
     /// Inspect the callback outbox.
     Callbacks {
         #[command(flatten)]
         config: ConfigArgs,
         #[command(subcommand)]
         cmd: CallbacksCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BansCmd {
+    /// List banned stream ids, one per line, sorted.
+    List {
+        /// Only this app (default: every app).
+        #[arg(long)]
+        app_id: Option<u32>,
     },
 }
 
@@ -65,7 +82,7 @@ enum CallbacksCmd {
         limit: usize,
     },
     /// Put every failed callback back in the queue (a running server sends them within a
-    /// minute).
+    /// second).
     RetryFailed,
 }
 
@@ -125,6 +142,29 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
                 "{}",
                 sign::signed_url(&base, app, &action, &pairs, now_ms() / 1000)
             );
+            Ok(())
+        }
+        Cmd::Bans {
+            config,
+            cmd: BansCmd::List { app_id },
+        } => {
+            let cfg = Config::load(&config)?;
+            let store = SqliteStore::open(&cfg.data)?;
+            for app in apps::resolve(&cfg, &store, false)?.apps {
+                if app_id.is_some_and(|id| id != app.app_id) {
+                    continue;
+                }
+                let mut ids: Vec<String> = store
+                    .registry(app.app_id)?
+                    .bans
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                ids.sort();
+                for id in ids {
+                    println!("{id}");
+                }
+            }
             Ok(())
         }
         Cmd::Callbacks { config, cmd } => {

@@ -96,11 +96,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Prints where the server listens (tests read this line) and, on the first run, the demo
-/// app's credentials with a ready-to-run signed request.
+/// Prints, on the first run, the demo app's credentials with a ready-to-run signed request,
+/// then where the server listens. The "listening" line comes last: scripts and tests wait
+/// for it and may read everything before it.
 fn announce(cfg: &Config, http_base: &str, apps: &[AppConfig], demo: Option<&AppConfig>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "tributary: API listening on {http_base}");
     if let Some(app) = demo {
         let example = signed_url(
             http_base,
@@ -125,6 +125,7 @@ fn announce(cfg: &Config, http_base: &str, apps: &[AppConfig], demo: Option<&App
         let ids: Vec<String> = apps.iter().map(|a| a.app_id.to_string()).collect();
         let _ = writeln!(out, "tributary: serving apps {}", ids.join(", "));
     }
+    let _ = writeln!(out, "tributary: API listening on {http_base}");
     let _ = out.flush();
 }
 

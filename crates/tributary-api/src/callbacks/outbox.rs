@@ -136,8 +136,9 @@ impl Outbox {
             .map_err(|e| e.to_string())
     }
 
-    /// Until the next pending entry is due (at most a minute, so a clock change or an
-    /// entry requeued by another process is noticed).
+    /// Until the next pending entry is due, at most a second: entries requeued by another
+    /// process (`tributary callbacks retry-failed`) are noticed by polling, one indexed
+    /// query a second.
     async fn wait_time(&self) -> Duration {
         let store = self.store.clone();
         let next = tokio::task::spawn_blocking(move || store.next_callback_at())
@@ -145,7 +146,7 @@ impl Outbox {
             .ok()
             .and_then(Result::ok)
             .flatten();
-        let max = Duration::from_secs(60);
+        let max = Duration::from_secs(1);
         match next {
             Some(at) => Duration::from_millis(at.saturating_sub(now_ms())).min(max),
             None => max,

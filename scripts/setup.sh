@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what tributary needs to build, run and test on Debian, and nothing twice.
+# Safe to run again and again: it only installs what is missing.
+set -euo pipefail
+
+# Debian packages: FFmpeg (CLI for tests, libraries for the mixer), clang/pkg-config for
+# the FFmpeg bindings, curl for the README examples.
+PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
+          libavutil-dev libswscale-dev libswresample-dev pkg-config clang libclang-dev
+          curl ca-certificates)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: no Rust toolchain found; install Rust 1.95 or newer (rustup) and run again" >&2
+  exit 1
+fi
+# rustfmt and clippy are part of the test command.
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >/dev/null 2>&1 || true
+  done
+fi
