@@ -83,7 +83,10 @@ async fn main() {
 
     if !write {
         for i in 0..10 {
-            let url = target.url("AddStream", &format!("RoomId=bench&UserId=admin&StreamId=b{i}"));
+            let url = target.url(
+                "AddStream",
+                &format!("RoomId=bench&UserId=admin&StreamId=b{i}"),
+            );
             call(&client, &url, &bad).await;
         }
     }
@@ -100,7 +103,14 @@ async fn main() {
                     lat.push(call(&client, &target.url("AddStream", &params), &bad).await);
                     lat.push(call(&client, &target.url("DeleteStream", &params), &bad).await);
                 } else {
-                    lat.push(call(&client, &target.url("DescribeSimpleStreamList", "RoomId=bench"), &bad).await);
+                    lat.push(
+                        call(
+                            &client,
+                            &target.url("DescribeSimpleStreamList", "RoomId=bench"),
+                            &bad,
+                        )
+                        .await,
+                    );
                 }
                 n += 1;
             }
