@@ -406,3 +406,149 @@ impl ControlPlane {
             .cloned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tributary_core::store::{
+        CallbackState, DeliveryOutcome, OutboxEntry, StoredRegistry, WriteBatch,
+    };
+
+    use super::*;
+
+    /// An in-memory store that records batches and can be told to fail.
+    #[derive(Default)]
+    struct MemStore {
+        batches: Mutex<Vec<WriteBatch>>,
+        fail: AtomicBool,
+    }
+
+    impl Store for MemStore {
+        fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn insert_app(&self, _: &AppConfig) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn registry(&self, _: AppId) -> Result<StoredRegistry, StoreError> {
+            Ok(StoredRegistry::default())
+        }
+        fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError("disk full".into()));
+            }
+            self.batches.lock().unwrap().push(batch.clone());
+            Ok(())
+        }
+        fn due_callbacks(&self, _: u64, _: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn next_callback_at(&self) -> Result<Option<u64>, StoreError> {
+            Ok(None)
+        }
+        fn record_delivery(&self, _: i64, _: &DeliveryOutcome) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn callbacks(&self, _: CallbackState, _: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn requeue_failed(&self, _: u64) -> Result<usize, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn plane(store: Arc<MemStore>) -> ControlPlane {
+        let mut app = AppConfig::new(1, "s".into(), "c".into());
+        app.callback_urls = vec!["http://hook/".into()];
+        let urls = PlayUrls {
+            rtmp_base: "rtmp://h".into(),
+            http_base: "http://h".into(),
+        };
+        ControlPlane::load(vec![app], store, urls).unwrap()
+    }
+
+    fn new_stream(id: &str) -> NewStream {
+        NewStream {
+            stream_id: id.into(),
+            room_id: "r".into(),
+            user_id: "u".into(),
+            user_name: String::new(),
+            title: String::new(),
+            extra_info: String::new(),
+            censor_flag: 0,
+            origin: StreamOrigin::Added,
+        }
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let store = Arc::new(MemStore::default());
+        let cp = plane(store.clone());
+        let mut events = cp.subscribe();
+        store.fail.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            cp.add_stream(1, new_stream("a")),
+            Err(ControlError::Store(_))
+        ));
+        assert!(cp.list_streams(1, "r").unwrap().is_empty());
+        assert!(events.try_recv().is_err());
+        assert!(cp.forbid(1, &["x".into()], 1).is_err());
+        assert!(!cp.is_banned(1, "x"));
+        // The refused Sequence was not recorded either: the same value works later.
+        store.fail.store(false, Ordering::SeqCst);
+        cp.forbid(1, &["x".into()], 1).unwrap();
+        assert!(cp.is_banned(1, "x"));
+    }
+
+    #[test]
+    fn changes_are_written_with_their_callbacks_and_announced() {
+        let store = Arc::new(MemStore::default());
+        let cp = plane(store.clone());
+        let mut events = cp.subscribe();
+        cp.add_stream(1, new_stream("a")).unwrap();
+        let batch = store.batches.lock().unwrap()[0].clone();
+        assert!(matches!(batch.ops[0], WriteOp::PutRoom(_)));
+        assert!(matches!(batch.ops[1], WriteOp::PutStream(_)));
+        assert!(
+            matches!(&batch.ops[2], WriteOp::EnqueueCallback(cb) if cb.event == "stream_create")
+        );
+        assert!(matches!(
+            events.try_recv(),
+            Ok(CoreEvent::StreamAdded { .. })
+        ));
+
+        cp.forbid(1, &["a".into(), "b".into()], 7).unwrap();
+        for id in ["a", "b"] {
+            match events.try_recv() {
+                Ok(CoreEvent::StreamForbidden {
+                    app_id: 1,
+                    stream_id,
+                }) => assert_eq!(stream_id, id),
+                other => panic!("{other:?}"),
+            }
+        }
+        cp.resume(1, &["a".into()], 8).unwrap();
+        assert!(matches!(
+            events.try_recv(),
+            Ok(CoreEvent::StreamResumed { .. })
+        ));
+        assert!(!cp.is_banned(1, "a") && cp.is_banned(1, "b"));
+
+        cp.remove_stream(1, "r", "a", CloseReason::Deleted).unwrap();
+        let last = store.batches.lock().unwrap().last().cloned().unwrap();
+        assert!(matches!(&last.ops[0], WriteOp::DeleteRoom { room_id } if room_id == "r"));
+        assert!(matches!(&last.ops[2], WriteOp::EnqueueCallback(cb) if cb.event == "stream_close"));
+        assert!(matches!(
+            events.try_recv(),
+            Ok(CoreEvent::StreamRemoved {
+                reason: CloseReason::Deleted,
+                ..
+            })
+        ));
+        assert!(matches!(
+            cp.add_stream(2, new_stream("z")),
+            Err(ControlError::UnknownApp(2))
+        ));
+    }
+}

@@ -307,3 +307,28 @@ fn no_rate_limits_flag_switches_every_limit_off() {
         expect_code(&c.get("DescribeSimpleStreamList", &[("RoomId", "r")]), 0);
     }
 }
+
+#[test]
+fn garbage_on_the_http_port_drops_that_connection_only() {
+    use std::io::{Read, Write};
+    let s = Server::start(None);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    for junk in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-hello"[..],
+        b"GET /?Action=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        b"\x00\x01\x02\x03\x04\x05\r\n\r\n",
+    ] {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let _ = c.write_all(junk);
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+    }
+    // Invalid percent-encoding and invalid UTF-8 in the query get a clean envelope.
+    let c = s.app();
+    expect_code(&c.raw("/?Action=%ZZ%ff"), 100000007);
+    // The server is still fine.
+    expect_code(&c.get("DescribeUserNum", &[("RoomId[]", "r")]), 0);
+}
