@@ -101,6 +101,7 @@ impl ControlPlane {
             let stored = store.registry(config.app_id)?;
             let rooms = Rooms::restore(
                 config.limits.max_streams_per_room,
+                config.limits.max_rooms,
                 stored.rooms,
                 stored.streams,
             );

@@ -55,6 +55,9 @@ pub struct AppLimits {
     pub max_mix_outputs: u32,
     /// Streams one room may hold; bounds the registry's memory per room.
     pub max_streams_per_room: u32,
+    /// Rooms one app may have open at once; with the above, bounds the registry and the
+    /// store against a caller that invents room ids.
+    pub max_rooms: u32,
     /// Stream ids the ban list may hold; bounds its memory and the store.
     pub max_banned_streams: u32,
 }
@@ -65,6 +68,7 @@ impl Default for AppLimits {
             max_mix_inputs: 9,
             max_mix_outputs: 3,
             max_streams_per_room: 1000,
+            max_rooms: 100_000,
             max_banned_streams: 100_000,
         }
     }

@@ -34,6 +34,8 @@ pub enum CoreError {
     StreamNotFound { stream_id: String, room_id: String },
     #[error("room {room_id} already holds {max} streams")]
     RoomFull { room_id: String, max: u32 },
+    #[error("the app already has {max} rooms open")]
+    TooManyRooms { max: u32 },
     #[error("the ban list already holds {max} stream ids")]
     BanListFull { max: u32 },
     #[error(

@@ -128,14 +128,16 @@ pub struct Rooms {
     /// stream id → room id: stream ids are unique across the whole app.
     stream_room: HashMap<String, String>,
     max_streams_per_room: u32,
+    max_rooms: u32,
 }
 
 impl Rooms {
-    pub fn new(max_streams_per_room: u32) -> Self {
+    pub fn new(max_streams_per_room: u32, max_rooms: u32) -> Self {
         Rooms {
             rooms: HashMap::new(),
             stream_room: HashMap::new(),
             max_streams_per_room: max_streams_per_room.max(1),
+            max_rooms: max_rooms.max(1),
         }
     }
 
@@ -143,10 +145,11 @@ impl Rooms {
     /// streams were live publishers, gone with the restart).
     pub fn restore(
         max_streams_per_room: u32,
+        max_rooms: u32,
         rooms: Vec<RoomInfo>,
         streams: Vec<StreamInfo>,
     ) -> Self {
-        let mut reg = Rooms::new(max_streams_per_room);
+        let mut reg = Rooms::new(max_streams_per_room, max_rooms);
         for info in rooms {
             reg.rooms.insert(
                 info.room_id.clone(),
@@ -225,6 +228,11 @@ impl Rooms {
                     });
                 }
                 r.info.clone()
+            }
+            None if self.rooms.len() as u64 >= u64::from(self.max_rooms) => {
+                return Err(CoreError::TooManyRooms {
+                    max: self.max_rooms,
+                });
             }
             None => RoomInfo {
                 room_id: req.room_id.clone(),
@@ -383,7 +391,7 @@ mod tests {
 
     #[test]
     fn numbers_and_seq_grow_and_room_lives_while_it_has_streams() {
-        let mut reg = Rooms::new(10);
+        let mut reg = Rooms::new(10, 10);
         let a = add(&mut reg, new("a", "r", "u1"), 1_000, 77);
         assert_eq!(a.kind, AddKind::New);
         assert_eq!(
@@ -424,14 +432,14 @@ mod tests {
 
     #[test]
     fn plan_changes_nothing() {
-        let reg = Rooms::new(10);
+        let reg = Rooms::new(10, 10);
         reg.plan_add(new("a", "r", "u"), 0, 1).unwrap();
         assert!(reg.list("r").is_none());
     }
 
     #[test]
     fn ownership_and_uniqueness() {
-        let mut reg = Rooms::new(10);
+        let mut reg = Rooms::new(10, 10);
         add(&mut reg, new("a", "r", "u1"), 0, 1);
         assert!(matches!(
             reg.plan_add(new("a", "r", "u2"), 0, 1),
@@ -460,11 +468,16 @@ mod tests {
 
     #[test]
     fn limits() {
-        let mut reg = Rooms::new(1);
+        let mut reg = Rooms::new(1, 2);
         add(&mut reg, new("a", "r", "u1"), 0, 1);
         assert!(matches!(
             reg.plan_add(new("b", "r", "u1"), 0, 1),
             Err(CoreError::RoomFull { max: 1, .. })
+        ));
+        add(&mut reg, new("b2", "r2", "u1"), 0, 1);
+        assert!(matches!(
+            reg.plan_add(new("c3", "r3", "u1"), 0, 1),
+            Err(CoreError::TooManyRooms { max: 2 })
         ));
         let mut long = new("c", "r2", "u");
         long.extra_info = "x".repeat(1025);
@@ -479,7 +492,7 @@ mod tests {
 
     #[test]
     fn user_count_counts_distinct_owners() {
-        let mut reg = Rooms::new(10);
+        let mut reg = Rooms::new(10, 10);
         add(&mut reg, new("a", "r", "admin"), 0, 1);
         add(&mut reg, new("b", "r", "admin"), 0, 1);
         let mut live = new("c", "r", "alice");
@@ -497,7 +510,7 @@ mod tests {
 
     #[test]
     fn restore_drops_empty_rooms_and_keeps_order() {
-        let mut reg = Rooms::new(10);
+        let mut reg = Rooms::new(10, 10);
         add(&mut reg, new("a", "r", "u"), 0, 1);
         add(&mut reg, new("b", "r", "u"), 0, 1);
         let room = reg.room("r").unwrap().clone();
@@ -507,7 +520,7 @@ mod tests {
             room_id: "gone".into(),
             ..room.clone()
         };
-        let restored = Rooms::restore(10, vec![room.clone(), empty], streams);
+        let restored = Rooms::restore(10, 10, vec![room.clone(), empty], streams);
         assert_eq!(restored.room_count(), 1);
         assert_eq!(restored.list("r").unwrap()[0].stream_id, "a");
         assert_eq!(restored.room("r"), Some(&room));

@@ -26,7 +26,7 @@ fn room_error(e: ControlError, store_code: u64) -> ZegoError {
                     ROOM_STREAM_CONFLICT
                 }
                 CoreError::StreamNotFound { .. } => ROOM_STREAM_NOT_FOUND,
-                CoreError::RoomFull { .. } => store_code,
+                CoreError::RoomFull { .. } | CoreError::TooManyRooms { .. } => store_code,
                 _ => ROOM_BAD_PARAM,
             };
             ZegoError::new(code, rule.to_string())
