@@ -136,9 +136,9 @@ impl Outbox {
             .map_err(|e| e.to_string())
     }
 
-    /// Until the next pending entry is due, at most a second: entries requeued by another
-    /// process (`tributary callbacks retry-failed`) are noticed by polling, one indexed
-    /// query a second.
+    /// Until the next pending entry is due in the future, at most a second: entries
+    /// requeued by another process (`tributary callbacks retry-failed`) are noticed by
+    /// polling, one indexed query a second.
     async fn wait_time(&self) -> Duration {
         let store = self.store.clone();
         let next = tokio::task::spawn_blocking(move || store.next_callback_at())
@@ -147,9 +147,13 @@ impl Outbox {
             .and_then(Result::ok)
             .flatten();
         let max = Duration::from_secs(1);
+        let now = now_ms();
         match next {
-            Some(at) => Duration::from_millis(at.saturating_sub(now_ms())).min(max),
-            None => max,
+            Some(at) if at > now => Duration::from_millis(at - now).min(max),
+            // An entry already due was just handed out: it is in flight or waiting for a
+            // free slot, and a finishing attempt wakes the loop through `join_next`.
+            // Waiting 0 here would spin on the store for as long as the attempt lasts.
+            _ => max,
         }
     }
 
