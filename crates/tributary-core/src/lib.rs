@@ -15,6 +15,7 @@ pub mod registry;
 pub mod replay;
 pub mod sequence;
 pub mod store;
+pub mod token;
 
 pub use app::{AppConfig, AppId, RateLimitConfig};
 pub use error::CoreError;

@@ -1,4 +1,14 @@
-//! The live plane of tributary: RTMP ingest and play, HTTP-FLV, HLS, and the stream hub.
-//!
-//! Nothing lives here yet: the live-plane issue fills this crate. It exists now so the
-//! workspace has its final shape and the dependency direction (live → core) is fixed.
+//! tributary's live plane: RTMP ingest and play, the hub, HTTP-FLV, HLS and the RTMP push
+//! client. See the crate README for what lives where.
+
+pub mod amf0;
+pub mod chunk;
+pub mod handshake;
+pub mod hub;
+pub mod media;
+pub mod metrics;
+pub mod queue;
+
+pub use hub::{Hub, HubConfig, HubError, HubEvent, Publisher, Subscription};
+pub use media::{Kind, Packet};
+pub use metrics::{LiveMetrics, Protocol};
