@@ -2,12 +2,18 @@
 //! client. See the crate README for what lives where.
 
 pub mod amf0;
+pub mod auth;
 pub mod chunk;
+pub mod flv;
 pub mod handshake;
+pub mod hls;
 pub mod hub;
 pub mod media;
 pub mod metrics;
 pub mod queue;
+pub mod rtmp_server;
+pub mod session;
+pub mod ts;
 
 pub use hub::{Hub, HubConfig, HubError, HubEvent, Publisher, Subscription};
 pub use media::{Kind, Packet};

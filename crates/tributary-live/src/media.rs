@@ -17,7 +17,7 @@ pub enum Kind {
     Meta,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
     pub kind: Kind,
     /// Decode timestamp in milliseconds (RTMP/FLV time base).

@@ -57,6 +57,12 @@ pub struct ConfigArgs {
         value_name = "MS"
     )]
     pub callback_retry_base_ms: Option<u64>,
+    /// Lets anyone publish without a token (local development only; said at startup).
+    #[arg(long, global = true, env = "TRIBUTARY_OPEN_PUBLISH")]
+    pub open_publish: bool,
+    /// Requires a signed play token (`?token=`) on RTMP, HTTP-FLV and HLS playback.
+    #[arg(long, global = true, env = "TRIBUTARY_PLAY_TOKEN")]
+    pub play_token: bool,
 }
 
 /// The configuration file's shape. Every key is optional.
@@ -73,7 +79,25 @@ pub struct FileConfig {
     pub public_http_url: Option<String>,
     pub rate_limits_off: Option<bool>,
     pub callbacks: CallbackFileConfig,
+    pub live: LiveFileConfig,
     pub apps: Vec<AppConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveFileConfig {
+    /// Publish without a token (development only).
+    pub open_publish: Option<bool>,
+    /// Require a play token for RTMP/HTTP-FLV/HLS playback.
+    pub play_token: Option<bool>,
+    /// Close a publisher whose first media packet has not come after this long.
+    pub first_packet_timeout_ms: Option<u64>,
+    /// Close a publisher that sent nothing for this long.
+    pub idle_timeout_ms: Option<u64>,
+    /// Target HLS segment length.
+    pub hls_segment_ms: Option<u64>,
+    /// Segments kept in the HLS playlist.
+    pub hls_window: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +118,12 @@ pub struct Config {
     pub rate_limits_off: bool,
     pub callback_retry_base: Duration,
     pub callback_timeout: Duration,
+    pub open_publish: bool,
+    pub play_token: bool,
+    pub first_packet_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub hls_segment: Duration,
+    pub hls_window: usize,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -220,6 +250,14 @@ impl Config {
             callback_timeout: Duration::from_millis(
                 file.callbacks.timeout_ms.unwrap_or(5_000).max(100),
             ),
+            open_publish: args.open_publish || file.live.open_publish.unwrap_or(false),
+            play_token: args.play_token || file.live.play_token.unwrap_or(false),
+            first_packet_timeout: Duration::from_millis(
+                file.live.first_packet_timeout_ms.unwrap_or(20_000).max(100),
+            ),
+            idle_timeout: Duration::from_millis(file.live.idle_timeout_ms.unwrap_or(5_000).max(100)),
+            hls_segment: Duration::from_millis(file.live.hls_segment_ms.unwrap_or(2_000).max(500)),
+            hls_window: file.live.hls_window.unwrap_or(6).clamp(2, 100),
             apps,
             callback_urls_for_all,
         })

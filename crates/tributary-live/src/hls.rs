@@ -1,0 +1,352 @@
+//! HLS: every live stream is cut into MPEG-TS segments (~2 s, on key frames) kept in
+//! memory in a sliding window; the playlist and segments are served over HTTP.
+//!
+//! Segmenting runs as an internal hub subscriber per stream, so a slow HLS client costs
+//! nothing but its own HTTP response. Segments live in memory only (no disk to clean
+//! up); a stream's last playlist (with `#EXT-X-ENDLIST`) stays for `linger` after the
+//! publisher leaves, then it is gone.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, warn};
+
+use crate::hub::{Hub, HubEvent};
+use crate::media::{AudioCodec, Kind, Packet, VideoCodec};
+use crate::metrics::Protocol;
+use crate::ts::{AacConfig, AudioFormat, AvcConfig, TsMuxer};
+
+#[derive(Debug, Clone, Copy)]
+pub struct HlsConfig {
+    pub segment: Duration,
+    pub window: usize,
+    pub linger: Duration,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig {
+            segment: Duration::from_secs(2),
+            window: 6,
+            linger: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub seq: u64,
+    pub duration_ms: u32,
+    pub data: Bytes,
+}
+
+/// Cuts a packet sequence into TS segments. Pure: no clock, no I/O.
+pub struct Segmenter {
+    target_ms: u32,
+    window: usize,
+    mux: TsMuxer,
+    avc: Option<AvcConfig>,
+    aac: Option<AacConfig>,
+    mp3: bool,
+    video: bool,
+    current: Vec<u8>,
+    current_start: Option<u32>,
+    last_ts: u32,
+    next_seq: u64,
+    segments: VecDeque<Segment>,
+    ended: bool,
+    unsupported_logged: bool,
+}
+
+impl Segmenter {
+    pub fn new(target: Duration, window: usize) -> Segmenter {
+        Segmenter {
+            target_ms: target.as_millis().min(u32::MAX as u128) as u32,
+            window: window.max(1),
+            mux: TsMuxer::default(),
+            avc: None,
+            aac: None,
+            mp3: false,
+            video: false,
+            current: Vec::new(),
+            current_start: None,
+            last_ts: 0,
+            next_seq: 0,
+            segments: VecDeque::new(),
+            ended: false,
+            unsupported_logged: false,
+        }
+    }
+
+    fn audio_format(&self) -> Option<AudioFormat> {
+        if self.aac.is_some() {
+            Some(AudioFormat::Aac)
+        } else if self.mp3 {
+            Some(AudioFormat::Mp3)
+        } else {
+            None
+        }
+    }
+
+    fn close_segment(&mut self, end_ts: u32) {
+        let Some(start) = self.current_start.take() else {
+            return;
+        };
+        let data = std::mem::take(&mut self.current);
+        if data.is_empty() {
+            return;
+        }
+        self.segments.push_back(Segment {
+            seq: self.next_seq,
+            duration_ms: end_ts.wrapping_sub(start).min(3_600_000),
+            data: Bytes::from(data),
+        });
+        self.next_seq += 1;
+        while self.segments.len() > self.window {
+            self.segments.pop_front();
+        }
+    }
+
+    fn open_segment(&mut self, ts: u32) {
+        self.current_start = Some(ts);
+        let audio = self.audio_format();
+        self.mux.write_tables(&mut self.current, self.video, audio);
+    }
+
+    /// Feeds one packet; returns true when a segment was completed.
+    pub fn push(&mut self, p: &Packet) -> bool {
+        let before = self.next_seq;
+        match p.kind {
+            Kind::Meta => {}
+            Kind::Video if p.is_config() => {
+                if p.video_codec() == Some(VideoCodec::H264) {
+                    self.avc = p.data.get(5..).and_then(AvcConfig::parse);
+                    self.video = self.avc.is_some();
+                } else if !self.unsupported_logged {
+                    self.unsupported_logged = true;
+                    warn!(codec = ?p.video_codec(), "HLS carries H.264 only; this stream's video is left out of HLS");
+                }
+            }
+            Kind::Audio if p.is_config() => {
+                if p.audio_codec() == Some(AudioCodec::Aac) {
+                    self.aac = p.data.get(2..).and_then(AacConfig::parse);
+                }
+            }
+            Kind::Video => {
+                let Some(avc) = &self.avc else { return false };
+                if p.data.get(1) != Some(&1) {
+                    return false; // end of sequence or junk
+                }
+                let key = p.is_key();
+                let Some(au) = p.data.get(5..).and_then(|n| avc.to_annex_b(n, key)) else {
+                    return false;
+                };
+                match self.current_start {
+                    None if !key => return false, // wait for a key frame to start
+                    Some(start) if key && p.timestamp.wrapping_sub(start) >= self.target_ms => {
+                        self.close_segment(p.timestamp);
+                        self.open_segment(p.timestamp);
+                    }
+                    None => self.open_segment(p.timestamp),
+                    _ => {}
+                }
+                let dts = u64::from(p.timestamp) * 90;
+                let pts = (i64::from(p.timestamp) + i64::from(p.composition_time())).max(0) as u64 * 90;
+                self.mux.write_pes(&mut self.current, true, pts, dts, Some(dts), key, &au);
+                self.last_ts = p.timestamp;
+            }
+            Kind::Audio => {
+                let frame = match p.audio_codec() {
+                    Some(AudioCodec::Aac) => match (&self.aac, p.data.get(2..)) {
+                        (Some(cfg), Some(raw)) if p.data.get(1) == Some(&1) => cfg.adts(raw),
+                        _ => return false,
+                    },
+                    Some(AudioCodec::Mp3) => {
+                        self.mp3 = true;
+                        p.data[1..].to_vec()
+                    }
+                    _ => return false,
+                };
+                if self.video {
+                    if self.current_start.is_none() {
+                        return false;
+                    }
+                } else {
+                    match self.current_start {
+                        None => self.open_segment(p.timestamp),
+                        Some(start) if p.timestamp.wrapping_sub(start) >= self.target_ms => {
+                            self.close_segment(p.timestamp);
+                            self.open_segment(p.timestamp);
+                        }
+                        _ => {}
+                    }
+                }
+                let t = u64::from(p.timestamp) * 90;
+                let pcr = (!self.video).then_some(t);
+                self.mux.write_pes(&mut self.current, false, t, t, pcr, false, &frame);
+                self.last_ts = self.last_ts.max(p.timestamp);
+            }
+        }
+        self.next_seq != before
+    }
+
+    /// The publisher left: the last segment is closed and the playlist ends.
+    pub fn finish(&mut self) {
+        let end = self.last_ts.wrapping_add(40);
+        self.close_segment(end);
+        self.ended = true;
+    }
+
+    pub fn playlist(&self, query: &str) -> String {
+        let target = self
+            .segments
+            .iter()
+            .map(|s| (s.duration_ms + 500) / 1000) // RFC 8216: rounded EXTINF ≤ target
+            .max()
+            .unwrap_or(self.target_ms.div_ceil(1000))
+            .max(1);
+        let first = self.segments.front().map(|s| s.seq).unwrap_or(self.next_seq);
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n"
+        );
+        for s in &self.segments {
+            let _ = write!(out, "#EXTINF:{:.3},\n{}.ts{}\n", s.duration_ms as f64 / 1000.0, s.seq, query);
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
+    }
+
+    pub fn segment(&self, seq: u64) -> Option<Bytes> {
+        self.segments.iter().find(|s| s.seq == seq).map(|s| s.data.clone())
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+type Entry = Arc<Mutex<Segmenter>>;
+
+/// The segmenters of all streams, fed by the hub.
+#[derive(Clone)]
+pub struct Hls {
+    streams: Arc<Mutex<HashMap<String, Entry>>>,
+    config: HlsConfig,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hls {
+    pub fn new(config: HlsConfig) -> Hls {
+        Hls {
+            streams: Arc::new(Mutex::new(HashMap::new())),
+            config,
+        }
+    }
+
+    /// Runs forever: starts a segmenter for every stream that goes live.
+    pub async fn run(self, hub: Hub) {
+        let mut events = hub.events();
+        // Streams live before we listened.
+        for key in hub.keys() {
+            self.start(&hub, key);
+        }
+        loop {
+            match events.recv().await {
+                Ok(HubEvent::Published(key)) => self.start(&hub, key),
+                Ok(HubEvent::Unpublished(_)) => {}
+                Err(RecvError::Lagged(n)) => {
+                    warn!(missed = n, "HLS missed hub events; rescanning");
+                    for key in hub.keys() {
+                        if !lock(&self.streams).contains_key(&key) {
+                            self.start(&hub, key);
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn start(&self, hub: &Hub, key: String) {
+        let Ok(sub) = hub.subscribe(&key, Protocol::Internal) else {
+            return;
+        };
+        let entry: Entry = Arc::new(Mutex::new(Segmenter::new(self.config.segment, self.config.window)));
+        lock(&self.streams).insert(key.clone(), entry.clone());
+        let streams = self.streams.clone();
+        let linger = self.config.linger;
+        tokio::spawn(async move {
+            while let Some(p) = sub.recv().await {
+                lock(&entry).push(&p);
+            }
+            drop(sub);
+            lock(&entry).finish();
+            debug!(stream = %key, "HLS stream ended");
+            tokio::time::sleep(linger).await;
+            let mut map = lock(&streams);
+            if map.get(&key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                map.remove(&key);
+            }
+        });
+    }
+
+    pub fn playlist(&self, key: &str, query: &str) -> Option<String> {
+        let e = lock(&self.streams).get(key).cloned()?;
+        let seg = lock(&e);
+        Some(seg.playlist(query))
+    }
+
+    pub fn segment(&self, key: &str, seq: u64) -> Option<Bytes> {
+        let e = lock(&self.streams).get(key).cloned()?;
+        lock(&e).segment(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(ts: u32, key: bool) -> Packet {
+        let mut d = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x00];
+        if !key {
+            d[9] = 0x41;
+        }
+        Packet::new(Kind::Video, ts, Bytes::from(d))
+    }
+
+    #[test]
+    fn cuts_on_key_frames_and_slides() {
+        let mut s = Segmenter::new(Duration::from_secs(2), 3);
+        let cfg = [0x17u8, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 2, 0x67, 0xAA, 1, 0, 1, 0x68];
+        s.push(&Packet::new(Kind::Video, 0, Bytes::copy_from_slice(&cfg)));
+        s.push(&Packet::new(Kind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])));
+        assert!(!s.push(&video(0, false)), "no segment before a key frame");
+        // 1 key frame per second for 10 s, audio in between.
+        for t in (0..10_000u32).step_by(40) {
+            s.push(&video(t, t % 1000 == 0));
+            s.push(&Packet::new(Kind::Audio, t + 5, Bytes::from_static(&[0xAF, 1, 0x21, 0x00])));
+        }
+        s.finish();
+        let pl = s.playlist("?token=x");
+        assert!(pl.contains("#EXT-X-TARGETDURATION:2"), "{pl}");
+        assert!(pl.contains("#EXT-X-MEDIA-SEQUENCE:2"), "{pl}");
+        assert!(pl.contains("#EXTINF:2.000,\n2.ts?token=x"), "{pl}");
+        assert!(pl.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(s.segment_count(), 3);
+        assert!(s.segment(1).is_none(), "slid out of the window");
+        let seg = s.segment(4).unwrap();
+        assert_eq!(seg.len() % 188, 0);
+        assert_eq!(seg[0], 0x47);
+    }
+}

@@ -1,0 +1,405 @@
+//! The RTMP server: the async shell around [`ServerSession`], one task per connection.
+//!
+//! A connection does one thing after `connect`: publish one stream or play one stream.
+//! Publishing claims the stream in the hub (a second publisher is refused, the first goes
+//! on), registers it in its room, and feeds the hub until the publisher stops, times out,
+//! drops, or is cut off by a forbid ([`RtmpServer::kick`]). Playing subscribes to the hub
+//! and writes what comes out, batched, until the stream ends or the player leaves.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use tributary_core::{AppId, CloseReason};
+
+use crate::auth::{Authority, PlayRequest, PublishRequest, Refusal, stream_key};
+use crate::chunk::Limits;
+use crate::handshake;
+use crate::hub::{Hub, HubError};
+use crate::metrics::Protocol;
+use crate::session::{ServerSession, SessionError, SessionEvent, split_stream_name};
+
+#[derive(Debug, Clone)]
+pub struct RtmpConfig {
+    /// From TCP accept to `publish`/`play`.
+    pub handshake_timeout: Duration,
+    /// From `publish` to the first media packet.
+    pub first_packet_timeout: Duration,
+    /// Longest gap between a publisher's packets.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub chunk_limits: Limits,
+    /// Packets written to a player per socket write.
+    pub write_batch: usize,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        RtmpConfig {
+            handshake_timeout: Duration::from_secs(10),
+            first_packet_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 10_000,
+            chunk_limits: Limits::default(),
+            write_batch: 64,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("handshake: {0}")]
+    Handshake(#[from] handshake::HandshakeError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out before publish or play")]
+    Timeout,
+    #[error("application {0:?} is not an app id")]
+    BadApp(String),
+}
+
+pub struct RtmpServer {
+    hub: Hub,
+    auth: Arc<dyn Authority>,
+    config: RtmpConfig,
+    live: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl RtmpServer {
+    pub fn new(hub: Hub, auth: Arc<dyn Authority>, config: RtmpConfig) -> Arc<Self> {
+        Arc::new(RtmpServer {
+            hub,
+            auth,
+            config,
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Cuts off the publisher of `key` if there is one. Returns whether there was.
+    pub fn kick(&self, key: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        match live.get(key) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Accepts connections until `shutdown`; live connections are cut off then too.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        loop {
+            let (sock, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "RTMP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                warn!(%peer, "RTMP connection limit reached; closing");
+                continue;
+            };
+            self.hub.metrics().connections.inc();
+            let this = self.clone();
+            let stop = shutdown.child_token();
+            tokio::spawn(async move {
+                let _permit = permit;
+                tokio::select! {
+                    r = this.connection(sock, peer) => {
+                        if let Err(e) = r {
+                            this.hub.metrics().bad_connections.inc();
+                            info!(%peer, error = %e, "RTMP connection closed");
+                        }
+                    }
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+    }
+
+    async fn connection(&self, mut sock: TcpStream, peer: SocketAddr) -> Result<(), ConnError> {
+        let _ = sock.set_nodelay(true);
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        let mut c0c1 = [0u8; 1 + handshake::SIZE];
+        timeout_at(deadline, sock.read_exact(&mut c0c1))
+            .await
+            .map_err(|_| ConnError::Timeout)??;
+        let resp = handshake::server_response(&c0c1)?;
+        sock.write_all(&resp).await?;
+        let mut c2 = [0u8; handshake::SIZE];
+        timeout_at(deadline, sock.read_exact(&mut c2))
+            .await
+            .map_err(|_| ConnError::Timeout)??;
+
+        let mut session = ServerSession::new(self.config.chunk_limits);
+        let mut buf = BytesMut::with_capacity(16 << 10);
+        let mut events = Vec::new();
+        let mut app: Option<AppId> = None;
+        loop {
+            let n = timeout_at(deadline, sock.read_buf(&mut buf))
+                .await
+                .map_err(|_| ConnError::Timeout)??;
+            if n == 0 {
+                return Ok(());
+            }
+            session.feed(&mut buf, &mut events)?;
+            flush(&mut sock, &mut session).await?;
+            for ev in events.drain(..).collect::<Vec<_>>() {
+                match ev {
+                    SessionEvent::Connect { app: name } => {
+                        app = Some(name.parse().map_err(|_| ConnError::BadApp(name.clone()))?);
+                    }
+                    SessionEvent::Publish { name } => {
+                        let app_id = app.ok_or(ConnError::BadApp(String::new()))?;
+                        return self
+                            .publish(sock, peer, session, buf, app_id, &name)
+                            .await;
+                    }
+                    SessionEvent::Play { name } => {
+                        let app_id = app.ok_or(ConnError::BadApp(String::new()))?;
+                        return self.play(sock, peer, session, buf, app_id, &name).await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    async fn refuse(
+        &self,
+        sock: &mut TcpStream,
+        session: &mut ServerSession,
+        r: &Refusal,
+        key: &str,
+    ) -> Result<(), ConnError> {
+        self.hub.metrics().refused(r.reason);
+        info!(stream = key, reason = r.reason, message = %r.message, "RTMP request refused");
+        session.reject(r.status, &r.message);
+        // A peer that does not read must not hold us: the status is best effort.
+        let _ = timeout(Duration::from_secs(2), flush(sock, session)).await;
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        mut sock: TcpStream,
+        peer: SocketAddr,
+        mut session: ServerSession,
+        mut buf: BytesMut,
+        app_id: AppId,
+        raw_name: &str,
+    ) -> Result<(), ConnError> {
+        let (stream_id, params) = split_stream_name(raw_name);
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let req = PublishRequest {
+            app_id,
+            stream_id: stream_id.clone(),
+            room_id: param("room").unwrap_or_default(),
+            user_id: param("user").unwrap_or_default(),
+            token: param("token"),
+            peer: Some(peer),
+        };
+        let key = stream_key(app_id, &stream_id);
+        if let Err(r) = self.auth.check_publish(&req) {
+            return self.refuse(&mut sock, &mut session, &r, &key).await;
+        }
+        let publisher = match self.hub.publish(&key, unix_ms()) {
+            Ok(p) => p,
+            Err(HubError::AlreadyPublishing(_)) | Err(_) => {
+                let r = Refusal::new(
+                    "NetStream.Publish.BadName",
+                    "already_publishing",
+                    format!("stream {stream_id} is already being published"),
+                );
+                return self.refuse(&mut sock, &mut session, &r, &key).await;
+            }
+        };
+        let auth = self.auth.clone();
+        let req2 = req.clone();
+        let registered = tokio::task::spawn_blocking(move || auth.register_publish(&req2))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Refusal::new(
+                    "NetStream.Publish.Rejected",
+                    "internal",
+                    format!("registration failed: {e}"),
+                ))
+            });
+        if let Err(r) = registered {
+            drop(publisher);
+            return self.refuse(&mut sock, &mut session, &r, &key).await;
+        }
+
+        let cancel = CancellationToken::new();
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), cancel.clone());
+        let metrics = self.hub.metrics().clone();
+        metrics.publishers.inc();
+        info!(stream = %key, room = %req.room_id, user = %req.user_id, %peer, "publish started");
+        session.accept_publish(&stream_id);
+
+        let started = Instant::now();
+        let mut last_media: Option<Instant> = None;
+        let mut events = Vec::new();
+        let reason = 'run: loop {
+            if let Err(e) = flush(&mut sock, &mut session).await {
+                debug!(stream = %key, error = %e, "publisher write failed");
+                break CloseReason::Disconnected;
+            }
+            let deadline = match last_media {
+                Some(t) => t + self.config.idle_timeout,
+                None => started + self.config.first_packet_timeout,
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    session.reject("NetStream.Publish.Rejected", "this stream was forbidden by the server API");
+                    let _ = timeout(Duration::from_millis(500), flush(&mut sock, &mut session)).await;
+                    break CloseReason::Forbidden;
+                }
+                r = timeout_at(deadline, sock.read_buf(&mut buf)) => match r {
+                    Err(_) => {
+                        info!(stream = %key, got_media = last_media.is_some(), "publisher timed out");
+                        break CloseReason::Timeout;
+                    }
+                    Ok(Ok(0)) | Ok(Err(_)) => break CloseReason::Disconnected,
+                    Ok(Ok(_)) => {
+                        if let Err(e) = session.feed(&mut buf, &mut events) {
+                            warn!(stream = %key, error = %e, "publisher sent bad data; closing");
+                            metrics.bad_connections.inc();
+                            break CloseReason::Disconnected;
+                        }
+                        for ev in events.drain(..) {
+                            match ev {
+                                SessionEvent::Media(p) => {
+                                    last_media = Some(Instant::now());
+                                    publisher.send(p);
+                                }
+                                SessionEvent::Unpublish => break 'run CloseReason::Normal,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            if live.get(&key).is_some_and(|t| t.is_cancelled() == cancel.is_cancelled()) {
+                live.remove(&key);
+            }
+        }
+        drop(publisher);
+        metrics.publishers.dec();
+        info!(stream = %key, ?reason, "publish ended");
+        let auth = self.auth.clone();
+        let _ = tokio::task::spawn_blocking(move || auth.unregister_publish(&req, reason)).await;
+        Ok(())
+    }
+
+    async fn play(
+        &self,
+        mut sock: TcpStream,
+        peer: SocketAddr,
+        mut session: ServerSession,
+        mut buf: BytesMut,
+        app_id: AppId,
+        raw_name: &str,
+    ) -> Result<(), ConnError> {
+        let (stream_id, params) = split_stream_name(raw_name);
+        let key = stream_key(app_id, &stream_id);
+        let req = PlayRequest {
+            app_id,
+            stream_id: stream_id.clone(),
+            token: params
+                .iter()
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.clone()),
+            peer: Some(peer),
+        };
+        if let Err(r) = self.auth.check_play(&req) {
+            return self.refuse(&mut sock, &mut session, &r, &key).await;
+        }
+        let sub = match self.hub.subscribe(&key, Protocol::Rtmp) {
+            Ok(s) => s,
+            Err(e) => {
+                let r = Refusal::new("NetStream.Play.StreamNotFound", "not_live", e.to_string());
+                return self.refuse(&mut sock, &mut session, &r, &key).await;
+            }
+        };
+        session.accept_play(&stream_id);
+        flush(&mut sock, &mut session).await?;
+        debug!(stream = %key, %peer, "RTMP play started");
+        let sent = self.hub.metrics().sent(Protocol::Rtmp);
+        let mut batch = Vec::with_capacity(self.config.write_batch);
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                p = sub.recv() => match p {
+                    Some(p) => {
+                        batch.push(p);
+                        sub.drain_ready(&mut batch, self.config.write_batch);
+                        for p in batch.drain(..) {
+                            session.write_media(&p);
+                        }
+                        let n = session.output_len();
+                        flush(&mut sock, &mut session).await?;
+                        sent.inc_by(n as u64);
+                    }
+                    None => {
+                        session.end_play(&stream_id);
+                        let _ = timeout(Duration::from_secs(2), flush(&mut sock, &mut session)).await;
+                        break;
+                    }
+                },
+                r = sock.read_buf(&mut buf) => {
+                    if r? == 0 {
+                        break;
+                    }
+                    session.feed(&mut buf, &mut events)?;
+                    if events.drain(..).any(|e| e == SessionEvent::StopPlay) {
+                        break;
+                    }
+                    flush(&mut sock, &mut session).await?;
+                }
+            }
+        }
+        debug!(stream = %key, %peer, dropped_gops = sub.dropped_gops(), "RTMP play ended");
+        Ok(())
+    }
+}
+
+async fn flush(sock: &mut TcpStream, session: &mut ServerSession) -> std::io::Result<()> {
+    if session.has_output() {
+        let out = session.take_output();
+        sock.write_all(&out).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

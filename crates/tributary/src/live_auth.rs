@@ -1,0 +1,143 @@
+//! The live plane's [`Authority`]: tokens from the core, bans and rooms from the control
+//! plane. Publishing is refused unless the token is right (or open publish is on), the
+//! stream id is valid and not banned; a published stream joins its room like AddStream
+//! and leaves it with the close reason of how it ended.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use tributary_api::ControlPlane;
+use tributary_api::clock::now_ms;
+use tributary_core::ids::{self, IdKind};
+use tributary_core::registry::{NewStream, StreamOrigin};
+use tributary_core::token::{self, Claims, Purpose, TokenError};
+use tributary_core::{AppId, CloseReason};
+use tributary_live::auth::{Authority, PlayRequest, PublishRequest, Refusal};
+
+pub struct LiveAuth {
+    pub control: Arc<ControlPlane>,
+    pub open_publish: bool,
+    pub play_token: bool,
+}
+
+const REJECTED: &str = "NetStream.Publish.Rejected";
+
+fn token_refusal(status: &'static str, e: TokenError) -> Refusal {
+    let reason = match e {
+        TokenError::Missing => "missing_token",
+        TokenError::Expired { .. } => "expired_token",
+        TokenError::Malformed | TokenError::BadSignature => "bad_token",
+    };
+    Refusal::new(status, reason, e.to_string())
+}
+
+/// Where a published stream goes when the key names no room or user: its own id.
+fn room_and_user(req: &PublishRequest) -> (String, String) {
+    let room = if req.room_id.is_empty() {
+        req.stream_id.clone()
+    } else {
+        req.room_id.clone()
+    };
+    let user = if req.user_id.is_empty() {
+        req.stream_id.clone()
+    } else {
+        req.user_id.clone()
+    };
+    (room, user)
+}
+
+impl LiveAuth {
+    fn secret(&self, app_id: AppId, status: &'static str) -> Result<String, Refusal> {
+        self.control
+            .app(app_id)
+            .map(|a| a.config.server_secret.clone())
+            .ok_or_else(|| Refusal::new(status, "unknown_app", format!("unknown app {app_id}")))
+    }
+
+    /// Checks a token for the HTTP players (HTTP-FLV, HLS) the same way as RTMP play.
+    pub fn check_http_play(&self, app_id: AppId, stream_id: &str, token: Option<&str>) -> Result<(), Refusal> {
+        self.check_play(&PlayRequest {
+            app_id,
+            stream_id: stream_id.to_string(),
+            token: token.map(str::to_string),
+            peer: None,
+        })
+    }
+}
+
+impl Authority for LiveAuth {
+    fn check_publish(&self, req: &PublishRequest) -> Result<(), Refusal> {
+        let secret = self.secret(req.app_id, REJECTED)?;
+        if let Err(e) = ids::validate(IdKind::Stream, &req.stream_id) {
+            return Err(Refusal::new("NetStream.Publish.BadName", "bad_id", e.to_string()));
+        }
+        if !self.open_publish {
+            let claims = Claims {
+                purpose: Purpose::Publish,
+                app_id: req.app_id,
+                stream_id: &req.stream_id,
+                room_id: &req.room_id,
+                user_id: &req.user_id,
+            };
+            token::verify(&secret, &claims, req.token.as_deref(), now_ms() / 1000)
+                .map_err(|e| token_refusal(REJECTED, e))?;
+        }
+        if self.control.is_banned(req.app_id, &req.stream_id) {
+            return Err(Refusal::new(
+                REJECTED,
+                "banned",
+                format!("stream {} is forbidden (ForbidRTCStream); resume it first", req.stream_id),
+            ));
+        }
+        Ok(())
+    }
+
+    fn register_publish(&self, req: &PublishRequest) -> Result<(), Refusal> {
+        let (room_id, user_id) = room_and_user(req);
+        self.control
+            .add_stream(
+                req.app_id,
+                NewStream {
+                    stream_id: req.stream_id.clone(),
+                    room_id,
+                    user_id: user_id.clone(),
+                    user_name: user_id,
+                    title: String::new(),
+                    extra_info: String::new(),
+                    censor_flag: 0,
+                    origin: StreamOrigin::Published,
+                },
+            )
+            .map(|_| ())
+            .map_err(|e| Refusal::new("NetStream.Publish.BadName", "room_rules", e.to_string()))
+    }
+
+    fn unregister_publish(&self, req: &PublishRequest, reason: CloseReason) {
+        let (room_id, _) = room_and_user(req);
+        if let Err(e) = self
+            .control
+            .remove_stream(req.app_id, &room_id, &req.stream_id, reason)
+        {
+            // DeleteStream may have removed it already: the room no longer lists it.
+            warn!(app_id = req.app_id, stream_id = %req.stream_id, error = %e, "published stream was not in its room");
+        }
+    }
+
+    fn check_play(&self, req: &PlayRequest) -> Result<(), Refusal> {
+        const FAILED: &str = "NetStream.Play.Failed";
+        let secret = self.secret(req.app_id, FAILED)?;
+        if self.play_token {
+            let claims = Claims {
+                purpose: Purpose::Play,
+                app_id: req.app_id,
+                stream_id: &req.stream_id,
+                room_id: "",
+                user_id: "",
+            };
+            token::verify(&secret, &claims, req.token.as_deref(), now_ms() / 1000)
+                .map_err(|e| token_refusal(FAILED, e))?;
+        }
+        Ok(())
+    }
+}
