@@ -334,12 +334,17 @@ impl ControlPlane {
         state
             .sequence
             .record(ids.iter().map(String::as_str), seq, now);
+        let rooms: Vec<Option<String>> = ids
+            .iter()
+            .map(|id| state.rooms.stream(id).map(|s| s.room_id.clone()))
+            .collect();
         drop(state);
-        for id in ids {
+        for (id, room_id) in ids.iter().zip(rooms) {
             info!(app_id, stream_id = %id, "stream forbidden");
             self.announce(CoreEvent::StreamForbidden {
                 app_id,
                 stream_id: id.clone(),
+                room_id,
             });
         }
         Ok(())
@@ -525,6 +530,7 @@ mod tests {
                 Ok(CoreEvent::StreamForbidden {
                     app_id: 1,
                     stream_id,
+                    room_id: None,
                 }) => assert_eq!(stream_id, id),
                 other => panic!("{other:?}"),
             }

@@ -41,7 +41,12 @@ pub enum CoreEvent {
         at_ms: u64,
     },
     /// A stream id was put on the ban list: a live publisher of it must be cut off now.
-    StreamForbidden { app_id: AppId, stream_id: String },
+    /// `room_id` is the room the stream was in when forbidden (None for a pre-emptive ban).
+    StreamForbidden {
+        app_id: AppId,
+        stream_id: String,
+        room_id: Option<String>,
+    },
     /// A stream id left the ban list: it may publish again.
     StreamResumed { app_id: AppId, stream_id: String },
 }

@@ -117,6 +117,9 @@ mod tests {
         assert_eq!(r.read(&mut out).unwrap(), Some(a));
         assert_eq!(r.read(&mut out).unwrap(), Some(v));
         assert_eq!(r.read(&mut out).unwrap(), None);
-        assert_eq!(FlvReader::new(10).read(&mut BytesMut::from(&b"GIF89a...."[..])), Err(FlvError::NotFlv));
+        assert_eq!(
+            FlvReader::new(10).read(&mut BytesMut::from(&b"GIF89a...."[..])),
+            Err(FlvError::NotFlv)
+        );
     }
 }

@@ -155,8 +155,10 @@ impl Segmenter {
                     _ => {}
                 }
                 let dts = u64::from(p.timestamp) * 90;
-                let pts = (i64::from(p.timestamp) + i64::from(p.composition_time())).max(0) as u64 * 90;
-                self.mux.write_pes(&mut self.current, true, pts, dts, Some(dts), key, &au);
+                let pts =
+                    (i64::from(p.timestamp) + i64::from(p.composition_time())).max(0) as u64 * 90;
+                self.mux
+                    .write_pes(&mut self.current, true, pts, dts, Some(dts), key, &au);
                 self.last_ts = p.timestamp;
             }
             Kind::Audio => {
@@ -187,7 +189,8 @@ impl Segmenter {
                 }
                 let t = u64::from(p.timestamp) * 90;
                 let pcr = (!self.video).then_some(t);
-                self.mux.write_pes(&mut self.current, false, t, t, pcr, false, &frame);
+                self.mux
+                    .write_pes(&mut self.current, false, t, t, pcr, false, &frame);
                 self.last_ts = self.last_ts.max(p.timestamp);
             }
         }
@@ -209,14 +212,24 @@ impl Segmenter {
             .max()
             .unwrap_or(self.target_ms.div_ceil(1000))
             .max(1);
-        let first = self.segments.front().map(|s| s.seq).unwrap_or(self.next_seq);
+        let first = self
+            .segments
+            .front()
+            .map(|s| s.seq)
+            .unwrap_or(self.next_seq);
         let mut out = String::new();
         let _ = write!(
             out,
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n"
         );
         for s in &self.segments {
-            let _ = write!(out, "#EXTINF:{:.3},\n{}.ts{}\n", s.duration_ms as f64 / 1000.0, s.seq, query);
+            let _ = write!(
+                out,
+                "#EXTINF:{:.3},\n{}.ts{}\n",
+                s.duration_ms as f64 / 1000.0,
+                s.seq,
+                query
+            );
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
@@ -225,7 +238,10 @@ impl Segmenter {
     }
 
     pub fn segment(&self, seq: u64) -> Option<Bytes> {
-        self.segments.iter().find(|s| s.seq == seq).map(|s| s.data.clone())
+        self.segments
+            .iter()
+            .find(|s| s.seq == seq)
+            .map(|s| s.data.clone())
     }
 
     pub fn segment_count(&self) -> usize {
@@ -282,7 +298,10 @@ impl Hls {
         let Ok(sub) = hub.subscribe(&key, Protocol::Internal) else {
             return;
         };
-        let entry: Entry = Arc::new(Mutex::new(Segmenter::new(self.config.segment, self.config.window)));
+        let entry: Entry = Arc::new(Mutex::new(Segmenter::new(
+            self.config.segment,
+            self.config.window,
+        )));
         lock(&self.streams).insert(key.clone(), entry.clone());
         let streams = self.streams.clone();
         let linger = self.config.linger;
@@ -318,7 +337,19 @@ mod tests {
     use super::*;
 
     fn video(ts: u32, key: bool) -> Packet {
-        let mut d = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x00];
+        let mut d = vec![
+            if key { 0x17 } else { 0x27 },
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            2,
+            0x65,
+            0x00,
+        ];
         if !key {
             d[9] = 0x41;
         }
@@ -328,14 +359,24 @@ mod tests {
     #[test]
     fn cuts_on_key_frames_and_slides() {
         let mut s = Segmenter::new(Duration::from_secs(2), 3);
-        let cfg = [0x17u8, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 2, 0x67, 0xAA, 1, 0, 1, 0x68];
+        let cfg = [
+            0x17u8, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 2, 0x67, 0xAA, 1, 0, 1, 0x68,
+        ];
         s.push(&Packet::new(Kind::Video, 0, Bytes::copy_from_slice(&cfg)));
-        s.push(&Packet::new(Kind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])));
+        s.push(&Packet::new(
+            Kind::Audio,
+            0,
+            Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+        ));
         assert!(!s.push(&video(0, false)), "no segment before a key frame");
         // 1 key frame per second for 10 s, audio in between.
         for t in (0..10_000u32).step_by(40) {
             s.push(&video(t, t % 1000 == 0));
-            s.push(&Packet::new(Kind::Audio, t + 5, Bytes::from_static(&[0xAF, 1, 0x21, 0x00])));
+            s.push(&Packet::new(
+                Kind::Audio,
+                t + 5,
+                Bytes::from_static(&[0xAF, 1, 0x21, 0x00]),
+            ));
         }
         s.finish();
         let pl = s.playlist("?token=x");

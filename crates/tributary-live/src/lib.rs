@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod flv;
 pub mod handshake;
 pub mod hls;
+pub mod http;
 pub mod hub;
 pub mod media;
 pub mod metrics;

@@ -98,6 +98,12 @@ impl RtmpServer {
         }
     }
 
+    /// Keys of the streams published over RTMP right now.
+    pub fn live_keys(&self) -> Vec<String> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.keys().cloned().collect()
+    }
+
     /// Accepts connections until `shutdown`; live connections are cut off then too.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
@@ -170,9 +176,7 @@ impl RtmpServer {
                     }
                     SessionEvent::Publish { name } => {
                         let app_id = app.ok_or(ConnError::BadApp(String::new()))?;
-                        return self
-                            .publish(sock, peer, session, buf, app_id, &name)
-                            .await;
+                        return self.publish(sock, peer, session, buf, app_id, &name).await;
                     }
                     SessionEvent::Play { name } => {
                         let app_id = app.ok_or(ConnError::BadApp(String::new()))?;
@@ -254,6 +258,11 @@ impl RtmpServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone(), cancel.clone());
+        // A forbid that came between the first check and the line above found nobody
+        // to cut off: check again now that it would.
+        if self.auth.check_publish(&req).is_err() {
+            cancel.cancel();
+        }
         let metrics = self.hub.metrics().clone();
         metrics.publishers.inc();
         info!(stream = %key, room = %req.room_id, user = %req.user_id, %peer, "publish started");
@@ -305,7 +314,10 @@ impl RtmpServer {
         };
         {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            if live.get(&key).is_some_and(|t| t.is_cancelled() == cancel.is_cancelled()) {
+            if live
+                .get(&key)
+                .is_some_and(|t| t.is_cancelled() == cancel.is_cancelled())
+            {
                 live.remove(&key);
             }
         }

@@ -175,7 +175,10 @@ impl ServerSession {
                     self.user_control(7, &t.to_be_bytes());
                 }
             }
-            msg_type::ACK | msg_type::SET_PEER_BANDWIDTH | msg_type::ABORT | msg_type::USER_CONTROL => {}
+            msg_type::ACK
+            | msg_type::SET_PEER_BANDWIDTH
+            | msg_type::ABORT
+            | msg_type::USER_CONTROL => {}
             msg_type::COMMAND_AMF0 => self.command_message(p, events)?,
             msg_type::COMMAND_AMF3 => {
                 // AMF3 command messages carry AMF0 after a format byte.
@@ -212,7 +215,11 @@ impl ServerSession {
         Ok(())
     }
 
-    fn data_message(&mut self, p: &[u8], events: &mut Vec<SessionEvent>) -> Result<(), SessionError> {
+    fn data_message(
+        &mut self,
+        p: &[u8],
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<(), SessionError> {
         if self.role != Role::Publishing {
             return Ok(());
         }
@@ -238,7 +245,13 @@ impl ServerSession {
         let values = amf0::decode_all(p).map_err(|e| SessionError::Amf("command", e))?;
         let name = values.first().and_then(Amf0::as_str).unwrap_or_default();
         let tid = values.get(1).and_then(Amf0::as_f64).unwrap_or(0.0);
-        let arg = |i: usize| values.get(i).and_then(Amf0::as_str).unwrap_or_default().to_string();
+        let arg = |i: usize| {
+            values
+                .get(i)
+                .and_then(Amf0::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         match name {
             "connect" => {
                 if self.connected {
@@ -292,12 +305,22 @@ impl ServerSession {
             ),
             "releaseStream" | "FCPublish" | "getStreamLength" => {
                 if tid > 0.0 {
-                    self.command(0, &[Amf0::str("_result"), Amf0::Number(tid), Amf0::Null, Amf0::Undefined]);
+                    self.command(
+                        0,
+                        &[
+                            Amf0::str("_result"),
+                            Amf0::Number(tid),
+                            Amf0::Null,
+                            Amf0::Undefined,
+                        ],
+                    );
                 }
             }
             "publish" => {
                 if self.role != Role::Idle {
-                    return Err(SessionError::Protocol("publish on a busy connection".into()));
+                    return Err(SessionError::Protocol(
+                        "publish on a busy connection".into(),
+                    ));
                 }
                 events.push(SessionEvent::Publish { name: arg(3) });
             }
@@ -326,7 +349,11 @@ impl ServerSession {
 
     pub fn accept_publish(&mut self, name: &str) {
         self.role = Role::Publishing;
-        self.on_status("status", "NetStream.Publish.Start", &format!("{name} is now published."));
+        self.on_status(
+            "status",
+            "NetStream.Publish.Start",
+            &format!("{name} is now published."),
+        );
     }
 
     /// Refuses a publish (or cuts one off) with an error status; the caller then closes.
@@ -339,8 +366,16 @@ impl ServerSession {
         self.role = Role::Playing;
         // Stream Begin, then the statuses players wait for.
         self.user_control(0, &MEDIA_STREAM_ID.to_be_bytes());
-        self.on_status("status", "NetStream.Play.Reset", &format!("Playing and resetting {name}."));
-        self.on_status("status", "NetStream.Play.Start", &format!("Started playing {name}."));
+        self.on_status(
+            "status",
+            "NetStream.Play.Reset",
+            &format!("Playing and resetting {name}."),
+        );
+        self.on_status(
+            "status",
+            "NetStream.Play.Start",
+            &format!("Started playing {name}."),
+        );
         let payload = amf0::encode_all(&[
             Amf0::str("|RtmpSampleAccess"),
             Amf0::Bool(true),
@@ -359,8 +394,16 @@ impl ServerSession {
     /// Tells a player the stream ended (Stream EOF + Play.UnpublishNotify/Stop).
     pub fn end_play(&mut self, name: &str) {
         self.user_control(1, &MEDIA_STREAM_ID.to_be_bytes());
-        self.on_status("status", "NetStream.Play.UnpublishNotify", &format!("{name} is now unpublished."));
-        self.on_status("status", "NetStream.Play.Stop", &format!("Stopped playing {name}."));
+        self.on_status(
+            "status",
+            "NetStream.Play.UnpublishNotify",
+            &format!("{name} is now unpublished."),
+        );
+        self.on_status(
+            "status",
+            "NetStream.Play.Stop",
+            &format!("Stopped playing {name}."),
+        );
         self.role = Role::Idle;
     }
 
@@ -405,7 +448,14 @@ mod tests {
 
     fn cmd(values: &[Amf0], stream_id: u32) -> BytesMut {
         let mut out = BytesMut::new();
-        ChunkWriter::new(128).write(&mut out, 3, msg_type::COMMAND_AMF0, stream_id, 0, &command_payload(values));
+        ChunkWriter::new(128).write(
+            &mut out,
+            3,
+            msg_type::COMMAND_AMF0,
+            stream_id,
+            0,
+            &command_payload(values),
+        );
         out
     }
 
@@ -414,20 +464,37 @@ mod tests {
         let mut s = ServerSession::new(Limits::default());
         let mut ev = Vec::new();
         let mut buf = cmd(
-            &[Amf0::str("connect"), Amf0::Number(1.0), Amf0::object([("app", Amf0::str("12345"))])],
+            &[
+                Amf0::str("connect"),
+                Amf0::Number(1.0),
+                Amf0::object([("app", Amf0::str("12345"))]),
+            ],
             0,
         );
-        buf.extend_from_slice(&cmd(&[Amf0::str("createStream"), Amf0::Number(2.0), Amf0::Null], 0));
         buf.extend_from_slice(&cmd(
-            &[Amf0::str("publish"), Amf0::Number(3.0), Amf0::Null, Amf0::str("s1?room=r&token=t"), Amf0::str("live")],
+            &[Amf0::str("createStream"), Amf0::Number(2.0), Amf0::Null],
+            0,
+        ));
+        buf.extend_from_slice(&cmd(
+            &[
+                Amf0::str("publish"),
+                Amf0::Number(3.0),
+                Amf0::Null,
+                Amf0::str("s1?room=r&token=t"),
+                Amf0::str("live"),
+            ],
             1,
         ));
         s.feed(&mut buf, &mut ev).unwrap();
         assert_eq!(
             ev,
             vec![
-                SessionEvent::Connect { app: "12345".into() },
-                SessionEvent::Publish { name: "s1?room=r&token=t".into() }
+                SessionEvent::Connect {
+                    app: "12345".into()
+                },
+                SessionEvent::Publish {
+                    name: "s1?room=r&token=t".into()
+                }
             ]
         );
         s.accept_publish("s1");
@@ -446,7 +513,15 @@ mod tests {
     #[test]
     fn commands_before_connect_are_refused() {
         let mut s = ServerSession::new(Limits::default());
-        let mut buf = cmd(&[Amf0::str("play"), Amf0::Number(1.0), Amf0::Null, Amf0::str("x")], 0);
+        let mut buf = cmd(
+            &[
+                Amf0::str("play"),
+                Amf0::Number(1.0),
+                Amf0::Null,
+                Amf0::str("x"),
+            ],
+            0,
+        );
         assert!(s.feed(&mut buf, &mut Vec::new()).is_err());
     }
 }

@@ -187,20 +187,42 @@ impl TsMuxer {
     pub fn write_tables(&mut self, out: &mut Vec<u8>, video: bool, audio: Option<AudioFormat>) {
         // PAT: one program, PMT on PID_PMT.
         let pat = [
-            0x00, 0xB0, 13, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01,
-            0xE0 | (PID_PMT >> 8) as u8, PID_PMT as u8,
+            0x00,
+            0xB0,
+            13,
+            0x00,
+            0x01,
+            0xC1,
+            0x00,
+            0x00,
+            0x00,
+            0x01,
+            0xE0 | (PID_PMT >> 8) as u8,
+            PID_PMT as u8,
         ];
         Self::section_packet(out, 0, &mut self.cc_pat, &pat);
         let mut streams = Vec::new();
         if video {
-            streams.extend_from_slice(&[0x1B, 0xE0 | (PID_VIDEO >> 8) as u8, PID_VIDEO as u8, 0xF0, 0]);
+            streams.extend_from_slice(&[
+                0x1B,
+                0xE0 | (PID_VIDEO >> 8) as u8,
+                PID_VIDEO as u8,
+                0xF0,
+                0,
+            ]);
         }
         if let Some(f) = audio {
             let st = match f {
                 AudioFormat::Aac => 0x0F,
                 AudioFormat::Mp3 => 0x03,
             };
-            streams.extend_from_slice(&[st, 0xE0 | (PID_AUDIO >> 8) as u8, PID_AUDIO as u8, 0xF0, 0]);
+            streams.extend_from_slice(&[
+                st,
+                0xE0 | (PID_AUDIO >> 8) as u8,
+                PID_AUDIO as u8,
+                0xF0,
+                0,
+            ]);
         }
         let pcr_pid = if video { PID_VIDEO } else { PID_AUDIO };
         let section_len = 9 + streams.len() + 4;
@@ -254,7 +276,11 @@ impl TsMuxer {
         pes.extend_from_slice(&[0, 0, 1, stream_id]);
         let header_data = if with_dts { 10 } else { 5 };
         let pes_len = 3 + header_data + payload.len();
-        let pes_len = if video || pes_len > 0xFFFF { 0 } else { pes_len };
+        let pes_len = if video || pes_len > 0xFFFF {
+            0
+        } else {
+            pes_len
+        };
         pes.extend_from_slice(&(pes_len as u16).to_be_bytes());
         pes.push(0x80);
         pes.push(if with_dts { 0xC0 } else { 0x80 });
@@ -328,7 +354,9 @@ mod tests {
     #[test]
     fn crc_of_known_pat() {
         // The PAT every ffmpeg-written TS starts with (program 1 → PMT 0x1000).
-        let pat = [0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00];
+        let pat = [
+            0x00, 0xB0, 0x0D, 0x00, 0x01, 0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00,
+        ];
         assert_eq!(crc32_mpeg2(&pat), 0x2AB1_04B2);
     }
 
@@ -350,7 +378,11 @@ mod tests {
                 if pid != PID_VIDEO {
                     continue;
                 }
-                let start = if pkt[3] & 0x20 != 0 { 5 + pkt[4] as usize } else { 4 };
+                let start = if pkt[3] & 0x20 != 0 {
+                    5 + pkt[4] as usize
+                } else {
+                    4
+                };
                 video.extend_from_slice(&pkt[start..]);
             }
             assert_eq!(&video[video.len() - size..], &payload[..], "size {size}");
@@ -359,19 +391,31 @@ mod tests {
 
     #[test]
     fn avc_and_aac_conversions() {
-        let cfg = [1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 2, 0x67, 0xAA, 1, 0, 1, 0x68];
+        let cfg = [
+            1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 2, 0x67, 0xAA, 1, 0, 1, 0x68,
+        ];
         let avc = AvcConfig::parse(&cfg).unwrap();
         assert_eq!(avc.length_size, 4);
         assert_eq!(avc.sps, vec![vec![0x67, 0xAA]]);
         let au = avc.to_annex_b(&[0, 0, 0, 2, 0x65, 0x11], true).unwrap();
         assert_eq!(
             au,
-            vec![0, 0, 0, 1, 9, 0xF0, 0, 0, 0, 1, 0x67, 0xAA, 0, 0, 0, 1, 0x68, 0, 0, 0, 1, 0x65, 0x11]
+            vec![
+                0, 0, 0, 1, 9, 0xF0, 0, 0, 0, 1, 0x67, 0xAA, 0, 0, 0, 1, 0x68, 0, 0, 0, 1, 0x65,
+                0x11
+            ]
         );
         assert!(avc.to_annex_b(&[0, 0, 0, 9, 0x65], false).is_none());
         assert!(AvcConfig::parse(&cfg[..9]).is_none());
         let aac = AacConfig::parse(&[0x12, 0x10]).unwrap(); // LC, 44.1 kHz, stereo
-        assert_eq!(aac, AacConfig { object_type: 2, frequency_index: 4, channels: 2 });
+        assert_eq!(
+            aac,
+            AacConfig {
+                object_type: 2,
+                frequency_index: 4,
+                channels: 2
+            }
+        );
         assert_eq!(aac.sample_rate(), 44100);
         let adts = aac.adts(&[1, 2, 3]);
         assert_eq!(&adts[..7], &[0xFF, 0xF1, 0x50, 0x80, 0x01, 0x5F, 0xFC]);

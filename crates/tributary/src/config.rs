@@ -255,7 +255,9 @@ impl Config {
             first_packet_timeout: Duration::from_millis(
                 file.live.first_packet_timeout_ms.unwrap_or(20_000).max(100),
             ),
-            idle_timeout: Duration::from_millis(file.live.idle_timeout_ms.unwrap_or(5_000).max(100)),
+            idle_timeout: Duration::from_millis(
+                file.live.idle_timeout_ms.unwrap_or(5_000).max(100),
+            ),
             hls_segment: Duration::from_millis(file.live.hls_segment_ms.unwrap_or(2_000).max(500)),
             hls_window: file.live.hls_window.unwrap_or(6).clamp(2, 100),
             apps,

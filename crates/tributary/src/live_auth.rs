@@ -54,23 +54,17 @@ impl LiveAuth {
             .map(|a| a.config.server_secret.clone())
             .ok_or_else(|| Refusal::new(status, "unknown_app", format!("unknown app {app_id}")))
     }
-
-    /// Checks a token for the HTTP players (HTTP-FLV, HLS) the same way as RTMP play.
-    pub fn check_http_play(&self, app_id: AppId, stream_id: &str, token: Option<&str>) -> Result<(), Refusal> {
-        self.check_play(&PlayRequest {
-            app_id,
-            stream_id: stream_id.to_string(),
-            token: token.map(str::to_string),
-            peer: None,
-        })
-    }
 }
 
 impl Authority for LiveAuth {
     fn check_publish(&self, req: &PublishRequest) -> Result<(), Refusal> {
         let secret = self.secret(req.app_id, REJECTED)?;
         if let Err(e) = ids::validate(IdKind::Stream, &req.stream_id) {
-            return Err(Refusal::new("NetStream.Publish.BadName", "bad_id", e.to_string()));
+            return Err(Refusal::new(
+                "NetStream.Publish.BadName",
+                "bad_id",
+                e.to_string(),
+            ));
         }
         if !self.open_publish {
             let claims = Claims {
@@ -87,7 +81,10 @@ impl Authority for LiveAuth {
             return Err(Refusal::new(
                 REJECTED,
                 "banned",
-                format!("stream {} is forbidden (ForbidRTCStream); resume it first", req.stream_id),
+                format!(
+                    "stream {} is forbidden (ForbidRTCStream); resume it first",
+                    req.stream_id
+                ),
             ));
         }
         Ok(())

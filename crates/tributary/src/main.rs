@@ -3,9 +3,13 @@
 
 mod apps;
 mod config;
+mod events;
+mod live_auth;
+mod metrics_route;
 mod serve;
 mod sign;
 mod store;
+mod url;
 
 use std::process::ExitCode;
 
@@ -14,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 use tributary_api::clock::now_ms;
 use tributary_core::store::{CallbackState, Store};
+use tributary_core::token::Purpose;
 
 use config::{Config, ConfigArgs};
 use store::SqliteStore;
@@ -51,6 +56,27 @@ enum Cmd {
         config: ConfigArgs,
         #[command(subcommand)]
         cmd: BansCmd,
+    },
+    /// Mint signed live URLs: `tributary url publish --stream s1 --room r1 --user u1`.
+    Url {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// publish (RTMP push URL), play (RTMP, HTTP-FLV and HLS URLs) or events (the
+        /// room's SSE feed).
+        #[arg(value_parser = ["publish", "play", "events"])]
+        kind: String,
+        /// The app (default: the only or first app).
+        #[arg(long = "app-id")]
+        app_id: Option<u32>,
+        #[arg(long, default_value = "")]
+        stream: String,
+        #[arg(long, default_value = "")]
+        room: String,
+        #[arg(long, default_value = "")]
+        user: String,
+        /// Seconds the token stays valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
     },
     /// Inspect the callback outbox.
     Callbacks {
@@ -142,6 +168,46 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
                 "{}",
                 sign::signed_url(&base, app, &action, &pairs, now_ms() / 1000)
             );
+            Ok(())
+        }
+        Cmd::Url {
+            config,
+            kind,
+            app_id,
+            stream,
+            room,
+            user,
+            ttl,
+        } => {
+            let cfg = Config::load(&config)?;
+            let store = SqliteStore::open(&cfg.data)?;
+            let apps = apps::resolve(&cfg, &store, false)?.apps;
+            let app = match app_id {
+                Some(id) => apps.iter().find(|a| a.app_id == id),
+                None => apps.first(),
+            }
+            .ok_or("no such app: declare one with --app, or run `tributary serve` once to create the demo app")?;
+            let purpose = match kind.as_str() {
+                "publish" => Purpose::Publish,
+                "play" => Purpose::Play,
+                _ => Purpose::RoomEvents,
+            };
+            if purpose != Purpose::RoomEvents && stream.is_empty() {
+                return Err("--stream is required".into());
+            }
+            if purpose == Purpose::RoomEvents && room.is_empty() {
+                return Err("--room is required".into());
+            }
+            let req = url::UrlRequest {
+                purpose,
+                stream: &stream,
+                room: &room,
+                user: &user,
+                expiry: now_ms() / 1000 + ttl,
+            };
+            for line in url::urls(&cfg, app, &req) {
+                println!("{line}");
+            }
             Ok(())
         }
         Cmd::Bans {

@@ -10,16 +10,25 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 use tributary_api::callbacks::outbox::{Outbox, OutboxConfig};
 use tributary_api::clock::now_ms;
 use tributary_api::zego::{self, ZegoApi};
 use tributary_api::{ControlPlane, PlayUrls};
-use tributary_core::AppConfig;
+use tributary_core::{AppConfig, CoreEvent};
+use tributary_live::auth::stream_key;
+use tributary_live::hls::{Hls, HlsConfig};
+use tributary_live::http::LiveHttp;
+use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
+use tributary_live::{Hub, HubConfig, LiveMetrics};
 
 use crate::apps;
 use crate::config::Config;
+use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
+use crate::{events, metrics_route};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -31,6 +40,10 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("binding the HTTP address {}: {e}", cfg.http))?;
     let http_addr = listener.local_addr()?;
+    let rtmp_listener = TcpListener::bind(cfg.rtmp)
+        .await
+        .map_err(|e| format!("binding the RTMP address {}: {e}", cfg.rtmp))?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
     let http_base = cfg
         .public_http_url
         .clone()
@@ -39,7 +52,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         rtmp_base: cfg
             .public_rtmp_url
             .clone()
-            .unwrap_or_else(|| format!("rtmp://{}", cfg.rtmp)),
+            .unwrap_or_else(|| format!("rtmp://{rtmp_addr}")),
         http_base: http_base.clone(),
     };
 
@@ -49,9 +62,44 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         play_urls,
     )?);
     let api = ZegoApi::new(control.clone(), cfg.rate_limits_off);
+
+    // The live plane.
+    let live_stop = CancellationToken::new();
+    let metrics = Arc::new(LiveMetrics::default());
+    let hub = Hub::new(HubConfig::default(), metrics.clone());
+    let auth = Arc::new(LiveAuth {
+        control: control.clone(),
+        open_publish: cfg.open_publish,
+        play_token: cfg.play_token,
+    });
+    let rtmp = RtmpServer::new(
+        hub.clone(),
+        auth.clone(),
+        RtmpConfig {
+            first_packet_timeout: cfg.first_packet_timeout,
+            idle_timeout: cfg.idle_timeout,
+            ..RtmpConfig::default()
+        },
+    );
+    let hls = Hls::new(HlsConfig {
+        segment: cfg.hls_segment,
+        window: cfg.hls_window,
+        ..HlsConfig::default()
+    });
+    tokio::spawn(hls.clone().run(hub.clone()));
+    let rtmp_task = tokio::spawn(rtmp.clone().serve(rtmp_listener, live_stop.clone()));
+    tokio::spawn(moderation(control.clone(), rtmp.clone()));
+
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(zego::router(api));
+        .merge(zego::router(api))
+        .merge(metrics_route::router(metrics.clone()))
+        .merge(events::router(control.clone()))
+        .merge(tributary_live::http::router(LiveHttp {
+            hub: hub.clone(),
+            hls,
+            auth,
+        }));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let outbox = Outbox::new(
@@ -67,6 +115,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
 
     announce(
         &cfg,
+        rtmp_addr,
         &http_base,
         &resolved.apps,
         resolved.created_demo.as_ref(),
@@ -74,17 +123,24 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     if cfg.rate_limits_off {
         warn!("rate limits are OFF for every app");
     }
+    if cfg.open_publish {
+        warn!(
+            "open publish is ON: anyone who can reach the RTMP port may publish without a token (development only)"
+        );
+    }
     info!(
         http = %http_addr,
-        rtmp = %cfg.rtmp,
+        rtmp = %rtmp_addr,
         data = %cfg.data.display(),
         apps = resolved.apps.len(),
-        "tributary started (the RTMP listener arrives with the live plane; --rtmp sets play URLs now)"
+        "tributary started"
     );
 
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    live_stop.cancel();
+    let _ = rtmp_task.await;
     info!("HTTP stopped; finishing callback deliveries in flight and closing the store");
     let _ = stop_tx.send(true);
     if let Err(e) = outbox_task.await {
@@ -99,7 +155,13 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
 /// Prints, on the first run, the demo app's credentials with a ready-to-run signed request,
 /// then where the server listens. The "listening" line comes last: scripts and tests wait
 /// for it and may read everything before it.
-fn announce(cfg: &Config, http_base: &str, apps: &[AppConfig], demo: Option<&AppConfig>) {
+fn announce(
+    cfg: &Config,
+    rtmp_addr: std::net::SocketAddr,
+    http_base: &str,
+    apps: &[AppConfig],
+    demo: Option<&AppConfig>,
+) {
     let mut out = std::io::stdout().lock();
     if let Some(app) = demo {
         let example = signed_url(
@@ -125,6 +187,7 @@ fn announce(cfg: &Config, http_base: &str, apps: &[AppConfig], demo: Option<&App
         let ids: Vec<String> = apps.iter().map(|a| a.app_id.to_string()).collect();
         let _ = writeln!(out, "tributary: serving apps {}", ids.join(", "));
     }
+    let _ = writeln!(out, "tributary: RTMP listening on rtmp://{rtmp_addr}");
     let _ = writeln!(out, "tributary: API listening on {http_base}");
     let _ = out.flush();
 }
@@ -153,5 +216,39 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => info!("SIGINT: shutting down"),
         _ = term => info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Makes forbids bite: a `StreamForbidden` cuts off the live publisher of that id. If
+/// events were missed (the listener lagged), every live publisher is checked against the
+/// ban list instead, so no forbid is lost.
+async fn moderation(control: Arc<ControlPlane>, rtmp: Arc<RtmpServer>) {
+    let mut events = control.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(CoreEvent::StreamForbidden {
+                app_id, stream_id, ..
+            }) => {
+                if rtmp.kick(&stream_key(app_id, &stream_id)) {
+                    info!(app_id, stream_id = %stream_id, "forbidden stream's publisher cut off");
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => {
+                warn!(
+                    missed = n,
+                    "moderation missed events; checking every live publisher"
+                );
+                for key in rtmp.live_keys() {
+                    if let Some((app, stream)) = key.split_once('/')
+                        && let Ok(app_id) = app.parse()
+                        && control.is_banned(app_id, stream)
+                    {
+                        rtmp.kick(&key);
+                    }
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
     }
 }

@@ -222,6 +222,7 @@ mod tests {
         let ev = CoreEvent::StreamForbidden {
             app_id: 42,
             stream_id: "x".into(),
+            room_id: None,
         };
         assert!(callbacks_for(&app, &ev, &urls, 0).is_empty());
     }

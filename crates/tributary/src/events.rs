@@ -1,0 +1,157 @@
+//! The room event feed: `GET /rooms/{roomId}/events?app_id=…&token=…` as Server-Sent
+//! Events. It carries what changes a room's stream list — streams added (AddStream or a
+//! publish), deleted (DeleteStream), removed (a publisher left, with why) and forbidden —
+//! in commit order, each with the room's `stream_seq`, so a client can tell whether it
+//! missed something and re-list. The token is a room-events token minted with the app's
+//! ServerSecret (`tributary url events`).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use tributary_api::ControlPlane;
+use tributary_api::clock::now_ms;
+use tributary_core::registry::StreamOrigin;
+use tributary_core::token::{self, Claims, Purpose};
+use tributary_core::{AppId, CloseReason, CoreEvent};
+
+pub fn router(control: Arc<ControlPlane>) -> Router {
+    Router::new()
+        .route("/rooms/{room}/events", get(feed))
+        .with_state(control)
+}
+
+fn reason_name(r: CloseReason) -> &'static str {
+    match r {
+        CloseReason::Normal => "normal",
+        CloseReason::Timeout => "timeout",
+        CloseReason::Kicked => "kicked",
+        CloseReason::Disconnected => "disconnected",
+        CloseReason::RoomCleared => "room_cleared",
+        CloseReason::Deleted => "deleted",
+        CloseReason::Forbidden => "forbidden",
+    }
+}
+
+/// The SSE event for a core event, if it concerns `room` of `app`.
+fn to_event(app: AppId, room: &str, ev: &CoreEvent) -> Option<Event> {
+    let (name, data) = match ev {
+        CoreEvent::StreamAdded {
+            app_id,
+            room: r,
+            stream,
+        } if *app_id == app && r.room_id == room => (
+            "stream_added",
+            json!({
+                "room_id": r.room_id, "stream_id": stream.stream_id, "user_id": stream.user_id,
+                "stream_seq": r.stream_seq, "stream_number_id": stream.number_id,
+                "stream_sid": stream.sid(r), "create_time": stream.create_time_ms,
+                "origin": if stream.origin == StreamOrigin::Published { "published" } else { "api" },
+                "title": stream.title, "extra_info": stream.extra_info,
+            }),
+        ),
+        CoreEvent::StreamRemoved {
+            app_id,
+            room: r,
+            stream,
+            reason,
+            at_ms,
+        } if *app_id == app && r.room_id == room => (
+            if *reason == CloseReason::Deleted {
+                "stream_deleted"
+            } else {
+                "stream_removed"
+            },
+            json!({
+                "room_id": r.room_id, "stream_id": stream.stream_id, "user_id": stream.user_id,
+                "stream_seq": r.stream_seq, "stream_number_id": stream.number_id,
+                "reason": reason_name(*reason), "time": at_ms,
+            }),
+        ),
+        CoreEvent::StreamForbidden {
+            app_id,
+            stream_id,
+            room_id: Some(r),
+        } if *app_id == app && r == room => (
+            "stream_forbidden",
+            json!({ "room_id": r, "stream_id": stream_id, "time": now_ms() }),
+        ),
+        _ => return None,
+    };
+    let mut e = Event::default().event(name).data(data.to_string());
+    if let Some(seq) = data.get("stream_seq").and_then(|v| v.as_u64()) {
+        e = e.id(seq.to_string());
+    }
+    Some(e)
+}
+
+async fn feed(
+    State(control): State<Arc<ControlPlane>>,
+    Path(room): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(app_id) = q.get("app_id").and_then(|a| a.parse::<AppId>().ok()) else {
+        return (StatusCode::BAD_REQUEST, "app_id is required\n").into_response();
+    };
+    let Some(app) = control.app(app_id) else {
+        return (StatusCode::NOT_FOUND, "unknown app\n").into_response();
+    };
+    let claims = Claims {
+        purpose: Purpose::RoomEvents,
+        app_id,
+        stream_id: "",
+        room_id: &room,
+        user_id: "",
+    };
+    if let Err(e) = token::verify(
+        &app.config.server_secret,
+        &claims,
+        q.get("token").map(String::as_str),
+        now_ms() / 1000,
+    ) {
+        return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
+    }
+    // Subscribe before reading the room so nothing falls between the two.
+    let rx = control.subscribe();
+    let seq = control
+        .list_streams(app_id, &room)
+        .ok()
+        .map(|l| l.len())
+        .unwrap_or(0);
+    let hello = Event::default()
+        .event("ready")
+        .data(json!({ "room_id": room, "streams": seq }).to_string());
+    let first = futures_util::stream::once(async move { Ok::<Event, Infallible>(hello) });
+    let rest = futures_util::stream::unfold((rx, room), move |(mut rx, room)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    if let Some(e) = to_event(app_id, &room, &ev) {
+                        return Some((Ok::<Event, Infallible>(e), (rx, room)));
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    // Tell the client it must re-list the room.
+                    let e = Event::default()
+                        .event("lagged")
+                        .data(json!({ "missed": n }).to_string());
+                    return Some((Ok(e), (rx, room)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(first, rest))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
