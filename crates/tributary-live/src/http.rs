@@ -57,10 +57,10 @@ fn check(
     app: &str,
     stream: &str,
     q: &HashMap<String, String>,
-) -> Result<AppId, Response> {
+) -> Result<AppId, Box<Response>> {
     let app_id: AppId = app
         .parse()
-        .map_err(|_| plain(StatusCode::NOT_FOUND, "no such app\n"))?;
+        .map_err(|_| Box::new(plain(StatusCode::NOT_FOUND, "no such app\n")))?;
     let req = PlayRequest {
         app_id,
         stream_id: stream.to_string(),
@@ -69,7 +69,7 @@ fn check(
     };
     s.auth.check_play(&req).map_err(|r| {
         s.hub.metrics().refused(r.reason);
-        plain(StatusCode::FORBIDDEN, format!("{}\n", r.message))
+        Box::new(plain(StatusCode::FORBIDDEN, format!("{}\n", r.message)))
     })?;
     Ok(app_id)
 }
@@ -84,7 +84,7 @@ async fn flv_stream(
     };
     let app_id = match check(&s, &app, stream, &q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let sub = match s.hub.subscribe(&stream_key(app_id, stream), Protocol::Flv) {
         Ok(sub) => sub,
@@ -131,7 +131,7 @@ async fn hls_file(
 ) -> Response {
     let app_id = match check(&s, &app, &stream, &q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let key = stream_key(app_id, &stream);
     let sent = s.hub.metrics().sent(Protocol::Hls);

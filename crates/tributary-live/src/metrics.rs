@@ -1,13 +1,13 @@
 //! Prometheus metrics of the live plane, exposed by the binary at `/metrics`.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Who reads a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Rtmp,
@@ -17,9 +17,21 @@ pub enum Protocol {
     Internal,
 }
 
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::Flv => "flv",
+            Protocol::Hls => "hls",
+            Protocol::Push => "push",
+            Protocol::Internal => "internal",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ProtocolLabel {
-    pub protocol: Protocol,
+    pub protocol: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -91,13 +103,17 @@ impl LiveMetrics {
 
     pub fn player(&self, protocol: Protocol) -> Gauge {
         self.players
-            .get_or_create(&ProtocolLabel { protocol })
+            .get_or_create(&ProtocolLabel {
+                protocol: protocol.name().to_string(),
+            })
             .clone()
     }
 
     pub fn sent(&self, protocol: Protocol) -> Counter {
         self.bytes_out
-            .get_or_create(&ProtocolLabel { protocol })
+            .get_or_create(&ProtocolLabel {
+                protocol: protocol.name().to_string(),
+            })
             .clone()
     }
 

@@ -169,7 +169,7 @@ impl RtmpServer {
             }
             session.feed(&mut buf, &mut events)?;
             flush(&mut sock, &mut session).await?;
-            for ev in events.drain(..).collect::<Vec<_>>() {
+            for ev in std::mem::take(&mut events) {
                 match ev {
                     SessionEvent::Connect { app: name } => {
                         app = Some(name.parse().map_err(|_| ConnError::BadApp(name.clone()))?);

@@ -180,12 +180,8 @@ impl ServerSession {
             | msg_type::ABORT
             | msg_type::USER_CONTROL => {}
             msg_type::COMMAND_AMF0 => self.command_message(p, events)?,
-            msg_type::COMMAND_AMF3 => {
-                // AMF3 command messages carry AMF0 after a format byte.
-                if !p.is_empty() {
-                    self.command_message(&p[1..], events)?;
-                }
-            }
+            // AMF3 command messages carry AMF0 after a format byte.
+            msg_type::COMMAND_AMF3 if !p.is_empty() => self.command_message(&p[1..], events)?,
             msg_type::DATA_AMF0 | msg_type::DATA_AMF3 => {
                 let body = if msg.type_id == msg_type::DATA_AMF3 && !p.is_empty() {
                     &p[1..]
@@ -194,19 +190,19 @@ impl ServerSession {
                 };
                 self.data_message(body, events)?;
             }
-            msg_type::AUDIO | msg_type::VIDEO if self.role == Role::Publishing => {
-                if !msg.payload.is_empty() {
-                    let kind = if msg.type_id == msg_type::AUDIO {
-                        Kind::Audio
-                    } else {
-                        Kind::Video
-                    };
-                    events.push(SessionEvent::Media(Packet::new(
-                        kind,
-                        msg.timestamp,
-                        msg.payload,
-                    )));
-                }
+            msg_type::AUDIO | msg_type::VIDEO
+                if self.role == Role::Publishing && !msg.payload.is_empty() =>
+            {
+                let kind = if msg.type_id == msg_type::AUDIO {
+                    Kind::Audio
+                } else {
+                    Kind::Video
+                };
+                events.push(SessionEvent::Media(Packet::new(
+                    kind,
+                    msg.timestamp,
+                    msg.payload,
+                )));
             }
             // Media before publish, aggregates and unknown types are ignored: peers send
             // odd things and none of them hurts.
@@ -303,19 +299,15 @@ impl ServerSession {
                     Amf0::Number(f64::from(MEDIA_STREAM_ID)),
                 ],
             ),
-            "releaseStream" | "FCPublish" | "getStreamLength" => {
-                if tid > 0.0 {
-                    self.command(
-                        0,
-                        &[
-                            Amf0::str("_result"),
-                            Amf0::Number(tid),
-                            Amf0::Null,
-                            Amf0::Undefined,
-                        ],
-                    );
-                }
-            }
+            "releaseStream" | "FCPublish" | "getStreamLength" if tid > 0.0 => self.command(
+                0,
+                &[
+                    Amf0::str("_result"),
+                    Amf0::Number(tid),
+                    Amf0::Null,
+                    Amf0::Undefined,
+                ],
+            ),
             "publish" => {
                 if self.role != Role::Idle {
                     return Err(SessionError::Protocol(

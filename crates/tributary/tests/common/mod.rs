@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod media;
+
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -71,6 +73,8 @@ enabled = false
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `rtmp://127.0.0.1:PORT`
+    pub rtmp: String,
     pub data: PathBuf,
     args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
@@ -86,6 +90,7 @@ impl Server {
         let mut s = Server {
             child: None,
             base: String::new(),
+            rtmp: String::new(),
             data,
             args,
             _tmp: Some(tmp),
@@ -99,6 +104,7 @@ impl Server {
         let mut s = Server {
             child: None,
             base: String::new(),
+            rtmp: String::new(),
             data: data.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
             _tmp: None,
@@ -120,7 +126,7 @@ impl Server {
             .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .arg("serve")
-            .args(["--http", "127.0.0.1:0", "--data"])
+            .args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data"])
             .arg(&self.data)
             .args(&self.args)
             .stdout(Stdio::piped())
@@ -136,19 +142,30 @@ impl Server {
                 all.push_str(&line);
                 all.push('\n');
                 let _ = std::fs::write(&log, &all);
+                if let Some(url) = line.strip_prefix("tributary: RTMP listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
                 if let Some(url) = line.strip_prefix("tributary: API listening on ") {
                     let _ = tx.send(url.to_string());
                 }
             }
         });
+        let rtmp = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not announce its RTMP address");
         let base = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server did not announce its address");
+        self.rtmp = rtmp;
         self.base = base;
         self.child = Some(child);
     }
 
     /// SIGTERM, then wait for a clean exit.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         Command::new("kill")

@@ -1,0 +1,199 @@
+//! Live-plane helpers: tokens minted independently of the server's code, real `ffmpeg`
+//! publishers and `ffprobe` readers.
+
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{APP, SECRET, Server, now_secs};
+
+/// The documented token: `{expiry}.hex(HMAC-SHA256(secret, "tributary-token-v1\n{purpose}
+/// \n{app}\n{stream}\n{room}\n{user}\n{expiry}"))`.
+pub fn mint(
+    purpose: &str,
+    secret: &str,
+    stream: &str,
+    room: &str,
+    user: &str,
+    expiry: u64,
+) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(
+        format!("tributary-token-v1\n{purpose}\n{APP}\n{stream}\n{room}\n{user}\n{expiry}")
+            .as_bytes(),
+    );
+    format!("{expiry}.{}", hex::encode(m.finalize().into_bytes()))
+}
+
+pub fn publish_url(s: &Server, stream: &str, room: &str, user: &str) -> String {
+    let t = mint("publish", SECRET, stream, room, user, now_secs() + 600);
+    format!(
+        "{}/{APP}/{stream}?room={room}&user={user}&token={t}",
+        s.rtmp
+    )
+}
+
+/// `ffmpeg` publishing a 320×240 test pattern with a 440 Hz tone (H.264 + AAC) for `secs`.
+pub fn publish(url: &str, secs: u32) -> Child {
+    publish_with(
+        url,
+        secs,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+        ],
+        "320x240",
+    )
+}
+
+pub fn publish_with(url: &str, secs: u32, codec: &[&str], size: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=25"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(codec)
+        .args(["-t", &secs.to_string(), "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg (scripts/setup.sh installs it)")
+}
+
+/// Waits for a child to exit, up to `limit`.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stderr_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The JSON introspection of a stream once it is live (polls; panics after `limit`).
+pub fn wait_live(s: &Server, stream: &str, limit: Duration) -> serde_json::Value {
+    let url = format!("{}/api/streams/{APP}/{stream}", s.base);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(r) = reqwest::blocking::get(&url)
+            && r.status().is_success()
+        {
+            let v: serde_json::Value = r.json().unwrap();
+            // Live and past the codec headers.
+            if !v["video_codec"].is_null() {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "{stream} did not go live");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn is_live(s: &Server, stream: &str) -> bool {
+    reqwest::blocking::get(format!("{}/api/streams/{APP}/{stream}", s.base))
+        .map(|r| r.status().is_success())
+        .unwrap_or(false)
+}
+
+pub fn ffprobe(args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("20")
+        .arg("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .output()
+        .expect("ffprobe")
+}
+
+/// Stream codecs and sizes as `codec:WxH` lines (audio: `codec`).
+pub fn probe_streams(url: &str) -> Vec<String> {
+    let out = ffprobe(&[
+        "-show_entries",
+        "stream=codec_name,width,height",
+        "-of",
+        "csv=p=0",
+        url,
+    ]);
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(',').replace(',', ":"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Video packet times (seconds) read over about `secs` of the stream.
+pub fn video_times(url: &str, secs: u32) -> Vec<f64> {
+    let out = ffprobe(&[
+        "-read_intervals",
+        &format!("%+{secs}"),
+        "-select_streams",
+        "v",
+        "-show_entries",
+        "packet=dts_time",
+        "-of",
+        "csv=p=0",
+        url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// Resident memory of a process in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A Prometheus sample's value (sum over label sets matching `labels`).
+pub fn metric(s: &Server, name: &str, labels: &str) -> f64 {
+    let text = reqwest::blocking::get(format!("{}/metrics", s.base))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
