@@ -525,13 +525,14 @@ mod tests {
         ));
 
         cp.forbid(1, &["a".into(), "b".into()], 7).unwrap();
-        for id in ["a", "b"] {
+        // "a" is in a room (the feed of that room shows it); "b" is a pre-emptive ban.
+        for (id, room) in [("a", Some(new_stream("a").room_id)), ("b", None)] {
             match events.try_recv() {
                 Ok(CoreEvent::StreamForbidden {
                     app_id: 1,
                     stream_id,
-                    room_id: None,
-                }) => assert_eq!(stream_id, id),
+                    room_id,
+                }) => assert_eq!((stream_id.as_str(), room_id), (id, room)),
                 other => panic!("{other:?}"),
             }
         }
