@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 pub mod metrics;
+pub mod push;
 pub mod queue;
 pub mod rtmp_server;
 pub mod session;

@@ -98,6 +98,18 @@ pub struct LiveFileConfig {
     pub hls_segment_ms: Option<u64>,
     /// Segments kept in the HLS playlist.
     pub hls_window: Option<usize>,
+    /// Streams forwarded to external RTMP servers whenever they are live.
+    pub relays: Vec<Relay>,
+}
+
+/// Forward `app_id`/`stream_id` to `url` (`rtmp://host[:port]/app/stream`) whenever it is
+/// live, reconnecting with back-off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relay {
+    pub app_id: AppId,
+    pub stream_id: String,
+    pub url: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +136,7 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub hls_segment: Duration,
     pub hls_window: usize,
+    pub relays: Vec<Relay>,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -260,6 +273,7 @@ impl Config {
             ),
             hls_segment: Duration::from_millis(file.live.hls_segment_ms.unwrap_or(2_000).max(500)),
             hls_window: file.live.hls_window.unwrap_or(6).clamp(2, 100),
+            relays: file.live.relays,
             apps,
             callback_urls_for_all,
         })

@@ -20,6 +20,7 @@ use tributary_core::{AppConfig, CoreEvent};
 use tributary_live::auth::stream_key;
 use tributary_live::hls::{Hls, HlsConfig};
 use tributary_live::http::LiveHttp;
+use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
 use tributary_live::{Hub, HubConfig, LiveMetrics};
 
@@ -89,6 +90,17 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     tokio::spawn(hls.clone().run(hub.clone()));
     let rtmp_task = tokio::spawn(rtmp.clone().serve(rtmp_listener, live_stop.clone()));
     tokio::spawn(moderation(control.clone(), rtmp.clone()));
+    let mut relays = Vec::new();
+    for r in &cfg.relays {
+        let target = Target::parse(&r.url)?;
+        info!(app_id = r.app_id, stream_id = %r.stream_id, url = %r.url, "relay configured");
+        relays.push(push::spawn(
+            hub.clone(),
+            stream_key(r.app_id, &r.stream_id),
+            target,
+            PushConfig::default(),
+        ));
+    }
 
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -140,6 +152,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     live_stop.cancel();
+    drop(relays);
     let _ = rtmp_task.await;
     info!("HTTP stopped; finishing callback deliveries in flight and closing the store");
     let _ = stop_tx.send(true);

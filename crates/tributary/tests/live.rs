@@ -444,3 +444,71 @@ fn garbage_on_the_rtmp_port_closes_only_that_connection() {
     let _ = p.kill();
     let _ = p.wait();
 }
+
+#[test]
+fn a_relay_pushes_the_stream_on_and_reconnects_after_the_target_drops_it() {
+    // The relay's target is this same server, stream "copy" (its own publish token).
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Port of the RTMP listener must be known in the config: take a free one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = mint(
+        "publish",
+        SECRET,
+        "copy",
+        "relays",
+        "relay",
+        now_secs() + 600,
+    );
+    let config = write_config(tmp.path(), None);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen(
+        "[callbacks]",
+        &format!(
+            "[live]\nrelays = [{{ app_id = {APP}, stream_id = \"src\", url = \"rtmp://127.0.0.1:{port}/{APP}/copy?room=relays&user=relay&token={token}\" }}]\n\n[callbacks]"
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let rtmp_arg = format!("127.0.0.1:{port}");
+    let s = Server::start_with(
+        &data,
+        &["--config", config.to_str().unwrap(), "--rtmp", &rtmp_arg],
+    );
+    let c = s.app();
+    let mut p = publish(&publish_url(&s, "src", "r", "u"), 60);
+    wait_live(&s, "src", LIVE);
+    wait_live(&s, "copy", LIVE);
+    assert_eq!(
+        probe_streams(&format!("{}/{APP}/copy.flv", s.base)),
+        vec!["aac", "h264:320:240"]
+    );
+
+    // Cut the copy off (forbid): the relay retries, refused, until resumed.
+    expect_code(
+        &c.get(
+            "ForbidRTCStream",
+            &[("StreamId", "copy"), ("Sequence", "1")],
+        ),
+        0,
+    );
+    let deadline = Instant::now() + LIVE;
+    while is_live(&s, "copy") {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    expect_code(
+        &c.get(
+            "ResumeRTCStream",
+            &[("StreamId", "copy"), ("Sequence", "2")],
+        ),
+        0,
+    );
+    wait_live(&s, "copy", Duration::from_secs(40));
+    let _ = p.kill();
+    let _ = p.wait();
+}

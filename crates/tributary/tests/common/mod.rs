@@ -126,9 +126,14 @@ impl Server {
             .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .arg("serve")
-            .args(["--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data"])
+            .args(["--http", "127.0.0.1:0", "--data"])
             .arg(&self.data)
             .args(&self.args)
+            .args(if self.args.iter().any(|a| a == "--rtmp") {
+                &[][..]
+            } else {
+                &["--rtmp", "127.0.0.1:0"][..]
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .spawn()
