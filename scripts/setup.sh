@@ -9,6 +9,11 @@ PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
           libavutil-dev libswscale-dev libswresample-dev pkg-config clang libclang-dev
           curl ca-certificates)
 
+# `setup.sh --bench` adds what the benchmarks compare against: nginx with the RTMP module.
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(nginx libnginx-mod-rtmp)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
