@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tributary_live::Kind;
 use tributary_live::amf0::{self, Amf0};
 use tributary_live::chunk::{ChunkReader, ChunkWriter, Limits, msg_type};
 use tributary_live::flv::FlvReader;
-use tributary_live::Kind;
 use tributary_live::handshake;
 
 type Sent = Arc<Mutex<HashMap<u32, Instant>>>;
@@ -102,7 +102,9 @@ impl Conn {
         sock.read_exact(&mut s0s1).await.unwrap();
         let mut s2 = vec![0u8; 1536];
         sock.read_exact(&mut s2).await.unwrap();
-        sock.write_all(&handshake::client_ack(&s0s1).unwrap()).await.unwrap();
+        sock.write_all(&handshake::client_ack(&s0s1).unwrap())
+            .await
+            .unwrap();
         let mut c = Conn {
             sock,
             reader: ChunkReader::new(Limits::default()),
@@ -110,19 +112,37 @@ impl Conn {
             buf: BytesMut::new(),
             out: BytesMut::new(),
         };
-        c.writer.write(&mut c.out, 2, msg_type::SET_CHUNK_SIZE, 0, 0, &4096u32.to_be_bytes());
+        c.writer.write(
+            &mut c.out,
+            2,
+            msg_type::SET_CHUNK_SIZE,
+            0,
+            0,
+            &4096u32.to_be_bytes(),
+        );
         c.writer = ChunkWriter::new(4096);
-        c.cmd(0, &[Amf0::str("connect"), Amf0::Number(1.0), Amf0::object([("app", Amf0::str(app)), ("tcUrl", Amf0::str(base))])]);
+        c.cmd(
+            0,
+            &[
+                Amf0::str("connect"),
+                Amf0::Number(1.0),
+                Amf0::object([("app", Amf0::str(app)), ("tcUrl", Amf0::str(base))]),
+            ],
+        );
         c.flush().await;
         c.wait_for("_result").await;
-        c.cmd(0, &[Amf0::str("createStream"), Amf0::Number(2.0), Amf0::Null]);
+        c.cmd(
+            0,
+            &[Amf0::str("createStream"), Amf0::Number(2.0), Amf0::Null],
+        );
         c.flush().await;
         c.wait_for("_result").await;
         c
     }
     fn cmd(&mut self, sid: u32, v: &[Amf0]) {
         let p = amf0::encode_all(v);
-        self.writer.write(&mut self.out, 3, msg_type::COMMAND_AMF0, sid, 0, &p);
+        self.writer
+            .write(&mut self.out, 3, msg_type::COMMAND_AMF0, sid, 0, &p);
     }
     async fn flush(&mut self) {
         let o = self.out.split();
@@ -132,7 +152,12 @@ impl Conn {
         loop {
             while let Some(m) = self.reader.read(&mut self.buf).expect("chunks") {
                 if m.type_id == msg_type::SET_CHUNK_SIZE {
-                    let n = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
+                    let n = u32::from_be_bytes([
+                        m.payload[0],
+                        m.payload[1],
+                        m.payload[2],
+                        m.payload[3],
+                    ]);
                     self.reader.set_chunk_size(n).unwrap();
                 }
                 if m.type_id == msg_type::COMMAND_AMF0 {
@@ -164,7 +189,16 @@ async fn publisher(a: Arc<Args>, sent: Sent) {
     }
     let clip_ms = tags.iter().map(|p| p.timestamp).max().unwrap_or(0) + 40;
     let mut c = Conn::open(&a.rtmp).await;
-    c.cmd(1, &[Amf0::str("publish"), Amf0::Number(3.0), Amf0::Null, Amf0::str(&format!("{}{}", a.stream, a.query)), Amf0::str("live")]);
+    c.cmd(
+        1,
+        &[
+            Amf0::str("publish"),
+            Amf0::Number(3.0),
+            Amf0::Null,
+            Amf0::str(&format!("{}{}", a.stream, a.query)),
+            Amf0::str("live"),
+        ],
+    );
     c.flush().await;
     c.wait_for("onStatus").await;
     let start = Instant::now();
@@ -202,9 +236,21 @@ async fn publisher(a: Arc<Args>, sent: Sent) {
     }
 }
 
-async fn rtmp_player(a: Arc<Args>, bytes: Arc<AtomicU64>, lat: Option<(Sent, Arc<Mutex<Vec<f64>>>)>) {
+async fn rtmp_player(
+    a: Arc<Args>,
+    bytes: Arc<AtomicU64>,
+    lat: Option<(Sent, Arc<Mutex<Vec<f64>>>)>,
+) {
     let mut c = Conn::open(&a.rtmp).await;
-    c.cmd(1, &[Amf0::str("play"), Amf0::Number(3.0), Amf0::Null, Amf0::str(&a.stream)]);
+    c.cmd(
+        1,
+        &[
+            Amf0::str("play"),
+            Amf0::Number(3.0),
+            Amf0::Null,
+            Amf0::str(&a.stream),
+        ],
+    );
     c.flush().await;
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -216,13 +262,20 @@ async fn rtmp_player(a: Arc<Args>, bytes: Arc<AtomicU64>, lat: Option<(Sent, Arc
             bytes.fetch_add(n as u64, Ordering::Relaxed);
             while let Ok(Some(m)) = c.reader.read(&mut c.buf) {
                 if m.type_id == msg_type::SET_CHUNK_SIZE {
-                    let n = u32::from_be_bytes([m.payload[0], m.payload[1], m.payload[2], m.payload[3]]);
+                    let n = u32::from_be_bytes([
+                        m.payload[0],
+                        m.payload[1],
+                        m.payload[2],
+                        m.payload[3],
+                    ]);
                     c.reader.set_chunk_size(n).unwrap();
                 }
                 if m.type_id == msg_type::VIDEO
                     && let Some(t0) = sent.lock().unwrap().get(&m.timestamp)
                 {
-                    out.lock().unwrap().push(t0.elapsed().as_secs_f64() * 1000.0);
+                    out.lock()
+                        .unwrap()
+                        .push(t0.elapsed().as_secs_f64() * 1000.0);
                 }
             }
         } else {
@@ -235,16 +288,24 @@ async fn rtmp_player(a: Arc<Args>, bytes: Arc<AtomicU64>, lat: Option<(Sent, Arc
     }
 }
 
-async fn flv_player(a: Arc<Args>, bytes: Arc<AtomicU64>, lat: Option<(Sent, Arc<Mutex<Vec<f64>>>)>) {
+async fn flv_player(
+    a: Arc<Args>,
+    bytes: Arc<AtomicU64>,
+    lat: Option<(Sent, Arc<Mutex<Vec<f64>>>)>,
+) {
     let base = a.http.clone().expect("--http for flv mode");
     let rest = base.trim_start_matches("http://");
     let (addr, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut sock = TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET /{path}/{}.flv HTTP/1.1\r\nHost: {addr}\r\n\r\n", a.stream);
+    let req = format!(
+        "GET /{path}/{}.flv HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+        a.stream
+    );
     sock.write_all(req.as_bytes()).await.unwrap();
     let mut buf = BytesMut::with_capacity(64 << 10);
     let mut header_done = false;
     let mut reader = FlvReader::new(16 << 20);
+    let mut body = BytesMut::new();
     loop {
         let n = sock.read_buf(&mut buf).await.unwrap_or(0);
         if n == 0 {
@@ -260,42 +321,42 @@ async fn flv_player(a: Arc<Args>, bytes: Arc<AtomicU64>, lat: Option<(Sent, Arc<
             }
         }
         match &lat {
-            Some((sent, out)) => {
-                // Chunked transfer encoding: strip size lines crudely by scanning for tags
-                // is not needed — hyper streams the body chunked; decode it.
-                dechunk_and_measure(&mut buf, &mut reader, sent, out);
-            }
+            // The body comes with chunked transfer encoding.
+            Some((sent, out)) => dechunk_and_measure(&mut buf, &mut body, &mut reader, sent, out),
             None => buf.clear(),
         }
     }
 }
 
-/// Decodes HTTP/1.1 chunked framing in place, then FLV tags; records video latency.
-fn dechunk_and_measure(buf: &mut BytesMut, reader: &mut FlvReader, sent: &Sent, out: &Mutex<Vec<f64>>) {
-    thread_local! {
-        static BODY: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
-    }
-    loop {
-        let Some(i) = buf.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(std::str::from_utf8(&buf[..i]).unwrap_or("0").trim(), 16).unwrap_or(0);
+/// Decodes HTTP/1.1 chunked framing from `buf` into `body`, then FLV tags; records video
+/// latency.
+fn dechunk_and_measure(
+    buf: &mut BytesMut,
+    body: &mut BytesMut,
+    reader: &mut FlvReader,
+    sent: &Sent,
+    out: &Mutex<Vec<f64>>,
+) {
+    while let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&buf[..i]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         if buf.len() < i + 2 + size + 2 {
             break;
         }
         let _ = buf.split_to(i + 2);
         let data = buf.split_to(size);
         let _ = buf.split_to(2);
-        BODY.with(|b| b.borrow_mut().extend_from_slice(&data));
+        body.extend_from_slice(&data);
     }
-    BODY.with(|b| {
-        let mut body = b.borrow_mut();
-        while let Ok(Some(p)) = reader.read(&mut body) {
-            if p.kind == Kind::Video
-                && let Some(t0) = sent.lock().unwrap().get(&p.timestamp)
-            {
-                out.lock().unwrap().push(t0.elapsed().as_secs_f64() * 1000.0);
-            }
+    while let Ok(Some(p)) = reader.read(body) {
+        if p.kind == Kind::Video
+            && let Some(t0) = sent.lock().unwrap().get(&p.timestamp)
+        {
+            out.lock()
+                .unwrap()
+                .push(t0.elapsed().as_secs_f64() * 1000.0);
         }
-    });
+    }
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -326,10 +387,18 @@ async fn main() {
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (c0, b0, t0) = (cpu_ticks(a.pid), bytes.load(Ordering::Relaxed), Instant::now());
+    let (c0, b0, t0) = (
+        cpu_ticks(a.pid),
+        bytes.load(Ordering::Relaxed),
+        Instant::now(),
+    );
     lat.lock().unwrap().clear();
     tokio::time::sleep(Duration::from_secs(a.secs)).await;
-    let (c1, b1, el) = (cpu_ticks(a.pid), bytes.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
+    let (c1, b1, el) = (
+        cpu_ticks(a.pid),
+        bytes.load(Ordering::Relaxed),
+        t0.elapsed().as_secs_f64(),
+    );
     let ticks_per_sec = 100.0;
     let cpu = (c1 - c0) as f64 / ticks_per_sec / el; // cores
     let mbps = (b1 - b0) as f64 * 8.0 / 1e6 / el;
@@ -340,7 +409,11 @@ async fn main() {
         a.players,
         cpu * 100.0,
         cpu * 100.0 / a.players as f64,
-        if cpu > 0.0 { a.players as f64 / cpu } else { f64::INFINITY },
+        if cpu > 0.0 {
+            a.players as f64 / cpu
+        } else {
+            f64::INFINITY
+        },
         mbps,
         mbps / a.players as f64,
         pct(&mut l, 0.5),
