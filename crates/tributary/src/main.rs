@@ -130,6 +130,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration and the app a CLI command acts for: `app_id`, or the only/first app.
+fn load_app(
+    config: &ConfigArgs,
+    app_id: Option<u32>,
+) -> Result<(Config, tributary_core::AppConfig), serve::BoxError> {
+    let cfg = Config::load(config)?;
+    let store = SqliteStore::open(&cfg.data)?;
+    let apps = apps::resolve(&cfg, &store, false)?.apps;
+    let app = match app_id {
+        Some(id) => apps.into_iter().find(|a| a.app_id == id),
+        None => apps.into_iter().next(),
+    }
+    .ok_or(
+        "no such app: declare one with --app, or run `tributary serve` once to create the demo app",
+    )?;
+    Ok((cfg, app))
+}
+
 fn run(cli: Cli) -> Result<(), serve::BoxError> {
     match cli.cmd {
         Cmd::Serve(args) => {
@@ -145,14 +163,8 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
             action,
             params,
         } => {
-            let cfg = Config::load(&config)?;
-            let store = SqliteStore::open(&cfg.data)?;
-            let apps = apps::resolve(&cfg, &store, false)?.apps;
-            let app = match app_id {
-                Some(id) => apps.iter().find(|a| a.app_id == id),
-                None => apps.first(),
-            }
-            .ok_or("no such app: declare one with --app, or run `tributary serve` once to create the demo app")?;
+            let (cfg, app) = load_app(&config, app_id)?;
+            let app = &app;
             let mut pairs = Vec::new();
             for p in params {
                 let (k, v) = p
@@ -179,14 +191,8 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
             user,
             ttl,
         } => {
-            let cfg = Config::load(&config)?;
-            let store = SqliteStore::open(&cfg.data)?;
-            let apps = apps::resolve(&cfg, &store, false)?.apps;
-            let app = match app_id {
-                Some(id) => apps.iter().find(|a| a.app_id == id),
-                None => apps.first(),
-            }
-            .ok_or("no such app: declare one with --app, or run `tributary serve` once to create the demo app")?;
+            let (cfg, app) = load_app(&config, app_id)?;
+            let app = &app;
             let purpose = match kind.as_str() {
                 "publish" => Purpose::Publish,
                 "play" => Purpose::Play,
