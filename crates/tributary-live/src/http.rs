@@ -90,9 +90,9 @@ async fn flv_stream(
         Ok(sub) => sub,
         Err(e) => return plain(StatusCode::NOT_FOUND, format!("{e}\n")),
     };
-    let stats = sub.stream().stats();
-    let has_video = stats.video_codec.is_some() || stats.audio_codec.is_none();
-    let has_audio = stats.audio_codec.is_some() || stats.video_codec.is_none();
+    let (video, audio) = sub.stream().codecs();
+    let has_video = video.is_some() || audio.is_none();
+    let has_audio = audio.is_some() || video.is_none();
     let sent = s.hub.metrics().sent(Protocol::Flv);
     let header = flv::header(has_audio, has_video);
     sent.inc_by(header.len() as u64);

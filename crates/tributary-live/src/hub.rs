@@ -7,7 +7,7 @@
 //! [`Queue`]: a slow one loses whole GOPs, nobody else notices.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -78,7 +78,6 @@ pub struct Stream {
     bytes_in: AtomicU64,
     video_frames: AtomicU64,
     dropped_gops: AtomicU64,
-    subscriber_count: AtomicUsize,
 }
 
 /// What the JSON introspection endpoint shows of a stream.
@@ -110,6 +109,12 @@ impl Stream {
         &self.key
     }
 
+    /// The codecs seen so far (cheap, unlike [`Stream::stats`]).
+    pub fn codecs(&self) -> (Option<VideoCodec>, Option<AudioCodec>) {
+        let c = self.lock();
+        (c.video_codec, c.audio_codec)
+    }
+
     pub fn stats(&self) -> StreamStats {
         let c = self.lock();
         let uptime = self.started.elapsed();
@@ -127,10 +132,8 @@ impl Stream {
             });
         let prop = |k: &str| props.as_ref().and_then(|p| p.get(k)).and_then(Amf0::as_f64);
         let mut players = HashMap::new();
-        for (proto, q) in &c.subscribers {
-            if !q.is_closed() {
-                *players.entry(*proto).or_insert(0) += 1;
-            }
+        for (proto, _) in &c.subscribers {
+            *players.entry(*proto).or_insert(0) += 1;
         }
         let bytes_in = self.bytes_in.load(Ordering::Relaxed);
         StreamStats {
@@ -213,7 +216,6 @@ impl Hub {
             bytes_in: AtomicU64::new(0),
             video_frames: AtomicU64::new(0),
             dropped_gops: AtomicU64::new(0),
-            subscriber_count: AtomicUsize::new(0),
         });
         streams.insert(key.to_string(), stream.clone());
         drop(streams);
@@ -261,7 +263,6 @@ impl Hub {
             }
             c.subscribers.push((protocol, queue.clone()));
         }
-        stream.subscriber_count.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.player(protocol).inc();
         Ok(Subscription {
             hub: self.clone(),
@@ -302,7 +303,7 @@ impl Publisher {
         match p.kind {
             Kind::Meta => c.meta = Some(p.clone()),
             Kind::Video if p.is_config() => {
-                c.video_codec = p.video_codec();
+                mark_video(&mut c, p.video_codec());
                 c.video_config = Some(p.clone());
             }
             Kind::Audio if p.is_config() => {
@@ -311,7 +312,7 @@ impl Publisher {
             }
             Kind::Video => {
                 if c.video_codec.is_none() {
-                    c.video_codec = p.video_codec();
+                    mark_video(&mut c, p.video_codec());
                 }
                 self.stream.video_frames.fetch_add(1, Ordering::Relaxed);
                 if p.is_key() {
@@ -331,22 +332,23 @@ impl Publisher {
                 }
             }
         }
-        let has_video = c.video_codec.is_some();
-        let mut closed = false;
         for (_, q) in &c.subscribers {
-            if has_video {
-                q.has_video.store(true, Ordering::Relaxed);
-            }
             if q.push(p.clone()) {
                 metrics.dropped_gops.inc();
             }
-            closed |= q.is_closed();
-        }
-        if closed {
-            // Readers that went away without dropping (should not happen) are pruned.
-            c.subscribers.retain(|(_, q)| !q.is_closed());
         }
     }
+}
+
+/// Records the video codec; the first time the stream is known to have video, its
+/// subscribers' queues learn it (they resume lagging readers on key frames from then on).
+fn mark_video(c: &mut Cache, codec: Option<VideoCodec>) {
+    if c.video_codec.is_none() && codec.is_some() {
+        for (_, q) in &c.subscribers {
+            q.has_video.store(true, Ordering::Relaxed);
+        }
+    }
+    c.video_codec = codec;
 }
 
 fn cache_push(c: &mut Cache, p: &Packet) {
@@ -419,7 +421,6 @@ impl Drop for Subscription {
         self.stream
             .dropped_gops
             .fetch_add(self.queue.dropped_gops(), Ordering::Relaxed);
-        self.stream.subscriber_count.fetch_sub(1, Ordering::Relaxed);
         self.hub.inner.metrics.player(self.protocol).dec();
     }
 }

@@ -115,10 +115,6 @@ impl Queue {
         self.notify.notify_one();
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
     /// The next packet, or `None` once closed and drained.
     pub async fn recv(&self) -> Option<Packet> {
         loop {

@@ -24,7 +24,7 @@ use tributary_core::{AppId, CloseReason};
 use crate::auth::{Authority, PlayRequest, PublishRequest, Refusal, stream_key};
 use crate::chunk::Limits;
 use crate::handshake;
-use crate::hub::{Hub, HubError};
+use crate::hub::Hub;
 use crate::metrics::Protocol;
 use crate::session::{ServerSession, SessionError, SessionEvent, split_stream_name};
 
@@ -213,7 +213,7 @@ impl RtmpServer {
         raw_name: &str,
     ) -> Result<(), ConnError> {
         let (stream_id, params) = split_stream_name(raw_name);
-        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let param = |k: &str| param(&params, k);
         let req = PublishRequest {
             app_id,
             stream_id: stream_id.clone(),
@@ -228,7 +228,7 @@ impl RtmpServer {
         }
         let publisher = match self.hub.publish(&key, unix_ms()) {
             Ok(p) => p,
-            Err(HubError::AlreadyPublishing(_)) | Err(_) => {
+            Err(_) => {
                 let r = Refusal::new(
                     "NetStream.Publish.BadName",
                     "already_publishing",
@@ -343,10 +343,7 @@ impl RtmpServer {
         let req = PlayRequest {
             app_id,
             stream_id: stream_id.clone(),
-            token: params
-                .iter()
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.clone()),
+            token: param(&params, "token"),
             peer: Some(peer),
         };
         if let Err(r) = self.auth.check_play(&req) {
@@ -399,6 +396,13 @@ impl RtmpServer {
         debug!(stream = %key, %peer, dropped_gops = sub.dropped_gops(), "RTMP play ended");
         Ok(())
     }
+}
+
+fn param(params: &[(String, String)], key: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }
 
 async fn flush(sock: &mut TcpStream, session: &mut ServerSession) -> std::io::Result<()> {

@@ -6,7 +6,7 @@
 //! decisions (may this stream be published? played?) are the caller's, answered with
 //! `accept_*`/`reject_*`.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 
 use crate::amf0::{self, Amf0, Amf0Error};
 use crate::chunk::{ChunkError, ChunkReader, ChunkWriter, Limits, Message, msg_type};
@@ -401,22 +401,24 @@ impl ServerSession {
 
     /// Queues a media packet for a player.
     pub fn write_media(&mut self, p: &Packet) {
-        write_media(&self.writer, &mut self.out, p);
+        let (csid, type_id) = match p.kind {
+            Kind::Audio => (CSID_AUDIO, msg_type::AUDIO),
+            Kind::Video => (CSID_VIDEO, msg_type::VIDEO),
+            Kind::Meta => (CSID_DATA, msg_type::DATA_AMF0),
+        };
+        self.writer.write(
+            &mut self.out,
+            csid,
+            type_id,
+            MEDIA_STREAM_ID,
+            p.timestamp,
+            &p.data,
+        );
     }
 
     pub fn output_len(&self) -> usize {
         self.out.len()
     }
-}
-
-/// Chunks one hub packet as an RTMP message on the media stream.
-pub fn write_media(writer: &ChunkWriter, out: &mut BytesMut, p: &Packet) {
-    let (csid, type_id) = match p.kind {
-        Kind::Audio => (CSID_AUDIO, msg_type::AUDIO),
-        Kind::Video => (CSID_VIDEO, msg_type::VIDEO),
-        Kind::Meta => (CSID_DATA, msg_type::DATA_AMF0),
-    };
-    writer.write(out, csid, type_id, MEDIA_STREAM_ID, p.timestamp, &p.data);
 }
 
 /// Splits a stream name `name?room=R&user=U&token=T` into the name and its parameters.
@@ -426,12 +428,6 @@ pub fn split_stream_name(raw: &str) -> (String, Vec<(String, String)>) {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     (name.to_string(), params)
-}
-
-/// A connect/command exchange as a client would write it (used by tests and the push
-/// client).
-pub fn command_payload(values: &[Amf0]) -> Bytes {
-    amf0::encode_all(values).freeze()
 }
 
 #[cfg(test)]
@@ -446,7 +442,7 @@ mod tests {
             msg_type::COMMAND_AMF0,
             stream_id,
             0,
-            &command_payload(values),
+            &amf0::encode_all(values),
         );
         out
     }
