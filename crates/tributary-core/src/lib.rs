@@ -10,6 +10,8 @@ pub mod ban;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod mix;
+pub mod mix_task;
 pub mod rate_limit;
 pub mod registry;
 pub mod replay;

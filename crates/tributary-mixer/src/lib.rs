@@ -1,4 +1,11 @@
 //! The media engine of tributary: decode, timeline, compose, audio mix, encode.
 //!
-//! Nothing lives here yet: the mixing issue fills this crate. It exists now so the
-//! workspace has its final shape and the dependency direction (mixer → core, live) is fixed.
+//! `codec` is the only module that touches FFmpeg; `timeline`, `compose` and `audio` are
+//! pure and tested with synthetic frames and a fake clock; `task` wires them into threads.
+
+pub mod annexb;
+pub mod audio;
+pub mod codec;
+pub mod compose;
+pub mod frame;
+pub mod timeline;

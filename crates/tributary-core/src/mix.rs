@@ -1,0 +1,462 @@
+//! `MixSpec`: what a mix task should produce, in vendor-neutral terms.
+//!
+//! The dialects translate their wire fields into this; the mixer engine only ever sees
+//! this. Validation here covers the rules every dialect shares (limits, duplicates, sizes);
+//! which fields a dialect refuses, and with which codes, stays in the dialect.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Most inputs one task mixes.
+pub const MAX_INPUTS: usize = 9;
+/// Most outputs one task encodes.
+pub const MAX_OUTPUTS: usize = 3;
+/// Largest output width or height.
+pub const MAX_DIMENSION: u32 = 3000;
+/// Highest output frame rate.
+pub const MAX_FPS: u32 = 60;
+/// `MaxIdleTime` bounds, seconds.
+pub const MIN_IDLE_S: u32 = 90;
+pub const MAX_IDLE_S: u32 = 14_400;
+/// Where an input's media comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    /// A stream of the same app, taken from the hub.
+    Stream(String),
+    /// An RTMP or HTTP-FLV URL pulled by the mixer.
+    Url(String),
+}
+
+impl Source {
+    pub fn describe(&self) -> &str {
+        match self {
+            Source::Stream(s) | Source::Url(s) => s,
+        }
+    }
+}
+
+/// Where an output goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// Published as a stream of the same app (playable over RTMP, HTTP-FLV, HLS).
+    Stream(String),
+    /// Pushed to an `rtmp://` URL.
+    Url(String),
+}
+
+impl Target {
+    pub fn describe(&self) -> &str {
+        match self {
+            Target::Stream(s) | Target::Url(s) => s,
+        }
+    }
+}
+
+/// A rectangle on the canvas in pixels: `(left, top)` inclusive, `(right, bottom)`
+/// exclusive, both measured from the canvas' top-left corner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rect {
+    pub layer: i32,
+    pub left: i32,
+    pub top: i32,
+    pub right: i32,
+    pub bottom: i32,
+}
+
+impl Rect {
+    pub fn width(&self) -> i32 {
+        self.right - self.left
+    }
+    pub fn height(&self) -> i32 {
+        self.bottom - self.top
+    }
+    pub fn is_empty(&self) -> bool {
+        self.width() <= 0 || self.height() <= 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Content {
+    AudioVideo,
+    AudioOnly,
+    VideoOnly,
+}
+
+impl Content {
+    pub fn has_audio(self) -> bool {
+        self != Content::VideoOnly
+    }
+    pub fn has_video(self) -> bool {
+        self != Content::AudioOnly
+    }
+}
+
+/// How a picture whose aspect differs from its rect is fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RenderMode {
+    /// Scale to cover the rect, centre-crop the overflow.
+    Crop,
+    /// Scale to fit inside the rect, whole picture shown, the rest is background.
+    Fit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixInput {
+    pub source: Source,
+    /// `None`: the input is heard, not seen.
+    pub rect: Option<Rect>,
+    pub content: Content,
+    /// Gain in percent, 0–200.
+    pub volume: u32,
+    pub render: RenderMode,
+}
+
+impl MixInput {
+    pub fn is_visible(&self) -> bool {
+        self.content.has_video() && self.rect.is_some_and(|r| !r.is_empty())
+    }
+}
+
+/// An image drawn on top of everything (alpha honoured).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overlay {
+    pub image: String,
+    pub rect: Rect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoOut {
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_bps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixOutput {
+    pub target: Target,
+    /// `None`: an audio-only output.
+    pub video: Option<VideoOut>,
+    pub audio_bitrate_bps: u32,
+    /// 1 or 2.
+    pub channels: u8,
+}
+
+/// Everything a task produces. The canvas is the first video output's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixSpec {
+    pub inputs: Vec<MixInput>,
+    pub outputs: Vec<MixOutput>,
+    pub fps: u32,
+    /// Canvas colour, `0xRRGGBB`.
+    pub background_rgb: u32,
+    pub background_image: Option<String>,
+    pub watermark: Option<Overlay>,
+    pub max_idle_s: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MixError {
+    #[error("{count} inputs; at most {max} are allowed")]
+    TooManyInputs { count: usize, max: usize },
+    #[error("{count} outputs; at most {max} are allowed")]
+    TooManyOutputs { count: usize, max: usize },
+    #[error("at least one output is required")]
+    NoOutputs,
+    #[error("input {0} is listed twice")]
+    DuplicateInput(String),
+    #[error("output {0} is listed twice")]
+    DuplicateOutput(String),
+    #[error("stream {0} is both an input and an output")]
+    InputIsOutput(String),
+    #[error("output {index}: Width must be even and within [0, {max}], not {width}")]
+    BadWidth { index: usize, width: u32, max: u32 },
+    #[error("output {index}: Height must be even and within [0, {max}], not {height}")]
+    BadHeight { index: usize, height: u32, max: u32 },
+    #[error("output {index}: {detail}")]
+    BadOutput { index: usize, detail: String },
+    #[error("input {index}: {detail}")]
+    BadInput { index: usize, detail: String },
+    #[error("Fps must be within [1, {max}], not {fps}")]
+    BadFps { fps: u32, max: u32 },
+    #[error("MaxIdleTime must be within [{MIN_IDLE_S}, {MAX_IDLE_S}] seconds, not {0}")]
+    BadIdleTime(u32),
+    #[error(
+        "output {index}: the first video output must be the largest; later outputs are scaled from it"
+    )]
+    OutputLargerThanFirst { index: usize },
+}
+
+impl MixSpec {
+    /// The canvas (first video output), if any output carries video.
+    pub fn canvas(&self) -> Option<(u32, u32)> {
+        self.outputs
+            .iter()
+            .find_map(|o| o.video.map(|v| (v.width, v.height)))
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.canvas().is_some()
+    }
+
+    /// Checks the rules every dialect shares.
+    pub fn validate(&self) -> Result<(), MixError> {
+        if self.inputs.len() > MAX_INPUTS {
+            return Err(MixError::TooManyInputs {
+                count: self.inputs.len(),
+                max: MAX_INPUTS,
+            });
+        }
+        if self.outputs.is_empty() {
+            return Err(MixError::NoOutputs);
+        }
+        if self.outputs.len() > MAX_OUTPUTS {
+            return Err(MixError::TooManyOutputs {
+                count: self.outputs.len(),
+                max: MAX_OUTPUTS,
+            });
+        }
+        for (i, a) in self.inputs.iter().enumerate() {
+            if self.inputs[..i].iter().any(|b| b.source == a.source) {
+                return Err(MixError::DuplicateInput(a.source.describe().to_string()));
+            }
+            if a.volume > 200 {
+                return Err(MixError::BadInput {
+                    index: i,
+                    detail: format!("Volume must be within [0, 200], not {}", a.volume),
+                });
+            }
+            if let Some(r) = a.rect
+                && (r.right < r.left || r.bottom < r.top)
+            {
+                return Err(MixError::BadInput {
+                    index: i,
+                    detail: "RectInfo needs Right ≥ Left and Bottom ≥ Top".into(),
+                });
+            }
+        }
+        for (i, o) in self.outputs.iter().enumerate() {
+            if self.outputs[..i].iter().any(|b| b.target == o.target) {
+                return Err(MixError::DuplicateOutput(o.target.describe().to_string()));
+            }
+            if let Target::Stream(id) = &o.target
+                && self
+                    .inputs
+                    .iter()
+                    .any(|inp| inp.source == Source::Stream(id.clone()))
+            {
+                return Err(MixError::InputIsOutput(id.clone()));
+            }
+            if let Target::Url(url) = &o.target
+                && !url.starts_with("rtmp://")
+            {
+                return Err(MixError::BadOutput {
+                    index: i,
+                    detail: format!("StreamUrl must be an rtmp:// URL, not {url:?}"),
+                });
+            }
+            if !(1..=2).contains(&o.channels) {
+                return Err(MixError::BadOutput {
+                    index: i,
+                    detail: format!("SoundChannel must be 1 or 2, not {}", o.channels),
+                });
+            }
+            if !(8_000..=320_000).contains(&o.audio_bitrate_bps) {
+                return Err(MixError::BadOutput {
+                    index: i,
+                    detail: format!(
+                        "AudioBitrate must be within [8000, 320000] bps, not {}",
+                        o.audio_bitrate_bps
+                    ),
+                });
+            }
+            if let Some(v) = o.video {
+                if v.width < 2 || v.width > MAX_DIMENSION || v.width % 2 != 0 {
+                    return Err(MixError::BadWidth {
+                        index: i,
+                        width: v.width,
+                        max: MAX_DIMENSION,
+                    });
+                }
+                if v.height < 2 || v.height > MAX_DIMENSION || v.height % 2 != 0 {
+                    return Err(MixError::BadHeight {
+                        index: i,
+                        height: v.height,
+                        max: MAX_DIMENSION,
+                    });
+                }
+                if v.bitrate_bps < 10_000 {
+                    return Err(MixError::BadOutput {
+                        index: i,
+                        detail: format!(
+                            "VideoBitrate is in bps and must be at least 10000, not {}",
+                            v.bitrate_bps
+                        ),
+                    });
+                }
+                if let Some((w, h)) = self.canvas()
+                    && (v.width > w || v.height > h)
+                {
+                    return Err(MixError::OutputLargerThanFirst { index: i });
+                }
+            }
+        }
+        if self.fps == 0 || self.fps > MAX_FPS {
+            return Err(MixError::BadFps {
+                fps: self.fps,
+                max: MAX_FPS,
+            });
+        }
+        if !(MIN_IDLE_S..=MAX_IDLE_S).contains(&self.max_idle_s) {
+            return Err(MixError::BadIdleTime(self.max_idle_s));
+        }
+        Ok(())
+    }
+
+    /// Stream ids this task reads from the hub.
+    pub fn input_streams(&self) -> impl Iterator<Item = &str> {
+        self.inputs.iter().filter_map(|i| match &i.source {
+            Source::Stream(s) => Some(s.as_str()),
+            Source::Url(_) => None,
+        })
+    }
+
+    /// Stream ids this task publishes into the hub.
+    pub fn output_streams(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().filter_map(|o| match &o.target {
+            Target::Stream(s) => Some(s.as_str()),
+            Target::Url(_) => None,
+        })
+    }
+
+    /// A rough cost in decoded-or-encoded pixels per second, for admission control:
+    /// every encode at its size × fps, every visible input at `input_pixels` × fps
+    /// (its real size is unknown until it is decoded).
+    pub fn cost_pixels_per_s(&self, input_pixels: u64) -> u64 {
+        let fps = self.fps as u64;
+        let encode: u64 = self
+            .outputs
+            .iter()
+            .filter_map(|o| o.video)
+            .map(|v| v.width as u64 * v.height as u64 * fps)
+            .sum();
+        let decode: u64 = self
+            .inputs
+            .iter()
+            .filter(|i| i.content.has_video())
+            .count() as u64
+            * input_pixels
+            * fps;
+        // Audio is cheap next to video but not free: count each track as a small picture.
+        let audio = (self.inputs.len() + self.outputs.len()) as u64 * 20_000;
+        encode + decode + audio
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn input(id: &str) -> MixInput {
+        MixInput {
+            source: Source::Stream(id.into()),
+            rect: Some(Rect {
+                layer: 0,
+                left: 0,
+                top: 0,
+                right: 160,
+                bottom: 120,
+            }),
+            content: Content::AudioVideo,
+            volume: 100,
+            render: RenderMode::Crop,
+        }
+    }
+
+    pub(crate) fn spec() -> MixSpec {
+        MixSpec {
+            inputs: vec![input("a"), input("b")],
+            outputs: vec![MixOutput {
+                target: Target::Stream("out".into()),
+                video: Some(VideoOut {
+                    width: 320,
+                    height: 240,
+                    bitrate_bps: 500_000,
+                }),
+                audio_bitrate_bps: 48_000,
+                channels: 1,
+            }],
+            fps: 15,
+            background_rgb: 0,
+            background_image: None,
+            watermark: None,
+            max_idle_s: 90,
+        }
+    }
+
+    #[test]
+    fn a_plain_spec_is_valid() {
+        spec().validate().unwrap();
+        assert_eq!(spec().canvas(), Some((320, 240)));
+    }
+
+    #[test]
+    fn shared_rules_are_enforced() {
+        let mut s = spec();
+        s.inputs.push(input("a"));
+        assert_eq!(s.validate(), Err(MixError::DuplicateInput("a".into())));
+
+        let mut s = spec();
+        s.inputs = (0..10).map(|i| input(&i.to_string())).collect();
+        assert!(matches!(
+            s.validate(),
+            Err(MixError::TooManyInputs { count: 10, .. })
+        ));
+
+        let mut s = spec();
+        s.outputs[0].target = Target::Stream("a".into());
+        assert_eq!(s.validate(), Err(MixError::InputIsOutput("a".into())));
+
+        let mut s = spec();
+        s.outputs.push(s.outputs[0].clone());
+        assert_eq!(s.validate(), Err(MixError::DuplicateOutput("out".into())));
+
+        let mut s = spec();
+        if let Some(v) = s.outputs[0].video.as_mut() {
+            v.width = 3002;
+        }
+        assert!(matches!(s.validate(), Err(MixError::BadWidth { .. })));
+
+        let mut s = spec();
+        if let Some(v) = s.outputs[0].video.as_mut() {
+            v.height = 241;
+        }
+        assert!(matches!(s.validate(), Err(MixError::BadHeight { .. })));
+
+        let mut s = spec();
+        s.outputs[0].target = Target::Url("http://x/y".into());
+        assert!(matches!(s.validate(), Err(MixError::BadOutput { .. })));
+
+        let mut s = spec();
+        s.max_idle_s = 30;
+        assert_eq!(s.validate(), Err(MixError::BadIdleTime(30)));
+
+        let mut s = spec();
+        let mut big = s.outputs[0].clone();
+        big.target = Target::Stream("big".into());
+        if let Some(v) = big.video.as_mut() {
+            v.width = 640;
+        }
+        s.outputs.push(big);
+        assert_eq!(
+            s.validate(),
+            Err(MixError::OutputLargerThanFirst { index: 1 })
+        );
+    }
+
+    #[test]
+    fn cost_counts_encodes_and_decodes() {
+        let s = spec();
+        let c = s.cost_pixels_per_s(320 * 240);
+        assert_eq!(c, 320 * 240 * 15 + 2 * 320 * 240 * 15 + 3 * 20_000);
+    }
+}

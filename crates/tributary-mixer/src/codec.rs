@@ -1,0 +1,502 @@
+//! The only module that touches FFmpeg: H.264/AAC/MP3 decoders, libswscale, the libx264
+//! and native AAC encoders. Everything crosses this boundary as plain Rust data
+//! (`I420`, stereo `f32`, byte vectors), so the rest of the mixer stays pure.
+//!
+//! Audio sample conversion and rate conversion are done in Rust (`audio_resample`) rather
+//! than libswresample: the inputs are a handful of known layouts and the channel-layout
+//! API differs between the FFmpeg versions `ffmpeg-next` supports.
+
+use std::sync::Once;
+
+use ffmpeg_next as ff;
+use ff::format::{Pixel, Sample, sample};
+use thiserror::Error;
+
+use crate::audio::{RATE, Stereo};
+use crate::frame::I420;
+
+#[derive(Debug, Error)]
+pub enum CodecError {
+    #[error("FFmpeg has no {0}")]
+    Missing(&'static str),
+    #[error("{what}: {source}")]
+    Ffmpeg {
+        what: &'static str,
+        #[source]
+        source: ff::Error,
+    },
+    #[error("out of memory")]
+    NoMemory,
+}
+
+fn ff_err(what: &'static str) -> impl FnOnce(ff::Error) -> CodecError {
+    move |source| CodecError::Ffmpeg { what, source }
+}
+
+/// Initialises FFmpeg once and keeps its logging to errors.
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = ff::init();
+        ff::util::log::set_level(ff::util::log::Level::Error);
+    });
+}
+
+fn set_extradata(ctx: &mut ff::codec::context::Context, data: &[u8]) -> Result<(), CodecError> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let pad = ff::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+    // SAFETY: the buffer is allocated by FFmpeg's allocator with the padding its
+    // bitstream readers need; the context owns and frees it.
+    unsafe {
+        let p = ff::ffi::av_mallocz(data.len() + pad) as *mut u8;
+        if p.is_null() {
+            return Err(CodecError::NoMemory);
+        }
+        std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
+        let raw = ctx.as_mut_ptr();
+        (*raw).extradata = p;
+        (*raw).extradata_size = data.len() as i32;
+    }
+    Ok(())
+}
+
+fn extradata(ctx: &ff::codec::context::Context) -> Vec<u8> {
+    // SAFETY: reading the context's own buffer within its recorded size.
+    unsafe {
+        let raw = ctx.as_ptr();
+        if (*raw).extradata.is_null() || (*raw).extradata_size <= 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts((*raw).extradata, (*raw).extradata_size as usize).to_vec()
+    }
+}
+
+/// A decoded picture, still in FFmpeg's format; [`VideoDecoder::scale`] turns it into I420.
+pub struct Picture(ff::frame::Video);
+
+impl Picture {
+    pub fn width(&self) -> u32 {
+        self.0.width()
+    }
+    pub fn height(&self) -> u32 {
+        self.0.height()
+    }
+}
+
+pub struct VideoDecoder {
+    dec: ff::decoder::Video,
+    scaler: Option<(ScaleKey, ff::software::scaling::Context)>,
+}
+
+type ScaleKey = (Pixel, u32, u32, u32, u32);
+
+impl VideoDecoder {
+    /// An H.264 decoder for the stream whose `AVCDecoderConfigurationRecord` is `avcc`.
+    pub fn h264(avcc: &[u8]) -> Result<Self, CodecError> {
+        init();
+        let codec = ff::decoder::find(ff::codec::Id::H264).ok_or(CodecError::Missing("H.264 decoder"))?;
+        let mut ctx = ff::codec::context::Context::new_with_codec(codec);
+        set_extradata(&mut ctx, avcc)?;
+        // One thread: each input already has its own decode thread, and frame threads
+        // would add a frame of latency per thread.
+        ctx.set_threading(ff::codec::threading::Config {
+            kind: ff::codec::threading::Type::Slice,
+            count: 1,
+            ..Default::default()
+        });
+        let dec = ctx.decoder().video().map_err(ff_err("opening the H.264 decoder"))?;
+        Ok(VideoDecoder { dec, scaler: None })
+    }
+
+    /// Decodes one access unit (AVCC, length-prefixed) with presentation time `pts_ms`.
+    pub fn decode(&mut self, data: &[u8], pts_ms: i64, dts_ms: i64) -> Result<Vec<(i64, Picture)>, CodecError> {
+        let mut pkt = ff::Packet::copy(data);
+        pkt.set_pts(Some(pts_ms));
+        pkt.set_dts(Some(dts_ms));
+        self.dec.send_packet(&pkt).map_err(ff_err("decoding video"))?;
+        let mut out = Vec::new();
+        loop {
+            let mut frame = ff::frame::Video::empty();
+            match self.dec.receive_frame(&mut frame) {
+                Ok(()) => {
+                    let t = frame.timestamp().or(frame.pts()).unwrap_or(pts_ms);
+                    out.push((t, Picture(frame)));
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Scales (and converts) a picture to an I420 of `width × height`.
+    pub fn scale(&mut self, pic: &Picture, width: u32, height: u32) -> Result<I420, CodecError> {
+        let f = &pic.0;
+        let key = (f.format(), f.width(), f.height(), width, height);
+        if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
+            let ctx = ff::software::scaling::Context::get(
+                f.format(),
+                f.width(),
+                f.height(),
+                Pixel::YUV420P,
+                width,
+                height,
+                ff::software::scaling::Flags::BILINEAR,
+            )
+            .map_err(ff_err("creating a scaler"))?;
+            self.scaler = Some((key, ctx));
+        }
+        let Some((_, scaler)) = self.scaler.as_mut() else {
+            return Err(CodecError::Missing("scaler"));
+        };
+        let mut out = ff::frame::Video::empty();
+        scaler.run(f, &mut out).map_err(ff_err("scaling"))?;
+        Ok(to_i420(&out))
+    }
+}
+
+fn to_i420(f: &ff::frame::Video) -> I420 {
+    let (w, h) = (f.width(), f.height());
+    let (cw, ch) = crate::frame::chroma_size(w, h);
+    let plane = |i: usize, pw: u32, ph: u32| {
+        let stride = f.stride(i);
+        let data = f.data(i);
+        let mut v = Vec::with_capacity((pw * ph) as usize);
+        for row in 0..ph as usize {
+            v.extend_from_slice(&data[row * stride..row * stride + pw as usize]);
+        }
+        v
+    };
+    I420 {
+        width: w,
+        height: h,
+        y: plane(0, w, h),
+        u: plane(1, cw, ch),
+        v: plane(2, cw, ch),
+    }
+}
+
+/// Decoded audio: stereo samples at the decoder's rate.
+pub struct AudioDecoder {
+    dec: ff::decoder::Audio,
+}
+
+impl AudioDecoder {
+    /// AAC with its `AudioSpecificConfig`.
+    pub fn aac(asc: &[u8]) -> Result<Self, CodecError> {
+        Self::open(ff::codec::Id::AAC, asc, "AAC decoder")
+    }
+
+    pub fn mp3() -> Result<Self, CodecError> {
+        Self::open(ff::codec::Id::MP3, &[], "MP3 decoder")
+    }
+
+    fn open(id: ff::codec::Id, extra: &[u8], name: &'static str) -> Result<Self, CodecError> {
+        init();
+        let codec = ff::decoder::find(id).ok_or(CodecError::Missing(name))?;
+        let mut ctx = ff::codec::context::Context::new_with_codec(codec);
+        set_extradata(&mut ctx, extra)?;
+        let dec = ctx.decoder().audio().map_err(ff_err("opening an audio decoder"))?;
+        Ok(AudioDecoder { dec })
+    }
+
+    /// Decodes one packet; returns `(rate, stereo samples)` per decoded frame.
+    pub fn decode(&mut self, data: &[u8]) -> Result<Vec<(u32, Vec<Stereo>)>, CodecError> {
+        let pkt = ff::Packet::copy(data);
+        self.dec.send_packet(&pkt).map_err(ff_err("decoding audio"))?;
+        let mut out = Vec::new();
+        loop {
+            let mut frame = ff::frame::Audio::empty();
+            match self.dec.receive_frame(&mut frame) {
+                Ok(()) => {
+                    if let Some(s) = to_stereo(&frame) {
+                        out.push((frame.rate(), s));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Interleaved stereo `f32` from the sample formats decoders produce; mono is duplicated,
+/// more than two channels keep the first two.
+fn to_stereo(f: &ff::frame::Audio) -> Option<Vec<Stereo>> {
+    let n = f.samples();
+    let ch = (f.channels() as usize).max(1);
+    let planar = f.is_planar();
+    let read = |c: usize, i: usize| -> f32 {
+        let c = c.min(ch - 1);
+        let (plane, idx) = if planar { (c, i) } else { (0, i * ch + c) };
+        let d = f.data(plane);
+        match f.format() {
+            Sample::F32(_) => {
+                let o = idx * 4;
+                d.get(o..o + 4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(0.0)
+            }
+            Sample::I16(_) => {
+                let o = idx * 2;
+                d.get(o..o + 2)
+                    .map(|b| i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0)
+                    .unwrap_or(0.0)
+            }
+            Sample::I32(_) => {
+                let o = idx * 4;
+                d.get(o..o + 4)
+                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0)
+                    .unwrap_or(0.0)
+            }
+            Sample::F64(_) => {
+                let o = idx * 8;
+                d.get(o..o + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b: [u8; 8]| f64::from_ne_bytes(b) as f32)
+                    .unwrap_or(0.0)
+            }
+            _ => 0.0,
+        }
+    };
+    match f.format() {
+        Sample::F32(_) | Sample::I16(_) | Sample::I32(_) | Sample::F64(_) => {}
+        _ => return None,
+    }
+    Some((0..n).map(|i| [read(0, i), read(1, i)]).collect())
+}
+
+/// An encoded packet, ready for FLV: AVCC for video, raw AAC for audio.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub data: Vec<u8>,
+    pub pts_ms: i64,
+    pub dts_ms: i64,
+    pub key: bool,
+}
+
+/// libx264 with `veryfast`/`zerolatency`, CBR-ish (VBV of one second), GOP 2 s.
+pub struct VideoEncoder {
+    enc: ff::encoder::video::Encoder,
+    frame: ff::frame::Video,
+    config: Vec<u8>,
+    bitrate: u32,
+}
+
+impl VideoEncoder {
+    pub fn new(width: u32, height: u32, fps: u32, bitrate_bps: u32, preset: &str) -> Result<Self, CodecError> {
+        init();
+        let codec = ff::encoder::find_by_name("libx264").ok_or(CodecError::Missing("libx264"))?;
+        let mut ctx = ff::codec::context::Context::new_with_codec(codec);
+        ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        let mut enc = ctx.encoder().video().map_err(ff_err("creating the H.264 encoder"))?;
+        enc.set_width(width);
+        enc.set_height(height);
+        enc.set_format(Pixel::YUV420P);
+        enc.set_time_base((1, 1000));
+        enc.set_frame_rate(Some((fps as i32, 1)));
+        enc.set_gop(2 * fps);
+        enc.set_max_b_frames(0);
+        enc.set_bit_rate(bitrate_bps as usize);
+        enc.set_max_bit_rate(bitrate_bps as usize);
+        // SAFETY: plain field on the not-yet-opened context.
+        unsafe {
+            (*enc.as_mut_ptr()).rc_buffer_size = bitrate_bps as i32;
+        }
+        let mut opts = ff::Dictionary::new();
+        opts.set("preset", preset);
+        opts.set("tune", "zerolatency");
+        let enc = enc
+            .open_as_with(codec, opts)
+            .map_err(ff_err("opening libx264"))?;
+        let config = crate::annexb::avc_config(&extradata(&enc))
+            .ok_or(CodecError::Missing("H.264 parameter sets from libx264"))?;
+        Ok(VideoEncoder {
+            enc,
+            frame: ff::frame::Video::new(Pixel::YUV420P, width, height),
+            config,
+            bitrate: bitrate_bps,
+        })
+    }
+
+    /// The `AVCDecoderConfigurationRecord` for the FLV sequence header.
+    pub fn config(&self) -> &[u8] {
+        &self.config
+    }
+
+    /// Changes the target bitrate; libx264 reconfigures itself at the next frame.
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) {
+        if bitrate_bps == self.bitrate {
+            return;
+        }
+        self.bitrate = bitrate_bps;
+        // SAFETY: FFmpeg's libx264 wrapper reads these before each frame and calls
+        // x264_encoder_reconfig when they changed.
+        unsafe {
+            let raw = self.enc.as_mut_ptr();
+            (*raw).bit_rate = bitrate_bps as i64;
+            (*raw).rc_max_rate = bitrate_bps as i64;
+            (*raw).rc_buffer_size = bitrate_bps as i32;
+        }
+    }
+
+    pub fn encode(&mut self, pic: &I420, pts_ms: i64) -> Result<Vec<Encoded>, CodecError> {
+        let (cw, ch) = crate::frame::chroma_size(pic.width, pic.height);
+        for (i, (src, w, h)) in [(&pic.y, pic.width, pic.height), (&pic.u, cw, ch), (&pic.v, cw, ch)]
+            .into_iter()
+            .enumerate()
+        {
+            let stride = self.frame.stride(i);
+            let dst = self.frame.data_mut(i);
+            for row in 0..h as usize {
+                let s = row * w as usize;
+                dst[row * stride..row * stride + w as usize].copy_from_slice(&src[s..s + w as usize]);
+            }
+        }
+        self.frame.set_pts(Some(pts_ms));
+        self.enc.send_frame(&self.frame).map_err(ff_err("encoding video"))?;
+        let mut out = Vec::new();
+        let mut pkt = ff::Packet::empty();
+        while self.enc.receive_packet(&mut pkt).is_ok() {
+            if let Some(d) = pkt.data() {
+                out.push(Encoded {
+                    data: crate::annexb::to_avcc(d),
+                    pts_ms: pkt.pts().unwrap_or(pts_ms),
+                    dts_ms: pkt.dts().unwrap_or(pts_ms),
+                    key: pkt.is_key(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// FFmpeg's native AAC-LC encoder at 44.1 kHz.
+pub struct AudioEncoder {
+    enc: ff::encoder::audio::Encoder,
+    channels: usize,
+    frame_size: usize,
+    pending: Vec<Stereo>,
+    /// Samples sent so far: the next frame's pts.
+    sent: i64,
+    config: Vec<u8>,
+}
+
+impl AudioEncoder {
+    pub fn new(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+        init();
+        let codec = ff::encoder::find(ff::codec::Id::AAC).ok_or(CodecError::Missing("AAC encoder"))?;
+        let mut ctx = ff::codec::context::Context::new_with_codec(codec);
+        ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        let mut enc = ctx.encoder().audio().map_err(ff_err("creating the AAC encoder"))?;
+        let channels = channels.clamp(1, 2) as usize;
+        enc.set_rate(RATE as i32);
+        enc.set_format(Sample::F32(sample::Type::Planar));
+        enc.set_channel_layout(ff::ChannelLayout::default(channels as i32));
+        enc.set_bit_rate(bitrate_bps as usize);
+        enc.set_time_base((1, RATE as i32));
+        let enc = enc.open_as(codec).map_err(ff_err("opening the AAC encoder"))?;
+        let frame_size = (enc.frame_size() as usize).max(1);
+        let config = extradata(&enc);
+        Ok(AudioEncoder {
+            enc,
+            channels,
+            frame_size,
+            pending: Vec::new(),
+            sent: 0,
+            config,
+        })
+    }
+
+    /// The `AudioSpecificConfig` for the FLV sequence header.
+    pub fn config(&self) -> &[u8] {
+        &self.config
+    }
+
+    /// Queues samples; returns every packet that completed, with pts in ms.
+    pub fn encode(&mut self, samples: &[Stereo]) -> Result<Vec<Encoded>, CodecError> {
+        self.pending.extend_from_slice(samples);
+        let mut out = Vec::new();
+        while self.pending.len() >= self.frame_size {
+            let chunk: Vec<Stereo> = self.pending.drain(..self.frame_size).collect();
+            let mut frame = ff::frame::Audio::new(
+                Sample::F32(sample::Type::Planar),
+                self.frame_size,
+                ff::ChannelLayout::default(self.channels as i32),
+            );
+            frame.set_rate(RATE);
+            for c in 0..self.channels {
+                let plane = frame.data_mut(c);
+                for (i, s) in chunk.iter().enumerate() {
+                    let v = if self.channels == 1 { (s[0] + s[1]) * 0.5 } else { s[c] };
+                    plane[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+                }
+            }
+            frame.set_pts(Some(self.sent));
+            self.sent += self.frame_size as i64;
+            self.enc.send_frame(&frame).map_err(ff_err("encoding audio"))?;
+            let mut pkt = ff::Packet::empty();
+            while self.enc.receive_packet(&mut pkt).is_ok() {
+                if let Some(d) = pkt.data() {
+                    let pts = pkt.pts().unwrap_or(self.sent) * 1000 / RATE as i64;
+                    out.push(Encoded {
+                        data: d.to_vec(),
+                        pts_ms: pts,
+                        dts_ms: pts,
+                        key: true,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h264_round_trip_keeps_colours() {
+        let mut enc = VideoEncoder::new(160, 120, 15, 300_000, "ultrafast").unwrap();
+        assert_eq!(enc.config()[0], 1, "an avcC record");
+        let mut dec = VideoDecoder::h264(enc.config()).unwrap();
+        let pic = I420::filled(160, 120, 0xff0000);
+        let mut decoded = Vec::new();
+        for i in 0..10 {
+            for p in enc.encode(&pic, i * 66).unwrap() {
+                decoded.extend(dec.decode(&p.data, p.pts_ms, p.dts_ms).unwrap());
+            }
+        }
+        assert!(!decoded.is_empty(), "zerolatency gives frames back at once");
+        let (_, first) = &decoded[0];
+        let out = dec.scale(first, 80, 60).unwrap();
+        assert_eq!((out.width, out.height), (80, 60));
+        let (r, g, b) = out.rgb(40, 30);
+        assert!(r > 230 && g < 30 && b < 30, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn aac_round_trip_keeps_a_tone() {
+        let mut enc = AudioEncoder::new(2, 64_000).unwrap();
+        assert!(enc.config().len() >= 2, "an AudioSpecificConfig");
+        let mut dec = AudioDecoder::aac(enc.config()).unwrap();
+        let tone: Vec<Stereo> = (0..RATE as usize / 2)
+            .map(|i| {
+                let v = 0.5 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / RATE as f32).sin();
+                [v, v]
+            })
+            .collect();
+        let mut got = Vec::new();
+        for p in enc.encode(&tone).unwrap() {
+            for (rate, s) in dec.decode(&p.data).unwrap() {
+                assert_eq!(rate, RATE);
+                got.extend(s);
+            }
+        }
+        assert!(got.len() > RATE as usize / 4);
+        let peak = got.iter().map(|s| s[0].abs()).fold(0.0, f32::max);
+        assert!(peak > 0.3 && peak < 0.7, "peak {peak}");
+    }
+}

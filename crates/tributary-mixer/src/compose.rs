@@ -1,0 +1,289 @@
+//! Composition of one output picture: background, then each visible input in its rect
+//! (lowest `Layer` first, ties in list order), then the watermark with its alpha.
+//!
+//! Pure: the pictures come in already scaled (see [`fitted_size`]); this module only
+//! places, clips and blends, so it is exact and testable pixel by pixel.
+
+use tributary_core::mix::{Rect, RenderMode};
+
+use crate::frame::{I420, I420A};
+
+/// The size a `src_w × src_h` picture is scaled to before it is drawn into a
+/// `rect_w × rect_h` rect. Crop covers the rect (the overflow is cut, centred); Fit stays
+/// inside it (the rest shows the background). Sizes are even and at least 2.
+pub fn fitted_size(src_w: u32, src_h: u32, rect_w: u32, rect_h: u32, mode: RenderMode) -> (u32, u32) {
+    if src_w == 0 || src_h == 0 || rect_w == 0 || rect_h == 0 {
+        return (even(rect_w), even(rect_h));
+    }
+    let (sw, sh, rw, rh) = (src_w as u64, src_h as u64, rect_w as u64, rect_h as u64);
+    // Compare the scale factors rw/sw and rh/sh without floats: rw*sh vs rh*sw.
+    let width_bound = rw * sh <= rh * sw;
+    let (w, h) = match (mode, width_bound) {
+        // Fit, limited by width: full width, height follows.
+        (RenderMode::Fit, true) => (rw, (sh * rw).div_ceil(sw).min(rh)),
+        (RenderMode::Fit, false) => ((sw * rh).div_ceil(sh).min(rw), rh),
+        // Crop covers: the other way round.
+        (RenderMode::Crop, true) => ((sw * rh).div_ceil(sh).max(rw), rh),
+        (RenderMode::Crop, false) => (rw, (sh * rw).div_ceil(sw).max(rh)),
+    };
+    (even_up(w as u32), even_up(h as u32))
+}
+
+fn even(v: u32) -> u32 {
+    (v & !1).max(2)
+}
+
+fn even_up(v: u32) -> u32 {
+    (v + (v & 1)).max(2)
+}
+
+/// One visible input for this tick.
+pub struct Layer<'a> {
+    pub rect: Rect,
+    /// `None`: nothing to show (no video yet, or gone): the background shows.
+    pub picture: Option<&'a I420>,
+}
+
+/// Composes into `canvas` (same size as `background`).
+pub fn compose(canvas: &mut I420, background: &I420, layers: &mut [Layer], watermark: Option<(&I420A, Rect)>) {
+    canvas.y.copy_from_slice(&background.y);
+    canvas.u.copy_from_slice(&background.u);
+    canvas.v.copy_from_slice(&background.v);
+    // Stable: equal layers keep list order.
+    layers.sort_by_key(|l| l.rect.layer);
+    for layer in layers.iter() {
+        if let Some(p) = layer.picture {
+            draw(canvas, p, layer.rect);
+        }
+    }
+    if let Some((overlay, rect)) = watermark {
+        blend(canvas, overlay, rect);
+    }
+}
+
+/// The part of `pic` (centred on `rect`) that lands inside both `rect` and the canvas:
+/// `(dst_x, dst_y, src_x, src_y, w, h)`.
+fn visible(canvas: &I420, pw: u32, ph: u32, rect: Rect) -> Option<(u32, u32, u32, u32, u32, u32)> {
+    let (pw, ph) = (pw as i64, ph as i64);
+    // The picture's top-left when centred on the rect.
+    let px = rect.left as i64 + (rect.width() as i64 - pw) / 2;
+    let py = rect.top as i64 + (rect.height() as i64 - ph) / 2;
+    let x0 = px.max(rect.left as i64).max(0);
+    let y0 = py.max(rect.top as i64).max(0);
+    let x1 = (px + pw).min(rect.right as i64).min(canvas.width as i64);
+    let y1 = (py + ph).min(rect.bottom as i64).min(canvas.height as i64);
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    Some((
+        x0 as u32,
+        y0 as u32,
+        (x0 - px) as u32,
+        (y0 - py) as u32,
+        (x1 - x0) as u32,
+        (y1 - y0) as u32,
+    ))
+}
+
+/// Copies `pic`, centred on `rect` and clipped to it and to the canvas.
+pub fn draw(canvas: &mut I420, pic: &I420, rect: Rect) {
+    let Some((dx, dy, sx, sy, w, h)) = visible(canvas, pic.width, pic.height, rect) else {
+        return;
+    };
+    copy_plane(&mut canvas.y, canvas.width, &pic.y, pic.width, (dx, dy, sx, sy, w, h));
+    let (cdw, csw) = (canvas.chroma_width(), pic.chroma_width());
+    let c = chroma_region(canvas, pic, dx, dy, sx, sy, w, h);
+    copy_plane(&mut canvas.u, cdw, &pic.u, csw, c);
+    copy_plane(&mut canvas.v, cdw, &pic.v, csw, c);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn chroma_region(canvas: &I420, pic: &I420, dx: u32, dy: u32, sx: u32, sy: u32, w: u32, h: u32) -> (u32, u32, u32, u32, u32, u32) {
+    let (cdw, cdh) = crate::frame::chroma_size(canvas.width, canvas.height);
+    let (csw, csh) = crate::frame::chroma_size(pic.width, pic.height);
+    let (cdx, cdy, csx, csy) = (dx / 2, dy / 2, sx / 2, sy / 2);
+    let cw = (dx + w).div_ceil(2).min(cdw) - cdx;
+    let ch = (dy + h).div_ceil(2).min(cdh) - cdy;
+    let cw = cw.min(csw.saturating_sub(csx));
+    let ch = ch.min(csh.saturating_sub(csy));
+    (cdx, cdy, csx, csy, cw, ch)
+}
+
+fn copy_plane(dst: &mut [u8], dst_stride: u32, src: &[u8], src_stride: u32, r: (u32, u32, u32, u32, u32, u32)) {
+    let (dx, dy, sx, sy, w, h) = r;
+    for row in 0..h {
+        let d = ((dy + row) * dst_stride + dx) as usize;
+        let s = ((sy + row) * src_stride + sx) as usize;
+        dst[d..d + w as usize].copy_from_slice(&src[s..s + w as usize]);
+    }
+}
+
+/// Draws `overlay` centred on `rect` with its alpha: `out = a·src + (1 − a)·dst`.
+pub fn blend(canvas: &mut I420, overlay: &I420A, rect: Rect) {
+    let pic = &overlay.picture;
+    let Some((dx, dy, sx, sy, w, h)) = visible(canvas, pic.width, pic.height, rect) else {
+        return;
+    };
+    for row in 0..h {
+        for col in 0..w {
+            let s = ((sy + row) * pic.width + sx + col) as usize;
+            let d = ((dy + row) * canvas.width + dx + col) as usize;
+            canvas.y[d] = mix(pic.y[s], canvas.y[d], overlay.alpha[s]);
+        }
+    }
+    let (cdx, cdy, csx, csy, cw, ch) = chroma_region(canvas, pic, dx, dy, sx, sy, w, h);
+    let (cdw, csw) = (canvas.chroma_width(), pic.chroma_width());
+    for row in 0..ch {
+        for col in 0..cw {
+            // The alpha of the block's top-left luma sample.
+            let ay = ((csy + row) * 2).min(pic.height - 1);
+            let ax = ((csx + col) * 2).min(pic.width - 1);
+            let a = overlay.alpha[(ay * pic.width + ax) as usize];
+            let s = ((csy + row) * csw + csx + col) as usize;
+            let d = ((cdy + row) * cdw + cdx + col) as usize;
+            canvas.u[d] = mix(pic.u[s], canvas.u[d], a);
+            canvas.v[d] = mix(pic.v[s], canvas.v[d], a);
+        }
+    }
+}
+
+fn mix(src: u8, dst: u8, a: u8) -> u8 {
+    let a = a as u32;
+    ((src as u32 * a + dst as u32 * (255 - a) + 127) / 255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RED: u32 = 0xff0000;
+    const GREEN: u32 = 0x00ff00;
+    const BLUE: u32 = 0x0000ff;
+    const BG: u32 = 0x87cefa;
+
+    fn rect(layer: i32, left: i32, top: i32, right: i32, bottom: i32) -> Rect {
+        Rect {
+            layer,
+            left,
+            top,
+            right,
+            bottom,
+        }
+    }
+
+    fn close(a: (u8, u8, u8), rgb: u32) -> bool {
+        let b = ((rgb >> 16) as u8, (rgb >> 8) as u8, rgb as u8);
+        [(a.0, b.0), (a.1, b.1), (a.2, b.2)]
+            .iter()
+            .all(|(x, y)| (*x as i32 - *y as i32).abs() <= 4)
+    }
+
+    /// Scales a solid picture as the live path would, then composes.
+    fn scaled(src_w: u32, src_h: u32, rgb: u32, r: Rect, mode: RenderMode) -> I420 {
+        let (w, h) = fitted_size(src_w, src_h, r.width() as u32, r.height() as u32, mode);
+        I420::filled(src_w, src_h, rgb).resize_nearest(w, h)
+    }
+
+    #[test]
+    fn inputs_land_in_their_rects_and_layers_decide_overlaps() {
+        let bg = I420::filled(320, 240, BG);
+        let mut canvas = bg.clone();
+        let left = rect(0, 0, 0, 160, 240);
+        let right = rect(0, 160, 0, 320, 240);
+        // A blue box over the middle, on a higher layer but listed first.
+        let top = rect(5, 120, 80, 200, 160);
+        let (r, g, b) = (
+            scaled(64, 48, RED, left, RenderMode::Crop),
+            scaled(64, 48, GREEN, right, RenderMode::Crop),
+            scaled(64, 48, BLUE, top, RenderMode::Crop),
+        );
+        let mut layers = [
+            Layer { rect: top, picture: Some(&b) },
+            Layer { rect: left, picture: Some(&r) },
+            Layer { rect: right, picture: Some(&g) },
+        ];
+        compose(&mut canvas, &bg, &mut layers, None);
+        assert!(close(canvas.rgb(40, 40), RED));
+        assert!(close(canvas.rgb(280, 200), GREEN));
+        assert!(close(canvas.rgb(160, 120), BLUE), "higher layer wins");
+        assert!(close(canvas.rgb(110, 120), RED));
+    }
+
+    #[test]
+    fn equal_layers_keep_list_order() {
+        let bg = I420::filled(100, 100, BG);
+        let mut canvas = bg.clone();
+        let full = rect(1, 0, 0, 100, 100);
+        let (a, b) = (I420::filled(100, 100, RED), I420::filled(100, 100, GREEN));
+        let mut layers = [
+            Layer { rect: full, picture: Some(&a) },
+            Layer { rect: full, picture: Some(&b) },
+        ];
+        compose(&mut canvas, &bg, &mut layers, None);
+        assert!(close(canvas.rgb(50, 50), GREEN), "the later entry is on top");
+    }
+
+    #[test]
+    fn crop_fills_and_fit_shows_background_bars() {
+        // A 4:3 source into a square rect.
+        let sq = rect(0, 0, 0, 120, 120);
+        let bg = I420::filled(120, 120, BG);
+        assert_eq!(fitted_size(160, 120, 120, 120, RenderMode::Crop), (160, 120));
+        assert_eq!(fitted_size(160, 120, 120, 120, RenderMode::Fit), (120, 90));
+        assert_eq!(fitted_size(120, 160, 120, 120, RenderMode::Fit), (90, 120));
+
+        let mut canvas = bg.clone();
+        let p = scaled(160, 120, RED, sq, RenderMode::Crop);
+        compose(&mut canvas, &bg, &mut [Layer { rect: sq, picture: Some(&p) }], None);
+        for (x, y) in [(0, 0), (119, 0), (0, 119), (60, 60), (119, 119)] {
+            assert!(close(canvas.rgb(x, y), RED), "crop covers ({x},{y})");
+        }
+
+        let mut canvas = bg.clone();
+        let p = scaled(160, 120, RED, sq, RenderMode::Fit);
+        compose(&mut canvas, &bg, &mut [Layer { rect: sq, picture: Some(&p) }], None);
+        assert!(close(canvas.rgb(60, 60), RED));
+        // 90 high, centred: rows 0..15 and 105..120 are bars.
+        assert!(close(canvas.rgb(60, 5), BG), "fit leaves a top bar");
+        assert!(close(canvas.rgb(60, 114), BG), "fit leaves a bottom bar");
+        assert!(close(canvas.rgb(60, 20), RED));
+    }
+
+    #[test]
+    fn missing_pictures_and_off_canvas_rects_leave_the_background() {
+        let bg = I420::filled(64, 64, BG);
+        let mut canvas = I420::filled(64, 64, 0);
+        let p = I420::filled(40, 40, RED);
+        let mut layers = [
+            Layer { rect: rect(0, 0, 0, 32, 32), picture: None },
+            Layer { rect: rect(0, 50, 50, 90, 90), picture: Some(&p) },
+        ];
+        compose(&mut canvas, &bg, &mut layers, None);
+        assert!(close(canvas.rgb(10, 10), BG));
+        assert!(close(canvas.rgb(63, 63), RED), "clipped to the canvas");
+        assert!(close(canvas.rgb(40, 40), BG));
+    }
+
+    #[test]
+    fn watermark_alpha_is_honoured() {
+        let bg = I420::filled(64, 64, BLUE);
+        let mut canvas = bg.clone();
+        // Left half opaque white, right half 50 % white, a transparent strip at the bottom.
+        let (w, h) = (32u32, 32u32);
+        let mut rgba = vec![0u8; (w * h * 4) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((y * w + x) * 4) as usize;
+                let a = if y >= 24 { 0 } else if x < 16 { 255 } else { 128 };
+                rgba[i..i + 4].copy_from_slice(&[255, 255, 255, a]);
+            }
+        }
+        let mark = I420::from_rgba(w, h, &rgba);
+        compose(&mut canvas, &bg, &mut [], Some((&mark, rect(0, 0, 0, 32, 32))));
+        assert!(close(canvas.rgb(4, 4), 0xffffff));
+        let half = canvas.rgb(24, 4);
+        assert!(close(half, 0x8080ff) || close(half, 0x7f7fff), "50 % white over blue: {half:?}");
+        assert!(close(canvas.rgb(4, 28), BLUE), "alpha 0 keeps the canvas");
+        assert!(close(canvas.rgb(40, 40), BLUE));
+    }
+}

@@ -1,0 +1,238 @@
+//! The timing model (design.md §4) for one input: input timestamps are mapped onto the
+//! task's output clock, and each tick picks what to show.
+//!
+//! - On a track's first packet, `offset = arrival + buffer − pts`; audio and video of the
+//!   input share it, so they stay in sync whatever the network does.
+//! - A tick at time `t` shows the newest frame with time ≤ `t`, else repeats the last one;
+//!   after [`TimelineConfig::hold_ms`] without any video, nothing (the background shows).
+//! - A reconnect is a new track with a new offset; a timestamp jump (an encoder restart
+//!   inside one connection) re-anchors too, so a returning input is shown again as soon as
+//!   its first frame is due (within the buffer, well under a second).
+//!
+//! Pure: times are milliseconds on the task's clock, passed in; tests drive it with a
+//! fake clock.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineConfig {
+    /// Jitter buffer added to every input (RTMP is TCP: small is enough).
+    pub buffer_ms: i64,
+    /// How long the last frame is held when video stops.
+    pub hold_ms: i64,
+    /// Frames further than this from where the offset puts them (late or early) mean the
+    /// input's clock jumped: re-anchor.
+    pub rebase_ms: i64,
+    /// Most frames queued per input; beyond it the oldest go (an input far ahead).
+    pub max_frames: usize,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig {
+            buffer_ms: 150,
+            hold_ms: 3_000,
+            rebase_ms: 1_000,
+            max_frames: 90,
+        }
+    }
+}
+
+/// What a tick shows for one input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Slot<'a, F> {
+    /// A frame that became due since the last tick.
+    Fresh(&'a F),
+    /// No new frame: the last one again.
+    Held(&'a F),
+    /// No video for too long, or none yet.
+    Empty,
+}
+
+impl<'a, F> Slot<'a, F> {
+    pub fn frame(&self) -> Option<&'a F> {
+        match *self {
+            Slot::Fresh(f) | Slot::Held(f) => Some(f),
+            Slot::Empty => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Timeline<F> {
+    config: TimelineConfig,
+    offset: Option<i64>,
+    frames: VecDeque<(i64, F)>,
+    current: Option<F>,
+    last_video_ms: Option<i64>,
+    last_packet_ms: Option<i64>,
+    /// Frames that were already past due when they arrived.
+    pub late_frames: u64,
+    /// Frames dropped because the queue was full.
+    pub dropped_frames: u64,
+    /// How often the offset was set (first packet, reconnects, jumps).
+    pub anchors: u64,
+}
+
+impl<F> Timeline<F> {
+    pub fn new(config: TimelineConfig) -> Self {
+        Timeline {
+            config,
+            offset: None,
+            frames: VecDeque::new(),
+            current: None,
+            last_video_ms: None,
+            last_packet_ms: None,
+            late_frames: 0,
+            dropped_frames: 0,
+            anchors: 0,
+        }
+    }
+
+    /// A new track (the publisher reconnected): the next packet sets a new offset. The
+    /// last frame stays on screen until the new track's frames are due or the hold ends.
+    pub fn new_track(&mut self) {
+        self.offset = None;
+        self.frames.clear();
+    }
+
+    /// Maps an input timestamp to output time, anchoring or re-anchoring as needed.
+    pub fn place(&mut self, pts_ms: i64, now_ms: i64) -> i64 {
+        self.last_packet_ms = Some(now_ms);
+        if let Some(off) = self.offset {
+            let t = pts_ms + off;
+            let expected = now_ms + self.config.buffer_ms;
+            if (t - expected).abs() <= self.config.rebase_ms {
+                return t;
+            }
+        }
+        let off = now_ms + self.config.buffer_ms - pts_ms;
+        self.offset = Some(off);
+        self.frames.clear();
+        self.anchors += 1;
+        pts_ms + off
+    }
+
+    /// Queues a decoded frame with presentation time `pts_ms`, arriving at `now_ms`.
+    pub fn push_video(&mut self, pts_ms: i64, now_ms: i64, frame: F) {
+        let t = self.place(pts_ms, now_ms);
+        self.last_video_ms = Some(now_ms);
+        if t < now_ms {
+            self.late_frames += 1;
+        }
+        // Keep the queue ordered by time (B-frames are reordered by the decoder already,
+        // but be safe against equal or slightly out-of-order times).
+        let at = self.frames.partition_point(|(ft, _)| *ft <= t);
+        self.frames.insert(at, (t, frame));
+        while self.frames.len() > self.config.max_frames {
+            self.frames.pop_front();
+            self.dropped_frames += 1;
+        }
+    }
+
+    /// What the tick at `now_ms` shows.
+    pub fn pick(&mut self, now_ms: i64) -> Slot<'_, F> {
+        let mut fresh = false;
+        while self.frames.front().is_some_and(|(t, _)| *t <= now_ms) {
+            if let Some((_, f)) = self.frames.pop_front() {
+                self.current = Some(f);
+                fresh = true;
+            }
+        }
+        let stale = self
+            .last_video_ms
+            .is_none_or(|at| now_ms - at > self.config.hold_ms);
+        if stale && !fresh {
+            return Slot::Empty;
+        }
+        match &self.current {
+            Some(f) if fresh => Slot::Fresh(f),
+            Some(f) => Slot::Held(f),
+            None => Slot::Empty,
+        }
+    }
+
+    /// When the input last delivered anything (audio or video).
+    pub fn last_packet_ms(&self) -> Option<i64> {
+        self.last_packet_ms
+    }
+
+    pub fn queued_frames(&self) -> usize {
+        self.frames.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tl() -> Timeline<u32> {
+        Timeline::new(TimelineConfig {
+            buffer_ms: 100,
+            hold_ms: 3_000,
+            rebase_ms: 1_000,
+            max_frames: 10,
+        })
+    }
+
+    #[test]
+    fn frames_play_after_the_buffer_and_are_held_between() {
+        let mut t = tl();
+        // Input pts start at 5000: offset = 0 + 100 - 5000.
+        t.push_video(5_000, 0, 1);
+        t.push_video(5_040, 40, 2);
+        assert_eq!(t.pick(50), Slot::Empty, "nothing due yet");
+        assert_eq!(t.pick(100), Slot::Fresh(&1));
+        assert_eq!(t.pick(120), Slot::Held(&1));
+        assert_eq!(t.pick(140), Slot::Fresh(&2));
+        // A tick that skips several frames shows the newest due.
+        t.push_video(5_080, 80, 3);
+        t.push_video(5_120, 120, 4);
+        assert_eq!(t.pick(230), Slot::Fresh(&4));
+        assert_eq!(t.late_frames, 0);
+    }
+
+    #[test]
+    fn a_dropout_holds_then_shows_background_then_recovers() {
+        let mut t = tl();
+        for i in 0..10 {
+            t.push_video(i * 40, i * 40, i as u32);
+        }
+        assert_eq!(t.pick(500), Slot::Fresh(&9));
+        // The publisher stalls: the last frame is held for 3 s after the last video…
+        assert_eq!(t.pick(3_000), Slot::Held(&9));
+        assert_eq!(t.pick(3_360), Slot::Held(&9));
+        // …then the slot is empty.
+        assert_eq!(t.pick(3_400), Slot::Empty);
+        // It reconnects: a new track with timestamps from zero again.
+        t.new_track();
+        t.push_video(0, 10_000, 100);
+        assert_eq!(t.pick(10_040), Slot::Held(&9), "the old frame until the new one is due");
+        assert_eq!(t.pick(10_100), Slot::Fresh(&100));
+        assert_eq!(t.anchors, 2);
+    }
+
+    #[test]
+    fn a_timestamp_jump_reanchors_and_late_frames_are_counted() {
+        let mut t = tl();
+        t.push_video(0, 0, 1);
+        // The same connection's clock jumps by an hour: used right away, not in an hour.
+        t.push_video(3_600_000, 40, 2);
+        assert_eq!(t.anchors, 2);
+        assert_eq!(t.pick(140), Slot::Fresh(&2));
+        // A frame that arrives 300 ms late (network hiccup) is late but still shown.
+        t.push_video(3_600_040, 480, 3);
+        assert_eq!(t.late_frames, 1);
+        assert_eq!(t.pick(500), Slot::Fresh(&3));
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let mut t = tl();
+        for i in 0..30 {
+            t.push_video(i * 10, 0, i as u32);
+        }
+        assert_eq!(t.queued_frames(), 10);
+        assert_eq!(t.dropped_frames, 20);
+    }
+}
