@@ -167,7 +167,7 @@ impl ControlPlane {
     }
 
     /// Writes a batch; wakes the outbox if it queued callbacks.
-    fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    pub(crate) fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         self.store.apply(batch)?;
         if batch
             .ops
@@ -439,6 +439,12 @@ mod tests {
         }
         fn registry(&self, _: AppId) -> Result<StoredRegistry, StoreError> {
             Ok(StoredRegistry::default())
+        }
+        fn mix_tasks(
+            &self,
+            _: AppId,
+        ) -> Result<Vec<tributary_core::mix_task::MixTask>, StoreError> {
+            Ok(Vec::new())
         }
         fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
             if self.fail.load(Ordering::SeqCst) {

@@ -3,12 +3,14 @@
 //! - [`control`]: the service every dialect (and, later, the live plane) calls to change
 //!   rooms, streams and bans; it persists each change with the callbacks it causes, then
 //!   applies it in memory and announces it as a [`tributary_core::CoreEvent`].
+//! - [`mixing`]: mix tasks (start, update, stop, persist, resume) over a media engine.
 //! - [`callbacks`]: signed webhook payloads and their durable, retried delivery.
 //! - [`zego`]: the ZEGO server API v2 dialect (gateway, signature, envelope, actions).
 
 pub mod callbacks;
 pub mod clock;
 pub mod control;
+pub mod mixing;
 pub mod zego;
 
 pub use control::{ControlError, ControlPlane, PlayUrls};

@@ -152,6 +152,10 @@ pub struct MixSpec {
     pub background_image: Option<String>,
     pub watermark: Option<Overlay>,
     pub max_idle_s: u32,
+    /// Images that fail to load are left out instead of failing the task (the caller
+    /// asked not to have them checked).
+    #[serde(default)]
+    pub lenient_images: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -339,11 +343,7 @@ impl MixSpec {
             .filter_map(|o| o.video)
             .map(|v| v.width as u64 * v.height as u64 * fps)
             .sum();
-        let decode: u64 = self
-            .inputs
-            .iter()
-            .filter(|i| i.content.has_video())
-            .count() as u64
+        let decode: u64 = self.inputs.iter().filter(|i| i.content.has_video()).count() as u64
             * input_pixels
             * fps;
         // Audio is cheap next to video but not free: count each track as a small picture.
@@ -390,6 +390,7 @@ mod tests {
             background_image: None,
             watermark: None,
             max_idle_s: 90,
+            lenient_images: false,
         }
     }
 

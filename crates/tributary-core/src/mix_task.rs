@@ -294,6 +294,7 @@ mod tests {
                 background_image: None,
                 watermark: None,
                 max_idle_s: 90,
+                lenient_images: false,
             },
             ex_para: vec![],
             started_ms: 1,
@@ -379,7 +380,11 @@ mod tests {
                 },
             ],
         };
-        let room = vec!["s1".to_string(), "muted".to_string(), "auto-out".to_string()];
+        let room = vec![
+            "s1".to_string(),
+            "muted".to_string(),
+            "auto-out".to_string(),
+        ];
         let spec = t.effective_spec(&room);
         let ids: Vec<_> = spec.inputs.iter().map(|i| i.source.clone()).collect();
         assert_eq!(

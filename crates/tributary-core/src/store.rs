@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::app::{AppConfig, AppId};
+use crate::mix_task::MixTask;
 use crate::registry::{RoomInfo, StreamInfo};
 
 #[derive(Debug, Error)]
@@ -68,12 +69,26 @@ pub enum DeliveryOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     PutRoom(RoomInfo),
-    DeleteRoom { room_id: String },
+    DeleteRoom {
+        room_id: String,
+    },
     PutStream(StreamInfo),
-    DeleteStream { stream_id: String },
-    Ban { stream_id: String, at_ms: u64 },
-    Unban { stream_id: String },
+    DeleteStream {
+        stream_id: String,
+    },
+    Ban {
+        stream_id: String,
+        at_ms: u64,
+    },
+    Unban {
+        stream_id: String,
+    },
     EnqueueCallback(NewCallback),
+    /// A mix task as started or last updated (restarted after a crash or restart).
+    PutMixTask(Box<MixTask>),
+    DeleteMixTask {
+        task_id: String,
+    },
 }
 
 /// Changes of one app, applied all together or not at all.
@@ -97,6 +112,8 @@ pub trait Store: Send + Sync + 'static {
     fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;
     fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError>;
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// The app's running mix tasks.
+    fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError>;
     /// Pending callbacks whose next attempt is due, oldest first.
     fn due_callbacks(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The earliest next attempt among pending callbacks.

@@ -42,7 +42,7 @@ pub fn to_avcc(buf: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(buf.len() + 16);
     for nal in nal_units(buf) {
         let kind = nal[0] & 0x1f;
-        if matches!(kind, 7 | 8 | 9) {
+        if matches!(kind, 7..=9) {
             continue;
         }
         out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
@@ -61,7 +61,14 @@ pub fn avc_config(headers: &[u8]) -> Option<Vec<u8>> {
     if pps.is_empty() || first.len() < 4 {
         return None;
     }
-    let mut out = vec![1, first[1], first[2], first[3], 0xff, 0xe0 | sps.len() as u8];
+    let mut out = vec![
+        1,
+        first[1],
+        first[2],
+        first[3],
+        0xff,
+        0xe0 | sps.len() as u8,
+    ];
     for s in &sps {
         out.extend_from_slice(&(s.len() as u16).to_be_bytes());
         out.extend_from_slice(s);

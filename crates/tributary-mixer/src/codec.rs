@@ -8,8 +8,8 @@
 
 use std::sync::Once;
 
-use ffmpeg_next as ff;
 use ff::format::{Pixel, Sample, sample};
+use ffmpeg_next as ff;
 use thiserror::Error;
 
 use crate::audio::{RATE, Stereo};
@@ -96,7 +96,8 @@ impl VideoDecoder {
     /// An H.264 decoder for the stream whose `AVCDecoderConfigurationRecord` is `avcc`.
     pub fn h264(avcc: &[u8]) -> Result<Self, CodecError> {
         init();
-        let codec = ff::decoder::find(ff::codec::Id::H264).ok_or(CodecError::Missing("H.264 decoder"))?;
+        let codec =
+            ff::decoder::find(ff::codec::Id::H264).ok_or(CodecError::Missing("H.264 decoder"))?;
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
         set_extradata(&mut ctx, avcc)?;
         // One thread: each input already has its own decode thread, and frame threads
@@ -106,16 +107,26 @@ impl VideoDecoder {
             count: 1,
             ..Default::default()
         });
-        let dec = ctx.decoder().video().map_err(ff_err("opening the H.264 decoder"))?;
+        let dec = ctx
+            .decoder()
+            .video()
+            .map_err(ff_err("opening the H.264 decoder"))?;
         Ok(VideoDecoder { dec, scaler: None })
     }
 
     /// Decodes one access unit (AVCC, length-prefixed) with presentation time `pts_ms`.
-    pub fn decode(&mut self, data: &[u8], pts_ms: i64, dts_ms: i64) -> Result<Vec<(i64, Picture)>, CodecError> {
+    pub fn decode(
+        &mut self,
+        data: &[u8],
+        pts_ms: i64,
+        dts_ms: i64,
+    ) -> Result<Vec<(i64, Picture)>, CodecError> {
         let mut pkt = ff::Packet::copy(data);
         pkt.set_pts(Some(pts_ms));
         pkt.set_dts(Some(dts_ms));
-        self.dec.send_packet(&pkt).map_err(ff_err("decoding video"))?;
+        self.dec
+            .send_packet(&pkt)
+            .map_err(ff_err("decoding video"))?;
         let mut out = Vec::new();
         loop {
             let mut frame = ff::frame::Video::empty();
@@ -177,6 +188,61 @@ fn to_i420(f: &ff::frame::Video) -> I420 {
     }
 }
 
+/// libswscale from one I420 size to another (extra outputs scaled from the canvas).
+#[derive(Default)]
+pub struct Rescaler {
+    ctx: Option<(ScaleKey, ff::software::scaling::Context)>,
+    src: Option<ff::frame::Video>,
+}
+
+impl Rescaler {
+    pub fn scale(&mut self, pic: &I420, width: u32, height: u32) -> Result<I420, CodecError> {
+        init();
+        let key = (Pixel::YUV420P, pic.width, pic.height, width, height);
+        if self.ctx.as_ref().is_none_or(|(k, _)| *k != key) {
+            let ctx = ff::software::scaling::Context::get(
+                Pixel::YUV420P,
+                pic.width,
+                pic.height,
+                Pixel::YUV420P,
+                width,
+                height,
+                ff::software::scaling::Flags::BILINEAR,
+            )
+            .map_err(ff_err("creating a scaler"))?;
+            self.ctx = Some((key, ctx));
+            self.src = Some(ff::frame::Video::new(Pixel::YUV420P, pic.width, pic.height));
+        }
+        let (Some((_, ctx)), Some(src)) = (self.ctx.as_mut(), self.src.as_mut()) else {
+            return Err(CodecError::Missing("scaler"));
+        };
+        fill(src, pic);
+        let mut out = ff::frame::Video::empty();
+        ctx.run(src, &mut out).map_err(ff_err("scaling"))?;
+        Ok(to_i420(&out))
+    }
+}
+
+/// Copies an I420 into an FFmpeg frame of the same size (respecting its strides).
+fn fill(frame: &mut ff::frame::Video, pic: &I420) {
+    let (cw, ch) = crate::frame::chroma_size(pic.width, pic.height);
+    for (i, (src, w, h)) in [
+        (&pic.y, pic.width, pic.height),
+        (&pic.u, cw, ch),
+        (&pic.v, cw, ch),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let stride = frame.stride(i);
+        let dst = frame.data_mut(i);
+        for row in 0..h as usize {
+            let s = row * w as usize;
+            dst[row * stride..row * stride + w as usize].copy_from_slice(&src[s..s + w as usize]);
+        }
+    }
+}
+
 /// Decoded audio: stereo samples at the decoder's rate.
 pub struct AudioDecoder {
     dec: ff::decoder::Audio,
@@ -197,14 +263,19 @@ impl AudioDecoder {
         let codec = ff::decoder::find(id).ok_or(CodecError::Missing(name))?;
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
         set_extradata(&mut ctx, extra)?;
-        let dec = ctx.decoder().audio().map_err(ff_err("opening an audio decoder"))?;
+        let dec = ctx
+            .decoder()
+            .audio()
+            .map_err(ff_err("opening an audio decoder"))?;
         Ok(AudioDecoder { dec })
     }
 
     /// Decodes one packet; returns `(rate, stereo samples)` per decoded frame.
     pub fn decode(&mut self, data: &[u8]) -> Result<Vec<(u32, Vec<Stereo>)>, CodecError> {
         let pkt = ff::Packet::copy(data);
-        self.dec.send_packet(&pkt).map_err(ff_err("decoding audio"))?;
+        self.dec
+            .send_packet(&pkt)
+            .map_err(ff_err("decoding audio"))?;
         let mut out = Vec::new();
         loop {
             let mut frame = ff::frame::Audio::empty();
@@ -285,12 +356,21 @@ pub struct VideoEncoder {
 }
 
 impl VideoEncoder {
-    pub fn new(width: u32, height: u32, fps: u32, bitrate_bps: u32, preset: &str) -> Result<Self, CodecError> {
+    pub fn new(
+        width: u32,
+        height: u32,
+        fps: u32,
+        bitrate_bps: u32,
+        preset: &str,
+    ) -> Result<Self, CodecError> {
         init();
         let codec = ff::encoder::find_by_name("libx264").ok_or(CodecError::Missing("libx264"))?;
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
         ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-        let mut enc = ctx.encoder().video().map_err(ff_err("creating the H.264 encoder"))?;
+        let mut enc = ctx
+            .encoder()
+            .video()
+            .map_err(ff_err("creating the H.264 encoder"))?;
         enc.set_width(width);
         enc.set_height(height);
         enc.set_format(Pixel::YUV420P);
@@ -342,20 +422,14 @@ impl VideoEncoder {
     }
 
     pub fn encode(&mut self, pic: &I420, pts_ms: i64) -> Result<Vec<Encoded>, CodecError> {
-        let (cw, ch) = crate::frame::chroma_size(pic.width, pic.height);
-        for (i, (src, w, h)) in [(&pic.y, pic.width, pic.height), (&pic.u, cw, ch), (&pic.v, cw, ch)]
-            .into_iter()
-            .enumerate()
-        {
-            let stride = self.frame.stride(i);
-            let dst = self.frame.data_mut(i);
-            for row in 0..h as usize {
-                let s = row * w as usize;
-                dst[row * stride..row * stride + w as usize].copy_from_slice(&src[s..s + w as usize]);
-            }
+        if (pic.width, pic.height) != (self.frame.width(), self.frame.height()) {
+            return Err(CodecError::Missing("a picture of the encoder's size"));
         }
+        fill(&mut self.frame, pic);
         self.frame.set_pts(Some(pts_ms));
-        self.enc.send_frame(&self.frame).map_err(ff_err("encoding video"))?;
+        self.enc
+            .send_frame(&self.frame)
+            .map_err(ff_err("encoding video"))?;
         let mut out = Vec::new();
         let mut pkt = ff::Packet::empty();
         while self.enc.receive_packet(&mut pkt).is_ok() {
@@ -386,17 +460,23 @@ pub struct AudioEncoder {
 impl AudioEncoder {
     pub fn new(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
         init();
-        let codec = ff::encoder::find(ff::codec::Id::AAC).ok_or(CodecError::Missing("AAC encoder"))?;
+        let codec =
+            ff::encoder::find(ff::codec::Id::AAC).ok_or(CodecError::Missing("AAC encoder"))?;
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
         ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-        let mut enc = ctx.encoder().audio().map_err(ff_err("creating the AAC encoder"))?;
+        let mut enc = ctx
+            .encoder()
+            .audio()
+            .map_err(ff_err("creating the AAC encoder"))?;
         let channels = channels.clamp(1, 2) as usize;
         enc.set_rate(RATE as i32);
         enc.set_format(Sample::F32(sample::Type::Planar));
         enc.set_channel_layout(ff::ChannelLayout::default(channels as i32));
         enc.set_bit_rate(bitrate_bps as usize);
         enc.set_time_base((1, RATE as i32));
-        let enc = enc.open_as(codec).map_err(ff_err("opening the AAC encoder"))?;
+        let enc = enc
+            .open_as(codec)
+            .map_err(ff_err("opening the AAC encoder"))?;
         let frame_size = (enc.frame_size() as usize).max(1);
         let config = extradata(&enc);
         Ok(AudioEncoder {
@@ -429,13 +509,19 @@ impl AudioEncoder {
             for c in 0..self.channels {
                 let plane = frame.data_mut(c);
                 for (i, s) in chunk.iter().enumerate() {
-                    let v = if self.channels == 1 { (s[0] + s[1]) * 0.5 } else { s[c] };
+                    let v = if self.channels == 1 {
+                        (s[0] + s[1]) * 0.5
+                    } else {
+                        s[c]
+                    };
                     plane[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
                 }
             }
             frame.set_pts(Some(self.sent));
             self.sent += self.frame_size as i64;
-            self.enc.send_frame(&frame).map_err(ff_err("encoding audio"))?;
+            self.enc
+                .send_frame(&frame)
+                .map_err(ff_err("encoding audio"))?;
             let mut pkt = ff::Packet::empty();
             while self.enc.receive_packet(&mut pkt).is_ok() {
                 if let Some(d) = pkt.data() {
@@ -450,6 +536,104 @@ impl AudioEncoder {
             }
         }
         Ok(out)
+    }
+}
+
+/// A packet read by [`Demuxer`], in the FLV form the hub uses (AVCC video, raw AAC).
+pub struct Demuxed {
+    pub video: bool,
+    pub pts_ms: i64,
+    pub dts_ms: i64,
+    pub data: Vec<u8>,
+}
+
+/// What a pulled URL carries, for opening decoders.
+pub struct StreamInfo {
+    /// `AVCDecoderConfigurationRecord` of an H.264 track.
+    pub avcc: Option<Vec<u8>>,
+    /// `Some(asc)` for AAC, `Some(empty)` for MP3.
+    pub audio: Option<(bool, Vec<u8>)>,
+}
+
+/// FFmpeg's demuxer on an RTMP or HTTP-FLV URL (inputs given as `StreamUrl`).
+pub struct Demuxer {
+    ctx: ff::format::context::Input,
+    video: Option<(usize, ff::Rational)>,
+    audio: Option<(usize, ff::Rational)>,
+}
+
+impl Demuxer {
+    /// Opens `url`; network reads give up after `timeout`.
+    pub fn open(url: &str, timeout: std::time::Duration) -> Result<(Self, StreamInfo), CodecError> {
+        init();
+        let mut opts = ff::Dictionary::new();
+        let us = timeout.as_micros().to_string();
+        opts.set("rw_timeout", &us);
+        opts.set("timeout", &us);
+        let ctx = ff::format::input_with_dictionary(&url, opts)
+            .map_err(ff_err("opening the input URL"))?;
+        let mut info = StreamInfo {
+            avcc: None,
+            audio: None,
+        };
+        let (mut video, mut audio) = (None, None);
+        for st in ctx.streams() {
+            let par = st.parameters();
+            // SAFETY: reading the stream's own codec parameters.
+            let extra = unsafe {
+                let p = par.as_ptr();
+                if (*p).extradata.is_null() || (*p).extradata_size <= 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize)
+                        .to_vec()
+                }
+            };
+            match par.id() {
+                ff::codec::Id::H264 if video.is_none() && !extra.is_empty() => {
+                    video = Some((st.index(), st.time_base()));
+                    info.avcc = Some(extra);
+                }
+                ff::codec::Id::AAC if audio.is_none() => {
+                    audio = Some((st.index(), st.time_base()));
+                    info.audio = Some((true, extra));
+                }
+                ff::codec::Id::MP3 if audio.is_none() => {
+                    audio = Some((st.index(), st.time_base()));
+                    info.audio = Some((false, Vec::new()));
+                }
+                _ => {}
+            }
+        }
+        Ok((Demuxer { ctx, video, audio }, info))
+    }
+
+    /// The next audio or video packet; `None` at the end or on a read error.
+    pub fn read(&mut self) -> Option<Demuxed> {
+        loop {
+            let mut pkt = ff::Packet::empty();
+            if pkt.read(&mut self.ctx).is_err() {
+                return None;
+            }
+            let idx = pkt.stream();
+            let (video, tb) = match (self.video, self.audio) {
+                (Some((v, tb)), _) if v == idx => (true, tb),
+                (_, Some((a, tb))) if a == idx => (false, tb),
+                _ => continue,
+            };
+            let ms = |t: Option<i64>| {
+                t.map(|t| t * 1000 * tb.numerator() as i64 / tb.denominator().max(1) as i64)
+            };
+            let dts = ms(pkt.dts()).or(ms(pkt.pts())).unwrap_or(0);
+            let pts = ms(pkt.pts()).unwrap_or(dts);
+            let data = pkt.data().map(<[u8]>::to_vec).unwrap_or_default();
+            return Some(Demuxed {
+                video,
+                pts_ms: pts,
+                dts_ms: dts,
+                data,
+            });
+        }
     }
 }
 

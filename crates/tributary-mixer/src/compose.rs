@@ -11,7 +11,13 @@ use crate::frame::{I420, I420A};
 /// The size a `src_w × src_h` picture is scaled to before it is drawn into a
 /// `rect_w × rect_h` rect. Crop covers the rect (the overflow is cut, centred); Fit stays
 /// inside it (the rest shows the background). Sizes are even and at least 2.
-pub fn fitted_size(src_w: u32, src_h: u32, rect_w: u32, rect_h: u32, mode: RenderMode) -> (u32, u32) {
+pub fn fitted_size(
+    src_w: u32,
+    src_h: u32,
+    rect_w: u32,
+    rect_h: u32,
+    mode: RenderMode,
+) -> (u32, u32) {
     if src_w == 0 || src_h == 0 || rect_w == 0 || rect_h == 0 {
         return (even(rect_w), even(rect_h));
     }
@@ -45,7 +51,12 @@ pub struct Layer<'a> {
 }
 
 /// Composes into `canvas` (same size as `background`).
-pub fn compose(canvas: &mut I420, background: &I420, layers: &mut [Layer], watermark: Option<(&I420A, Rect)>) {
+pub fn compose(
+    canvas: &mut I420,
+    background: &I420,
+    layers: &mut [Layer],
+    watermark: Option<(&I420A, Rect)>,
+) {
     canvas.y.copy_from_slice(&background.y);
     canvas.u.copy_from_slice(&background.u);
     canvas.v.copy_from_slice(&background.v);
@@ -90,7 +101,13 @@ pub fn draw(canvas: &mut I420, pic: &I420, rect: Rect) {
     let Some((dx, dy, sx, sy, w, h)) = visible(canvas, pic.width, pic.height, rect) else {
         return;
     };
-    copy_plane(&mut canvas.y, canvas.width, &pic.y, pic.width, (dx, dy, sx, sy, w, h));
+    copy_plane(
+        &mut canvas.y,
+        canvas.width,
+        &pic.y,
+        pic.width,
+        (dx, dy, sx, sy, w, h),
+    );
     let (cdw, csw) = (canvas.chroma_width(), pic.chroma_width());
     let c = chroma_region(canvas, pic, dx, dy, sx, sy, w, h);
     copy_plane(&mut canvas.u, cdw, &pic.u, csw, c);
@@ -98,7 +115,16 @@ pub fn draw(canvas: &mut I420, pic: &I420, rect: Rect) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn chroma_region(canvas: &I420, pic: &I420, dx: u32, dy: u32, sx: u32, sy: u32, w: u32, h: u32) -> (u32, u32, u32, u32, u32, u32) {
+fn chroma_region(
+    canvas: &I420,
+    pic: &I420,
+    dx: u32,
+    dy: u32,
+    sx: u32,
+    sy: u32,
+    w: u32,
+    h: u32,
+) -> (u32, u32, u32, u32, u32, u32) {
     let (cdw, cdh) = crate::frame::chroma_size(canvas.width, canvas.height);
     let (csw, csh) = crate::frame::chroma_size(pic.width, pic.height);
     let (cdx, cdy, csx, csy) = (dx / 2, dy / 2, sx / 2, sy / 2);
@@ -109,7 +135,13 @@ fn chroma_region(canvas: &I420, pic: &I420, dx: u32, dy: u32, sx: u32, sy: u32, 
     (cdx, cdy, csx, csy, cw, ch)
 }
 
-fn copy_plane(dst: &mut [u8], dst_stride: u32, src: &[u8], src_stride: u32, r: (u32, u32, u32, u32, u32, u32)) {
+fn copy_plane(
+    dst: &mut [u8],
+    dst_stride: u32,
+    src: &[u8],
+    src_stride: u32,
+    r: (u32, u32, u32, u32, u32, u32),
+) {
     let (dx, dy, sx, sy, w, h) = r;
     for row in 0..h {
         let d = ((dy + row) * dst_stride + dx) as usize;
@@ -198,9 +230,18 @@ mod tests {
             scaled(64, 48, BLUE, top, RenderMode::Crop),
         );
         let mut layers = [
-            Layer { rect: top, picture: Some(&b) },
-            Layer { rect: left, picture: Some(&r) },
-            Layer { rect: right, picture: Some(&g) },
+            Layer {
+                rect: top,
+                picture: Some(&b),
+            },
+            Layer {
+                rect: left,
+                picture: Some(&r),
+            },
+            Layer {
+                rect: right,
+                picture: Some(&g),
+            },
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(close(canvas.rgb(40, 40), RED));
@@ -216,11 +257,20 @@ mod tests {
         let full = rect(1, 0, 0, 100, 100);
         let (a, b) = (I420::filled(100, 100, RED), I420::filled(100, 100, GREEN));
         let mut layers = [
-            Layer { rect: full, picture: Some(&a) },
-            Layer { rect: full, picture: Some(&b) },
+            Layer {
+                rect: full,
+                picture: Some(&a),
+            },
+            Layer {
+                rect: full,
+                picture: Some(&b),
+            },
         ];
         compose(&mut canvas, &bg, &mut layers, None);
-        assert!(close(canvas.rgb(50, 50), GREEN), "the later entry is on top");
+        assert!(
+            close(canvas.rgb(50, 50), GREEN),
+            "the later entry is on top"
+        );
     }
 
     #[test]
@@ -228,20 +278,39 @@ mod tests {
         // A 4:3 source into a square rect.
         let sq = rect(0, 0, 0, 120, 120);
         let bg = I420::filled(120, 120, BG);
-        assert_eq!(fitted_size(160, 120, 120, 120, RenderMode::Crop), (160, 120));
+        assert_eq!(
+            fitted_size(160, 120, 120, 120, RenderMode::Crop),
+            (160, 120)
+        );
         assert_eq!(fitted_size(160, 120, 120, 120, RenderMode::Fit), (120, 90));
         assert_eq!(fitted_size(120, 160, 120, 120, RenderMode::Fit), (90, 120));
 
         let mut canvas = bg.clone();
         let p = scaled(160, 120, RED, sq, RenderMode::Crop);
-        compose(&mut canvas, &bg, &mut [Layer { rect: sq, picture: Some(&p) }], None);
+        compose(
+            &mut canvas,
+            &bg,
+            &mut [Layer {
+                rect: sq,
+                picture: Some(&p),
+            }],
+            None,
+        );
         for (x, y) in [(0, 0), (119, 0), (0, 119), (60, 60), (119, 119)] {
             assert!(close(canvas.rgb(x, y), RED), "crop covers ({x},{y})");
         }
 
         let mut canvas = bg.clone();
         let p = scaled(160, 120, RED, sq, RenderMode::Fit);
-        compose(&mut canvas, &bg, &mut [Layer { rect: sq, picture: Some(&p) }], None);
+        compose(
+            &mut canvas,
+            &bg,
+            &mut [Layer {
+                rect: sq,
+                picture: Some(&p),
+            }],
+            None,
+        );
         assert!(close(canvas.rgb(60, 60), RED));
         // 90 high, centred: rows 0..15 and 105..120 are bars.
         assert!(close(canvas.rgb(60, 5), BG), "fit leaves a top bar");
@@ -255,8 +324,14 @@ mod tests {
         let mut canvas = I420::filled(64, 64, 0);
         let p = I420::filled(40, 40, RED);
         let mut layers = [
-            Layer { rect: rect(0, 0, 0, 32, 32), picture: None },
-            Layer { rect: rect(0, 50, 50, 90, 90), picture: Some(&p) },
+            Layer {
+                rect: rect(0, 0, 0, 32, 32),
+                picture: None,
+            },
+            Layer {
+                rect: rect(0, 50, 50, 90, 90),
+                picture: Some(&p),
+            },
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(close(canvas.rgb(10, 10), BG));
@@ -274,15 +349,29 @@ mod tests {
         for y in 0..h {
             for x in 0..w {
                 let i = ((y * w + x) * 4) as usize;
-                let a = if y >= 24 { 0 } else if x < 16 { 255 } else { 128 };
+                let a = if y >= 24 {
+                    0
+                } else if x < 16 {
+                    255
+                } else {
+                    128
+                };
                 rgba[i..i + 4].copy_from_slice(&[255, 255, 255, a]);
             }
         }
         let mark = I420::from_rgba(w, h, &rgba);
-        compose(&mut canvas, &bg, &mut [], Some((&mark, rect(0, 0, 0, 32, 32))));
+        compose(
+            &mut canvas,
+            &bg,
+            &mut [],
+            Some((&mark, rect(0, 0, 0, 32, 32))),
+        );
         assert!(close(canvas.rgb(4, 4), 0xffffff));
         let half = canvas.rgb(24, 4);
-        assert!(close(half, 0x8080ff) || close(half, 0x7f7fff), "50 % white over blue: {half:?}");
+        assert!(
+            close(half, 0x8080ff) || close(half, 0x7f7fff),
+            "50 % white over blue: {half:?}"
+        );
         assert!(close(canvas.rgb(4, 28), BLUE), "alpha 0 keeps the canvas");
         assert!(close(canvas.rgb(40, 40), BLUE));
     }

@@ -7,5 +7,13 @@ pub mod annexb;
 pub mod audio;
 pub mod codec;
 pub mod compose;
+pub mod engine;
 pub mod frame;
+pub mod images;
+pub mod input;
+pub mod output;
+mod pull;
+pub mod task;
 pub mod timeline;
+
+pub use engine::{Engine, EngineConfig, EngineError, EngineEvent, MixMetrics};

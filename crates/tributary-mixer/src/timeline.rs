@@ -207,7 +207,11 @@ mod tests {
         // It reconnects: a new track with timestamps from zero again.
         t.new_track();
         t.push_video(0, 10_000, 100);
-        assert_eq!(t.pick(10_040), Slot::Held(&9), "the old frame until the new one is due");
+        assert_eq!(
+            t.pick(10_040),
+            Slot::Held(&9),
+            "the old frame until the new one is due"
+        );
         assert_eq!(t.pick(10_100), Slot::Fresh(&100));
         assert_eq!(t.anchors, 2);
     }

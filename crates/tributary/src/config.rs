@@ -63,6 +63,12 @@ pub struct ConfigArgs {
     /// Requires a signed play token (`?token=`) on RTMP, HTTP-FLV and HLS playback.
     #[arg(long, global = true, env = "TRIBUTARY_PLAY_TOKEN")]
     pub play_token: bool,
+    /// Folder of `preset-id://NAME` images (default: DATA/images).
+    #[arg(long, global = true, env = "TRIBUTARY_IMAGES_DIR")]
+    pub images_dir: Option<PathBuf>,
+    /// The node's mixing budget in decoded+encoded pixels per second (default: 60 M per core).
+    #[arg(long, global = true, env = "TRIBUTARY_MIX_BUDGET")]
+    pub mix_budget: Option<u64>,
 }
 
 /// The configuration file's shape. Every key is optional.
@@ -80,6 +86,7 @@ pub struct FileConfig {
     pub rate_limits_off: Option<bool>,
     pub callbacks: CallbackFileConfig,
     pub live: LiveFileConfig,
+    pub mix: MixFileConfig,
     pub apps: Vec<AppConfig>,
 }
 
@@ -112,6 +119,20 @@ pub struct Relay {
     pub url: String,
 }
 
+/// `[mix]`: the mixing engine.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MixFileConfig {
+    /// Folder of `preset-id://NAME` images.
+    pub images_dir: Option<PathBuf>,
+    /// Decoded+encoded pixels per second this node accepts.
+    pub budget_pixels_per_s: Option<u64>,
+    /// libx264 preset of the outputs (default `veryfast`).
+    pub x264_preset: Option<String>,
+    /// Jitter buffer added to every input, ms (default 150).
+    pub input_buffer_ms: Option<i64>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackFileConfig {
@@ -137,6 +158,10 @@ pub struct Config {
     pub hls_segment: Duration,
     pub hls_window: usize,
     pub relays: Vec<Relay>,
+    pub images_dir: PathBuf,
+    pub mix_budget: Option<u64>,
+    pub x264_preset: String,
+    pub input_buffer_ms: i64,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -237,6 +262,11 @@ impl Config {
             app.callback_urls
                 .extend(callback_urls_for_all.iter().cloned());
         }
+        let data = args
+            .data
+            .clone()
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from("./data"));
         Ok(Config {
             http: args
                 .http
@@ -246,11 +276,6 @@ impl Config {
                 .rtmp
                 .or(file.rtmp)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1935))),
-            data: args
-                .data
-                .clone()
-                .or(file.data)
-                .unwrap_or_else(|| PathBuf::from("./data")),
             public_rtmp_url: file.public_rtmp_url,
             public_http_url: file.public_http_url,
             rate_limits_off: args.no_rate_limits || file.rate_limits_off.unwrap_or(false),
@@ -274,6 +299,15 @@ impl Config {
             hls_segment: Duration::from_millis(file.live.hls_segment_ms.unwrap_or(2_000).max(500)),
             hls_window: file.live.hls_window.unwrap_or(6).clamp(2, 100),
             relays: file.live.relays,
+            images_dir: args
+                .images_dir
+                .clone()
+                .or(file.mix.images_dir)
+                .unwrap_or_else(|| data.join("images")),
+            mix_budget: args.mix_budget.or(file.mix.budget_pixels_per_s),
+            x264_preset: file.mix.x264_preset.unwrap_or_else(|| "veryfast".into()),
+            input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(150).clamp(0, 4_000),
+            data,
             apps,
             callback_urls_for_all,
         })

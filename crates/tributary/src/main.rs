@@ -6,6 +6,7 @@ mod config;
 mod events;
 mod live_auth;
 mod metrics_route;
+mod mix_engine;
 mod serve;
 mod sign;
 mod store;

@@ -10,10 +10,12 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
 use tributary_live::LiveMetrics;
+use tributary_mixer::MixMetrics;
 
-pub fn router(live: Arc<LiveMetrics>) -> Router {
+pub fn router(live: Arc<LiveMetrics>, mix: Arc<MixMetrics>) -> Router {
     let mut registry = Registry::default();
     live.register(&mut registry);
+    mix.register(&mut registry);
     let registry = Arc::new(registry);
     Router::new().route(
         "/metrics",

@@ -29,7 +29,9 @@ use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
-use crate::{events, metrics_route};
+use crate::{events, metrics_route, mix_engine};
+use tributary_api::mixing::MixControl;
+use tributary_mixer::{Engine, EngineConfig, MixMetrics};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -62,12 +64,39 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         store.clone(),
         play_urls,
     )?);
-    let api = ZegoApi::new(control.clone(), cfg.rate_limits_off);
-
     // The live plane.
     let live_stop = CancellationToken::new();
     let metrics = Arc::new(LiveMetrics::default());
     let hub = Hub::new(HubConfig::default(), metrics.clone());
+
+    // The mixing engine, and the tasks that were running before a restart.
+    let mix_metrics = Arc::new(MixMetrics::default());
+    let mut engine_config = EngineConfig {
+        images_dir: Some(cfg.images_dir.clone()),
+        preset: cfg.x264_preset.clone(),
+        ..EngineConfig::default()
+    };
+    engine_config.timeline.buffer_ms = cfg.input_buffer_ms;
+    if let Some(b) = cfg.mix_budget {
+        engine_config.budget_pixels_per_s = b;
+    }
+    let (engine, engine_events) = Engine::new(
+        hub.clone(),
+        tokio::runtime::Handle::current(),
+        engine_config,
+        mix_metrics.clone(),
+    );
+    let mixing = Arc::new(MixControl::load(
+        control.clone(),
+        Arc::new(mix_engine::EngineAdapter(engine.clone())),
+    )?);
+    {
+        let m = mixing.clone();
+        tokio::task::spawn_blocking(move || m.resume_all()).await?;
+    }
+    tokio::spawn(mixing.clone().follow_rooms());
+    tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));
+    let api = ZegoApi::new(control.clone(), Some(mixing.clone()), cfg.rate_limits_off);
     let auth = Arc::new(LiveAuth {
         control: control.clone(),
         open_publish: cfg.open_publish,
@@ -105,7 +134,8 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(zego::router(api))
-        .merge(metrics_route::router(metrics.clone()))
+        .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
+        .merge(mix_engine::router(engine.clone()))
         .merge(events::router(control.clone()))
         .merge(tributary_live::http::router(LiveHttp {
             hub: hub.clone(),

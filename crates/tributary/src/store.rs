@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use tributary_core::mix_task::MixTask;
 use tributary_core::store::{
     CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
     WriteOp,
@@ -51,6 +52,12 @@ CREATE TABLE IF NOT EXISTS callbacks (
     next_at_ms INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS mix_tasks (
+    app_id INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    PRIMARY KEY (app_id, task_id)
 );
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
 ";
@@ -172,6 +179,18 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT task FROM mix_tasks WHERE app_id = ?1 ORDER BY task_id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([app_id], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
+            .collect()
+    }
+
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
@@ -206,6 +225,14 @@ impl Store for SqliteStore {
                     "INSERT INTO callbacks (app_id, event, url, body, created_ms, next_at_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                     params![cb.app_id, cb.event, cb.url, cb.body, cb.created_ms as i64],
+                ),
+                WriteOp::PutMixTask(task) => tx.execute(
+                    "INSERT OR REPLACE INTO mix_tasks (app_id, task_id, task) VALUES (?1, ?2, ?3)",
+                    params![app, task.task_id, to_json(task.as_ref())?],
+                ),
+                WriteOp::DeleteMixTask { task_id } => tx.execute(
+                    "DELETE FROM mix_tasks WHERE app_id = ?1 AND task_id = ?2",
+                    params![app, task_id],
                 ),
             }
             .map_err(err)?;

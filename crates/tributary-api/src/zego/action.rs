@@ -13,16 +13,16 @@ pub enum Action {
     ForbidRTCStreams,
     ResumeRTCStreams,
     DescribeRTCStreamState,
+    StartMix,
+    StopMix,
+    GetMixTaskInfo,
+    StartAutoMix,
+    StopAutoMix,
 }
 
 /// Actions of the vendor's catalogue that this server does not answer yet; they get
 /// 100000007 with a Message saying so rather than a generic "unknown".
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "StartMix",
-    "StopMix",
-    "GetMixTaskInfo",
-    "StartAutoMix",
-    "StopAutoMix",
     "StartCloudTranscode",
     "StopCloudTranscode",
     "DescribeUsers",
@@ -32,7 +32,7 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
 ];
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 14] = [
         Action::AddStream,
         Action::DeleteStream,
         Action::DescribeSimpleStreamList,
@@ -42,6 +42,11 @@ impl Action {
         Action::ForbidRTCStreams,
         Action::ResumeRTCStreams,
         Action::DescribeRTCStreamState,
+        Action::StartMix,
+        Action::StopMix,
+        Action::GetMixTaskInfo,
+        Action::StartAutoMix,
+        Action::StopAutoMix,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +60,11 @@ impl Action {
             Action::ForbidRTCStreams => "ForbidRTCStreams",
             Action::ResumeRTCStreams => "ResumeRTCStreams",
             Action::DescribeRTCStreamState => "DescribeRTCStreamState",
+            Action::StartMix => "StartMix",
+            Action::StopMix => "StopMix",
+            Action::GetMixTaskInfo => "GetMixTaskInfo",
+            Action::StartAutoMix => "StartAutoMix",
+            Action::StopAutoMix => "StopAutoMix",
         }
     }
 
@@ -78,6 +88,11 @@ impl Action {
             | Action::ForbidRTCStreams
             | Action::ResumeRTCStreams
             | Action::DescribeRTCStreamState => Family::Media,
+            Action::StartMix
+            | Action::StopMix
+            | Action::GetMixTaskInfo
+            | Action::StartAutoMix
+            | Action::StopAutoMix => Family::Mix,
         }
     }
 
@@ -103,6 +118,14 @@ impl Action {
             ) => 5.0,
             (Action::DescribeRTCStreamState, false) => 40.0,
             (Action::DescribeRTCStreamState, true) => 10.0,
+            (
+                Action::StartMix
+                | Action::StopMix
+                | Action::GetMixTaskInfo
+                | Action::StartAutoMix
+                | Action::StopAutoMix,
+                _,
+            ) => 100.0,
         }
     }
 
@@ -125,6 +148,10 @@ mod tests {
             assert_eq!(Action::parse(a.name()), Some(a));
         }
         assert_eq!(Action::parse("addstream"), None);
-        assert!(Action::is_known_unsupported("StartMix"));
+        assert!(Action::is_known_unsupported("CloseRoom"));
+        assert_eq!(
+            Action::parse("StartMix").map(Action::family),
+            Some(Family::Mix)
+        );
     }
 }

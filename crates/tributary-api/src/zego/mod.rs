@@ -9,6 +9,7 @@ pub mod codes;
 pub mod envelope;
 pub mod gateway;
 mod media;
+mod mix;
 pub mod params;
 mod room;
 pub mod signature;
@@ -32,6 +33,7 @@ use params::Params;
 
 use crate::clock::now_ms;
 use crate::control::{AppRuntime, ControlPlane};
+use crate::mixing::MixControl;
 
 /// The largest POST body accepted. The biggest legitimate one (a StartMix with nine
 /// inputs, images and 4000 bytes of user data) is far smaller.
@@ -40,12 +42,22 @@ pub const BODY_LIMIT: usize = 1 << 20;
 pub struct ZegoApi {
     control: Arc<ControlPlane>,
     gateway: Gateway,
+    mixing: Option<Arc<MixControl>>,
 }
 
 impl ZegoApi {
-    pub fn new(control: Arc<ControlPlane>, rate_limits_off: bool) -> Arc<Self> {
+    /// `mixing`: None on a node without a media engine (the mix actions then say so).
+    pub fn new(
+        control: Arc<ControlPlane>,
+        mixing: Option<Arc<MixControl>>,
+        rate_limits_off: bool,
+    ) -> Arc<Self> {
         let gateway = Gateway::new(&control, rate_limits_off, now_ms());
-        Arc::new(ZegoApi { control, gateway })
+        Arc::new(ZegoApi {
+            control,
+            gateway,
+            mixing,
+        })
     }
 }
 
@@ -202,6 +214,10 @@ fn writes(action: Action) -> bool {
             | Action::ResumeRTCStream
             | Action::ForbidRTCStreams
             | Action::ResumeRTCStreams
+            | Action::StartMix
+            | Action::StopMix
+            | Action::StartAutoMix
+            | Action::StopAutoMix
     )
 }
 
@@ -228,5 +244,10 @@ fn dispatch(
         Action::ForbidRTCStreams => media::forbid_many(&call),
         Action::ResumeRTCStreams => media::resume_many(&call),
         Action::DescribeRTCStreamState => media::describe_state(&call),
+        Action::StartMix => mix::start_mix(&call),
+        Action::StopMix => mix::stop_mix(&call),
+        Action::GetMixTaskInfo => mix::get_mix_task_info(&call),
+        Action::StartAutoMix => mix::start_auto_mix(&call),
+        Action::StopAutoMix => mix::stop_auto_mix(&call),
     }
 }

@@ -1,0 +1,364 @@
+//! Mix tasks: the one way they start, change and stop, whatever the dialect.
+//!
+//! The same steps as the control plane: the core plans the change (owner, Sequence, fixed
+//! fields, limits), the engine checks what only it can know (budget, live inputs, images)
+//! and starts or updates the media, the store writes the task together with its
+//! `mix_start`/`mix_stop` callbacks, and only then memory follows. A task the store
+//! could not keep is stopped again, so an acknowledged task is always one that survives a
+//! restart.
+//!
+//! The engine is behind a trait: this crate knows no FFmpeg.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value, json};
+use tracing::{info, warn};
+
+use tributary_core::mix::{MixSpec, Target};
+use tributary_core::mix_task::{MixTask, MixTasks, TaskError};
+use tributary_core::store::{NewCallback, StoreError, WriteBatch, WriteOp};
+use tributary_core::{AppConfig, AppId, CoreEvent};
+
+use crate::callbacks::payload::sign_payload;
+use crate::clock::now_ms;
+use crate::control::{ControlError, ControlPlane};
+
+/// Most tasks per app.
+pub const MAX_TASKS_PER_APP: usize = 1000;
+
+/// Why the engine refused a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineRefusal {
+    OverBudget(String),
+    InputMissing(String),
+    /// An image reference that is not usable (scheme, name).
+    ImageReference(String),
+    /// An image that could not be fetched or decoded, or is too big.
+    ImageLoad(String),
+}
+
+/// What the mixing control needs from a media engine.
+pub trait MixEngine: Send + Sync + 'static {
+    /// Checks a task before it is accepted; `require_inputs`: its input streams must be live.
+    fn check(
+        &self,
+        app_id: AppId,
+        task_id: &str,
+        spec: &MixSpec,
+        require_inputs: bool,
+    ) -> Result<(), EngineRefusal>;
+    /// Starts the task, or updates it in place.
+    fn start(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Result<(), EngineRefusal>;
+    fn stop(&self, app_id: AppId, task_id: &str);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MixControlError {
+    #[error(transparent)]
+    Rule(#[from] TaskError),
+    #[error("engine refused")]
+    Engine(EngineRefusal),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a task ended, for logs and the callback's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Requested,
+    Idle,
+}
+
+pub struct MixControl {
+    control: Arc<ControlPlane>,
+    engine: Arc<dyn MixEngine>,
+    apps: HashMap<AppId, Mutex<MixTasks>>,
+}
+
+impl MixControl {
+    /// Loads every app's stored tasks (not started yet: see [`MixControl::resume_all`]).
+    pub fn load(
+        control: Arc<ControlPlane>,
+        engine: Arc<dyn MixEngine>,
+    ) -> Result<Self, StoreError> {
+        let mut apps = HashMap::new();
+        for app in control.apps() {
+            let id = app.config.app_id;
+            let tasks = control.store().mix_tasks(id)?;
+            apps.insert(id, Mutex::new(MixTasks::restore(MAX_TASKS_PER_APP, tasks)));
+        }
+        Ok(MixControl {
+            control,
+            engine,
+            apps,
+        })
+    }
+
+    fn tasks(&self, app_id: AppId) -> Result<MutexGuard<'_, MixTasks>, ControlError> {
+        self.apps
+            .get(&app_id)
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+            .ok_or(ControlError::UnknownApp(app_id))
+    }
+
+    fn app_config(&self, app_id: AppId) -> Result<&AppConfig, ControlError> {
+        self.control
+            .app(app_id)
+            .map(|a| &a.config)
+            .ok_or(ControlError::UnknownApp(app_id))
+    }
+
+    /// The spec to run now: an auto-mix takes the room's current streams.
+    fn effective(&self, app_id: AppId, task: &MixTask) -> MixSpec {
+        if !task.is_auto() {
+            return task.spec.clone();
+        }
+        let streams: Vec<String> = self
+            .control
+            .list_streams(app_id, &task.room_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.stream_id)
+            .collect();
+        task.effective_spec(&streams)
+    }
+
+    /// Starts every stored task again (after a restart). Failures are logged; the task
+    /// stays stored so a later start or stop can act on it.
+    pub fn resume_all(&self) {
+        for (app_id, tasks) in &self.apps {
+            let tasks: Vec<MixTask> = tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            for t in tasks {
+                let spec = self.effective(*app_id, &t);
+                match self.engine.start(*app_id, &t.task_id, &spec) {
+                    Ok(()) => info!(app_id, task_id = %t.task_id, "mix task resumed"),
+                    Err(e) => {
+                        warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not resume")
+                    }
+                }
+            }
+        }
+    }
+
+    /// StartMix / StartAutoMix: starts or updates. Returns the task as stored.
+    pub fn start(&self, app_id: AppId, task: MixTask) -> Result<(MixTask, bool), MixControlError> {
+        let app = self.app_config(app_id)?.clone();
+        let mut tasks = self.tasks(app_id)?;
+        let plan = tasks.plan_start(task)?;
+        let spec = self.effective(app_id, &plan.task);
+        // Only a new audio+video task needs its inputs live: an update may name inputs
+        // that come later, and an auto-mix follows whatever the room has.
+        let require_inputs = !plan.is_update && !plan.task.is_auto();
+        self.engine
+            .check(app_id, &plan.task.task_id, &spec, require_inputs)
+            .map_err(MixControlError::Engine)?;
+        self.engine
+            .start(app_id, &plan.task.task_id, &spec)
+            .map_err(MixControlError::Engine)?;
+        let now = now_ms();
+        let mut ops = vec![WriteOp::PutMixTask(Box::new(plan.task.clone()))];
+        if !plan.is_update {
+            ops.extend(mix_callbacks(
+                &app,
+                "mix_start",
+                &plan.task,
+                &self.control,
+                now,
+            ));
+        }
+        if let Err(e) = self.control.write(&WriteBatch { app_id, ops }) {
+            if !plan.is_update {
+                self.engine.stop(app_id, &plan.task.task_id);
+            }
+            return Err(e.into());
+        }
+        let is_update = plan.is_update;
+        let stored = plan.task.clone();
+        tasks.commit_start(plan);
+        info!(app_id, task_id = %stored.task_id, is_update, "mix task accepted");
+        Ok((stored, is_update))
+    }
+
+    /// StopMix / StopAutoMix, or the engine's idle stop (`user_id`/`sequence` None).
+    pub fn stop(
+        &self,
+        app_id: AppId,
+        task_id: &str,
+        user_id: Option<&str>,
+        sequence: Option<i64>,
+        reason: StopReason,
+    ) -> Result<MixTask, MixControlError> {
+        let app = self.app_config(app_id)?.clone();
+        let mut tasks = self.tasks(app_id)?;
+        let task = tasks.plan_stop(task_id, user_id, sequence)?.clone();
+        let mut task_for_cb = task.clone();
+        if let Some(seq) = sequence {
+            task_for_cb.sequence = Some(seq);
+        }
+        let mut ops = vec![WriteOp::DeleteMixTask {
+            task_id: task_id.to_string(),
+        }];
+        ops.extend(mix_callbacks(
+            &app,
+            "mix_stop",
+            &task_for_cb,
+            &self.control,
+            now_ms(),
+        ));
+        self.control.write(&WriteBatch { app_id, ops })?;
+        self.engine.stop(app_id, task_id);
+        tasks.commit_stop(task_id);
+        info!(app_id, task_id, ?reason, "mix task ended");
+        Ok(task)
+    }
+
+    pub fn get(&self, app_id: AppId, task_id: &str) -> Result<Option<MixTask>, ControlError> {
+        Ok(self.tasks(app_id)?.get(task_id).cloned())
+    }
+
+    /// Re-resolves the auto-mixes that follow a room after its stream list changed.
+    pub fn room_changed(&self, app_id: AppId, room_id: &str) {
+        let Ok(tasks) = self.tasks(app_id) else {
+            return;
+        };
+        let autos: Vec<MixTask> = tasks.auto_in_room(room_id).cloned().collect();
+        drop(tasks);
+        for t in autos {
+            let spec = self.effective(app_id, &t);
+            if let Err(e) = self.engine.start(app_id, &t.task_id, &spec) {
+                warn!(app_id, task_id = %t.task_id, error = ?e, "auto-mix could not follow the room");
+            } else {
+                info!(app_id, task_id = %t.task_id, inputs = spec.inputs.len(), "auto-mix follows the room");
+            }
+        }
+    }
+
+    /// Follows room changes for auto-mixes until the event stream closes. Run it on a
+    /// blocking-capable task: engine updates may wait on a lock.
+    pub async fn follow_rooms(self: Arc<Self>) {
+        let mut events = self.control.subscribe();
+        loop {
+            let (app_id, room) = match events.recv().await {
+                Ok(CoreEvent::StreamAdded { app_id, room, .. })
+                | Ok(CoreEvent::StreamRemoved { app_id, room, .. }) => (app_id, room.room_id),
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed some: re-resolve every auto-mix.
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.refresh_all_auto()).await;
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || me.room_changed(app_id, &room)).await;
+        }
+    }
+
+    fn refresh_all_auto(&self) {
+        for (app_id, tasks) in &self.apps {
+            let rooms: Vec<String> = tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|t| t.is_auto())
+                .map(|t| t.room_id.clone())
+                .collect();
+            for room in rooms {
+                self.room_changed(*app_id, &room);
+            }
+        }
+    }
+
+    pub fn control(&self) -> &Arc<ControlPlane> {
+        &self.control
+    }
+}
+
+/// `mix_start` / `mix_stop` payloads: one per output that has a stream id (the vendor's
+/// `mix_stream_alias`), or one for the task when every output is a URL.
+fn mix_callbacks(
+    app: &AppConfig,
+    event: &'static str,
+    task: &MixTask,
+    control: &ControlPlane,
+    now: u64,
+) -> Vec<WriteOp> {
+    if app.callback_urls.is_empty() {
+        return Vec::new();
+    }
+    let urls = control.play_urls();
+    let app_id = app.app_id;
+    let mut bodies = Vec::new();
+    for out in &task.spec.outputs {
+        let (alias, mix_url, rtmp, flv, hls) = match &out.target {
+            Target::Stream(id) => (
+                id.clone(),
+                urls.rtmp(app_id, id),
+                urls.rtmp(app_id, id),
+                urls.flv(app_id, id),
+                urls.hls(app_id, id),
+            ),
+            Target::Url(u) => (
+                String::new(),
+                u.clone(),
+                u.clone(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        let mut obj = json!({
+            "appid": app_id.to_string(),
+            "event": event,
+            "seq": task.sequence.unwrap_or(0).to_string(),
+            "task_id": format!("{app_id}:{}", task.task_id),
+            "channel_id": task.room_id,
+            "publish_id": task.user_id,
+            "mix_url": mix_url,
+            "mix_stream_alias": alias,
+        });
+        if event == "mix_start"
+            && let Value::Object(m) = &mut obj
+        {
+            m.insert("stream_alias".into(), Value::from(alias.clone()));
+            m.insert("rtmp_url".into(), Value::from(rtmp.clone()));
+            m.insert("hls_url".into(), Value::from(hls.clone()));
+            m.insert("hdl_url".into(), Value::from(flv.clone()));
+            m.insert("rtmp_urls".into(), json!([rtmp]));
+            m.insert(
+                "hls_urls".into(),
+                json!(if hls.is_empty() { vec![] } else { vec![hls] }),
+            );
+            m.insert(
+                "hdl_urls".into(),
+                json!(if flv.is_empty() { vec![] } else { vec![flv] }),
+            );
+        }
+        if let Value::Object(m) = obj {
+            bodies.push(m);
+        }
+    }
+    let mut ops = Vec::new();
+    for mut body in bodies {
+        sign_payload(app, &mut body, now);
+        let text = Value::Object(Map::clone(&body)).to_string();
+        for url in &app.callback_urls {
+            ops.push(WriteOp::EnqueueCallback(NewCallback {
+                app_id,
+                event: event.to_string(),
+                url: url.clone(),
+                body: text.clone(),
+                created_ms: now,
+            }));
+        }
+    }
+    ops
+}

@@ -1,0 +1,453 @@
+//! The engine: the running tasks of this node, admission control, and live updates.
+//!
+//! Tasks are keyed by `(AppId, TaskId)`. Starting a key that runs is an update: the new
+//! plan is prepared off to the side (images loaded, new inputs and outputs started) and
+//! swapped in whole. A task that stops by itself (idle) is reported on the events channel.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use tributary_core::mix::{MixSpec, Target};
+use tributary_live::hub::Hub;
+
+use crate::frame::I420;
+use crate::images::{self, ImageError};
+use crate::input::{Input, Render};
+use crate::output::Output;
+use crate::task::{self, Ended, Plan, Shared, TaskStats, TickMetrics};
+use crate::timeline::TimelineConfig;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub timeline: TimelineConfig,
+    /// Where `preset-id://NAME` images live.
+    pub images_dir: Option<PathBuf>,
+    /// Largest background or watermark image, bytes.
+    pub max_image_bytes: usize,
+    /// libx264 preset.
+    pub preset: String,
+    /// What this node may run, in decoded-plus-encoded pixels per second.
+    pub budget_pixels_per_s: u64,
+    /// Assumed size of an input picture before it is decoded (pixels).
+    pub input_pixels_estimate: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        EngineConfig {
+            timeline: TimelineConfig::default(),
+            images_dir: None,
+            max_image_bytes: 5 << 20,
+            preset: "veryfast".into(),
+            // Measured on this project's 2-core machine: one core encodes and decodes
+            // about 60 M pixels/s in real time with veryfast (see BENCHMARKS.md).
+            budget_pixels_per_s: cores * 60_000_000,
+            input_pixels_estimate: 640 * 480,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    #[error("this node is at its mixing budget: the task needs {need} pixels/s, {free} are free")]
+    OverBudget { need: u64, free: u64 },
+    #[error("input stream {0} is not being published")]
+    InputMissing(String),
+    #[error("{what}: {error}")]
+    Image {
+        what: &'static str,
+        error: ImageError,
+    },
+}
+
+/// Something a task did by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// Every input was gone for MaxIdleTime; the task stopped.
+    Idle { app_id: u64, task_id: String },
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    task: String,
+}
+
+/// Prometheus figures of the engine.
+#[derive(Default)]
+pub struct MixMetrics {
+    tasks: Gauge,
+    cost: Gauge,
+    budget: Gauge,
+    ticks: Family<TaskLabel, Counter>,
+    late_ticks: Family<TaskLabel, Counter>,
+}
+
+impl MixMetrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "tributary_mix_tasks",
+            "Mix tasks running",
+            self.tasks.clone(),
+        );
+        r.register(
+            "tributary_mix_cost_pixels_per_second",
+            "Estimated decode+encode load of the running tasks",
+            self.cost.clone(),
+        );
+        r.register(
+            "tributary_mix_budget_pixels_per_second",
+            "The node's mixing budget",
+            self.budget.clone(),
+        );
+        r.register(
+            "tributary_mix_ticks",
+            "Output clock ticks mixed",
+            self.ticks.clone(),
+        );
+        r.register(
+            "tributary_mix_late_ticks",
+            "Ticks mixed later than 50 ms after their time",
+            self.late_ticks.clone(),
+        );
+    }
+}
+
+/// A task's background and watermark, ready for the composer.
+type Prepared = (
+    Option<I420>,
+    Option<(crate::frame::I420A, tributary_core::mix::Rect)>,
+);
+
+struct Running {
+    shared: Arc<Shared>,
+    cost: u64,
+}
+
+pub struct Engine {
+    hub: Hub,
+    rt: tokio::runtime::Handle,
+    config: EngineConfig,
+    tasks: Mutex<HashMap<(u64, String), Running>>,
+    events: mpsc::Sender<EngineEvent>,
+    metrics: Arc<MixMetrics>,
+}
+
+impl Engine {
+    pub fn new(
+        hub: Hub,
+        rt: tokio::runtime::Handle,
+        config: EngineConfig,
+        metrics: Arc<MixMetrics>,
+    ) -> (Arc<Engine>, mpsc::Receiver<EngineEvent>) {
+        let (tx, rx) = mpsc::channel(1024);
+        metrics.budget.set(config.budget_pixels_per_s as i64);
+        crate::codec::init();
+        (
+            Arc::new(Engine {
+                hub,
+                rt,
+                config,
+                tasks: Mutex::new(HashMap::new()),
+                events: tx,
+                metrics,
+            }),
+            rx,
+        )
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<(u64, String), Running>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Checks what can be checked before a task is accepted: budget, live inputs (when
+    /// `require_inputs`), images. Loads the images, so call it off the async workers.
+    pub fn check(
+        &self,
+        app_id: u64,
+        task_id: &str,
+        spec: &MixSpec,
+        require_inputs: bool,
+    ) -> Result<(), EngineError> {
+        let cost = spec.cost_pixels_per_s(self.config.input_pixels_estimate);
+        {
+            let tasks = self.lock();
+            let used: u64 = tasks
+                .iter()
+                .filter(|(k, _)| !(k.0 == app_id && k.1 == task_id))
+                .map(|(_, r)| r.cost)
+                .sum();
+            let free = self.config.budget_pixels_per_s.saturating_sub(used);
+            if cost > free {
+                return Err(EngineError::OverBudget { need: cost, free });
+            }
+        }
+        if require_inputs {
+            for id in spec.input_streams() {
+                if self.hub.stream(&key(app_id, id)).is_none() {
+                    return Err(EngineError::InputMissing(id.to_string()));
+                }
+            }
+        }
+        self.images(spec).map(|_| ())
+    }
+
+    /// Loads an image; with `lenient_images`, a failure leaves it out (logged).
+    fn image(
+        &self,
+        spec: &MixSpec,
+        uri: &str,
+        what: &'static str,
+    ) -> Result<Option<images::Rgba>, EngineError> {
+        match images::load(
+            uri,
+            self.config.images_dir.as_deref(),
+            self.config.max_image_bytes,
+        ) {
+            Ok(img) => Ok(Some(img)),
+            Err(error) if spec.lenient_images => {
+                warn!(what, %error, "image left out (not checked as asked)");
+                Ok(None)
+            }
+            Err(error) => Err(EngineError::Image { what, error }),
+        }
+    }
+
+    fn images(&self, spec: &MixSpec) -> Result<Prepared, EngineError> {
+        let Some((w, h)) = spec.canvas() else {
+            return Ok((None, None));
+        };
+        let bg_image = match &spec.background_image {
+            Some(uri) => self.image(spec, uri, "BackgroundImage")?,
+            None => None,
+        };
+        let background = match bg_image {
+            Some(img) => {
+                let over = img.to_overlay(w, h);
+                // Opaque on the colour: transparent parts of the image show the colour.
+                let mut bg = I420::filled(w, h, spec.background_rgb);
+                crate::compose::blend(&mut bg, &over, full_rect(w, h));
+                bg
+            }
+            None => I420::filled(w, h, spec.background_rgb),
+        };
+        let watermark = match &spec.watermark {
+            Some(wm) => self.image(spec, &wm.image, "WaterMark.Image")?.map(|img| {
+                let (rw, rh) = (
+                    wm.rect.width().max(1) as u32,
+                    wm.rect.height().max(1) as u32,
+                );
+                (img.to_overlay(rw, rh), wm.rect)
+            }),
+            None => None,
+        };
+        Ok((Some(background), watermark))
+    }
+
+    /// Starts a task, or updates it in place when it runs. Call [`Engine::check`] first
+    /// for the refusals a caller should see; this one still refuses an over-budget task.
+    pub fn start(&self, app_id: u64, task_id: &str, spec: &MixSpec) -> Result<(), EngineError> {
+        let cost = spec.cost_pixels_per_s(self.config.input_pixels_estimate);
+        let (background, watermark) = self.images(spec)?;
+        let prefix = format!("{app_id}/");
+        let k = (app_id, task_id.to_string());
+        let mut tasks = self.lock();
+        let used: u64 = tasks
+            .iter()
+            .filter(|(kk, _)| **kk != k)
+            .map(|(_, r)| r.cost)
+            .sum();
+        let free = self.config.budget_pixels_per_s.saturating_sub(used);
+        if cost > free {
+            return Err(EngineError::OverBudget { need: cost, free });
+        }
+        let name = format!("{app_id}:{task_id}");
+        let old = tasks.get(&k).map(|r| r.shared.plan());
+        let clock = tasks.get(&k).map_or_else(Instant::now, |r| r.shared.clock);
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|i| {
+                let render = Render {
+                    rect_size: i
+                        .rect
+                        .filter(|_| i.is_visible())
+                        .map(|r| (r.width() as u32, r.height() as u32)),
+                    mode: i.render,
+                    content: i.content,
+                };
+                if let Some(existing) = old
+                    .as_ref()
+                    .and_then(|p| p.inputs.iter().find(|x| x.source == i.source))
+                {
+                    existing.lock().render = render;
+                    existing.clone()
+                } else {
+                    Arc::new(Input::spawn(
+                        &self.rt,
+                        &self.hub,
+                        &prefix,
+                        i.source.clone(),
+                        render,
+                        self.config.timeline,
+                        clock,
+                    ))
+                }
+            })
+            .collect();
+        let outputs = spec
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(idx, o)| {
+                if let Some(existing) = old
+                    .as_ref()
+                    .and_then(|p| p.outputs.iter().find(|x| x.target == o.target))
+                {
+                    existing.update(o);
+                    existing.clone()
+                } else {
+                    let hub_key = match &o.target {
+                        Target::Stream(id) => key(app_id, id),
+                        // Pushed from an internal stream nobody else can claim.
+                        Target::Url(_) => format!("{app_id}/__mix.{task_id}.{idx}"),
+                    };
+                    Arc::new(Output::spawn(
+                        &self.rt,
+                        &self.hub,
+                        hub_key,
+                        o.clone(),
+                        spec.fps,
+                        self.config.preset.clone(),
+                    ))
+                }
+            })
+            .collect();
+        let plan = Arc::new(Plan {
+            spec: spec.clone(),
+            background,
+            watermark,
+            inputs,
+            outputs,
+        });
+        if let Some(r) = tasks.get_mut(&k) {
+            *r.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
+            r.cost = cost;
+            info!(task = %name, "mix task updated");
+        } else {
+            let shared = Arc::new(Shared {
+                plan: Mutex::new(plan),
+                stop: AtomicBool::new(false),
+                counters: Default::default(),
+                clock,
+                name: name.clone(),
+            });
+            let metrics = TickMetrics {
+                ticks: self
+                    .metrics
+                    .ticks
+                    .get_or_create(&TaskLabel { task: name.clone() })
+                    .clone(),
+                late: self
+                    .metrics
+                    .late_ticks
+                    .get_or_create(&TaskLabel { task: name.clone() })
+                    .clone(),
+            };
+            let (thread_shared, events) = (shared.clone(), self.events.clone());
+            let task_id_owned = task_id.to_string();
+            std::thread::Builder::new()
+                .name("mix".into())
+                .spawn(move || {
+                    if let Ended::Idle = task::run(thread_shared.clone(), metrics) {
+                        let _ = events.try_send(EngineEvent::Idle {
+                            app_id,
+                            task_id: task_id_owned,
+                        });
+                    }
+                    task::warn_dropped(&thread_shared);
+                })
+                .map_err(|e| {
+                    warn!(task = %name, error = %e, "cannot start the mix thread");
+                    EngineError::OverBudget { need: cost, free }
+                })?;
+            tasks.insert(k, Running { shared, cost });
+            info!(task = %name, cost, "mix task started");
+        }
+        self.refresh_gauges(&tasks);
+        Ok(())
+    }
+
+    /// Stops a task; its outputs end (players see the stream end). `false` if unknown.
+    pub fn stop(&self, app_id: u64, task_id: &str) -> bool {
+        let mut tasks = self.lock();
+        let removed = tasks.remove(&(app_id, task_id.to_string()));
+        self.refresh_gauges(&tasks);
+        drop(tasks);
+        match removed {
+            Some(r) => {
+                r.shared.stop.store(true, Ordering::Relaxed);
+                // The inputs and outputs stop when the plan's last holder lets go: the
+                // mix thread, within one tick.
+                info!(task = %r.shared.name, "mix task stopped");
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn refresh_gauges(&self, tasks: &HashMap<(u64, String), Running>) {
+        self.metrics.tasks.set(tasks.len() as i64);
+        self.metrics
+            .cost
+            .set(tasks.values().map(|r| r.cost).sum::<u64>() as i64);
+    }
+
+    pub fn stats(&self, app_id: u64, task_id: &str) -> Option<TaskStats> {
+        let tasks = self.lock();
+        let r = tasks.get(&(app_id, task_id.to_string()))?;
+        Some(task::stats(&r.shared, app_id, task_id, r.cost))
+    }
+
+    pub fn list(&self) -> Vec<TaskStats> {
+        let tasks = self.lock();
+        tasks
+            .iter()
+            .map(|((app, id), r)| task::stats(&r.shared, *app, id, r.cost))
+            .collect()
+    }
+
+    pub fn is_running(&self, app_id: u64, task_id: &str) -> bool {
+        self.lock().contains_key(&(app_id, task_id.to_string()))
+    }
+}
+
+fn key(app_id: u64, stream: &str) -> String {
+    format!("{app_id}/{stream}")
+}
+
+fn full_rect(w: u32, h: u32) -> tributary_core::mix::Rect {
+    tributary_core::mix::Rect {
+        layer: 0,
+        left: 0,
+        top: 0,
+        right: w as i32,
+        bottom: h as i32,
+    }
+}

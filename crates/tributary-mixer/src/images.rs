@@ -1,0 +1,192 @@
+//! Images a task draws (background, watermark): `http(s)://` URLs fetched with a size
+//! cap, or `preset-id://NAME` looked up in the configured images folder. JPEG and PNG.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::frame::{I420, I420A};
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ImageError {
+    /// The reference itself is unusable (scheme, name).
+    #[error("{0}")]
+    Reference(String),
+    /// It could not be fetched, is too big, or is not a JPEG/PNG.
+    #[error("{0}")]
+    Load(String),
+}
+
+/// A decoded image, RGBA.
+#[derive(Debug, Clone)]
+pub struct Rgba {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl Rgba {
+    /// Scaled to `w × h` and converted for the composer.
+    pub fn to_overlay(&self, w: u32, h: u32) -> I420A {
+        let full = I420::from_rgba(self.width, self.height, &self.pixels);
+        if (w, h) == (self.width, self.height) {
+            full
+        } else {
+            full.resize_nearest(w, h)
+        }
+    }
+}
+
+/// Checks the syntax of a reference without fetching it.
+pub fn check_reference(uri: &str, dir: Option<&Path>) -> Result<(), ImageError> {
+    if let Some(name) = uri.strip_prefix("preset-id://") {
+        preset_path(name, dir).map(|_| ())
+    } else if uri.starts_with("http://") || uri.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(ImageError::Reference(format!(
+            "image {uri:?} must be an http(s):// URL or preset-id://NAME"
+        )))
+    }
+}
+
+fn preset_path(name: &str, dir: Option<&Path>) -> Result<PathBuf, ImageError> {
+    let Some(dir) = dir else {
+        return Err(ImageError::Reference(format!(
+            "preset-id://{name}: no images folder is configured on this server"
+        )));
+    };
+    let rel = Path::new(name);
+    if name.is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(ImageError::Reference(format!(
+            "preset-id://{name} is not a plain file name"
+        )));
+    }
+    Ok(dir.join(rel))
+}
+
+/// Fetches and decodes an image. Blocking: call it from a thread that may wait.
+pub fn load(uri: &str, dir: Option<&Path>, max_bytes: usize) -> Result<Rgba, ImageError> {
+    check_reference(uri, dir)?;
+    let bytes = if let Some(name) = uri.strip_prefix("preset-id://") {
+        let path = preset_path(name, dir)?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| ImageError::Load(format!("preset-id://{name}: {e}")))?;
+        if meta.len() as usize > max_bytes {
+            return Err(ImageError::Load(format!(
+                "preset-id://{name} is {} bytes; at most {max_bytes} are allowed",
+                meta.len()
+            )));
+        }
+        std::fs::read(&path).map_err(|e| ImageError::Load(format!("preset-id://{name}: {e}")))?
+    } else {
+        fetch(uri, max_bytes)?
+    };
+    decode(&bytes).map_err(|e| ImageError::Load(format!("image {uri:?}: {e}")))
+}
+
+/// Decodes JPEG or PNG bytes.
+pub fn decode(bytes: &[u8]) -> Result<Rgba, String> {
+    let format = image::guess_format(bytes).map_err(|_| "not a JPEG or PNG".to_string())?;
+    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
+        return Err(format!("{format:?} is not supported; use JPEG or PNG"));
+    }
+    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string())?;
+    let rgba = img.to_rgba8();
+    Ok(Rgba {
+        width: rgba.width(),
+        height: rgba.height(),
+        pixels: rgba.into_raw(),
+    })
+}
+
+fn fetch(url: &str, max_bytes: usize) -> Result<Vec<u8>, ImageError> {
+    let url = url.to_string();
+    // A thread of its own with a small runtime: callers may be on an async worker, where
+    // blocking on the shared runtime is not allowed.
+    let worker = std::thread::spawn(move || -> Result<Vec<u8>, ImageError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ImageError::Load(e.to_string()))?;
+        rt.block_on(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| ImageError::Load(e.to_string()))?;
+            let mut resp = client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| ImageError::Load(format!("fetching {url}: {e}")))?;
+            if !resp.status().is_success() {
+                return Err(ImageError::Load(format!(
+                    "fetching {url}: HTTP {}",
+                    resp.status()
+                )));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| ImageError::Load(format!("fetching {url}: {e}")))?
+            {
+                body.extend_from_slice(&chunk);
+                if body.len() > max_bytes {
+                    return Err(ImageError::Load(format!(
+                        "{url} is larger than {max_bytes} bytes"
+                    )));
+                }
+            }
+            Ok(body)
+        })
+    });
+    worker
+        .join()
+        .unwrap_or_else(|_| Err(ImageError::Load("image fetch failed".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_checked_and_presets_stay_in_their_folder() {
+        let dir = tempfile_dir();
+        assert!(check_reference("ftp://x/y.png", Some(&dir)).is_err());
+        assert!(check_reference("preset-id://../etc/passwd", Some(&dir)).is_err());
+        assert!(check_reference("preset-id://a.png", None).is_err());
+        assert!(check_reference("preset-id://a.png", Some(&dir)).is_ok());
+        assert!(check_reference("https://example.com/a.png", None).is_ok());
+
+        // A real PNG written and read back.
+        let mut png = Vec::new();
+        let img = image::RgbaImage::from_pixel(4, 2, image::Rgba([255, 0, 0, 128]));
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        std::fs::write(dir.join("a.png"), &png).unwrap();
+        let loaded = load("preset-id://a.png", Some(&dir), 1 << 20).unwrap();
+        assert_eq!((loaded.width, loaded.height), (4, 2));
+        assert_eq!(&loaded.pixels[..4], &[255, 0, 0, 128]);
+        assert!(matches!(
+            load("preset-id://a.png", Some(&dir), 10),
+            Err(ImageError::Load(_))
+        ));
+        assert!(matches!(
+            load("preset-id://missing.png", Some(&dir), 1 << 20),
+            Err(ImageError::Load(_))
+        ));
+        std::fs::write(dir.join("b.png"), b"not an image").unwrap();
+        assert!(matches!(
+            load("preset-id://b.png", Some(&dir), 1 << 20),
+            Err(ImageError::Load(_))
+        ));
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tributary-images-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&d);
+        d
+    }
+}

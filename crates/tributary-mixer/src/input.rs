@@ -1,0 +1,450 @@
+//! One input of a task: a tap that brings its encoded packets in (from the hub, or pulled
+//! from a URL by FFmpeg's demuxer), and a decode thread that turns them into pictures and
+//! samples on the task's timeline.
+//!
+//! The tap never blocks the hub: packets go through a bounded channel and are dropped
+//! (counted) when the decoder falls behind. A publisher that goes away and comes back is a
+//! new track (new offset), announced to the decoder before its first packet.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use tributary_core::mix::{Content, RenderMode, Source};
+use tributary_live::hub::{Hub, HubEvent};
+use tributary_live::media::{Kind, Packet};
+use tributary_live::metrics::Protocol;
+
+use crate::audio::{AudioTrack, RATE, Resampler};
+use crate::codec::{AudioDecoder, VideoDecoder};
+use crate::compose::fitted_size;
+use crate::frame::I420;
+use crate::timeline::{Timeline, TimelineConfig};
+
+/// Packets queued between the tap and the decoder (about 4 s of a 30 fps stream).
+const TAP_QUEUE: usize = 256;
+
+/// What the tap hands the decoder.
+pub(crate) enum InputMsg {
+    NewTrack,
+    VideoConfig(Bytes),
+    Video { dts: i64, pts: i64, data: Bytes },
+    AudioConfig(AudioCodec),
+    Audio { pts: i64, data: Bytes },
+}
+
+pub(crate) enum AudioCodec {
+    Aac(Bytes),
+    Mp3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputStatus {
+    /// Not seen yet.
+    Waiting,
+    /// Packets are arriving.
+    Live,
+    /// It was live and went away.
+    Lost,
+}
+
+/// How this input is drawn and heard, changed by live updates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Render {
+    /// The size of its rect, or `None` when not visible.
+    pub rect_size: Option<(u32, u32)>,
+    pub mode: RenderMode,
+    pub content: Content,
+}
+
+/// State shared by the tap, the decoder and the mix thread.
+pub(crate) struct InputState {
+    pub timeline: Timeline<Arc<I420>>,
+    pub audio: AudioTrack,
+    pub render: Render,
+    pub status: InputStatus,
+    pub frames_in: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputStats {
+    pub source: String,
+    pub status: InputStatus,
+    pub frames_decoded: u64,
+    pub late_frames: u64,
+    pub dropped_packets: u64,
+    pub tracks: u64,
+}
+
+pub(crate) struct Input {
+    pub source: Source,
+    pub state: Arc<Mutex<InputState>>,
+    stop: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
+    tap: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Input {
+    pub fn lock(&self) -> MutexGuard<'_, InputState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the tap and the decoder of one input. `clock` is the task's zero.
+    pub fn spawn(
+        rt: &tokio::runtime::Handle,
+        hub: &Hub,
+        app_key_prefix: &str,
+        source: Source,
+        render: Render,
+        timeline: TimelineConfig,
+        clock: Instant,
+    ) -> Input {
+        let state = Arc::new(Mutex::new(InputState {
+            timeline: Timeline::new(timeline),
+            audio: AudioTrack::new(),
+            render,
+            status: InputStatus::Waiting,
+            frames_in: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
+        let name = source.describe().to_string();
+        {
+            let (state, stop) = (state.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("mix-decode".into())
+                .spawn(move || decode_loop(rx, state, stop, clock));
+            if let Err(e) = spawned {
+                warn!(input = %name, error = %e, "cannot start a decode thread");
+            }
+        }
+        let tap = match &source {
+            Source::Stream(id) => {
+                let key = format!("{app_key_prefix}{id}");
+                let (hub, stop, dropped) = (hub.clone(), stop.clone(), dropped.clone());
+                Some(rt.spawn(hub_tap(hub, key, tx, stop, dropped)))
+            }
+            Source::Url(url) => {
+                let (url, stop, dropped) = (url.clone(), stop.clone(), dropped.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("mix-pull".into())
+                    .spawn(move || crate::pull::run(&url, &tx, &stop, &dropped));
+                if let Err(e) = spawned {
+                    warn!(input = %name, error = %e, "cannot start a pull thread");
+                }
+                None
+            }
+        };
+        Input {
+            source,
+            state,
+            stop,
+            dropped,
+            tap,
+        }
+    }
+
+    pub fn stats(&self) -> InputStats {
+        let s = self.lock();
+        InputStats {
+            source: self.source.describe().to_string(),
+            status: s.status,
+            frames_decoded: s.frames_in,
+            late_frames: s.timeline.late_frames,
+            dropped_packets: self.dropped.load(Ordering::Relaxed),
+            tracks: s.timeline.anchors,
+        }
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.tap.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Sends without blocking; a full queue drops the packet (counted).
+pub(crate) fn offer(tx: &SyncSender<InputMsg>, msg: InputMsg, dropped: &AtomicU64) -> bool {
+    match tx.try_send(msg) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+/// Follows hub stream `key`: subscribes whenever it is live, forwards its packets,
+/// and starts a new track each time it (re)appears.
+async fn hub_tap(
+    hub: Hub,
+    key: String,
+    tx: SyncSender<InputMsg>,
+    stop: Arc<AtomicBool>,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut events = hub.events();
+    while !stop.load(Ordering::Relaxed) {
+        let sub = match hub.subscribe(&key, Protocol::Internal) {
+            Ok(s) => s,
+            Err(_) => {
+                // Not live: wait until it is published (or re-check now and then, in case
+                // the event was missed while lagging).
+                let wait = async {
+                    loop {
+                        match events.recv().await {
+                            Ok(HubEvent::Published(k)) if k == key => break,
+                            Ok(_) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                std::future::pending::<()>().await
+                            }
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+                continue;
+            }
+        };
+        debug!(stream = %key, "mix input subscribed");
+        if !offer(&tx, InputMsg::NewTrack, &dropped) {
+            return;
+        }
+        while let Some(p) = sub.recv().await {
+            let Some(msg) = from_flv(&p) else { continue };
+            if !offer(&tx, msg, &dropped) {
+                return;
+            }
+        }
+        debug!(stream = %key, "mix input ended");
+    }
+}
+
+/// Reads an FLV-tag-like packet into a decoder message; `None` for what is not decoded
+/// (metadata, codecs other than H.264/AAC/MP3).
+fn from_flv(p: &Packet) -> Option<InputMsg> {
+    let d = &p.data;
+    let ts = p.timestamp as i64;
+    match p.kind {
+        Kind::Video => {
+            // Legacy FLV AVC only: codec id 7, not an Enhanced RTMP header.
+            if d.len() < 5 || d[0] & 0x80 != 0 || d[0] & 0x0f != 7 {
+                return None;
+            }
+            match d[1] {
+                0 => Some(InputMsg::VideoConfig(d.slice(5..))),
+                1 => Some(InputMsg::Video {
+                    dts: ts,
+                    pts: ts + p.composition_time() as i64,
+                    data: d.slice(5..),
+                }),
+                _ => None,
+            }
+        }
+        Kind::Audio => {
+            if d.len() < 2 {
+                return None;
+            }
+            match d[0] >> 4 {
+                10 => match d[1] {
+                    0 => Some(InputMsg::AudioConfig(AudioCodec::Aac(d.slice(2..)))),
+                    _ => Some(InputMsg::Audio {
+                        pts: ts,
+                        data: d.slice(2..),
+                    }),
+                },
+                2 | 14 => Some(InputMsg::Audio {
+                    pts: ts,
+                    data: d.slice(1..),
+                }),
+                _ => None,
+            }
+        }
+        Kind::Meta => None,
+    }
+}
+
+fn now_ms(clock: Instant) -> i64 {
+    clock.elapsed().as_millis() as i64
+}
+
+/// Decodes until the input stops. Decoder errors drop the packet, not the input: a
+/// corrupt frame is concealed by the next key frame.
+fn decode_loop(
+    rx: Receiver<InputMsg>,
+    state: Arc<Mutex<InputState>>,
+    stop: Arc<AtomicBool>,
+    clock: Instant,
+) {
+    let mut video: Option<VideoDecoder> = None;
+    let mut audio: Option<AudioDecoder> = None;
+    let mut mp3 = false;
+    let mut resampler: Option<Resampler> = None;
+    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(msg) = rx.recv_timeout(Duration::from_millis(500)) else {
+            if rx.recv_timeout(Duration::ZERO).is_err() && stop.load(Ordering::Relaxed) {
+                break;
+            }
+            continue;
+        };
+        match msg {
+            InputMsg::NewTrack => {
+                video = None;
+                audio = None;
+                mp3 = false;
+                resampler = None;
+                let mut s = lock();
+                s.timeline.new_track();
+                s.status = InputStatus::Live;
+            }
+            InputMsg::VideoConfig(avcc) => match VideoDecoder::h264(&avcc) {
+                Ok(d) => video = Some(d),
+                Err(e) => warn!(error = %e, "cannot open the input's H.264 decoder"),
+            },
+            InputMsg::AudioConfig(codec) => {
+                let opened = match codec {
+                    AudioCodec::Aac(asc) => AudioDecoder::aac(&asc),
+                    AudioCodec::Mp3 => AudioDecoder::mp3(),
+                };
+                match opened {
+                    Ok(d) => audio = Some(d),
+                    Err(e) => warn!(error = %e, "cannot open the input's audio decoder"),
+                }
+            }
+            InputMsg::Video { dts, pts, data } => {
+                let render = lock().render;
+                let Some(dec) = video.as_mut() else { continue };
+                if !render.content.has_video() {
+                    // Still note that the input is alive.
+                    let now = now_ms(clock);
+                    lock().timeline.place(pts, now);
+                    continue;
+                }
+                let pictures = match dec.decode(&data, pts, dts) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        debug!(error = %e, "video packet dropped");
+                        continue;
+                    }
+                };
+                for (t, pic) in pictures {
+                    let Some((rw, rh)) = render.rect_size else {
+                        lock().timeline.place(t, now_ms(clock));
+                        continue;
+                    };
+                    let (w, h) = fitted_size(pic.width(), pic.height(), rw, rh, render.mode);
+                    match dec.scale(&pic, w, h) {
+                        Ok(i420) => {
+                            let now = now_ms(clock);
+                            let mut s = lock();
+                            s.timeline.push_video(t, now, Arc::new(i420));
+                            s.frames_in += 1;
+                            s.status = InputStatus::Live;
+                        }
+                        Err(e) => debug!(error = %e, "scaling failed"),
+                    }
+                }
+            }
+            InputMsg::Audio { pts, data } => {
+                if audio.is_none() && !mp3 {
+                    // MP3 needs no configuration packet: open on first sight.
+                    if let Ok(d) = AudioDecoder::mp3() {
+                        audio = Some(d);
+                        mp3 = true;
+                    }
+                }
+                let Some(dec) = audio.as_mut() else { continue };
+                let frames = match dec.decode(&data) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        debug!(error = %e, "audio packet dropped");
+                        continue;
+                    }
+                };
+                let mut at_ms = pts;
+                for (rate, samples) in frames {
+                    let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
+                    let r = resampler.get_or_insert_with(|| Resampler::new(rate));
+                    if r.from_rate() != rate {
+                        *r = Resampler::new(rate);
+                    }
+                    let out = r.process(&samples);
+                    let now = now_ms(clock);
+                    let mut s = lock();
+                    let t = s.timeline.place(at_ms, now);
+                    s.status = InputStatus::Live;
+                    if s.render.content.has_audio() {
+                        s.audio.push(t * RATE as i64 / 1000, &out);
+                    }
+                    at_ms += dur_ms;
+                }
+            }
+        }
+    }
+    info!("mix input decoder stopped");
+}
+
+/// Marks the input lost when its packets stopped for a while (called by the mix thread).
+pub(crate) fn update_status(s: &mut InputState, now_ms: i64) {
+    if s.status == InputStatus::Live
+        && s.timeline
+            .last_packet_ms()
+            .is_some_and(|at| now_ms - at > 1_000)
+    {
+        s.status = InputStatus::Lost;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flv_packets_become_decoder_messages() {
+        let cfg = Packet::new(
+            Kind::Video,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2]),
+        );
+        assert!(matches!(from_flv(&cfg), Some(InputMsg::VideoConfig(b)) if b.as_ref() == [1, 2]));
+        let frame = Packet::new(
+            Kind::Video,
+            100,
+            Bytes::from_static(&[0x27, 1, 0, 0, 40, 9]),
+        );
+        assert!(matches!(
+            from_flv(&frame),
+            Some(InputMsg::Video {
+                dts: 100,
+                pts: 140,
+                ..
+            })
+        ));
+        let hevc = Packet::new(Kind::Video, 0, Bytes::from_static(&[0x1c, 0, 0, 0, 0, 1]));
+        assert!(from_flv(&hevc).is_none());
+        let asc = Packet::new(Kind::Audio, 0, Bytes::from_static(&[0xaf, 0, 0x12, 0x10]));
+        assert!(matches!(
+            from_flv(&asc),
+            Some(InputMsg::AudioConfig(AudioCodec::Aac(_)))
+        ));
+        let mp3 = Packet::new(Kind::Audio, 20, Bytes::from_static(&[0x2f, 0xff, 0xfb]));
+        assert!(matches!(
+            from_flv(&mp3),
+            Some(InputMsg::Audio { pts: 20, .. })
+        ));
+        let short = Packet::new(Kind::Video, 0, Bytes::from_static(&[0x17]));
+        assert!(from_flv(&short).is_none());
+    }
+}

@@ -1,0 +1,389 @@
+//! One output of a task: an encoder thread that takes composed ticks from a small bounded
+//! queue (dropping when it falls behind, so a slow output never holds the mix back),
+//! encodes them and publishes the result into the hub. A `StreamUrl` output is published
+//! under an internal key and pushed from there by the live plane's push client, which
+//! reconnects with back-off on its own.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use tributary_core::mix::{MixOutput, Target};
+use tributary_live::amf0::Amf0;
+use tributary_live::hub::{Hub, HubError, Publisher};
+use tributary_live::media::{Kind, Packet};
+use tributary_live::push::{self, PushConfig, PushHandle};
+
+use crate::audio::Stereo;
+use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
+use crate::frame::I420;
+
+/// Ticks queued per output: a few frames of slack, then drops.
+const OUTPUT_QUEUE: usize = 8;
+
+/// One tick of the mix, shared by every output.
+pub(crate) struct Tick {
+    pub pts_ms: i64,
+    pub canvas: Option<Arc<I420>>,
+    pub audio: Arc<Vec<Stereo>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct OutputCounters {
+    pub frames: AtomicU64,
+    pub dropped_ticks: AtomicU64,
+    pub bytes: AtomicU64,
+    pub encode_errors: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputStats {
+    pub target: String,
+    pub frames_encoded: u64,
+    pub dropped_ticks: u64,
+    pub bytes: u64,
+    pub push: Option<String>,
+}
+
+pub(crate) struct Output {
+    pub target: Target,
+    tx: SyncSender<Arc<Tick>>,
+    settings: Arc<Mutex<MixOutput>>,
+    counters: Arc<OutputCounters>,
+    stop: Arc<AtomicBool>,
+    push: Option<PushHandle>,
+}
+
+impl Output {
+    pub fn spawn(
+        rt: &tokio::runtime::Handle,
+        hub: &Hub,
+        key: String,
+        spec: MixOutput,
+        fps: u32,
+        preset: String,
+    ) -> Output {
+        let (tx, rx) = sync_channel(OUTPUT_QUEUE);
+        let settings = Arc::new(Mutex::new(spec.clone()));
+        let counters = Arc::new(OutputCounters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let push = match &spec.target {
+            Target::Url(url) => match push::Target::parse(url) {
+                Ok(t) => {
+                    let _guard = rt.enter();
+                    Some(push::spawn(
+                        hub.clone(),
+                        key.clone(),
+                        t,
+                        PushConfig::default(),
+                    ))
+                }
+                Err(e) => {
+                    warn!(url, error = %e.0, "mix output URL refused");
+                    None
+                }
+            },
+            Target::Stream(_) => None,
+        };
+        let worker = Worker {
+            hub: hub.clone(),
+            key,
+            settings: settings.clone(),
+            counters: counters.clone(),
+            stop: stop.clone(),
+            fps,
+            preset,
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("mix-encode".into())
+            .spawn(move || worker.run(rx))
+        {
+            warn!(error = %e, "cannot start an encoder thread");
+        }
+        Output {
+            target: spec.target,
+            tx,
+            settings,
+            counters,
+            stop,
+            push,
+        }
+    }
+
+    /// Applies a live update (bitrate, size); the encoder picks it up at its next tick.
+    pub fn update(&self, spec: &MixOutput) {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = spec.clone();
+    }
+
+    /// Hands a tick over without waiting.
+    pub fn offer(&self, tick: &Arc<Tick>) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(tick.clone()) {
+            self.counters.dropped_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn stats(&self) -> OutputStats {
+        OutputStats {
+            target: self.target.describe().to_string(),
+            frames_encoded: self.counters.frames.load(Ordering::Relaxed),
+            dropped_ticks: self.counters.dropped_ticks.load(Ordering::Relaxed),
+            bytes: self.counters.bytes.load(Ordering::Relaxed),
+            push: self.push.as_ref().map(|p| format!("{:?}", p.state())),
+        }
+    }
+
+    pub fn dropped_ticks(&self) -> u64 {
+        self.counters.dropped_ticks.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(p) = self.push.take() {
+            p.stop();
+        }
+    }
+}
+
+struct Worker {
+    hub: Hub,
+    key: String,
+    settings: Arc<Mutex<MixOutput>>,
+    counters: Arc<OutputCounters>,
+    stop: Arc<AtomicBool>,
+    fps: u32,
+    preset: String,
+}
+
+struct Encoders {
+    spec: MixOutput,
+    video: Option<VideoEncoder>,
+    audio: Option<AudioEncoder>,
+    /// Output time of the audio encoder's first sample (it counts from zero).
+    audio_base_ms: i64,
+}
+
+impl Worker {
+    fn run(self, rx: Receiver<Arc<Tick>>) {
+        let Some(publisher) = self.claim() else {
+            return;
+        };
+        info!(stream = %self.key, "mix output publishing");
+        let mut enc: Option<Encoders> = None;
+        let mut rescaler = Rescaler::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            let Ok(tick) = rx.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            let spec = self
+                .settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let rebuild = enc.as_ref().is_none_or(|e| {
+                e.spec.video.map(|v| (v.width, v.height)) != spec.video.map(|v| (v.width, v.height))
+                    || e.spec.channels != spec.channels
+            });
+            if rebuild {
+                match self.open(&spec, &publisher, tick.pts_ms) {
+                    Some(e) => enc = Some(e),
+                    None => {
+                        self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+            }
+            let Some(e) = enc.as_mut() else { continue };
+            if let (Some(v), Some(ve)) = (spec.video, e.video.as_mut()) {
+                ve.set_bitrate(v.bitrate_bps);
+            }
+            e.spec = spec;
+            self.encode(e, &tick, &mut rescaler, &publisher);
+        }
+        info!(stream = %self.key, "mix output stopped");
+    }
+
+    /// Claims the output stream in the hub, waiting while someone else publishes it.
+    fn claim(&self) -> Option<Publisher> {
+        let mut warned = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            match self.hub.publish(&self.key, now) {
+                Ok(p) => return Some(p),
+                Err(HubError::AlreadyPublishing(_)) => {
+                    if !warned {
+                        warn!(stream = %self.key, "mix output stream is published by someone else; waiting");
+                        warned = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => {
+                    warn!(stream = %self.key, error = %e, "mix output cannot publish");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
+        }
+        None
+    }
+
+    fn open(&self, spec: &MixOutput, publisher: &Publisher, now_ms: i64) -> Option<Encoders> {
+        let video = match spec.video {
+            Some(v) => {
+                match VideoEncoder::new(v.width, v.height, self.fps, v.bitrate_bps, &self.preset) {
+                    Ok(e) => Some(e),
+                    Err(err) => {
+                        warn!(stream = %self.key, error = %err, "cannot open the video encoder");
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        let audio = match AudioEncoder::new(spec.channels, spec.audio_bitrate_bps) {
+            Ok(e) => e,
+            Err(err) => {
+                warn!(stream = %self.key, error = %err, "cannot open the audio encoder");
+                return None;
+            }
+        };
+        let mut meta = vec![
+            ("audiocodecid".to_string(), Amf0::Number(10.0)),
+            (
+                "audiosamplerate".to_string(),
+                Amf0::Number(crate::audio::RATE as f64),
+            ),
+            (
+                "audiochannels".to_string(),
+                Amf0::Number(spec.channels as f64),
+            ),
+            (
+                "audiodatarate".to_string(),
+                Amf0::Number(spec.audio_bitrate_bps as f64 / 1000.0),
+            ),
+            (
+                "encoder".to_string(),
+                Amf0::String("tributary mixer".into()),
+            ),
+        ];
+        if let Some(v) = spec.video {
+            meta.extend([
+                ("width".to_string(), Amf0::Number(v.width as f64)),
+                ("height".to_string(), Amf0::Number(v.height as f64)),
+                ("framerate".to_string(), Amf0::Number(self.fps as f64)),
+                ("videocodecid".to_string(), Amf0::Number(7.0)),
+                (
+                    "videodatarate".to_string(),
+                    Amf0::Number(v.bitrate_bps as f64 / 1000.0),
+                ),
+            ]);
+        }
+        publisher.send(Packet::metadata(Amf0::EcmaArray(meta)));
+        if let Some(v) = &video {
+            publisher.send(video_packet(0, 0, true, 0, v.config()));
+        }
+        publisher.send(audio_packet(0, 0, audio.config()));
+        Some(Encoders {
+            spec: spec.clone(),
+            video,
+            audio: Some(audio),
+            audio_base_ms: now_ms,
+        })
+    }
+
+    fn encode(
+        &self,
+        e: &mut Encoders,
+        tick: &Tick,
+        rescaler: &mut Rescaler,
+        publisher: &Publisher,
+    ) {
+        if let (Some(ve), Some(v), Some(canvas)) =
+            (e.video.as_mut(), e.spec.video, tick.canvas.as_ref())
+        {
+            let scaled;
+            let pic: &I420 = if (canvas.width, canvas.height) == (v.width, v.height) {
+                canvas
+            } else {
+                match rescaler.scale(canvas, v.width, v.height) {
+                    Ok(p) => {
+                        scaled = p;
+                        &scaled
+                    }
+                    Err(_) => {
+                        self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            };
+            match ve.encode(pic, tick.pts_ms) {
+                Ok(packets) => {
+                    for p in packets {
+                        let cts = (p.pts_ms - p.dts_ms).max(0) as i32;
+                        self.counters
+                            .bytes
+                            .fetch_add(p.data.len() as u64, Ordering::Relaxed);
+                        publisher.send(video_packet(
+                            p.dts_ms.max(0) as u32,
+                            cts,
+                            p.key,
+                            1,
+                            &p.data,
+                        ));
+                        self.counters.frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => {
+                    self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(ae) = e.audio.as_mut() {
+            match ae.encode(&tick.audio) {
+                Ok(packets) => {
+                    for p in packets {
+                        self.counters
+                            .bytes
+                            .fetch_add(p.data.len() as u64, Ordering::Relaxed);
+                        publisher.send(audio_packet(
+                            (p.pts_ms + e.audio_base_ms).max(0) as u32,
+                            1,
+                            &p.data,
+                        ));
+                    }
+                }
+                Err(_) => {
+                    self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// An FLV AVC video tag body.
+fn video_packet(ts: u32, cts: i32, key: bool, kind: u8, payload: &[u8]) -> Packet {
+    let mut b = BytesMut::with_capacity(payload.len() + 5);
+    b.put_u8(if key { 0x17 } else { 0x27 });
+    b.put_u8(kind);
+    let c = cts.to_be_bytes();
+    b.put_slice(&c[1..]);
+    b.put_slice(payload);
+    Packet::new(Kind::Video, ts, b.freeze())
+}
+
+/// An FLV AAC audio tag body (44.1 kHz, 16-bit, stereo flags as FLV requires for AAC).
+fn audio_packet(ts: u32, kind: u8, payload: &[u8]) -> Packet {
+    let mut b = BytesMut::with_capacity(payload.len() + 2);
+    b.put_u8(0xaf);
+    b.put_u8(kind);
+    b.put_slice(payload);
+    Packet::new(Kind::Audio, ts, Bytes::from(b))
+}

@@ -1,0 +1,245 @@
+//! One running mix: the output clock and the thread that, at every tick, picks each
+//! input's frame and samples, composes and mixes them, and hands the result to the
+//! outputs.
+//!
+//! Everything a live update changes lives in one [`Plan`] behind a mutex; the mix thread
+//! takes the current plan at the start of each tick, so an update applies whole, at a tick
+//! boundary. Inputs and outputs that survive an update are carried over (same decoder,
+//! same encoder, the player keeps playing).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use tributary_core::mix::{MixSpec, Rect};
+
+use crate::audio::{self, RATE, Stereo};
+use crate::compose::{self, Layer};
+use crate::frame::{I420, I420A};
+use crate::input::{self, Input, InputStats, InputStatus};
+use crate::output::{Output, OutputStats, Tick};
+
+/// Audio-only tasks tick every 20 ms.
+const AUDIO_ONLY_RATE: u32 = 50;
+/// A tick later than this is counted late.
+const LATE_MS: i64 = 50;
+/// Behind by more than this, the clock skips ahead instead of catching up in a burst.
+const SKIP_MS: i64 = 1_000;
+
+/// What the mix thread draws and where it sends it.
+pub(crate) struct Plan {
+    pub spec: MixSpec,
+    pub background: Option<I420>,
+    pub watermark: Option<(I420A, Rect)>,
+    pub inputs: Vec<Arc<Input>>,
+    pub outputs: Vec<Arc<Output>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub ticks: AtomicU64,
+    pub late_ticks: AtomicU64,
+    pub skipped_ticks: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub plan: Mutex<Arc<Plan>>,
+    pub stop: AtomicBool,
+    pub counters: Counters,
+    pub clock: Instant,
+    pub name: String,
+}
+
+impl Shared {
+    pub fn plan(&self) -> Arc<Plan> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Per-task figures for the introspection endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStats {
+    pub app_id: u64,
+    pub task_id: String,
+    pub running_s: u64,
+    pub fps_target: u32,
+    pub fps_achieved: f64,
+    pub ticks: u64,
+    pub late_ticks: u64,
+    pub skipped_ticks: u64,
+    pub cost_pixels_per_s: u64,
+    pub inputs: Vec<InputStats>,
+    pub outputs: Vec<OutputStats>,
+}
+
+/// Why the mix thread ended by itself.
+pub(crate) enum Ended {
+    Stopped,
+    Idle,
+}
+
+pub(crate) struct TickMetrics {
+    pub ticks: Counter,
+    pub late: Counter,
+}
+
+/// The mix loop. Returns when stopped, or when every input has been gone for the
+/// task's `MaxIdleTime`.
+pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
+    let clock = shared.clock;
+    let mut n: u64 = 0;
+    let mut rate = tick_rate(&shared.plan().spec);
+    let mut samples_done: i64 = 0;
+    let mut last_activity_ms: i64 = 0;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return Ended::Stopped;
+        }
+        let plan = shared.plan();
+        let r = tick_rate(&plan.spec);
+        if r != rate {
+            // Rate changes only between audio-only and video; restart the tick count
+            // at the current time.
+            let now = clock.elapsed().as_millis() as u64;
+            n = now * r as u64 / 1000;
+            rate = r;
+        }
+        let t_ms = (n * 1000 / rate as u64) as i64;
+        // Wait for the tick, in short steps so a stop is seen quickly.
+        loop {
+            let now = clock.elapsed().as_millis() as i64;
+            if now >= t_ms || shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis((t_ms - now).clamp(1, 20) as u64));
+        }
+        let now = clock.elapsed().as_millis() as i64;
+        if now - t_ms > SKIP_MS {
+            let target = now as u64 * rate as u64 / 1000;
+            shared
+                .counters
+                .skipped_ticks
+                .fetch_add(target.saturating_sub(n), Ordering::Relaxed);
+            n = target;
+            continue;
+        }
+        if now - t_ms > LATE_MS {
+            shared.counters.late_ticks.fetch_add(1, Ordering::Relaxed);
+            metrics.late.inc();
+        }
+
+        let canvas = compose_tick(&plan, t_ms);
+        let end = ((n + 1) * RATE as u64 / rate as u64) as i64;
+        if samples_done == 0 || samples_done > end {
+            samples_done = (n * RATE as u64 / rate as u64) as i64;
+        }
+        let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - samples_done).max(0) as usize];
+        let mut any_live = false;
+        for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
+            let mut s = inp.lock();
+            input::update_status(&mut s, now);
+            if s.status == InputStatus::Live {
+                any_live = true;
+            }
+            if spec.content.has_audio() {
+                s.audio
+                    .mix_into(samples_done, &mut buf, audio::gain(spec.volume));
+            }
+        }
+        audio::soft_clip(&mut buf);
+        samples_done = end;
+
+        let tick = Arc::new(Tick {
+            pts_ms: t_ms,
+            canvas: canvas.map(Arc::new),
+            audio: Arc::new(buf),
+        });
+        for out in &plan.outputs {
+            out.offer(&tick);
+        }
+        shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
+        metrics.ticks.inc();
+
+        if any_live {
+            last_activity_ms = now;
+        }
+        if now - last_activity_ms > plan.spec.max_idle_s as i64 * 1000 {
+            info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
+            return Ended::Idle;
+        }
+        n += 1;
+    }
+}
+
+fn tick_rate(spec: &MixSpec) -> u32 {
+    if spec.has_video() {
+        spec.fps.max(1)
+    } else {
+        AUDIO_ONLY_RATE
+    }
+}
+
+/// The composed picture of one tick, or `None` for an audio-only task.
+fn compose_tick(plan: &Plan, t_ms: i64) -> Option<I420> {
+    let background = plan.background.as_ref()?;
+    let mut picks: Vec<(Rect, Option<Arc<I420>>)> = Vec::with_capacity(plan.inputs.len());
+    for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
+        let Some(rect) = spec.rect.filter(|_| spec.is_visible()) else {
+            continue;
+        };
+        let mut s = inp.lock();
+        let pic = s.timeline.pick(t_ms).frame().cloned();
+        picks.push((rect, pic));
+    }
+    let mut layers: Vec<Layer> = picks
+        .iter()
+        .map(|(rect, pic)| Layer {
+            rect: *rect,
+            picture: pic.as_deref(),
+        })
+        .collect();
+    let mut canvas = background.clone();
+    compose::compose(
+        &mut canvas,
+        background,
+        &mut layers,
+        plan.watermark.as_ref().map(|(w, r)| (w, *r)),
+    );
+    Some(canvas)
+}
+
+pub(crate) fn stats(shared: &Shared, app_id: u64, task_id: &str, cost: u64) -> TaskStats {
+    let plan = shared.plan();
+    let running = shared.clock.elapsed();
+    let ticks = shared.counters.ticks.load(Ordering::Relaxed);
+    TaskStats {
+        app_id,
+        task_id: task_id.to_string(),
+        running_s: running.as_secs(),
+        fps_target: tick_rate(&plan.spec),
+        fps_achieved: if running.as_secs_f64() > 0.0 {
+            (ticks as f64 / running.as_secs_f64() * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+        ticks,
+        late_ticks: shared.counters.late_ticks.load(Ordering::Relaxed),
+        skipped_ticks: shared.counters.skipped_ticks.load(Ordering::Relaxed),
+        cost_pixels_per_s: cost,
+        inputs: plan.inputs.iter().map(|i| i.stats()).collect(),
+        outputs: plan.outputs.iter().map(|o| o.stats()).collect(),
+    }
+}
+
+pub(crate) fn warn_dropped(shared: &Shared) {
+    let plan = shared.plan();
+    for o in &plan.outputs {
+        if o.dropped_ticks() > 0 {
+            warn!(task = %shared.name, output = %o.target.describe(), dropped = o.dropped_ticks(), "output fell behind");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Wires the mixing engine (`tributary-mixer`) to the control plane's `MixEngine` port,
+//! serves the per-task introspection endpoint, and turns the engine's idle stops into
+//! ordinary stops (stored, with `mix_stop`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use tributary_api::mixing::{EngineRefusal, MixControl, MixEngine, StopReason};
+use tributary_core::AppId;
+use tributary_core::mix::MixSpec;
+use tributary_mixer::images::ImageError;
+use tributary_mixer::{Engine, EngineError, EngineEvent};
+
+pub struct EngineAdapter(pub Arc<Engine>);
+
+fn refusal(e: EngineError) -> EngineRefusal {
+    match e {
+        EngineError::OverBudget { .. } => EngineRefusal::OverBudget(e.to_string()),
+        EngineError::InputMissing(_) => EngineRefusal::InputMissing(e.to_string()),
+        EngineError::Image {
+            error: ImageError::Reference(_),
+            ..
+        } => EngineRefusal::ImageReference(e.to_string()),
+        EngineError::Image { .. } => EngineRefusal::ImageLoad(e.to_string()),
+    }
+}
+
+impl MixEngine for EngineAdapter {
+    fn check(
+        &self,
+        app_id: AppId,
+        task_id: &str,
+        spec: &MixSpec,
+        require_inputs: bool,
+    ) -> Result<(), EngineRefusal> {
+        self.0
+            .check(app_id as u64, task_id, spec, require_inputs)
+            .map_err(refusal)
+    }
+
+    fn start(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Result<(), EngineRefusal> {
+        self.0.start(app_id as u64, task_id, spec).map_err(refusal)
+    }
+
+    fn stop(&self, app_id: AppId, task_id: &str) {
+        self.0.stop(app_id as u64, task_id);
+    }
+}
+
+/// Stops (with `mix_stop`) the tasks the engine reports idle.
+pub async fn follow_idle(mixing: Arc<MixControl>, mut events: mpsc::Receiver<EngineEvent>) {
+    while let Some(EngineEvent::Idle { app_id, task_id }) = events.recv().await {
+        let m = mixing.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            m.stop(app_id as AppId, &task_id, None, None, StopReason::Idle)
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            warn!(app_id, error = %e, "idle mix task could not be stopped cleanly");
+        }
+    }
+}
+
+/// `GET /api/mix` (every task) and `GET /api/mix/{app}/{task}`: fps achieved, late
+/// ticks, input states, output counters.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/api/mix", get(list))
+        .route("/api/mix/{app}/{task}", get(one))
+        .with_state(engine)
+}
+
+async fn list(State(engine): State<Arc<Engine>>) -> Response {
+    Json(engine.list()).into_response()
+}
+
+async fn one(
+    State(engine): State<Arc<Engine>>,
+    Path((app, task)): Path<(u64, String)>,
+) -> Response {
+    match engine.stats(app, &task) {
+        Some(s) => Json(s).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such mix task").into_response(),
+    }
+}

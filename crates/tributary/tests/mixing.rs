@@ -1,0 +1,452 @@
+//! Mixing through the real binary: `ffmpeg` publishes solid colours with tones, StartMix
+//! arrives over the signed API, and `ffmpeg` reads the mixed HTTP-FLV output back to check
+//! pixels at layout points, size, frame rate and both tones.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::media::*;
+use common::*;
+use serde_json::{Value, json};
+
+const LIVE: Duration = Duration::from_secs(20);
+const W: usize = 320;
+const H: usize = 240;
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves none behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ffmpeg` publishing a solid colour with a sine tone (H.264 + AAC), for `secs`.
+fn publish_color(url: &str, color: &str, freq: u32, secs: u32) -> Proc {
+    Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("color=c={color}:size=160x120:rate=25"),
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("sine=frequency={freq}:sample_rate=44100"),
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "25",
+            ])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
+            .args(["-t", &secs.to_string(), "-f", "flv", url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    )
+}
+
+fn flv_url(s: &Server, stream: &str) -> String {
+    format!("{}/{APP}/{stream}.flv", s.base)
+}
+
+/// Reads `secs` of a stream's video as RGB frames of W×H.
+fn read_frames(url: &str, secs: f32) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url])
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-an",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("ffmpeg");
+    out.stdout
+        .chunks_exact(W * H * 3)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Reads `secs` of a stream's audio as mono f32 at 44.1 kHz.
+fn read_audio(url: &str, secs: f32) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url])
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            "44100",
+            "-f",
+            "f32le",
+            "-",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("ffmpeg");
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Magnitude of one frequency (a single DFT bin), normalised.
+fn tone(samples: &[f32], freq: f64) -> f64 {
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, s) in samples.iter().enumerate() {
+        let ph = 2.0 * std::f64::consts::PI * freq * i as f64 / 44_100.0;
+        re += *s as f64 * ph.cos();
+        im += *s as f64 * ph.sin();
+    }
+    (re * re + im * im).sqrt() / samples.len().max(1) as f64
+}
+
+fn px(frame: &[u8], x: usize, y: usize) -> (u8, u8, u8) {
+    let i = (y * W + x) * 3;
+    (frame[i], frame[i + 1], frame[i + 2])
+}
+
+/// Roughly this colour (codec and colour-conversion rounding allowed).
+fn is(c: (u8, u8, u8), rgb: (u8, u8, u8)) -> bool {
+    let d = |a: u8, b: u8| (a as i32 - b as i32).abs();
+    d(c.0, rgb.0) < 40 && d(c.1, rgb.1) < 40 && d(c.2, rgb.2) < 40
+}
+
+const RED: (u8, u8, u8) = (255, 0, 0);
+const BLUE: (u8, u8, u8) = (0, 0, 255);
+
+fn two_up(task: &str, seq: i64, left: &str, right: &str, out: &str) -> String {
+    json!({
+        "TaskId": task, "UserId": "mixer-user", "RoomId": "room1", "Sequence": seq,
+        "BackGroundColorHex": "0x00FF0000",
+        "MixInput": [
+            {"StreamId": left, "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 160, "Layer": 1}},
+            {"StreamId": right, "RectInfo": {"Top": 0, "Left": 160, "Bottom": 240, "Right": 320, "Layer": 1}}
+        ],
+        "MixOutput": [{"StreamId": out, "Width": 320, "Height": 240, "Fps": 15,
+                        "VideoBitrate": 600000, "AudioCodec": 1}]
+    })
+    .to_string()
+}
+
+/// Waits until a frame of the output shows `rgb` at (x, y).
+fn wait_pixel(url: &str, x: usize, y: usize, rgb: (u8, u8, u8)) -> Vec<u8> {
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let frames = read_frames(url, 1.0);
+        if let Some(f) = frames.iter().rev().find(|f| is(px(f, x, y), rgb)) {
+            return f.clone();
+        }
+        assert!(Instant::now() < deadline, "({x},{y}) never became {rgb:?}");
+    }
+}
+
+#[test]
+fn start_update_and_stop_a_two_input_mix() {
+    let rx = Receiver::start(&[]);
+    let s = Server::start(Some(&rx.url));
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 1000, 40);
+    wait_live(&s, "red", LIVE);
+    wait_live(&s, "blue", LIVE);
+
+    let c = s.app();
+    let r = c.post(
+        "StartMix",
+        &two_up("t1", 1, "red", "blue", "mixed"),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    let play = &r["Data"]["PlayInfo"][0];
+    assert_eq!(r["Data"]["UserId"], "mixer-user");
+    assert_eq!(r["Data"]["Sequence"], 1);
+    assert_eq!(r["Data"]["RoomId"], "room1");
+    assert_eq!(play["StreamId"], "mixed");
+    let flv = play["FLV"].as_str().unwrap().to_string();
+    assert_eq!(flv, flv_url(&s, "mixed"));
+    assert!(play["RTMP"].as_str().unwrap().starts_with("rtmp://"));
+    assert!(
+        play["HLS"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mixed/playlist.m3u8")
+    );
+
+    // mix_start arrives, signed, with the vendor's task_id form.
+    let cb = loop {
+        let cb = rx.next(LIVE).expect("callback");
+        if cb.body["event"] == "mix_start" {
+            break cb.body;
+        }
+    };
+    assert_eq!(cb["task_id"], format!("{APP}:t1"));
+    assert_eq!(cb["mix_stream_alias"], "mixed");
+    assert_eq!(cb["seq"], "1");
+
+    // The picture: red left, blue right, size and codec as asked.
+    let info = wait_live(&s, "mixed", LIVE);
+    assert_eq!(info["width"], 320.0);
+    assert_eq!(info["video_codec"], "H264");
+    let frame = wait_pixel(&flv, 80, 120, RED);
+    assert!(is(px(&frame, 240, 120), BLUE), "{:?}", px(&frame, 240, 120));
+
+    // Frame rate: about 15 fps of monotonic video.
+    let times = video_times(&flv, 3);
+    assert!(times.len() >= 30, "{} frames in 3 s", times.len());
+    assert!(times.windows(2).all(|w| w[1] >= w[0]));
+
+    // Both tones are in the mixed audio.
+    let audio = read_audio(&flv, 2.0);
+    assert!(audio.len() > 44_100, "{} samples", audio.len());
+    let (a, b, none) = (
+        tone(&audio, 440.0),
+        tone(&audio, 1000.0),
+        tone(&audio, 700.0),
+    );
+    assert!(
+        a > 0.02 && b > 0.02 && none < a / 10.0,
+        "440: {a}, 1000: {b}, 700: {none}"
+    );
+
+    // A stale Sequence is refused and changes nothing; another user may not update.
+    let stale = c.post(
+        "StartMix",
+        &two_up("t1", 1, "blue", "red", "mixed"),
+        "application/json",
+    );
+    expect_code(&stale, 110200002);
+    assert!(stale["Message"].as_str().unwrap().contains("Sequence"));
+    let mut other: Value = serde_json::from_str(&two_up("t1", 5, "blue", "red", "mixed")).unwrap();
+    other["UserId"] = json!("intruder");
+    expect_code(
+        &c.post("StartMix", &other.to_string(), "application/json"),
+        110200160,
+    );
+
+    // A live update swaps the sides while one player keeps reading.
+    let url = flv.clone();
+    let player = std::thread::spawn(move || read_frames(&url, 6.0));
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = c.post(
+        "StartMix",
+        &two_up("t1", 2, "blue", "red", "mixed"),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    let frames = player.join().unwrap();
+    assert!(
+        frames.len() >= 60,
+        "the player kept going: {} frames",
+        frames.len()
+    );
+    assert!(
+        is(px(&frames[5], 80, 120), RED),
+        "before: {:?}",
+        px(&frames[5], 80, 120)
+    );
+    let last = frames.last().unwrap();
+    assert!(
+        is(px(last, 80, 120), BLUE),
+        "after: {:?}",
+        px(last, 80, 120)
+    );
+    assert!(is(px(last, 240, 120), RED));
+
+    // GetMixTaskInfo reports the real duration; unknown tasks get 110209001.
+    let info = c.get("GetMixTaskInfo", &[("TaskId", "t1")]);
+    expect_code(&info, 0);
+    assert_eq!(info["Data"]["TaskInfo"]["TaskId"], "t1");
+    assert!(
+        info["Data"]["TaskInfo"]["MixDuration"].as_u64().unwrap() >= 5,
+        "{info}"
+    );
+    expect_code(&c.get("GetMixTaskInfo", &[("TaskId", "nope")]), 110209001);
+
+    // The introspection endpoint has the task's figures.
+    let stats: Value = reqwest::blocking::get(format!("{}/api/mix/{APP}/t1", s.base))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(stats["inputs"][0]["status"], "live", "{stats}");
+    assert!(stats["fps_achieved"].as_f64().unwrap() > 12.0, "{stats}");
+
+    // StopMix by a non-owner is refused; by the owner it ends the output and fires mix_stop.
+    let stop = |user: &str, seq: i64| {
+        c.post(
+            "StopMix",
+            &json!({"TaskId": "t1", "UserId": user, "Sequence": seq}).to_string(),
+            "application/json",
+        )
+    };
+    expect_code(&stop("intruder", 10), 110200160);
+    let mut reader = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            &flv,
+            "-f",
+            "null",
+            "-",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    expect_code(&stop("mixer-user", 11), 0);
+    assert!(
+        wait_exit(&mut reader, LIVE).is_some(),
+        "the player saw the end"
+    );
+    let cb = loop {
+        let cb = rx.next(LIVE).expect("callback");
+        if cb.body["event"] == "mix_stop" {
+            break cb.body;
+        }
+    };
+    assert_eq!(cb["task_id"], format!("{APP}:t1"));
+    assert_eq!(cb["seq"], "11");
+    expect_code(&stop("mixer-user", 12), 110209001);
+    expect_code(&c.get("GetMixTaskInfo", &[("TaskId", "t1")]), 110209001);
+}
+
+#[test]
+fn refusals_use_the_vendors_codes() {
+    let s = Server::start(None);
+    let c = s.app();
+    let post = |v: Value| c.post("StartMix", &v.to_string(), "application/json");
+    let base = || -> Value { serde_json::from_str(&two_up("v", 1, "a", "b", "out")).unwrap() };
+
+    // Inputs that are not live: 110200150.
+    let r = post(base());
+    expect_code(&r, 110200150);
+    assert!(r["Message"].as_str().unwrap().contains('a'), "{r}");
+
+    let mut v = base();
+    v["MixInput"] = json!(
+        (0..10)
+            .map(|i| json!({"StreamId": format!("s{i}"), "RectInfo": {}}))
+            .collect::<Vec<_>>()
+    );
+    expect_code(&post(v), 110200158);
+
+    let mut v = base();
+    v["MixInput"][1]["StreamId"] = json!("a");
+    expect_code(&post(v), 110200175);
+
+    let mut v = base();
+    v["MixOutput"][0]["StreamId"] = json!("a");
+    expect_code(&post(v), 110200140);
+
+    let mut v = base();
+    let o = v["MixOutput"][0].clone();
+    v["MixOutput"] = json!([o.clone(), o]);
+    expect_code(&post(v), 110200176);
+
+    let mut v = base();
+    let o = v["MixOutput"][0].clone();
+    v["MixOutput"] = json!([o.clone(), o.clone(), o.clone(), o]);
+    expect_code(&post(v), 110200178);
+
+    let mut v = base();
+    v["MixOutput"][0]["Width"] = json!(3002);
+    expect_code(&post(v), 110200161);
+
+    let mut v = base();
+    v["BackgroundImage"] = json!("ftp://example.com/a.png");
+    expect_code(&post(v), 110200141);
+
+    let mut v = base();
+    v["WaterMark"] =
+        json!({"Image": "", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 10, "Right": 10}});
+    expect_code(&post(v), 110200171);
+
+    // Features not implemented yet are refused by name, never ignored.
+    for (path, value, name) in [
+        ("/ByPass", json!(1), "ByPass"),
+        ("/UserData", json!("aGk="), "UserData"),
+        ("/SoundLevel", json!(1), "SoundLevel"),
+        (
+            "/MixInput/0/Label",
+            json!({"Text": "x", "Left": 0, "Top": 0, "Font": {"FontType": 0}}),
+            "Label",
+        ),
+        (
+            "/MixInput/0/RectInfo/CornerRadius",
+            json!(10),
+            "CornerRadius",
+        ),
+        ("/MixInput/0/BlurInfo", json!({"TopPadding": 4}), "BlurInfo"),
+        (
+            "/MixInput/0/Image",
+            json!({"Url": "http://x/y.png"}),
+            "Image",
+        ),
+        ("/MixOutput/0/VideoEncId", json!(3), "VideoEncId"),
+        ("/MixOutput/0/AudioCodec", json!(0), "AudioCodec"),
+        (
+            "/MixOutput/0/TargetRoom",
+            json!({"RoomId": "r", "UserId": "u"}),
+            "TargetRoom",
+        ),
+        ("/WaitVideoInput", json!(1), "WaitVideoInput"),
+    ] {
+        let mut v = base();
+        let (parent, key) = path.rsplit_once('/').unwrap();
+        v.pointer_mut(if parent.is_empty() { "" } else { parent })
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .insert(key.to_string(), value);
+        let r = post(v);
+        expect_code(&r, 110200002);
+        assert!(r["Message"].as_str().unwrap().contains(name), "{name}: {r}");
+    }
+
+    // Missing required fields, and unknown tasks.
+    expect_code(
+        &c.post(
+            "StartMix",
+            r#"{"UserId":"u","MixInput":[],"MixOutput":[]}"#,
+            "application/json",
+        ),
+        110200002,
+    );
+    expect_code(
+        &c.post("StopMix", r#"{"TaskId":"ghost"}"#, "application/json"),
+        110209001,
+    );
+    expect_code(
+        &c.post(
+            "StopAutoMix",
+            r#"{"TaskId":"ghost","RoomId":"r"}"#,
+            "application/json",
+        ),
+        110209001,
+    );
+}
