@@ -22,6 +22,7 @@ use crate::compose::{self, Layer};
 use crate::frame::{I420, I420A};
 use crate::input::{self, Input, InputStats, InputStatus};
 use crate::output::{Output, OutputStats, Tick};
+use crate::timeline::IdleWatch;
 
 /// Audio-only tasks tick every 20 ms.
 const AUDIO_ONLY_RATE: u32 = 50;
@@ -94,7 +95,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
     let mut n: u64 = 0;
     let mut rate = tick_rate(&shared.plan().spec);
     let mut samples_done: i64 = 0;
-    let mut last_activity_ms: i64 = 0;
+    let mut idle = IdleWatch::new(shared.plan().spec.max_idle_s as i64 * 1000, 0);
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return Ended::Stopped;
@@ -164,10 +165,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
         metrics.ticks.inc();
 
-        if any_live {
-            last_activity_ms = now;
-        }
-        if now - last_activity_ms > plan.spec.max_idle_s as i64 * 1000 {
+        if idle.observe(any_live, plan.spec.max_idle_s as i64 * 1000, now) {
             info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
             return Ended::Idle;
         }

@@ -162,6 +162,32 @@ impl<F> Timeline<F> {
     }
 }
 
+/// The idle rule of a task: it stops itself when no input has delivered anything for
+/// `max_idle_ms` (counted from the start when none ever did).
+#[derive(Debug, Clone, Copy)]
+pub struct IdleWatch {
+    max_idle_ms: i64,
+    last_activity_ms: i64,
+}
+
+impl IdleWatch {
+    pub fn new(max_idle_ms: i64, start_ms: i64) -> Self {
+        IdleWatch {
+            max_idle_ms,
+            last_activity_ms: start_ms,
+        }
+    }
+
+    /// Notes whether any input was live at `now_ms`; `true` when the task should stop.
+    pub fn observe(&mut self, any_live: bool, max_idle_ms: i64, now_ms: i64) -> bool {
+        self.max_idle_ms = max_idle_ms;
+        if any_live {
+            self.last_activity_ms = now_ms;
+        }
+        now_ms - self.last_activity_ms > self.max_idle_ms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +254,18 @@ mod tests {
         t.push_video(3_600_040, 480, 3);
         assert_eq!(t.late_frames, 1);
         assert_eq!(t.pick(500), Slot::Fresh(&3));
+    }
+
+    #[test]
+    fn idle_stop_counts_from_the_last_live_input() {
+        let mut w = IdleWatch::new(90_000, 0);
+        assert!(!w.observe(false, 90_000, 89_000));
+        assert!(!w.observe(true, 90_000, 89_500), "an input came");
+        assert!(!w.observe(false, 90_000, 179_500));
+        assert!(w.observe(false, 90_000, 179_501), "gone for MaxIdleTime");
+        // A live update that raises MaxIdleTime takes effect at once.
+        let mut w = IdleWatch::new(90_000, 0);
+        assert!(!w.observe(false, 600_000, 100_000));
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn is(c: (u8, u8, u8), rgb: (u8, u8, u8)) -> bool {
 
 const RED: (u8, u8, u8) = (255, 0, 0);
 const BLUE: (u8, u8, u8) = (0, 0, 255);
+const GREEN: (u8, u8, u8) = (0, 255, 0);
 
 fn two_up(task: &str, seq: i64, left: &str, right: &str, out: &str) -> String {
     json!({
@@ -449,4 +450,164 @@ fn refusals_use_the_vendors_codes() {
         ),
         110209001,
     );
+}
+
+#[test]
+fn inputs_drop_and_return_a_dead_push_target_does_not_stall_and_a_restart_resumes() {
+    let rx = Receiver::start(&[]);
+    let mut s = Server::start(Some(&rx.url));
+    let red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
+    let blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 1000, 60);
+    wait_live(&s, "red", LIVE);
+    wait_live(&s, "blue", LIVE);
+
+    // One output played here, one pushed to a port where nothing listens.
+    let mut v: Value = serde_json::from_str(&two_up("faults", 1, "red", "blue", "m2")).unwrap();
+    let o = v["MixOutput"][0].clone();
+    let mut dead = o.clone();
+    dead["StreamUrl"] = json!("rtmp://127.0.0.1:9/live/nowhere");
+    v["MixOutput"] = json!([o, dead]);
+    let c = s.app();
+    expect_code(&c.post("StartMix", &v.to_string(), "application/json"), 0);
+    let flv = flv_url(&s, "m2");
+    wait_pixel(&flv, 240, 120, BLUE);
+
+    // The blue publisher dies: after the 3 s hold its half shows the background (green),
+    // while the red half and the output go on.
+    drop(blue);
+    let frame = wait_pixel(&flv, 240, 120, GREEN);
+    assert!(is(px(&frame, 80, 120), RED));
+    let stats: Value = reqwest::blocking::get(format!("{}/api/mix/{APP}/faults", s.base))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(stats["inputs"][1]["status"], "lost", "{stats}");
+    assert!(
+        stats["outputs"][0]["frames_encoded"].as_u64().unwrap() > 30,
+        "{stats}"
+    );
+    assert_ne!(stats["outputs"][1]["push"], "Live", "{stats}");
+
+    // It comes back as a new track and is shown again.
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 1000, 60);
+    wait_pixel(&flv, 240, 120, BLUE);
+
+    // A restart: the task is stored, so it resumes with the same output once the
+    // publishers are back.
+    drop(red);
+    drop(_blue);
+    s.restart();
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 1000, 60);
+    let flv = flv_url(&s, "m2");
+    let frame = wait_pixel(&flv, 80, 120, RED);
+    assert!(is(px(&frame, 240, 120), BLUE) || is(px(&frame, 240, 120), GREEN));
+    let info = s.app().get("GetMixTaskInfo", &[("TaskId", "faults")]);
+    expect_code(&info, 0);
+    expect_code(
+        &s.app().post(
+            "StopMix",
+            r#"{"TaskId":"faults","UserId":"mixer-user"}"#,
+            "application/json",
+        ),
+        0,
+    );
+}
+
+#[test]
+fn auto_mix_follows_the_room() {
+    let s = Server::start(None);
+    let _a = publish_color(&publish_url(&s, "a", "party", "ua"), "red", 440, 60);
+    let _b = publish_color(&publish_url(&s, "b", "party", "ub"), "blue", 1000, 60);
+    wait_live(&s, "a", LIVE);
+    wait_live(&s, "b", LIVE);
+    let c = s.app();
+    let r = c.post(
+        "StartAutoMix",
+        &json!({"TaskId": "party", "UserId": "host", "RoomId": "party",
+                "MixOutput": [{"StreamId": "party-mix", "AudioCodec": 1, "SoundChannel": 2}]})
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    assert_eq!(r["Data"]["PlayInfo"][0]["StreamId"], "party-mix");
+    let flv = flv_url(&s, "party-mix");
+    wait_live_audio(&s, "party-mix");
+    assert_eq!(probe_streams(&flv), vec!["aac".to_string()], "audio only");
+
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let audio = read_audio(&flv, 1.5);
+        if tone(&audio, 440.0) > 0.02 && tone(&audio, 1000.0) > 0.02 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both speakers never heard");
+    }
+
+    // A third speaker joins the room: heard without any API call.
+    let _d = publish_color(&publish_url(&s, "d", "party", "ud"), "green", 1800, 60);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let audio = read_audio(&flv, 1.5);
+        if tone(&audio, 1800.0) > 0.02 && tone(&audio, 440.0) > 0.02 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the third speaker never heard");
+    }
+
+    // A stream removed with ExtraMixInput ModifyType 1 is no longer heard.
+    let r = c.post(
+        "StartAutoMix",
+        &json!({"TaskId": "party", "UserId": "host", "RoomId": "party",
+                "ExtraMixInput": [{"StreamId": "a", "ModifyType": 1}],
+                "MixOutput": [{"StreamId": "party-mix", "AudioCodec": 1, "SoundChannel": 2}]})
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let audio = read_audio(&flv, 1.5);
+        if tone(&audio, 440.0) < 0.005 && tone(&audio, 1000.0) > 0.02 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the removed stream is still heard"
+        );
+    }
+    expect_code(
+        &c.post(
+            "StopAutoMix",
+            r#"{"TaskId":"party","RoomId":"other"}"#,
+            "application/json",
+        ),
+        110200002,
+    );
+    expect_code(
+        &c.post(
+            "StopAutoMix",
+            r#"{"TaskId":"party","RoomId":"party","UserId":"host"}"#,
+            "application/json",
+        ),
+        0,
+    );
+}
+
+/// Waits until an audio-only stream is live (its introspection shows an audio codec).
+fn wait_live_audio(s: &Server, stream: &str) {
+    let url = format!("{}/api/streams/{APP}/{stream}", s.base);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        if let Ok(r) = reqwest::blocking::get(&url)
+            && r.status().is_success()
+        {
+            let v: Value = r.json().unwrap();
+            if !v["audio_codec"].is_null() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{stream} did not go live");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
