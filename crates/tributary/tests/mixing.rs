@@ -611,3 +611,94 @@ fn wait_live_audio(s: &Server, stream: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn write_png(path: &std::path::Path, w: u32, h: u32, rgba: [u8; 4]) {
+    let img = image::RgbaImage::from_pixel(w, h, image::Rgba(rgba));
+    img.save_with_format(path, image::ImageFormat::Png).unwrap();
+}
+
+#[test]
+fn background_image_and_watermark_from_the_images_folder() {
+    let s = Server::start(None);
+    let images = s.data.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    write_png(&images.join("bg.png"), 64, 48, [255, 255, 0, 255]);
+    // A watermark: opaque magenta left half, fully transparent right half.
+    let mut wm = image::RgbaImage::from_pixel(40, 40, image::Rgba([255, 0, 255, 255]));
+    for y in 0..40 {
+        for x in 20..40 {
+            wm.put_pixel(x, y, image::Rgba([255, 255, 255, 0]));
+        }
+    }
+    wm.save_with_format(images.join("wm.png"), image::ImageFormat::Png)
+        .unwrap();
+
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", LIVE);
+    let body = |bg: &str| {
+        json!({
+            "TaskId": "img", "UserId": "u", "BackgroundImage": bg,
+            "WaterMark": {"Image": "preset-id://wm.png",
+                          "RectInfo": {"Top": 200, "Left": 280, "Bottom": 240, "Right": 320}},
+            "MixInput": [{"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 120, "Right": 160}}],
+            "MixOutput": [{"StreamId": "img-out", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 500000}]
+        })
+        .to_string()
+    };
+    let c = s.app();
+    expect_code(
+        &c.post(
+            "StartMix",
+            &body("preset-id://missing.png"),
+            "application/json",
+        ),
+        110200142,
+    );
+    expect_code(
+        &c.post("StartMix", &body("preset-id://bg.png"), "application/json"),
+        0,
+    );
+    let frame = wait_pixel(&flv_url(&s, "img-out"), 80, 60, RED);
+    assert!(
+        is(px(&frame, 240, 60), (255, 255, 0)),
+        "background image: {:?}",
+        px(&frame, 240, 60)
+    );
+    assert!(
+        is(px(&frame, 290, 220), (255, 0, 255)),
+        "watermark: {:?}",
+        px(&frame, 290, 220)
+    );
+    assert!(
+        is(px(&frame, 312, 220), (255, 255, 0)),
+        "transparent part: {:?}",
+        px(&frame, 312, 220)
+    );
+}
+
+#[test]
+fn a_task_over_the_nodes_budget_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let data = tmp.path().join("data");
+    let s = Server::start_with(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--mix-budget",
+            "1000000",
+        ],
+    );
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 20);
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 1000, 20);
+    wait_live(&s, "red", LIVE);
+    wait_live(&s, "blue", LIVE);
+    let r = s.app().post(
+        "StartMix",
+        &two_up("big", 1, "red", "blue", "o"),
+        "application/json",
+    );
+    expect_code(&r, 110200194);
+    assert!(r["Message"].as_str().unwrap().contains("budget"), "{r}");
+}
