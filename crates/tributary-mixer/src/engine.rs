@@ -185,7 +185,7 @@ impl Engine {
         spec: &MixSpec,
         require_inputs: bool,
     ) -> Result<(), EngineError> {
-        let cost = spec.cost_pixels_per_s(self.config.input_pixels_estimate);
+        let cost = self.cost(app_id, spec);
         {
             let tasks = self.lock();
             let used: u64 = tasks
@@ -206,6 +206,30 @@ impl Engine {
             }
         }
         self.images(spec).map(|_| ())
+    }
+
+    /// The task's estimated load: every encode at its size, every visible input at its
+    /// real size when it is live (from its metadata), else at the configured estimate.
+    fn cost(&self, app_id: u64, spec: &MixSpec) -> u64 {
+        let base = spec.cost_pixels_per_s(0);
+        let fps = spec.fps as u64;
+        let decode: u64 = spec
+            .inputs
+            .iter()
+            .filter(|i| i.content.has_video())
+            .map(|i| {
+                let live = match &i.source {
+                    tributary_core::mix::Source::Stream(id) => self
+                        .hub
+                        .stream(&key(app_id, id))
+                        .map(|s| s.stats())
+                        .and_then(|st| Some((st.width? * st.height?) as u64)),
+                    tributary_core::mix::Source::Url(_) => None,
+                };
+                live.unwrap_or(self.config.input_pixels_estimate) * fps
+            })
+            .sum();
+        base + decode
     }
 
     /// Loads an image; with `lenient_images`, a failure leaves it out (logged).
@@ -263,7 +287,7 @@ impl Engine {
     /// Starts a task, or updates it in place when it runs. Call [`Engine::check`] first
     /// for the refusals a caller should see; this one still refuses an over-budget task.
     pub fn start(&self, app_id: u64, task_id: &str, spec: &MixSpec) -> Result<(), EngineError> {
-        let cost = spec.cost_pixels_per_s(self.config.input_pixels_estimate);
+        let cost = self.cost(app_id, spec);
         let (background, watermark) = self.images(spec)?;
         let prefix = format!("{app_id}/");
         let k = (app_id, task_id.to_string());

@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Mixing benchmark: tributary's mixer beside nginx-rtmp + one ffmpeg process doing the
+same job with the same encoder settings, in one run (one after the other, never at the
+same time, so neither steals the other's CPU).
+
+J1: 4 x 640x480@30 H.264+AAC inputs -> 1280x720@30 x264 veryfast 1.2 Mb/s + AAC, 2x2.
+    Reports CPU-s per media-s, peak RSS, dropped/late frames and mixer-added latency:
+    input 0 flashes white for 3 frames every second; readers of input 0 and of the
+    mix (its top-left quadrant) timestamp the flashes on arrival; the difference is what
+    the mixer adds.
+CAP: how many 4 x 320x240 -> 640x360@30 mixes keep real time, tributary vs ffmpeg peers.
+AUDIO: audio-only auto-mix rooms (4 speakers each) per core.
+
+Usage: bench/mix.py TRIBUTARY_BINARY   (env: SECS, CAP_LIST, ROOMS_LIST)
+Everything it starts is stopped at exit. Standard library only.
+"""
+
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+BIN = sys.argv[1]
+SECS = int(os.environ.get("SECS", "20"))
+CAP_LIST = [int(x) for x in os.environ.get("CAP_LIST", "1 2 3 4").split()]
+ROOMS_LIST = [int(x) for x in os.environ.get("ROOMS_LIST", "50 100").split()]
+APP, SECRET = 1, "benchsecret"
+TMP = tempfile.mkdtemp(prefix="tributary-mixbench-")
+CLK = os.sysconf("SC_CLK_TCK")
+PROCS = []
+
+
+def spawn(args, **kw):
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    kw.setdefault("stderr", subprocess.DEVNULL)
+    p = subprocess.Popen(args, **kw)
+    PROCS.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def cleanup(*_):
+    for p in PROCS:
+        if p.poll() is None:
+            p.kill()
+    subprocess.run(["rm", "-rf", TMP])
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def clip(path, size, freq, flash=False, secs=90, bitrate="1000k"):
+    if flash:
+        w, h = size.split("x")
+        video = (f"color=c=black:size={size}:rate=30,"
+                 f"drawbox=x=0:y=0:w={w}:h={h}:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.1)'")
+    else:
+        video = f"testsrc2=size={size}:rate=30"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", video,
+                    "-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=44100",
+                    "-t", str(secs), "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+                    "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-g", "60",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv", path], check=True)
+
+
+def audio_clip(path, freq, secs=90):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"sine=frequency={freq}:sample_rate=44100", "-t", str(secs),
+                    "-c:a", "aac", "-b:a", "48k", "-f", "flv", path], check=True)
+
+
+def publish(path, url):
+    return spawn(["ffmpeg", "-v", "error", "-re", "-i", path, "-c", "copy", "-f", "flv", url])
+
+
+def zego(base, action, body):
+    ts, nonce = str(int(time.time())), "%016x" % random.getrandbits(64)
+    sig = hashlib.md5(f"{APP}{nonce}{SECRET}{ts}".encode()).hexdigest()
+    url = (f"{base}/?Action={action}&AppId={APP}&SignatureNonce={nonce}&Timestamp={ts}"
+           f"&Signature={sig}&SignatureVersion=2.0")
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        reply = json.load(r)
+    if reply.get("Code") != 0:
+        raise SystemExit(f"{action} failed: {reply}")
+    return reply
+
+
+def get_json(url):
+    with urllib.request.urlopen(url) as r:
+        return json.load(r)
+
+
+def wait_for(pred, what, limit=30):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            if pred():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+class FlashReader:
+    """Decodes a stream to tiny grey frames and timestamps the rising edges of flashes."""
+
+    def __init__(self, url, quadrant):
+        crop = "crop=iw/2:ih/2:0:0," if quadrant else ""
+        self.p = spawn(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-flags", "low_delay",
+                        "-probesize", "32", "-analyzeduration", "0", "-i", url, "-an",
+                        "-vf", f"{crop}scale=8:8,format=gray", "-f", "rawvideo", "-"],
+                       stdout=subprocess.PIPE)
+        self.edges, self.frames = [], 0
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        bright = False
+        while True:
+            buf = self.p.stdout.read(64)
+            if len(buf) < 64:
+                return
+            self.frames += 1
+            mean = sum(buf) / 64
+            if mean > 128 and not bright:
+                self.edges.append(time.monotonic())
+            bright = mean > 128
+
+    def close(self):
+        stop(self.p)
+
+
+def added_latency(inp, out):
+    """For each flash seen in the output, the delay after the same flash in the input."""
+    lat = []
+    for t in out.edges:
+        before = [e for e in inp.edges if e <= t + 0.02 and t - e < 0.9]
+        if before:
+            lat.append(max(0.0, t - max(before)) * 1000)
+    return lat
+
+
+def pct(v, p):
+    if not v:
+        return float("nan")
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def start_tributary(extra=()):
+    rt, ht = free_port(), free_port()
+    out = os.path.join(TMP, f"t{rt}.out")
+    p = spawn([BIN, "serve", "--open-publish", "--rtmp", f"127.0.0.1:{rt}", "--http",
+               f"127.0.0.1:{ht}", "--data", os.path.join(TMP, f"data{rt}"), "--app",
+               f"{APP}:{SECRET}", "--no-rate-limits", *extra],
+              stdout=open(out, "w"), env={**os.environ, "RUST_LOG": "warn"})
+    wait_for(lambda: "API listening" in open(out).read(), "tributary")
+    return p, f"rtmp://127.0.0.1:{rt}/{APP}", f"http://127.0.0.1:{ht}"
+
+
+def start_nginx():
+    port = free_port()
+    conf = os.path.join(TMP, f"nginx{port}.conf")
+    with open(conf, "w") as f:
+        f.write(f"""load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off; master_process off; worker_processes 1;
+pid {TMP}/nginx{port}.pid; error_log {TMP}/nginx{port}.err warn;
+events {{ worker_connections 8192; }}
+rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096; application app {{ live on; }} }} }}
+""")
+    p = spawn(["nginx", "-c", conf, "-p", TMP])
+    wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() is None, "nginx")
+    return p, f"rtmp://127.0.0.1:{port}/app"
+
+
+def quad_inputs(ids, w, h):
+    hw, hh = w // 2, h // 2
+    spots = [(0, 0), (hw, 0), (0, hh), (hw, hh)]
+    return [{"StreamId": s, "RectInfo": {"Left": x, "Top": y, "Right": x + hw, "Bottom": y + hh}}
+            for s, (x, y) in zip(ids, spots)]
+
+
+def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
+    hw, hh = w // 2, h // 2
+    args = ["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "32", "-analyzeduration", "0"]
+    for u in inputs:
+        args += ["-i", u]
+    # The same work as the mixer's crop mode: scale to cover the cell, centre-crop.
+    cells = "".join(f"[{i}:v]scale={hw}:{hh}:force_original_aspect_ratio=increase,crop={hw}:{hh}[v{i}];"
+                    for i in range(4))
+    fc = (cells + "[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];"
+          "[0:a][1:a][2:a][3:a]amix=inputs=4[a]")
+    args += ["-filter_complex", fc, "-map", "[v]", "-map", "[a]", "-c:v", "libx264",
+             "-preset", "veryfast", "-tune", "zerolatency", "-b:v", bitrate, "-maxrate", bitrate,
+             "-bufsize", bitrate, "-g", "60", "-r", "30", "-c:a", "aac", "-b:a", "48k",
+             "-ar", "44100"]
+    if progress:
+        args += ["-progress", progress]
+    args += ["-f", "flv", out_url]
+    return spawn(args)
+
+
+def last_progress(path):
+    vals = {}
+    try:
+        for line in open(path):
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                vals[k] = v
+    except FileNotFoundError:
+        pass
+    return vals
+
+
+def j1(clips):
+    print(f"## J1: 4 x 640x480@30 -> 1280x720@30, x264 veryfast 1.2 Mb/s + AAC, 2x2; {SECS} s measured")
+    results = {}
+    # tributary
+    tp, rtmp, http = start_tributary()
+    pubs = [publish(c, f"{rtmp}/in{i}") for i, c in enumerate(clips)]
+    wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/in{i}")["video_codec"] for i in range(4)), "inputs")
+    zego(http, "StartMix", {"TaskId": "j1", "UserId": "bench", "MixInput": quad_inputs([f"in{i}" for i in range(4)], 1280, 720),
+                            "MixOutput": [{"StreamId": "mix", "Width": 1280, "Height": 720, "Fps": 30,
+                                           "VideoBitrate": 1200000, "AudioCodec": 1, "AudioBitrate": 48000}]})
+    time.sleep(4)
+    rin, rout = FlashReader(f"{rtmp}/in0", False), FlashReader(f"{rtmp}/mix", True)
+    time.sleep(2)
+    s0, c0, f0 = get_json(f"{http}/api/mix/{APP}/j1"), cpu_s(tp.pid), rout.frames
+    time.sleep(SECS)
+    s1, c1, f1 = get_json(f"{http}/api/mix/{APP}/j1"), cpu_s(tp.pid), rout.frames
+    lat = added_latency(rin, rout)
+    results["tributary"] = dict(cpu=(c1 - c0) / SECS, rss=peak_rss_mib(tp.pid), fps=(f1 - f0) / SECS,
+                                late=s1["late_ticks"] - s0["late_ticks"], skipped=s1["skipped_ticks"] - s0["skipped_ticks"],
+                                dropped=s1["outputs"][0]["dropped_ticks"] - s0["outputs"][0]["dropped_ticks"],
+                                lat=lat, procs="tributary (ingest + mix + RTMP out)")
+    for r in (rin, rout):
+        r.close()
+    for p in pubs:
+        stop(p)
+    stop(tp)
+    # ffmpeg peer through nginx-rtmp
+    np_, nurl = start_nginx()
+    pubs = [publish(c, f"{nurl}/in{i}") for i, c in enumerate(clips)]
+    time.sleep(2)
+    prog = os.path.join(TMP, "j1.progress")
+    fp = ffmpeg_peer([f"{nurl}/in{i}" for i in range(4)], f"{nurl}/mix", 1280, 720, "1200k", prog)
+    time.sleep(4)
+    rin, rout = FlashReader(f"{nurl}/in0", False), FlashReader(f"{nurl}/mix", True)
+    time.sleep(2)
+    p0, c0, n0, f0 = last_progress(prog), cpu_s(fp.pid), cpu_s(np_.pid), rout.frames
+    time.sleep(SECS)
+    p1, c1, n1, f1 = last_progress(prog), cpu_s(fp.pid), cpu_s(np_.pid), rout.frames
+    lat = added_latency(rin, rout)
+    drops = int(p1.get("drop_frames", 0)) - int(p0.get("drop_frames", 0))
+    dups = int(p1.get("dup_frames", 0)) - int(p0.get("dup_frames", 0))
+    results["ffmpeg"] = dict(cpu=(c1 - c0 + n1 - n0) / SECS, ffmpeg_cpu=(c1 - c0) / SECS,
+                             rss=peak_rss_mib(fp.pid) + peak_rss_mib(np_.pid), fps=(f1 - f0) / SECS,
+                             late=0, skipped=0, dropped=drops, dups=dups, lat=lat,
+                             procs="ffmpeg + nginx-rtmp")
+    for r in (rin, rout):
+        r.close()
+    stop(fp)
+    for p in pubs:
+        stop(p)
+    stop(np_)
+    for name, r in results.items():
+        extra = f" (ffmpeg alone {r['ffmpeg_cpu']:.2f}, dup {r['dups']})" if name == "ffmpeg" else ""
+        print(f"{name:9s} cpu {r['cpu']:.2f} core-s/media-s{extra}; peak RSS {r['rss']:.0f} MiB; "
+              f"out {r['fps']:.1f} fps; late ticks {r['late']}, skipped {r['skipped']}, dropped {r['dropped']}; "
+              f"added latency p50 {pct(r['lat'], 50):.0f} ms p95 {pct(r['lat'], 95):.0f} ms "
+              f"(n={len(r['lat'])}) [{r['procs']}]")
+    t, f = results["tributary"], results["ffmpeg"]
+    print(f"ratio tributary/ffmpeg CPU: {t['cpu'] / f['cpu']:.2f} (vs ffmpeg alone {t['cpu'] / f['ffmpeg_cpu']:.2f})")
+
+
+def capacity(clips):
+    print("## CAP: N x (4 x 320x240 -> 640x360@30, 800 kb/s) in real time")
+    for n in CAP_LIST:
+        tp, rtmp, http = start_tributary(["--mix-budget", "100000000000"])
+        pubs = [publish(c, f"{rtmp}/c{i}") for i, c in enumerate(clips)]
+        wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/c{i}")["video_codec"] for i in range(4)), "inputs")
+        for k in range(n):
+            zego(http, "StartMix", {"TaskId": f"cap{k}", "UserId": f"bench{k}",
+                                    "MixInput": quad_inputs([f"c{i}" for i in range(4)], 640, 360),
+                                    "MixOutput": [{"StreamId": f"cap{k}", "Width": 640, "Height": 360, "Fps": 30,
+                                                   "VideoBitrate": 800000, "AudioCodec": 1}]})
+        time.sleep(5)
+        s0, c0 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
+        time.sleep(10)
+        s1, c1 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
+        by = {s["task_id"]: s for s in s0}
+        worst_fps, skipped, late, dropped = 99.0, 0, 0, 0
+        for s in s1:
+            a = by[s["task_id"]]
+            worst_fps = min(worst_fps, (s["ticks"] - a["ticks"]) / 10)
+            skipped += s["skipped_ticks"] - a["skipped_ticks"]
+            late += s["late_ticks"] - a["late_ticks"]
+            dropped += s["outputs"][0]["dropped_ticks"] - a["outputs"][0]["dropped_ticks"]
+        ok = worst_fps >= 29.5 and skipped == 0 and dropped == 0
+        print(f"tributary N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst task {worst_fps:.1f} fps; late {late}, "
+              f"skipped {skipped}, encoder drops {dropped} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
+        for p in pubs:
+            stop(p)
+        stop(tp)
+
+        np_, nurl = start_nginx()
+        pubs = [publish(c, f"{nurl}/c{i}") for i, c in enumerate(clips)]
+        time.sleep(2)
+        peers = []
+        for k in range(n):
+            prog = os.path.join(TMP, f"cap{n}-{k}.progress")
+            peers.append((ffmpeg_peer([f"{nurl}/c{i}" for i in range(4)], f"{nurl}/cap{k}", 640, 360, "800k", prog), prog))
+        time.sleep(5)
+        p0 = [last_progress(pr) for _, pr in peers]
+        c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
+        time.sleep(10)
+        p1 = [last_progress(pr) for _, pr in peers]
+        c1 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
+        worst = min((int(b.get("frame", 0)) - int(a.get("frame", 0))) / 10 for a, b in zip(p0, p1))
+        speeds = [b.get("speed", "?") for b in p1]
+        drops = sum(int(b.get("drop_frames", 0)) - int(a.get("drop_frames", 0)) for a, b in zip(p0, p1))
+        ok = worst >= 29.5
+        print(f"ffmpeg    N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst process {worst:.1f} fps; "
+              f"drops {drops}; speed {','.join(speeds)} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
+        for p, _ in peers:
+            stop(p)
+        for p in pubs:
+            stop(p)
+        stop(np_)
+
+
+def audio_rooms(aclips):
+    print("## AUDIO: auto-mix rooms of 4 speakers (AAC in, AAC out)")
+    for n in ROOMS_LIST:
+        tp, rtmp, http = start_tributary()
+        pubs = [publish(c, f"{rtmp}/spk{i}?room=speakers") for i, c in enumerate(aclips)]
+        wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/spk{i}")["audio_codec"] for i in range(4)), "speakers")
+        for k in range(n):
+            zego(http, "StartAutoMix", {"TaskId": f"room{k}", "UserId": f"host{k}", "RoomId": f"room{k}",
+                                        "ExtraMixInput": [{"StreamId": f"spk{i}"} for i in range(4)],
+                                        "MixOutput": [{"StreamId": f"room{k}-mix", "AudioCodec": 1}]})
+        time.sleep(5)
+        s0, c0 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
+        time.sleep(10)
+        s1, c1 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
+        by = {s["task_id"]: s for s in s0}
+        skipped = sum(s["skipped_ticks"] - by[s["task_id"]]["skipped_ticks"] for s in s1)
+        late = sum(s["late_ticks"] - by[s["task_id"]]["late_ticks"] for s in s1)
+        worst = min((s["ticks"] - by[s["task_id"]]["ticks"]) / 10 for s in s1)
+        cores = (c1 - c0) / 10
+        print(f"tributary {n} rooms: {cores:.2f} cores -> {n / cores if cores else float('inf'):.0f} rooms/core; "
+              f"worst task {worst:.1f} ticks/s (50 = real time), late {late}, skipped {skipped}; "
+              f"peak RSS {peak_rss_mib(tp.pid):.0f} MiB")
+        for p in pubs:
+            stop(p)
+        stop(tp)
+
+
+def main():
+    signal.signal(signal.SIGTERM, cleanup)
+    try:
+        print(f"{os.cpu_count()} cores; clips in {TMP}")
+        big = [os.path.join(TMP, f"in{i}.flv") for i in range(4)]
+        for i, path in enumerate(big):
+            clip(path, "640x480", 300 + 200 * i, flash=(i == 0))
+        small = [os.path.join(TMP, f"s{i}.flv") for i in range(4)]
+        for i, path in enumerate(small):
+            clip(path, "320x240", 300 + 200 * i, bitrate="400k")
+        aclips = [os.path.join(TMP, f"a{i}.flv") for i in range(4)]
+        for i, path in enumerate(aclips):
+            audio_clip(path, 300 + 200 * i)
+        if "j1" in os.environ.get("PARTS", "j1 cap audio"):
+            j1(big)
+        if "cap" in os.environ.get("PARTS", "j1 cap audio"):
+            capacity(small)
+        if "audio" in os.environ.get("PARTS", "j1 cap audio"):
+            audio_rooms(aclips)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()
