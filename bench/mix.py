@@ -147,7 +147,7 @@ class FlashReader:
     def __init__(self, url, quadrant):
         crop = "crop=iw/2:ih/2:0:0," if quadrant else ""
         self.p = spawn(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-flags", "low_delay",
-                        "-probesize", "32", "-analyzeduration", "0", "-i", url, "-an",
+                        "-probesize", "200000", "-analyzeduration", "500000", "-i", url, "-an",
                         "-vf", f"{crop}scale=8:8,format=gray", "-f", "rawvideo", "-"],
                        stdout=subprocess.PIPE)
         self.edges, self.frames = [], 0
@@ -222,7 +222,7 @@ def quad_inputs(ids, w, h):
 
 def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
     hw, hh = w // 2, h // 2
-    args = ["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "32", "-analyzeduration", "0"]
+    args = ["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "500000", "-analyzeduration", "1000000"]
     for u in inputs:
         args += ["-i", u]
     # The same work as the mixer's crop mode: scale to cover the cell, centre-crop.

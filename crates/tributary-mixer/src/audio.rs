@@ -45,7 +45,9 @@ impl AudioTrack {
             self.start = at;
         } else {
             let gap = at - self.end();
-            if !(-MAX_GAP_SAMPLES..=MAX_GAP_SAMPLES).contains(&gap) {
+            if !(-MAX_GAP_SAMPLES..=MAX_GAP_SAMPLES).contains(&gap) || gap < -(RATE as i64 / 10) {
+                // A jump, or samples placed well before what is queued (the timeline moved
+                // its anchor earlier): what is queued would only add delay.
                 self.queue.clear();
                 self.start = at;
             } else if gap > (RATE / 50) as i64 {

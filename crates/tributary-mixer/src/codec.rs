@@ -144,6 +144,10 @@ impl VideoDecoder {
     /// Scales (and converts) a picture to an I420 of `width × height`.
     pub fn scale(&mut self, pic: &Picture, width: u32, height: u32) -> Result<I420, CodecError> {
         let f = &pic.0;
+        if f.format() == Pixel::YUV420P && (f.width(), f.height()) == (width, height) {
+            // Already the size and layout wanted: a copy, no scaler pass.
+            return Ok(to_i420(f));
+        }
         let key = (f.format(), f.width(), f.height(), width, height);
         if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
             let ctx = ff::software::scaling::Context::get(

@@ -200,7 +200,13 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> Option<I420> {
             picture: pic.as_deref(),
         })
         .collect();
-    let mut canvas = background.clone();
+    let mut canvas = I420 {
+        width: background.width,
+        height: background.height,
+        y: vec![0; background.y.len()],
+        u: vec![0; background.u.len()],
+        v: vec![0; background.v.len()],
+    };
     compose::compose(
         &mut canvas,
         background,

@@ -30,7 +30,7 @@ pub struct TimelineConfig {
 impl Default for TimelineConfig {
     fn default() -> Self {
         TimelineConfig {
-            buffer_ms: 150,
+            buffer_ms: 50,
             hold_ms: 3_000,
             rebase_ms: 1_000,
             max_frames: 90,
@@ -99,18 +99,30 @@ impl<F> Timeline<F> {
     /// Maps an input timestamp to output time, anchoring or re-anchoring as needed.
     pub fn place(&mut self, pts_ms: i64, now_ms: i64) -> i64 {
         self.last_packet_ms = Some(now_ms);
+        let candidate = now_ms + self.config.buffer_ms - pts_ms;
         if let Some(off) = self.offset {
+            if candidate < off && off - candidate <= self.config.rebase_ms {
+                // This packet came earlier (relative to its timestamp) than the one the
+                // offset was set by: the anchor carried extra delay (the hub's cached GOP
+                // arrives in a burst, a first packet may be slow). Move to the earliest
+                // arrival, shifting what is queued so it becomes due at once.
+                let delta = candidate - off;
+                for (t, _) in self.frames.iter_mut() {
+                    *t += delta;
+                }
+                self.offset = Some(candidate);
+                return pts_ms + candidate;
+            }
             let t = pts_ms + off;
             let expected = now_ms + self.config.buffer_ms;
             if (t - expected).abs() <= self.config.rebase_ms {
                 return t;
             }
         }
-        let off = now_ms + self.config.buffer_ms - pts_ms;
-        self.offset = Some(off);
+        self.offset = Some(candidate);
         self.frames.clear();
         self.anchors += 1;
-        pts_ms + off
+        pts_ms + candidate
     }
 
     /// Queues a decoded frame with presentation time `pts_ms`, arriving at `now_ms`.
@@ -266,6 +278,22 @@ mod tests {
         // A live update that raises MaxIdleTime takes effect at once.
         let mut w = IdleWatch::new(90_000, 0);
         assert!(!w.observe(false, 600_000, 100_000));
+    }
+
+    #[test]
+    fn a_burst_of_cached_frames_does_not_add_latency() {
+        let mut t = tl();
+        // A subscriber joins 800 ms into a GOP: the cached key frame (pts 0) and the
+        // frames after it arrive at once, at 10 000 ms; then live frames follow.
+        for i in 0..=20 {
+            t.push_video(i * 40, 10_000, i as u32);
+        }
+        assert_eq!(t.anchors, 1);
+        // The offset followed the newest cached frame: pts 800 plays at 10 100.
+        assert_eq!(t.pick(10_100), Slot::Fresh(&20));
+        t.push_video(840, 10_040, 21);
+        assert_eq!(t.pick(10_139), Slot::Held(&20));
+        assert_eq!(t.pick(10_140), Slot::Fresh(&21));
     }
 
     #[test]

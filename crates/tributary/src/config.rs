@@ -129,7 +129,7 @@ pub struct MixFileConfig {
     pub budget_pixels_per_s: Option<u64>,
     /// libx264 preset of the outputs (default `veryfast`).
     pub x264_preset: Option<String>,
-    /// Jitter buffer added to every input, ms (default 150).
+    /// Jitter buffer added to every input, ms (default 50).
     pub input_buffer_ms: Option<i64>,
 }
 
@@ -306,7 +306,7 @@ impl Config {
                 .unwrap_or_else(|| data.join("images")),
             mix_budget: args.mix_budget.or(file.mix.budget_pixels_per_s),
             x264_preset: file.mix.x264_preset.unwrap_or_else(|| "veryfast".into()),
-            input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(150).clamp(0, 4_000),
+            input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(50).clamp(0, 4_000),
             data,
             apps,
             callback_urls_for_all,
