@@ -147,7 +147,7 @@ class FlashReader:
     def __init__(self, url, quadrant):
         crop = "crop=iw/2:ih/2:0:0," if quadrant else ""
         self.p = spawn(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-flags", "low_delay",
-                        "-probesize", "200000", "-analyzeduration", "500000", "-i", url, "-an",
+                        "-probesize", "200000", "-analyzeduration", "500000", "-i", url, "-an", "-vsync", "0",
                         "-vf", f"{crop}scale=8:8,format=gray", "-f", "rawvideo", "-"],
                        stdout=subprocess.PIPE)
         self.edges, self.frames = [], 0
@@ -232,7 +232,7 @@ def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
           "[0:a][1:a][2:a][3:a]amix=inputs=4[a]")
     args += ["-filter_complex", fc, "-map", "[v]", "-map", "[a]", "-c:v", "libx264",
              "-preset", "veryfast", "-tune", "zerolatency", "-b:v", bitrate, "-maxrate", bitrate,
-             "-bufsize", bitrate, "-g", "60", "-r", "30", "-c:a", "aac", "-b:a", "48k",
+             "-bufsize", bitrate, "-g", "60", "-r", "30", "-vsync", "cfr", "-c:a", "aac", "-b:a", "48k",
              "-ar", "44100"]
     if progress:
         args += ["-progress", progress]
@@ -359,7 +359,7 @@ def capacity(clips):
         worst = min((int(b.get("frame", 0)) - int(a.get("frame", 0))) / 10 for a, b in zip(p0, p1))
         speeds = [b.get("speed", "?") for b in p1]
         drops = sum(int(b.get("drop_frames", 0)) - int(a.get("drop_frames", 0)) for a, b in zip(p0, p1))
-        ok = worst >= 29.5
+        ok = worst >= 29.5 and all(sp.rstrip("x") not in ("?", "N/A") and float(sp.rstrip("x")) >= 0.98 for sp in speeds)
         print(f"ffmpeg    N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst process {worst:.1f} fps; "
               f"drops {drops}; speed {','.join(speeds)} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
         for p, _ in peers:

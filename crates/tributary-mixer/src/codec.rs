@@ -199,6 +199,10 @@ pub struct Rescaler {
     src: Option<ff::frame::Video>,
 }
 
+// SAFETY: a Rescaler is owned by one encoder at a time and never used from two threads
+// at once; libswscale contexts carry no thread affinity.
+unsafe impl Send for Rescaler {}
+
 impl Rescaler {
     pub fn scale(&mut self, pic: &I420, width: u32, height: u32) -> Result<I420, CodecError> {
         init();
@@ -302,44 +306,30 @@ fn to_stereo(f: &ff::frame::Audio) -> Option<Vec<Stereo>> {
     let n = f.samples();
     let ch = (f.channels() as usize).max(1);
     let planar = f.is_planar();
-    let read = |c: usize, i: usize| -> f32 {
-        let c = c.min(ch - 1);
-        let (plane, idx) = if planar { (c, i) } else { (0, i * ch + c) };
-        let d = f.data(plane);
-        match f.format() {
-            Sample::F32(_) => {
-                let o = idx * 4;
-                d.get(o..o + 4)
-                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(0.0)
-            }
-            Sample::I16(_) => {
-                let o = idx * 2;
-                d.get(o..o + 2)
-                    .map(|b| i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0)
-                    .unwrap_or(0.0)
-            }
-            Sample::I32(_) => {
-                let o = idx * 4;
-                d.get(o..o + 4)
-                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0)
-                    .unwrap_or(0.0)
-            }
-            Sample::F64(_) => {
-                let o = idx * 8;
-                d.get(o..o + 8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(|b: [u8; 8]| f64::from_ne_bytes(b) as f32)
-                    .unwrap_or(0.0)
-            }
-            _ => 0.0,
-        }
-    };
-    match f.format() {
-        Sample::F32(_) | Sample::I16(_) | Sample::I32(_) | Sample::F64(_) => {}
+    let (size, read): (usize, fn(&[u8]) -> f32) = match f.format() {
+        Sample::F32(_) => (4, |b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+        Sample::I16(_) => (2, |b| i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0),
+        Sample::I32(_) => (4, |b| {
+            i32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
+        }),
         _ => return None,
+    };
+    let left = f.data(0);
+    let right = if planar && ch > 1 { f.data(1) } else { left };
+    let (stride, r_off) = if planar {
+        (size, 0)
+    } else {
+        (size * ch, if ch > 1 { size } else { 0 })
+    };
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (l, r) = (i * stride, i * stride + r_off);
+        let (Some(lb), Some(rb)) = (left.get(l..l + size), right.get(r..r + size)) else {
+            break;
+        };
+        out.push([read(lb), read(rb)]);
     }
-    Some((0..n).map(|i| [read(0, i), read(1, i)]).collect())
+    Some(out)
 }
 
 /// An encoded packet, ready for FLV: AVCC for video, raw AAC for audio.
@@ -572,8 +562,8 @@ impl Demuxer {
         init();
         let mut opts = ff::Dictionary::new();
         let us = timeout.as_micros().to_string();
+        // Not "timeout": for RTMP that option means "listen".
         opts.set("rw_timeout", &us);
-        opts.set("timeout", &us);
         let ctx = ff::format::input_with_dictionary(&url, opts)
             .map_err(ff_err("opening the input URL"))?;
         let mut info = StreamInfo {

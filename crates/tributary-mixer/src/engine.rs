@@ -24,7 +24,7 @@ use tributary_live::hub::Hub;
 
 use crate::frame::I420;
 use crate::images::{self, ImageError};
-use crate::input::{Input, Render};
+use crate::input::{Input, InputMode, Render};
 use crate::output::Output;
 use crate::task::{self, Ended, Plan, Shared, TaskStats, TickMetrics};
 use crate::timeline::TimelineConfig;
@@ -304,6 +304,7 @@ impl Engine {
         let name = format!("{app_id}:{task_id}");
         let old = tasks.get(&k).map(|r| r.shared.plan());
         let clock = tasks.get(&k).map_or_else(Instant::now, |r| r.shared.clock);
+        let polled = !spec.has_video();
         let inputs = spec
             .inputs
             .iter()
@@ -316,10 +317,11 @@ impl Engine {
                     mode: i.render,
                     content: i.content,
                 };
-                if let Some(existing) = old
-                    .as_ref()
-                    .and_then(|p| p.inputs.iter().find(|x| x.source == i.source))
-                {
+                if let Some(existing) = old.as_ref().and_then(|p| {
+                    p.inputs
+                        .iter()
+                        .find(|x| x.source == i.source && x.is_polled() == polled)
+                }) {
                     existing.lock().render = render;
                     existing.clone()
                 } else {
@@ -329,8 +331,11 @@ impl Engine {
                         &prefix,
                         i.source.clone(),
                         render,
-                        self.config.timeline,
-                        clock,
+                        InputMode {
+                            timeline: self.config.timeline,
+                            clock,
+                            polled,
+                        },
                     ))
                 }
             })

@@ -63,6 +63,15 @@ pub(crate) struct Render {
     pub content: Content,
 }
 
+/// How an input runs: its timeline settings, the task's clock, and whether the mix thread
+/// polls its decoder (audio-only tasks) or it has a decode thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InputMode {
+    pub timeline: TimelineConfig,
+    pub clock: Instant,
+    pub polled: bool,
+}
+
 /// State shared by the tap, the decoder and the mix thread.
 pub(crate) struct InputState {
     pub timeline: Timeline<Arc<I420>>,
@@ -85,6 +94,9 @@ pub struct InputStats {
 pub(crate) struct Input {
     pub source: Source,
     pub state: Arc<Mutex<InputState>>,
+    /// Audio-only tasks decode on the mix thread ([`Input::poll`]) instead of a thread
+    /// per input: an AAC frame decodes in microseconds, far less than the wake-ups.
+    polled: Option<Mutex<(Receiver<InputMsg>, Decoder)>>,
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
     tap: Option<tokio::task::JoinHandle<()>>,
@@ -102,9 +114,13 @@ impl Input {
         app_key_prefix: &str,
         source: Source,
         render: Render,
-        timeline: TimelineConfig,
-        clock: Instant,
+        mode: InputMode,
     ) -> Input {
+        let InputMode {
+            timeline,
+            clock,
+            polled,
+        } = mode;
         let state = Arc::new(Mutex::new(InputState {
             timeline: Timeline::new(timeline),
             audio: AudioTrack::new(),
@@ -116,15 +132,19 @@ impl Input {
         let dropped = Arc::new(AtomicU64::new(0));
         let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
         let name = source.describe().to_string();
-        {
-            let (state, stop) = (state.clone(), stop.clone());
+        let decoder = Decoder::new(state.clone(), clock);
+        let polled = if polled {
+            Some(Mutex::new((rx, decoder)))
+        } else {
+            let stop = stop.clone();
             let spawned = std::thread::Builder::new()
                 .name("mix-decode".into())
-                .spawn(move || decode_loop(rx, state, stop, clock));
+                .spawn(move || decode_loop(rx, decoder, stop));
             if let Err(e) = spawned {
                 warn!(input = %name, error = %e, "cannot start a decode thread");
             }
-        }
+            None
+        };
         let tap = match &source {
             Source::Stream(id) => {
                 let key = format!("{app_key_prefix}{id}");
@@ -148,6 +168,21 @@ impl Input {
             stop,
             dropped,
             tap,
+            polled,
+        }
+    }
+
+    pub fn is_polled(&self) -> bool {
+        self.polled.is_some()
+    }
+
+    /// Decodes what has arrived (polled inputs; a no-op for threaded ones).
+    pub fn poll(&self) {
+        let Some(p) = &self.polled else { return };
+        let mut guard = p.lock().unwrap_or_else(|e| e.into_inner());
+        let (rx, decoder) = &mut *guard;
+        while let Ok(msg) = rx.try_recv() {
+            decoder.handle(msg);
         }
     }
 
@@ -279,38 +314,51 @@ fn now_ms(clock: Instant) -> i64 {
     clock.elapsed().as_millis() as i64
 }
 
-/// Decodes until the input stops. Decoder errors drop the packet, not the input: a
-/// corrupt frame is concealed by the next key frame.
-fn decode_loop(
-    rx: Receiver<InputMsg>,
+/// An input's decoders and where their output goes. Decoder errors drop the packet, not
+/// the input: a corrupt frame is concealed by the next key frame.
+pub(crate) struct Decoder {
     state: Arc<Mutex<InputState>>,
-    stop: Arc<AtomicBool>,
     clock: Instant,
-) {
-    let mut video: Option<VideoDecoder> = None;
-    let mut audio: Option<AudioDecoder> = None;
-    let mut mp3 = false;
-    let mut resampler: Option<Resampler> = None;
-    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(msg) = rx.recv_timeout(Duration::from_millis(500)) else {
-            if rx.recv_timeout(Duration::ZERO).is_err() && stop.load(Ordering::Relaxed) {
-                break;
-            }
-            continue;
-        };
+    video: Option<VideoDecoder>,
+    audio: Option<AudioDecoder>,
+    mp3: bool,
+    resampler: Option<Resampler>,
+}
+
+// SAFETY: a Decoder is used by one thread at a time (its decode thread, or the mix thread
+// under the input's poll mutex); FFmpeg codec contexts carry no thread affinity.
+unsafe impl Send for Decoder {}
+
+impl Decoder {
+    fn new(state: Arc<Mutex<InputState>>, clock: Instant) -> Self {
+        Decoder {
+            state,
+            clock,
+            video: None,
+            audio: None,
+            mp3: false,
+            resampler: None,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, InputState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn handle(&mut self, msg: InputMsg) {
+        let clock = self.clock;
         match msg {
             InputMsg::NewTrack => {
-                video = None;
-                audio = None;
-                mp3 = false;
-                resampler = None;
-                let mut s = lock();
+                self.video = None;
+                self.audio = None;
+                self.mp3 = false;
+                self.resampler = None;
+                let mut s = self.lock();
                 s.timeline.new_track();
                 s.status = InputStatus::Live;
             }
             InputMsg::VideoConfig(avcc) => match VideoDecoder::h264(&avcc) {
-                Ok(d) => video = Some(d),
+                Ok(d) => self.video = Some(d),
                 Err(e) => warn!(error = %e, "cannot open the input's H.264 decoder"),
             },
             InputMsg::AudioConfig(codec) => {
@@ -319,36 +367,36 @@ fn decode_loop(
                     AudioCodec::Mp3 => AudioDecoder::mp3(),
                 };
                 match opened {
-                    Ok(d) => audio = Some(d),
+                    Ok(d) => self.audio = Some(d),
                     Err(e) => warn!(error = %e, "cannot open the input's audio decoder"),
                 }
             }
             InputMsg::Video { dts, pts, data } => {
-                let render = lock().render;
-                let Some(dec) = video.as_mut() else { continue };
-                if !render.content.has_video() {
-                    // Still note that the input is alive.
-                    let now = now_ms(clock);
-                    lock().timeline.place(pts, now);
-                    continue;
+                let render = self.lock().render;
+                if !render.content.has_video() || render.rect_size.is_none() {
+                    // Not drawn: no need to decode, but note that the input is alive.
+                    self.lock().timeline.place(pts, now_ms(clock));
+                    return;
                 }
+                let Some(dec) = self.video.as_mut() else {
+                    return;
+                };
                 let pictures = match dec.decode(&data, pts, dts) {
                     Ok(p) => p,
                     Err(e) => {
                         debug!(error = %e, "video packet dropped");
-                        continue;
+                        return;
                     }
                 };
                 for (t, pic) in pictures {
                     let Some((rw, rh)) = render.rect_size else {
-                        lock().timeline.place(t, now_ms(clock));
                         continue;
                     };
                     let (w, h) = fitted_size(pic.width(), pic.height(), rw, rh, render.mode);
                     match dec.scale(&pic, w, h) {
                         Ok(i420) => {
                             let now = now_ms(clock);
-                            let mut s = lock();
+                            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                             s.timeline.push_video(t, now, Arc::new(i420));
                             s.frames_in += 1;
                             s.status = InputStatus::Live;
@@ -358,31 +406,33 @@ fn decode_loop(
                 }
             }
             InputMsg::Audio { pts, data } => {
-                if audio.is_none() && !mp3 {
+                if self.audio.is_none() && !self.mp3 {
                     // MP3 needs no configuration packet: open on first sight.
                     if let Ok(d) = AudioDecoder::mp3() {
-                        audio = Some(d);
-                        mp3 = true;
+                        self.audio = Some(d);
+                        self.mp3 = true;
                     }
                 }
-                let Some(dec) = audio.as_mut() else { continue };
+                let Some(dec) = self.audio.as_mut() else {
+                    return;
+                };
                 let frames = match dec.decode(&data) {
                     Ok(f) => f,
                     Err(e) => {
                         debug!(error = %e, "audio packet dropped");
-                        continue;
+                        return;
                     }
                 };
                 let mut at_ms = pts;
                 for (rate, samples) in frames {
                     let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
-                    let r = resampler.get_or_insert_with(|| Resampler::new(rate));
+                    let r = self.resampler.get_or_insert_with(|| Resampler::new(rate));
                     if r.from_rate() != rate {
                         *r = Resampler::new(rate);
                     }
                     let out = r.process(&samples);
                     let now = now_ms(clock);
-                    let mut s = lock();
+                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     let t = s.timeline.place(at_ms, now);
                     s.status = InputStatus::Live;
                     if s.render.content.has_audio() {
@@ -391,6 +441,17 @@ fn decode_loop(
                     at_ms += dur_ms;
                 }
             }
+        }
+    }
+}
+
+/// Decodes until the input stops.
+fn decode_loop(rx: Receiver<InputMsg>, mut decoder: Decoder, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(msg) => decoder.handle(msg),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     info!("mix input decoder stopped");

@@ -52,6 +52,9 @@ pub struct OutputStats {
 
 pub(crate) struct Output {
     pub target: Target,
+    /// Audio-only outputs encode on the mix thread (a 20 ms AAC frame costs less than the
+    /// thread wake-up a queue would need); video outputs have a thread of their own.
+    inline: Option<Mutex<Worker>>,
     tx: SyncSender<Arc<Tick>>,
     settings: Arc<Mutex<MixOutput>>,
     counters: Arc<OutputCounters>,
@@ -98,15 +101,25 @@ impl Output {
             stop: stop.clone(),
             fps,
             preset,
+            publisher: None,
+            enc: None,
+            rescaler: Rescaler::default(),
+            warned: false,
         };
-        if let Err(e) = std::thread::Builder::new()
-            .name("mix-encode".into())
-            .spawn(move || worker.run(rx))
-        {
-            warn!(error = %e, "cannot start an encoder thread");
-        }
+        let inline = if spec.video.is_none() {
+            Some(Mutex::new(worker))
+        } else {
+            if let Err(e) = std::thread::Builder::new()
+                .name("mix-encode".into())
+                .spawn(move || worker.run(rx))
+            {
+                warn!(error = %e, "cannot start an encoder thread");
+            }
+            None
+        };
         Output {
             target: spec.target,
+            inline,
             tx,
             settings,
             counters,
@@ -120,8 +133,12 @@ impl Output {
         *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = spec.clone();
     }
 
-    /// Hands a tick over without waiting.
+    /// Hands a tick over without waiting (or encodes it here, for audio-only outputs).
     pub fn offer(&self, tick: &Arc<Tick>) {
+        if let Some(w) = &self.inline {
+            w.lock().unwrap_or_else(|e| e.into_inner()).step(tick);
+            return;
+        }
         if let Err(TrySendError::Full(_)) = self.tx.try_send(tick.clone()) {
             self.counters.dropped_ticks.fetch_add(1, Ordering::Relaxed);
         }
@@ -159,6 +176,10 @@ struct Worker {
     stop: Arc<AtomicBool>,
     fps: u32,
     preset: String,
+    publisher: Option<Publisher>,
+    enc: Option<Encoders>,
+    rescaler: Rescaler,
+    warned: bool,
 }
 
 struct Encoders {
@@ -170,69 +191,72 @@ struct Encoders {
 }
 
 impl Worker {
-    fn run(self, rx: Receiver<Arc<Tick>>) {
-        let Some(publisher) = self.claim() else {
-            return;
-        };
-        info!(stream = %self.key, "mix output publishing");
-        let mut enc: Option<Encoders> = None;
-        let mut rescaler = Rescaler::default();
+    fn run(mut self, rx: Receiver<Arc<Tick>>) {
         while !self.stop.load(Ordering::Relaxed) {
             let Ok(tick) = rx.recv_timeout(Duration::from_millis(200)) else {
                 continue;
             };
-            let spec = self
-                .settings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let rebuild = enc.as_ref().is_none_or(|e| {
-                e.spec.video.map(|v| (v.width, v.height)) != spec.video.map(|v| (v.width, v.height))
-                    || e.spec.channels != spec.channels
-            });
-            if rebuild {
-                match self.open(&spec, &publisher, tick.pts_ms) {
-                    Some(e) => enc = Some(e),
-                    None => {
-                        self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                }
-            }
-            let Some(e) = enc.as_mut() else { continue };
-            if let (Some(v), Some(ve)) = (spec.video, e.video.as_mut()) {
-                ve.set_bitrate(v.bitrate_bps);
-            }
-            e.spec = spec;
-            self.encode(e, &tick, &mut rescaler, &publisher);
+            self.step(&tick);
         }
         info!(stream = %self.key, "mix output stopped");
     }
 
-    /// Claims the output stream in the hub, waiting while someone else publishes it.
-    fn claim(&self) -> Option<Publisher> {
-        let mut warned = false;
-        while !self.stop.load(Ordering::Relaxed) {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            match self.hub.publish(&self.key, now) {
-                Ok(p) => return Some(p),
-                Err(HubError::AlreadyPublishing(_)) => {
-                    if !warned {
-                        warn!(stream = %self.key, "mix output stream is published by someone else; waiting");
-                        warned = true;
-                    }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                Err(e) => {
-                    warn!(stream = %self.key, error = %e, "mix output cannot publish");
-                    std::thread::sleep(Duration::from_millis(250));
-                }
+    /// Encodes and publishes one tick (claiming the output stream first if needed).
+    fn step(&mut self, tick: &Tick) {
+        if self.publisher.is_none() {
+            self.publisher = self.claim();
+            if self.publisher.is_none() {
+                return;
+            }
+            info!(stream = %self.key, "mix output publishing");
+        }
+        let Some(publisher) = self.publisher.take() else {
+            return;
+        };
+        let spec = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let rebuild = self.enc.as_ref().is_none_or(|e| {
+            e.spec.video.map(|v| (v.width, v.height)) != spec.video.map(|v| (v.width, v.height))
+                || e.spec.channels != spec.channels
+        });
+        if rebuild {
+            self.enc = self.open(&spec, &publisher, tick.pts_ms);
+            if self.enc.is_none() {
+                self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
-        None
+        if let Some(mut e) = self.enc.take() {
+            if let (Some(v), Some(ve)) = (spec.video, e.video.as_mut()) {
+                ve.set_bitrate(v.bitrate_bps);
+            }
+            e.spec = spec;
+            self.encode(&mut e, tick, &publisher);
+            self.enc = Some(e);
+        }
+        self.publisher = Some(publisher);
+    }
+
+    /// Claims the output stream in the hub; `None` while someone else publishes it (the
+    /// next tick tries again).
+    fn claim(&mut self) -> Option<Publisher> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        match self.hub.publish(&self.key, now) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                if !self.warned {
+                    let busy = matches!(e, HubError::AlreadyPublishing(_));
+                    warn!(stream = %self.key, error = %e, busy, "mix output cannot publish yet; retrying");
+                    self.warned = true;
+                }
+                None
+            }
+        }
     }
 
     fn open(&self, spec: &MixOutput, publisher: &Publisher, now_ms: i64) -> Option<Encoders> {
@@ -299,13 +323,8 @@ impl Worker {
         })
     }
 
-    fn encode(
-        &self,
-        e: &mut Encoders,
-        tick: &Tick,
-        rescaler: &mut Rescaler,
-        publisher: &Publisher,
-    ) {
+    fn encode(&mut self, e: &mut Encoders, tick: &Tick, publisher: &Publisher) {
+        let rescaler = &mut self.rescaler;
         if let (Some(ve), Some(v), Some(canvas)) =
             (e.video.as_mut(), e.spec.video, tick.canvas.as_ref())
         {

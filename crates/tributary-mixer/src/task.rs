@@ -133,6 +133,9 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             metrics.late.inc();
         }
 
+        for inp in &plan.inputs {
+            inp.poll();
+        }
         let canvas = compose_tick(&plan, t_ms);
         let end = ((n + 1) * RATE as u64 / rate as u64) as i64;
         if samples_done == 0 || samples_done > end {

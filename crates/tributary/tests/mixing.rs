@@ -702,3 +702,32 @@ fn a_task_over_the_nodes_budget_is_refused() {
     expect_code(&r, 110200194);
     assert!(r["Message"].as_str().unwrap().contains("budget"), "{r}");
 }
+
+#[test]
+fn a_stream_url_input_is_pulled_and_the_task_shows_in_metrics() {
+    let s = Server::start(None);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", LIVE);
+    // The input is pulled over RTMP like any external URL (here: this server's own).
+    let body = json!({
+        "TaskId": "pull", "UserId": "u",
+        "MixInput": [{"StreamId": "ignored-when-url-given", "StreamUrl": format!("{}/{APP}/red", s.rtmp),
+                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}, "RenderMode": 1}],
+        "MixOutput": [{"StreamId": "pulled", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 400000}]
+    });
+    let r = s
+        .app()
+        .post("StartMix", &body.to_string(), "application/json");
+    expect_code(&r, 0);
+    // Fit mode: the 4:3 input fills the 4:3 rect.
+    let frame = wait_pixel(&flv_url(&s, "pulled"), 160, 120, RED);
+    assert!(is(px(&frame, 5, 5), RED), "{:?}", px(&frame, 5, 5));
+    assert_eq!(metric(&s, "tributary_mix_tasks", ""), 1.0);
+    assert!(
+        metric(
+            &s,
+            "tributary_mix_ticks_total",
+            &format!("task=\"{APP}:pull\"")
+        ) > 0.0
+    );
+}
