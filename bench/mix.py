@@ -147,7 +147,7 @@ class FlashReader:
     def __init__(self, url, quadrant):
         crop = "crop=iw/2:ih/2:0:0," if quadrant else ""
         self.p = spawn(["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-flags", "low_delay",
-                        "-probesize", "200000", "-analyzeduration", "500000", "-i", url, "-an", "-vsync", "0",
+                        "-i", url, "-an", "-vsync", "0",
                         "-vf", f"{crop}scale=8:8,format=gray", "-f", "rawvideo", "-"],
                        stdout=subprocess.PIPE)
         self.edges, self.frames = [], 0
@@ -222,7 +222,9 @@ def quad_inputs(ids, w, h):
 
 def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
     hw, hh = w // 2, h // 2
-    args = ["ffmpeg", "-v", "error", "-fflags", "nobuffer", "-probesize", "500000", "-analyzeduration", "1000000"]
+    # Default probing: nginx-rtmp starts a player at the live point, and shorter probes
+    # sometimes miss the video stream of an input.
+    args = ["ffmpeg", "-v", "error", "-fflags", "nobuffer"]
     for u in inputs:
         args += ["-i", u]
     # The same work as the mixer's crop mode: scale to cover the cell, centre-crop.
@@ -232,7 +234,7 @@ def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
           "[0:a][1:a][2:a][3:a]amix=inputs=4[a]")
     args += ["-filter_complex", fc, "-map", "[v]", "-map", "[a]", "-c:v", "libx264",
              "-preset", "veryfast", "-tune", "zerolatency", "-b:v", bitrate, "-maxrate", bitrate,
-             "-bufsize", bitrate, "-g", "60", "-r", "30", "-vsync", "cfr", "-c:a", "aac", "-b:a", "48k",
+             "-bufsize", bitrate, "-g", "60", "-r", "30", "-vsync", "cfr", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k",
              "-ar", "44100"]
     if progress:
         args += ["-progress", progress]
@@ -264,7 +266,7 @@ def j1(clips):
                                            "VideoBitrate": 1200000, "AudioCodec": 1, "AudioBitrate": 48000}]})
     time.sleep(4)
     rin, rout = FlashReader(f"{rtmp}/in0", False), FlashReader(f"{rtmp}/mix", True)
-    time.sleep(2)
+    time.sleep(6)
     s0, c0, f0 = get_json(f"{http}/api/mix/{APP}/j1"), cpu_s(tp.pid), rout.frames
     time.sleep(SECS)
     s1, c1, f1 = get_json(f"{http}/api/mix/{APP}/j1"), cpu_s(tp.pid), rout.frames
@@ -284,9 +286,9 @@ def j1(clips):
     time.sleep(2)
     prog = os.path.join(TMP, "j1.progress")
     fp = ffmpeg_peer([f"{nurl}/in{i}" for i in range(4)], f"{nurl}/mix", 1280, 720, "1200k", prog)
-    time.sleep(4)
+    time.sleep(10)
     rin, rout = FlashReader(f"{nurl}/in0", False), FlashReader(f"{nurl}/mix", True)
-    time.sleep(2)
+    time.sleep(6)
     p0, c0, n0, f0 = last_progress(prog), cpu_s(fp.pid), cpu_s(np_.pid), rout.frames
     time.sleep(SECS)
     p1, c1, n1, f1 = last_progress(prog), cpu_s(fp.pid), cpu_s(np_.pid), rout.frames
@@ -350,7 +352,7 @@ def capacity(clips):
         for k in range(n):
             prog = os.path.join(TMP, f"cap{n}-{k}.progress")
             peers.append((ffmpeg_peer([f"{nurl}/c{i}" for i in range(4)], f"{nurl}/cap{k}", 640, 360, "800k", prog), prog))
-        time.sleep(5)
+        time.sleep(12)
         p0 = [last_progress(pr) for _, pr in peers]
         c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
         time.sleep(10)

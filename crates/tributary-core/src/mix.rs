@@ -18,6 +18,9 @@ pub const MAX_FPS: u32 = 60;
 /// `MaxIdleTime` bounds, seconds.
 pub const MIN_IDLE_S: u32 = 90;
 pub const MAX_IDLE_S: u32 = 14_400;
+/// What one audio track (decoded or encoded) counts for in [`MixSpec::cost_pixels_per_s`].
+pub const AUDIO_TRACK_COST: u64 = 300_000;
+
 /// Where an input's media comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Source {
@@ -180,6 +183,8 @@ pub enum MixError {
     BadOutput { index: usize, detail: String },
     #[error("input {index}: {detail}")]
     BadInput { index: usize, detail: String },
+    #[error("{0}")]
+    BadWatermark(String),
     #[error("Fps must be within [1, {max}], not {fps}")]
     BadFps { fps: u32, max: u32 },
     #[error("MaxIdleTime must be within [{MIN_IDLE_S}, {MAX_IDLE_S}] seconds, not {0}")]
@@ -304,6 +309,36 @@ impl MixSpec {
                 }
             }
         }
+        if let Some((w, h)) = self.canvas() {
+            let fits = |r: &Rect| {
+                let (w, h) = (w as i32, h as i32);
+                r.width() <= 2 * w
+                    && r.height() <= 2 * h
+                    && r.right > 0
+                    && r.bottom > 0
+                    && r.left < w
+                    && r.top < h
+            };
+            for (i, inp) in self.inputs.iter().enumerate() {
+                if let Some(r) = inp.rect.filter(|r| !r.is_empty())
+                    && !fits(&r)
+                {
+                    return Err(MixError::BadInput {
+                        index: i,
+                        detail: format!(
+                            "RectInfo must overlap the {w}×{h} canvas and be at most twice its size"
+                        ),
+                    });
+                }
+            }
+            if let Some(wm) = &self.watermark
+                && !fits(&wm.rect)
+            {
+                return Err(MixError::BadWatermark(format!(
+                    "WaterMark.RectInfo must overlap the {w}×{h} canvas and be at most twice its size"
+                )));
+            }
+        }
         if self.fps == 0 || self.fps > MAX_FPS {
             return Err(MixError::BadFps {
                 fps: self.fps,
@@ -346,8 +381,10 @@ impl MixSpec {
         let decode: u64 = self.inputs.iter().filter(|i| i.content.has_video()).count() as u64
             * input_pixels
             * fps;
-        // Audio is cheap next to video but not free: count each track as a small picture.
-        let audio = (self.inputs.len() + self.outputs.len()) as u64 * 20_000;
+        // Audio is cheap next to video but not free. Measured (BENCHMARKS.md): a 4-speaker
+        // audio room costs about 1/68 of a core, i.e. ~300 k "pixels" per track at the
+        // default budget of 100 M per core.
+        let audio = (self.inputs.len() + self.outputs.len()) as u64 * AUDIO_TRACK_COST;
         encode + decode + audio
     }
 }
@@ -438,6 +475,16 @@ mod tests {
         assert!(matches!(s.validate(), Err(MixError::BadOutput { .. })));
 
         let mut s = spec();
+        s.inputs[0].rect = Some(Rect {
+            layer: 0,
+            left: 0,
+            top: 0,
+            right: 10_000,
+            bottom: 100,
+        });
+        assert!(matches!(s.validate(), Err(MixError::BadInput { index: 0, .. })));
+
+        let mut s = spec();
         s.max_idle_s = 30;
         assert_eq!(s.validate(), Err(MixError::BadIdleTime(30)));
 
@@ -458,6 +505,6 @@ mod tests {
     fn cost_counts_encodes_and_decodes() {
         let s = spec();
         let c = s.cost_pixels_per_s(320 * 240);
-        assert_eq!(c, 320 * 240 * 15 + 2 * 320 * 240 * 15 + 3 * 20_000);
+        assert_eq!(c, 320 * 240 * 15 + 2 * 320 * 240 * 15 + 3 * AUDIO_TRACK_COST);
     }
 }

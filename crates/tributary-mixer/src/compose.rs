@@ -32,6 +32,9 @@ pub fn fitted_size(
         (RenderMode::Crop, true) => ((sw * rh).div_ceil(sh).max(rw), rh),
         (RenderMode::Crop, false) => (rw, (sh * rw).div_ceil(sw).max(rh)),
     };
+    // A source of extreme aspect ratio would be scaled far beyond its rect only to be
+    // cropped away: cap the work at four times the rect each way.
+    let (w, h) = (w.min(4 * rw), h.min(4 * rh));
     (even_up(w as u32), even_up(h as u32))
 }
 

@@ -18,6 +18,9 @@ pub enum ImageError {
     Load(String),
 }
 
+/// Largest image side accepted (pixels).
+const MAX_SIDE: u32 = 8192;
+
 /// A decoded image, RGBA.
 #[derive(Debug, Clone)]
 pub struct Rgba {
@@ -92,7 +95,14 @@ pub fn decode(bytes: &[u8]) -> Result<Rgba, String> {
     if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
         return Err(format!("{format:?} is not supported; use JPEG or PNG"));
     }
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| e.to_string())?;
+    // Pictures are at most canvas-sized; refuse decompression bombs before allocating.
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| e.to_string())?;
     let rgba = img.to_rgba8();
     Ok(Rgba {
         width: rgba.width(),

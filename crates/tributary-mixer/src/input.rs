@@ -425,6 +425,10 @@ impl Decoder {
                 };
                 let mut at_ms = pts;
                 for (rate, samples) in frames {
+                    if !(8_000..=192_000).contains(&rate) {
+                        debug!(rate, "audio frame with an unusable sample rate dropped");
+                        continue;
+                    }
                     let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
                     let r = self.resampler.get_or_insert_with(|| Resampler::new(rate));
                     if r.from_rate() != rate {

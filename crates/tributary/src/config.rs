@@ -66,7 +66,7 @@ pub struct ConfigArgs {
     /// Folder of `preset-id://NAME` images (default: DATA/images).
     #[arg(long, global = true, env = "TRIBUTARY_IMAGES_DIR")]
     pub images_dir: Option<PathBuf>,
-    /// The node's mixing budget in decoded+encoded pixels per second (default: 60 M per core).
+    /// The node's mixing budget in decoded+encoded pixels per second (default: 100 M per core).
     #[arg(long, global = true, env = "TRIBUTARY_MIX_BUDGET")]
     pub mix_budget: Option<u64>,
 }

@@ -731,3 +731,53 @@ fn a_stream_url_input_is_pulled_and_the_task_shows_in_metrics() {
         ) > 0.0
     );
 }
+
+#[test]
+fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
+    let s = Server::start(None);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    // An MP3 publisher (FLV audio codec 2).
+    let _mp3 = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "color=c=blue:size=160x120:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25"])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "libmp3lame", "-b:a", "64k", "-t", "40", "-f", "flv"])
+            .arg(publish_url(&s, "mp3", "room1", "u2"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    );
+    wait_live(&s, "red", LIVE);
+    wait_live(&s, "mp3", LIVE);
+    let c = s.app();
+    expect_code(&c.post("StartMix", &two_up("sz", 1, "red", "mp3", "sz-out"), "application/json"), 0);
+    let flv = flv_url(&s, "sz-out");
+    wait_pixel(&flv, 240, 120, BLUE);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let audio = read_audio(&flv, 1.5);
+        if tone(&audio, 1000.0) > 0.02 && tone(&audio, 440.0) > 0.02 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the MP3 input is not heard");
+    }
+    // A live update to a smaller output: new players get the new size.
+    let mut v: Value = serde_json::from_str(&two_up("sz", 2, "red", "mp3", "sz-out")).unwrap();
+    v["MixOutput"][0]["Width"] = json!(160);
+    v["MixOutput"][0]["Height"] = json!(120);
+    v["MixOutput"][0]["VideoBitrate"] = json!(300000);
+    v["MixInput"][0]["RectInfo"] = json!({"Top": 0, "Left": 0, "Bottom": 120, "Right": 80});
+    v["MixInput"][1]["RectInfo"] = json!({"Top": 0, "Left": 80, "Bottom": 120, "Right": 160});
+    expect_code(&c.post("StartMix", &v.to_string(), "application/json"), 0);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        if probe_streams(&flv).contains(&"h264:160:120".to_string()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the output never became 160x120: {:?}", probe_streams(&flv));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

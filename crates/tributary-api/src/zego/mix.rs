@@ -413,6 +413,7 @@ fn spec_error(e: MixError) -> ZegoError {
         MixError::DuplicateOutput(_) => MIX_DUPLICATE_OUTPUT,
         MixError::InputIsOutput(_) => MIX_IN_EQUALS_OUT,
         MixError::BadWidth { .. } => MIX_BAD_WIDTH,
+        MixError::BadWatermark(_) => MIX_WATERMARK_BAD,
         _ => MIX_BAD_PARAM,
     };
     ZegoError::new(code, e.to_string())
