@@ -482,7 +482,10 @@ mod tests {
             right: 10_000,
             bottom: 100,
         });
-        assert!(matches!(s.validate(), Err(MixError::BadInput { index: 0, .. })));
+        assert!(matches!(
+            s.validate(),
+            Err(MixError::BadInput { index: 0, .. })
+        ));
 
         let mut s = spec();
         s.max_idle_s = 30;
@@ -505,6 +508,9 @@ mod tests {
     fn cost_counts_encodes_and_decodes() {
         let s = spec();
         let c = s.cost_pixels_per_s(320 * 240);
-        assert_eq!(c, 320 * 240 * 15 + 2 * 320 * 240 * 15 + 3 * AUDIO_TRACK_COST);
+        assert_eq!(
+            c,
+            320 * 240 * 15 + 2 * 320 * 240 * 15 + 3 * AUDIO_TRACK_COST
+        );
     }
 }

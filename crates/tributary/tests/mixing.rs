@@ -742,8 +742,28 @@ fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
             .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
             .args(["-f", "lavfi", "-i", "color=c=blue:size=160x120:rate=25"])
             .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25"])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "libmp3lame", "-b:a", "64k", "-t", "40", "-f", "flv"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "25",
+            ])
+            .args([
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "64k",
+                "-t",
+                "40",
+                "-f",
+                "flv",
+            ])
             .arg(publish_url(&s, "mp3", "room1", "u2"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -753,7 +773,14 @@ fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
     wait_live(&s, "red", LIVE);
     wait_live(&s, "mp3", LIVE);
     let c = s.app();
-    expect_code(&c.post("StartMix", &two_up("sz", 1, "red", "mp3", "sz-out"), "application/json"), 0);
+    expect_code(
+        &c.post(
+            "StartMix",
+            &two_up("sz", 1, "red", "mp3", "sz-out"),
+            "application/json",
+        ),
+        0,
+    );
     let flv = flv_url(&s, "sz-out");
     wait_pixel(&flv, 240, 120, BLUE);
     let deadline = Instant::now() + LIVE;
@@ -777,7 +804,11 @@ fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
         if probe_streams(&flv).contains(&"h264:160:120".to_string()) {
             break;
         }
-        assert!(Instant::now() < deadline, "the output never became 160x120: {:?}", probe_streams(&flv));
+        assert!(
+            Instant::now() < deadline,
+            "the output never became 160x120: {:?}",
+            probe_streams(&flv)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
