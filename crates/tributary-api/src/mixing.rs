@@ -175,8 +175,15 @@ impl MixControl {
             ));
         }
         if let Err(e) = self.control.write(&WriteBatch { app_id, ops }) {
-            if !plan.is_update {
-                self.engine.stop(app_id, &plan.task.task_id);
+            // Put the engine back where the store and memory still are.
+            match tasks.get(&plan.task.task_id) {
+                Some(old) => {
+                    let spec = self.effective(app_id, old);
+                    if let Err(r) = self.engine.start(app_id, &old.task_id, &spec) {
+                        warn!(app_id, task_id = %old.task_id, error = ?r, "could not restore the task's previous spec");
+                    }
+                }
+                None => self.engine.stop(app_id, &plan.task.task_id),
             }
             return Err(e.into());
         }

@@ -390,7 +390,7 @@ impl MixSpec {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn input(id: &str) -> MixInput {

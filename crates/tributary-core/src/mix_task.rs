@@ -268,34 +268,19 @@ fn check_sequence(last: Option<i64>, got: Option<i64>) -> Result<(), TaskError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mix::{MixOutput, Target, VideoOut};
+    use crate::mix::Target;
 
     fn task(id: &str, user: &str, seq: Option<i64>) -> MixTask {
+        let mut spec = crate::mix::tests::spec();
+        spec.inputs = vec![audio_input(Source::Stream("a".into()), 100)];
+        spec.outputs[0].target = Target::Stream(format!("{id}-out"));
         MixTask {
             task_id: id.into(),
             user_id: user.into(),
             room_id: "r".into(),
             sequence: seq,
             kind: TaskKind::Manual,
-            spec: MixSpec {
-                inputs: vec![audio_input(Source::Stream("a".into()), 100)],
-                outputs: vec![MixOutput {
-                    target: Target::Stream(format!("{id}-out")),
-                    video: Some(VideoOut {
-                        width: 320,
-                        height: 240,
-                        bitrate_bps: 400_000,
-                    }),
-                    audio_bitrate_bps: 48_000,
-                    channels: 1,
-                }],
-                fps: 15,
-                background_rgb: 0,
-                background_image: None,
-                watermark: None,
-                max_idle_s: 90,
-                lenient_images: false,
-            },
+            spec,
             ex_para: vec![],
             started_ms: 1,
             updated_ms: 1,

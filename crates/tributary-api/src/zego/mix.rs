@@ -365,6 +365,22 @@ fn output(
     ))
 }
 
+/// The `MixOutput` items (1 to the limit) and the top-level default `SoundChannel`.
+fn output_items(p: &Params) -> Result<(Vec<Value>, i64), ZegoError> {
+    let raw = objects(p, "MixOutput")?;
+    if raw.is_empty() {
+        return Err(bad("MixOutput is required"));
+    }
+    if raw.len() > MAX_OUTPUTS {
+        return Err(ZegoError::new(
+            MIX_TOO_MANY_OUTPUTS,
+            format!("{} outputs; at most {MAX_OUTPUTS} are allowed", raw.len()),
+        ));
+    }
+    let channels = in_range(top_int(p, "SoundChannel")?, "SoundChannel", 1, 2, 1)?;
+    Ok((raw, channels))
+}
+
 fn max_idle(p: &Params) -> Result<u32, ZegoError> {
     Ok(in_range(top_int(p, "MaxIdleTime")?, "MaxIdleTime", 90, 14_400, 90)? as u32)
 }
@@ -507,20 +523,7 @@ pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         .enumerate()
         .map(|(i, v)| input(v, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let raw_outputs = objects(p, "MixOutput")?;
-    if raw_outputs.is_empty() {
-        return Err(bad("MixOutput is required"));
-    }
-    if raw_outputs.len() > MAX_OUTPUTS {
-        return Err(ZegoError::new(
-            MIX_TOO_MANY_OUTPUTS,
-            format!(
-                "{} outputs; at most {MAX_OUTPUTS} are allowed",
-                raw_outputs.len()
-            ),
-        ));
-    }
-    let default_channels = in_range(top_int(p, "SoundChannel")?, "SoundChannel", 1, 2, 1)?;
+    let (raw_outputs, default_channels) = output_items(p)?;
     let mut outputs = Vec::new();
     let mut fps = None;
     for (i, v) in raw_outputs.iter().enumerate() {
@@ -679,20 +682,7 @@ pub(super) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             remove,
         });
     }
-    let raw_outputs = objects(p, "MixOutput")?;
-    if raw_outputs.is_empty() {
-        return Err(bad("MixOutput is required"));
-    }
-    if raw_outputs.len() > MAX_OUTPUTS {
-        return Err(ZegoError::new(
-            MIX_TOO_MANY_OUTPUTS,
-            format!(
-                "{} outputs; at most {MAX_OUTPUTS} are allowed",
-                raw_outputs.len()
-            ),
-        ));
-    }
-    let default_channels = in_range(top_int(p, "SoundChannel")?, "SoundChannel", 1, 2, 1)?;
+    let (raw_outputs, default_channels) = output_items(p)?;
     let outputs = raw_outputs
         .iter()
         .enumerate()
