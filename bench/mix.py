@@ -374,7 +374,7 @@ def capacity(clips):
 def audio_rooms(aclips):
     print("## AUDIO: auto-mix rooms of 4 speakers (AAC in, AAC out)")
     for n in ROOMS_LIST:
-        tp, rtmp, http = start_tributary()
+        tp, rtmp, http = start_tributary(["--mix-budget", "100000000000"])
         pubs = [publish(c, f"{rtmp}/spk{i}?room=speakers") for i, c in enumerate(aclips)]
         wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/spk{i}")["audio_codec"] for i in range(4)), "speakers")
         for k in range(n):

@@ -402,8 +402,14 @@ impl Subscription {
     pub async fn recv(&self) -> Option<Packet> {
         self.queue.recv().await
     }
+    /// Takes what is queued now, without waiting (batching writers, and readers that
+    /// poll on their own clock such as audio-only mixes).
     pub fn drain_ready(&self, out: &mut Vec<Packet>, max: usize) {
         self.queue.drain_ready(out, max)
+    }
+    /// The stream ended and everything it sent has been taken.
+    pub fn is_finished(&self) -> bool {
+        self.queue.is_finished()
     }
     pub fn stream(&self) -> &Arc<Stream> {
         &self.stream

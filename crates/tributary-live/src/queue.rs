@@ -152,6 +152,12 @@ impl Queue {
         self.dropped_gops.load(Ordering::Relaxed)
     }
 
+    /// Closed and drained: nothing more will come.
+    pub fn is_finished(&self) -> bool {
+        let st = self.lock();
+        st.closed && st.packets.is_empty()
+    }
+
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
     }

@@ -42,6 +42,8 @@ pub struct EngineConfig {
     pub budget_pixels_per_s: u64,
     /// Assumed size of an input picture before it is decoded (pixels).
     pub input_pixels_estimate: u64,
+    /// Stop idle tasks after at most this many seconds, whatever their MaxIdleTime.
+    pub idle_cap_s: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +59,7 @@ impl Default for EngineConfig {
             // for ingest and players.
             budget_pixels_per_s: cores * 100_000_000,
             input_pixels_estimate: 640 * 480,
+            idle_cap_s: None,
         }
     }
 }
@@ -383,6 +386,7 @@ impl Engine {
         } else {
             let shared = Arc::new(Shared {
                 plan: Mutex::new(plan),
+                idle_cap_s: self.config.idle_cap_s,
                 stop: AtomicBool::new(false),
                 counters: Default::default(),
                 clock,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use tributary_core::mix::{Content, RenderMode, Source};
-use tributary_live::hub::{Hub, HubEvent};
+use tributary_live::hub::{Hub, HubEvent, Subscription};
 use tributary_live::media::{Kind, Packet};
 use tributary_live::metrics::Protocol;
 
@@ -63,6 +63,26 @@ pub(crate) struct Render {
     pub content: Content,
 }
 
+/// Where a polled input's packets come from.
+enum Feed {
+    /// A URL pulled by its own thread.
+    Channel(Receiver<InputMsg>),
+    /// A hub stream read without any task in between: the mix thread drains the
+    /// subscription each tick, so delivering a packet wakes nobody.
+    Hub {
+        hub: Hub,
+        key: String,
+        sub: Option<Subscription>,
+        next_try: Instant,
+    },
+}
+
+pub(crate) struct Polled {
+    feed: Feed,
+    decoder: Decoder,
+    scratch: Vec<Packet>,
+}
+
 /// How an input runs: its timeline settings, the task's clock, and whether the mix thread
 /// polls its decoder (audio-only tasks) or it has a decode thread.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +116,7 @@ pub(crate) struct Input {
     pub state: Arc<Mutex<InputState>>,
     /// Audio-only tasks decode on the mix thread ([`Input::poll`]) instead of a thread
     /// per input: an AAC frame decodes in microseconds, far less than the wake-ups.
-    polled: Option<Mutex<(Receiver<InputMsg>, Decoder)>>,
+    polled: Option<Mutex<Polled>>,
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
     tap: Option<tokio::task::JoinHandle<()>>,
@@ -133,8 +153,22 @@ impl Input {
         let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
         let name = source.describe().to_string();
         let decoder = Decoder::new(state.clone(), clock);
+        let hub_polled = polled && matches!(source, Source::Stream(_));
         let polled = if polled {
-            Some(Mutex::new((rx, decoder)))
+            let feed = match &source {
+                Source::Stream(id) => Feed::Hub {
+                    hub: hub.clone(),
+                    key: format!("{app_key_prefix}{id}"),
+                    sub: None,
+                    next_try: Instant::now(),
+                },
+                Source::Url(_) => Feed::Channel(rx),
+            };
+            Some(Mutex::new(Polled {
+                feed,
+                decoder,
+                scratch: Vec::new(),
+            }))
         } else {
             let stop = stop.clone();
             let spawned = std::thread::Builder::new()
@@ -146,6 +180,7 @@ impl Input {
             None
         };
         let tap = match &source {
+            Source::Stream(_) if hub_polled => None,
             Source::Stream(id) => {
                 let key = format!("{app_key_prefix}{id}");
                 let (hub, stop, dropped) = (hub.clone(), stop.clone(), dropped.clone());
@@ -180,9 +215,52 @@ impl Input {
     pub fn poll(&self) {
         let Some(p) = &self.polled else { return };
         let mut guard = p.lock().unwrap_or_else(|e| e.into_inner());
-        let (rx, decoder) = &mut *guard;
-        while let Ok(msg) = rx.try_recv() {
-            decoder.handle(msg);
+        let Polled {
+            feed,
+            decoder,
+            scratch,
+        } = &mut *guard;
+        match feed {
+            Feed::Channel(rx) => {
+                while let Ok(msg) = rx.try_recv() {
+                    decoder.handle(msg);
+                }
+            }
+            Feed::Hub {
+                hub,
+                key,
+                sub,
+                next_try,
+            } => {
+                if sub.as_ref().is_some_and(Subscription::is_finished) {
+                    debug!(stream = %key, "mix input ended");
+                    *sub = None;
+                }
+                if sub.is_none() {
+                    let now = Instant::now();
+                    if now < *next_try {
+                        return;
+                    }
+                    // Not live yet (or gone): look again in a moment, not every tick.
+                    *next_try = now + Duration::from_millis(250);
+                    match hub.subscribe(key, Protocol::Internal) {
+                        Ok(s) => {
+                            debug!(stream = %key, "mix input subscribed");
+                            *sub = Some(s);
+                            decoder.handle(InputMsg::NewTrack);
+                        }
+                        Err(_) => return,
+                    }
+                }
+                let Some(s) = sub.as_ref() else { return };
+                scratch.clear();
+                s.drain_ready(scratch, TAP_QUEUE);
+                for p in scratch.drain(..) {
+                    if let Some(msg) = from_flv(&p) {
+                        decoder.handle(msg);
+                    }
+                }
+            }
         }
     }
 

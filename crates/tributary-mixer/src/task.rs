@@ -49,6 +49,8 @@ pub(crate) struct Counters {
 
 pub(crate) struct Shared {
     pub plan: Mutex<Arc<Plan>>,
+    /// The node's cap on any task's idle time, seconds (operators' cleanup knob).
+    pub idle_cap_s: Option<u32>,
     pub stop: AtomicBool,
     pub counters: Counters,
     pub clock: Instant,
@@ -95,7 +97,13 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
     let mut n: u64 = 0;
     let mut rate = tick_rate(&shared.plan().spec);
     let mut samples_done: i64 = 0;
-    let mut idle = IdleWatch::new(shared.plan().spec.max_idle_s as i64 * 1000, 0);
+    let idle_ms = |spec: &MixSpec| {
+        let s = shared
+            .idle_cap_s
+            .map_or(spec.max_idle_s, |cap| cap.min(spec.max_idle_s));
+        s as i64 * 1000
+    };
+    let mut idle = IdleWatch::new(idle_ms(&shared.plan().spec), 0);
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return Ended::Stopped;
@@ -168,7 +176,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
         metrics.ticks.inc();
 
-        if idle.observe(any_live, plan.spec.max_idle_s as i64 * 1000, now) {
+        if idle.observe(any_live, idle_ms(&plan.spec), now) {
             info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
             return Ended::Idle;
         }

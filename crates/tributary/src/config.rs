@@ -131,6 +131,8 @@ pub struct MixFileConfig {
     pub x264_preset: Option<String>,
     /// Jitter buffer added to every input, ms (default 50).
     pub input_buffer_ms: Option<i64>,
+    /// Stop tasks idle this long even if their MaxIdleTime is longer (seconds).
+    pub idle_cap_s: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +164,7 @@ pub struct Config {
     pub mix_budget: Option<u64>,
     pub x264_preset: String,
     pub input_buffer_ms: i64,
+    pub idle_cap_s: Option<u32>,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -307,6 +310,7 @@ impl Config {
             mix_budget: args.mix_budget.or(file.mix.budget_pixels_per_s),
             x264_preset: file.mix.x264_preset.unwrap_or_else(|| "veryfast".into()),
             input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(50).clamp(0, 4_000),
+            idle_cap_s: file.mix.idle_cap_s.map(|s| s.max(1)),
             data,
             apps,
             callback_urls_for_all,

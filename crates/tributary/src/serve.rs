@@ -74,6 +74,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let mut engine_config = EngineConfig {
         images_dir: Some(cfg.images_dir.clone()),
         preset: cfg.x264_preset.clone(),
+        idle_cap_s: cfg.idle_cap_s,
         ..EngineConfig::default()
     };
     engine_config.timeline.buffer_ms = cfg.input_buffer_ms;

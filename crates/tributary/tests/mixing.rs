@@ -812,3 +812,43 @@ fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_task_whose_inputs_are_gone_stops_itself_and_says_so() {
+    let rx = Receiver::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), Some(&rx.url));
+    // The operators' cap on idle time stands in for MaxIdleTime's 90 s minimum.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[mix]\nidle_cap_s = 2\n");
+    std::fs::write(&config, text).unwrap();
+    let s = Server::start_with(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", LIVE);
+    let c = s.app();
+    let body = json!({"TaskId": "idle", "UserId": "u", "RoomId": "room1",
+        "MixInput": [{"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "idle-out", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live(&s, "idle-out", LIVE);
+    drop(red);
+    let cb = loop {
+        let cb = rx.next(LIVE).expect("mix_stop after the idle time");
+        if cb.body["event"] == "mix_stop" {
+            break cb.body;
+        }
+    };
+    assert_eq!(cb["task_id"], format!("{APP}:idle"));
+    expect_code(&c.get("GetMixTaskInfo", &[("TaskId", "idle")]), 110209001);
+    let deadline = Instant::now() + LIVE;
+    while is_live(&s, "idle-out") {
+        assert!(Instant::now() < deadline, "the output outlived its task");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
