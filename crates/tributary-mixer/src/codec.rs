@@ -656,6 +656,42 @@ mod tests {
     }
 
     #[test]
+    fn garbage_is_an_error_not_a_crash() {
+        // A decoder opened with a nonsense configuration either refuses or decodes
+        // nothing; random access units give errors or no pictures.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect()
+        };
+        if let Ok(mut dec) = VideoDecoder::h264(&noise(40)) {
+            for i in 0..50 {
+                let _ = dec.decode(&noise(1 + i * 37), i as i64 * 40, i as i64 * 40);
+            }
+        }
+        let enc = VideoEncoder::new(64, 48, 10, 100_000, "ultrafast").unwrap();
+        let mut dec = VideoDecoder::h264(enc.config()).unwrap();
+        for i in 0..50 {
+            let mut au = (200u32 + i).to_be_bytes().to_vec();
+            au.extend(noise(200 + i as usize));
+            let _ = dec.decode(&au, i as i64 * 40, i as i64 * 40);
+        }
+        for codec in [AudioDecoder::aac(&noise(2)), AudioDecoder::mp3()] {
+            if let Ok(mut a) = codec {
+                for i in 0..50 {
+                    let _ = a.decode(&noise(10 + i * 13));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn aac_round_trip_keeps_a_tone() {
         let mut enc = AudioEncoder::new(2, 64_000).unwrap();
         assert!(enc.config().len() >= 2, "an AudioSpecificConfig");
