@@ -750,3 +750,105 @@ pub(super) fn stop_auto_mix(call: &Call) -> Result<Data, ZegoError> {
         .map_err(control_error)?;
     Ok(Data::Absent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(body: Value) -> Params {
+        let mut p = Params::default();
+        if let Value::Object(m) = body {
+            p.merge_json(m);
+        }
+        p
+    }
+
+    #[test]
+    fn background_colour_in_both_spellings() {
+        assert_eq!(parse_color(&params(json!({}))).unwrap(), 0);
+        let hex = params(json!({"BackGroundColorHex": "0x87CEFA00"}));
+        assert_eq!(parse_color(&hex).unwrap(), 0x87cefa);
+        // The integer form is the decimal value of 0xRRGGBBAA (beyond int32).
+        let int = params(json!({"BackgroundColor": 2278488576u64}));
+        assert_eq!(parse_color(&int).unwrap(), 0x87cefa);
+        // Hex wins when both are given.
+        let both =
+            params(json!({"BackGroundColorHex": "0xFF000000", "BackgroundColor": 2278488576u64}));
+        assert_eq!(parse_color(&both).unwrap(), 0xff0000);
+        let alpha = params(json!({"BackGroundColorHex": "0x87CEFA80"}));
+        assert!(parse_color(&alpha).unwrap_err().message.contains("alpha"));
+        assert!(parse_color(&params(json!({"BackGroundColorHex": "blue"}))).is_err());
+    }
+
+    #[test]
+    fn outputs_of_one_pixel_are_audio_only_and_units_are_checked() {
+        let (o, fps) = output(
+            &json!({"StreamId": "a", "Width": 1, "Height": 1, "Fps": 1, "VideoBitrate": 1}),
+            0,
+            1,
+        )
+        .unwrap();
+        assert!(o.video.is_none());
+        assert_eq!(fps, Some(1));
+        assert_eq!((o.audio_bitrate_bps, o.channels), (48_000, 1));
+
+        let (o, _) = output(
+            &json!({"StreamUrl": "rtmp://x/y", "StreamId": "ignored", "Width": 640, "Height": 360,
+                    "Fps": 15, "VideoBitrate": "800000", "SoundChannel": 2}),
+            0,
+            1,
+        )
+        .unwrap();
+        assert_eq!(o.target, Target::Url("rtmp://x/y".into()));
+        assert_eq!(o.video.map(|v| v.bitrate_bps), Some(800_000));
+        assert_eq!(o.channels, 2);
+
+        let kbps = output(
+            &json!({"StreamId": "a", "Width": 640, "Height": 360, "VideoBitrate": 800}),
+            0,
+            1,
+        );
+        assert!(kbps.unwrap_err().message.contains("bps"));
+        let odd = output(
+            &json!({"StreamId": "a", "Width": 641, "Height": 360, "VideoBitrate": 800000}),
+            0,
+            1,
+        );
+        assert_eq!(odd.unwrap_err().code, MIX_BAD_WIDTH);
+    }
+
+    #[test]
+    fn inputs_read_the_vendors_fields() {
+        let i = input(&json!({"StreamId": "s", "RectInfo": {}}), 0).unwrap();
+        assert!(i.rect.is_none(), "an empty RectInfo is audio only");
+        let i = input(
+            &json!({"StreamId": "s", "ContentControl": 2, "RenderMode": 1, "Volume": 0,
+                    "RectInfo": {"Top": 10, "Left": 20, "Bottom": 110, "Right": 220, "Layer": 3}}),
+            0,
+        )
+        .unwrap();
+        assert_eq!(i.content, Content::VideoOnly);
+        assert_eq!(i.render, RenderMode::Fit);
+        assert_eq!(i.volume, 0);
+        assert_eq!(
+            i.rect.map(|r| (r.layer, r.left, r.top, r.right, r.bottom)),
+            Some((3, 20, 10, 220, 110))
+        );
+        assert!(input(&json!({"StreamId": "s", "Volume": 201}), 0).is_err());
+        assert!(input(&json!({"StreamId": "s", "ContentControl": 3}), 0).is_err());
+        assert!(input(&json!({"RectInfo": {}}), 0).is_err());
+        // A zero CornerRadius asks for nothing and is accepted.
+        assert!(
+            input(
+                &json!({"StreamId": "s", "RectInfo": {"CornerRadius": 0}}),
+                0
+            )
+            .is_ok()
+        );
+        let r = input(
+            &json!({"StreamId": "s", "RectInfo": {"CornerRadius": 8}}),
+            0,
+        );
+        assert!(r.unwrap_err().message.contains("CornerRadius"));
+    }
+}
