@@ -276,6 +276,10 @@ fn start_update_and_stop_a_two_input_mix() {
     );
     assert!(is(px(last, 240, 120), RED));
 
+    // The HLS URL of PlayInfo plays too.
+    let hls = play["HLS"].as_str().unwrap();
+    assert_eq!(probe_streams(hls), vec!["aac", "h264:320:240"], "{hls}");
+
     // GetMixTaskInfo reports the real duration; unknown tasks get 110209001.
     let info = c.get("GetMixTaskInfo", &[("TaskId", "t1")]);
     expect_code(&info, 0);
