@@ -254,6 +254,8 @@ fn fill(frame: &mut ff::frame::Video, pic: &I420) {
 /// Decoded audio: stereo samples at the decoder's rate.
 pub struct AudioDecoder {
     dec: ff::decoder::Audio,
+    /// Reused for every decoded frame (the decoder unreferences it before filling).
+    frame: ff::frame::Audio,
 }
 
 impl AudioDecoder {
@@ -275,7 +277,10 @@ impl AudioDecoder {
             .decoder()
             .audio()
             .map_err(ff_err("opening an audio decoder"))?;
-        Ok(AudioDecoder { dec })
+        Ok(AudioDecoder {
+            dec,
+            frame: ff::frame::Audio::empty(),
+        })
     }
 
     /// Decodes one packet; returns `(rate, stereo samples)` per decoded frame.
@@ -285,15 +290,9 @@ impl AudioDecoder {
             .send_packet(&pkt)
             .map_err(ff_err("decoding audio"))?;
         let mut out = Vec::new();
-        loop {
-            let mut frame = ff::frame::Audio::empty();
-            match self.dec.receive_frame(&mut frame) {
-                Ok(()) => {
-                    if let Some(s) = to_stereo(&frame) {
-                        out.push((frame.rate(), s));
-                    }
-                }
-                Err(_) => break,
+        while self.dec.receive_frame(&mut self.frame).is_ok() {
+            if let Some(s) = to_stereo(&self.frame) {
+                out.push((self.frame.rate(), s));
             }
         }
         Ok(out)

@@ -508,11 +508,15 @@ impl Decoder {
                         continue;
                     }
                     let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
-                    let r = self.resampler.get_or_insert_with(|| Resampler::new(rate));
-                    if r.from_rate() != rate {
-                        *r = Resampler::new(rate);
-                    }
-                    let out = r.process(&samples);
+                    let out = if rate == RATE {
+                        samples
+                    } else {
+                        let r = self.resampler.get_or_insert_with(|| Resampler::new(rate));
+                        if r.from_rate() != rate {
+                            *r = Resampler::new(rate);
+                        }
+                        r.process(&samples)
+                    };
                     let now = now_ms(clock);
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     let t = s.timeline.place(at_ms, now);
