@@ -24,8 +24,10 @@ pub struct AudioTrack {
     /// The output sample index of `queue[0]`.
     start: i64,
     queue: VecDeque<Stereo>,
-    /// Samples dropped because they came too late or overflowed.
+    /// Samples dropped because the queue overflowed.
     pub dropped: u64,
+    /// Samples dropped because their time had passed when they arrived.
+    pub late: u64,
 }
 
 impl AudioTrack {
@@ -73,6 +75,7 @@ impl AudioTrack {
             let late = ((from - self.start) as usize).min(self.queue.len());
             self.queue.drain(..late);
             self.start += late as i64;
+            self.late += late as u64;
             if self.queue.is_empty() {
                 self.start = from;
             }

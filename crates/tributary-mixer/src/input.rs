@@ -24,7 +24,7 @@ use crate::audio::{AudioTrack, RATE, Resampler};
 use crate::codec::{AudioDecoder, VideoDecoder};
 use crate::compose::fitted_size;
 use crate::frame::I420;
-use crate::timeline::{Timeline, TimelineConfig};
+use crate::timeline::{Timeline, TimelineConfig, Track};
 
 /// Packets queued between the tap and the decoder (about 4 s of a 30 fps stream).
 const TAP_QUEUE: usize = 256;
@@ -107,6 +107,8 @@ pub struct InputStats {
     pub status: InputStatus,
     pub frames_decoded: u64,
     pub late_frames: u64,
+    /// Audio that arrived after its time and was not played, in milliseconds.
+    pub late_audio_ms: u64,
     pub dropped_packets: u64,
     pub tracks: u64,
 }
@@ -271,6 +273,7 @@ impl Input {
             status: s.status,
             frames_decoded: s.frames_in,
             late_frames: s.timeline.late_frames,
+            late_audio_ms: s.audio.late * 1000 / RATE as u64,
             dropped_packets: self.dropped.load(Ordering::Relaxed),
             tracks: s.timeline.anchors,
         }
@@ -453,7 +456,7 @@ impl Decoder {
                 let render = self.lock().render;
                 if !render.content.has_video() || render.rect_size.is_none() {
                     // Not drawn: no need to decode, but note that the input is alive.
-                    self.lock().timeline.place(pts, now_ms(clock));
+                    self.lock().timeline.place(Track::Video, pts, now_ms(clock));
                     return;
                 }
                 let Some(dec) = self.video.as_mut() else {
@@ -519,7 +522,7 @@ impl Decoder {
                     };
                     let now = now_ms(clock);
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                    let t = s.timeline.place(at_ms, now);
+                    let t = s.timeline.place(Track::Audio, at_ms, now);
                     s.status = InputStatus::Live;
                     if s.render.content.has_audio() {
                         s.audio.push(t * RATE as i64 / 1000, &out);

@@ -26,6 +26,8 @@ use crate::timeline::IdleWatch;
 
 /// Audio-only tasks tick every 20 ms.
 const AUDIO_ONLY_RATE: u32 = 50;
+/// Most audio one tick may mix (after the clock skipped ahead): 2 s.
+const MAX_AUDIO_CHUNK: i64 = 2 * RATE as i64;
 /// A tick later than this is counted late.
 const LATE_MS: i64 = 50;
 /// Behind by more than this, the clock skips ahead instead of catching up in a burst.
@@ -96,7 +98,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
     let clock = shared.clock;
     let mut n: u64 = 0;
     let mut rate = tick_rate(&shared.plan().spec);
-    let mut samples_done: i64 = 0;
+    let mut samples_done: Option<i64> = None;
     let idle_ms = |spec: &MixSpec| {
         let s = shared
             .idle_cap_s
@@ -145,11 +147,16 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             inp.poll();
         }
         let canvas = compose_tick(&plan, t_ms);
-        let end = ((n + 1) * RATE as u64 / rate as u64) as i64;
-        if samples_done == 0 || samples_done > end {
-            samples_done = (n * RATE as u64 / rate as u64) as i64;
-        }
-        let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - samples_done).max(0) as usize];
+        // Audio lags video by one tick: this tick mixes the samples due up to now, not
+        // the ones of the coming tick, which have not all arrived yet (an input's samples
+        // for time t arrive around t − buffer; a tick is up to 1000/fps ms long). Output
+        // timestamps come from the sample count, so the lag costs no A/V sync.
+        let end = (n * RATE as u64 / rate as u64) as i64;
+        let start = match samples_done {
+            Some(done) if done <= end && end - done <= MAX_AUDIO_CHUNK => done,
+            _ => end,
+        };
+        let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - start) as usize];
         let mut any_live = false;
         for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
             let mut s = inp.lock();
@@ -158,12 +165,11 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                 any_live = true;
             }
             if spec.content.has_audio() {
-                s.audio
-                    .mix_into(samples_done, &mut buf, audio::gain(spec.volume));
+                s.audio.mix_into(start, &mut buf, audio::gain(spec.volume));
             }
         }
         audio::soft_clip(&mut buf);
-        samples_done = end;
+        samples_done = Some(end);
 
         let tick = Arc::new(Tick {
             pts_ms: t_ms,

@@ -58,10 +58,19 @@ impl<'a, F> Slot<'a, F> {
     }
 }
 
+/// Which track of an input a timestamp belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    Video = 0,
+    Audio = 1,
+}
+
 #[derive(Debug)]
 pub struct Timeline<F> {
     config: TimelineConfig,
     offset: Option<i64>,
+    /// Per track, the smallest `arrival + buffer − pts` seen since the last anchor.
+    best: [Option<i64>; 2],
     frames: VecDeque<(i64, F)>,
     current: Option<F>,
     last_video_ms: Option<i64>,
@@ -79,6 +88,7 @@ impl<F> Timeline<F> {
         Timeline {
             config,
             offset: None,
+            best: [None; 2],
             frames: VecDeque::new(),
             current: None,
             last_video_ms: None,
@@ -93,41 +103,59 @@ impl<F> Timeline<F> {
     /// last frame stays on screen until the new track's frames are due or the hold ends.
     pub fn new_track(&mut self) {
         self.offset = None;
+        self.best = [None; 2];
         self.frames.clear();
     }
 
     /// Maps an input timestamp to output time, anchoring or re-anchoring as needed.
-    pub fn place(&mut self, pts_ms: i64, now_ms: i64) -> i64 {
+    ///
+    /// Each track (audio, video) keeps the earliest arrival it has seen relative to its
+    /// timestamps; the offset is the later of the two, so the track that arrives later
+    /// (an encoder that sends audio 100 ms behind its video) is still on time and both
+    /// play in sync. A burst of cached packets lowers a track's minimum as it drains, so
+    /// the hub's GOP cache adds no delay.
+    pub fn place(&mut self, track: Track, pts_ms: i64, now_ms: i64) -> i64 {
         self.last_packet_ms = Some(now_ms);
-        let candidate = now_ms + self.config.buffer_ms - pts_ms;
-        if let Some(off) = self.offset {
-            if candidate < off && off - candidate <= self.config.rebase_ms {
-                // This packet came earlier (relative to its timestamp) than the one the
-                // offset was set by: the anchor carried extra delay (the hub's cached GOP
-                // arrives in a burst, a first packet may be slow). Move to the earliest
-                // arrival, shifting what is queued so it becomes due at once.
-                let delta = candidate - off;
-                for (t, _) in self.frames.iter_mut() {
-                    *t += delta;
-                }
-                self.offset = Some(candidate);
-                return pts_ms + candidate;
-            }
-            let t = pts_ms + off;
-            let expected = now_ms + self.config.buffer_ms;
-            if (t - expected).abs() <= self.config.rebase_ms {
-                return t;
-            }
+        let expected = now_ms + self.config.buffer_ms;
+        let candidate = expected - pts_ms;
+        if let Some(off) = self.offset
+            && (pts_ms + off - expected).abs() > self.config.rebase_ms
+        {
+            // The input's clock jumped (or this is far off): start again from here.
+            self.offset = None;
+            self.best = [None; 2];
+            self.frames.clear();
         }
-        self.offset = Some(candidate);
-        self.frames.clear();
-        self.anchors += 1;
-        pts_ms + candidate
+        let k = track as usize;
+        if self.best[k].is_none_or(|b| candidate < b) {
+            self.best[k] = Some(candidate);
+        }
+        let target = self
+            .best
+            .iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(candidate);
+        match self.offset {
+            None => {
+                self.anchors += 1;
+            }
+            Some(old) if old != target => {
+                // Keep what is queued in step with the new offset.
+                for (t, _) in self.frames.iter_mut() {
+                    *t += target - old;
+                }
+            }
+            Some(_) => {}
+        }
+        self.offset = Some(target);
+        pts_ms + target
     }
 
     /// Queues a decoded frame with presentation time `pts_ms`, arriving at `now_ms`.
     pub fn push_video(&mut self, pts_ms: i64, now_ms: i64, frame: F) {
-        let t = self.place(pts_ms, now_ms);
+        let t = self.place(Track::Video, pts_ms, now_ms);
         self.last_video_ms = Some(now_ms);
         if t < now_ms {
             self.late_frames += 1;
@@ -294,6 +322,20 @@ mod tests {
         t.push_video(840, 10_040, 21);
         assert_eq!(t.pick(10_139), Slot::Held(&20));
         assert_eq!(t.pick(10_140), Slot::Fresh(&21));
+    }
+
+    #[test]
+    fn audio_arriving_behind_its_video_keeps_both_in_sync() {
+        let mut t = tl();
+        // Video pts 0 arrives at 0; the audio of pts 0 arrives 120 ms later.
+        let v0 = t.place(Track::Video, 0, 0);
+        assert_eq!(v0, 100);
+        let a0 = t.place(Track::Audio, 0, 120);
+        // The offset moved to fit the later track: same pts, same output time.
+        assert_eq!(a0, 220);
+        assert_eq!(t.place(Track::Video, 0, 200), 220);
+        assert_eq!(t.place(Track::Audio, 40, 160), 260);
+        assert_eq!(t.anchors, 1);
     }
 
     #[test]

@@ -499,6 +499,14 @@ fn play_info(call: &Call, task: &MixTask) -> Value {
     })
 }
 
+/// Starts or updates the task; the reply carries its play URLs.
+fn accept(call: &Call, mixing: &MixControl, task: MixTask) -> Result<Data, ZegoError> {
+    let (stored, _) = mixing
+        .start(call.app.config.app_id, task)
+        .map_err(control_error)?;
+    Ok(Data::Value(play_info(call, &stored)))
+}
+
 pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
     let p = call.params;
     let mixing = mixing(call)?;
@@ -590,10 +598,7 @@ pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         started_ms: now,
         updated_ms: now,
     };
-    let (stored, _) = mixing
-        .start(call.app.config.app_id, task)
-        .map_err(control_error)?;
-    Ok(Data::Value(play_info(call, &stored)))
+    accept(call, mixing, task)
 }
 
 pub(super) fn stop_mix(call: &Call) -> Result<Data, ZegoError> {
@@ -717,10 +722,7 @@ pub(super) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
         started_ms: now,
         updated_ms: now,
     };
-    let (stored, _) = mixing
-        .start(call.app.config.app_id, task)
-        .map_err(control_error)?;
-    Ok(Data::Value(play_info(call, &stored)))
+    accept(call, mixing, task)
 }
 
 pub(super) fn stop_auto_mix(call: &Call) -> Result<Data, ZegoError> {
