@@ -154,7 +154,7 @@ impl Input {
         let dropped = Arc::new(AtomicU64::new(0));
         let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
         let name = source.describe().to_string();
-        let decoder = Decoder::new(state.clone(), clock);
+        let decoder = Decoder::new(name.clone(), state.clone(), clock);
         let hub_polled = polled && matches!(source, Source::Stream(_));
         let polled = if polled {
             let feed = match &source {
@@ -398,6 +398,8 @@ fn now_ms(clock: Instant) -> i64 {
 /// An input's decoders and where their output goes. Decoder errors drop the packet, not
 /// the input: a corrupt frame is concealed by the next key frame.
 pub(crate) struct Decoder {
+    /// The input's stream id or URL, for logs.
+    name: String,
     state: Arc<Mutex<InputState>>,
     clock: Instant,
     video: Option<VideoDecoder>,
@@ -411,8 +413,9 @@ pub(crate) struct Decoder {
 unsafe impl Send for Decoder {}
 
 impl Decoder {
-    fn new(state: Arc<Mutex<InputState>>, clock: Instant) -> Self {
+    fn new(name: String, state: Arc<Mutex<InputState>>, clock: Instant) -> Self {
         Decoder {
+            name,
             state,
             clock,
             video: None,
@@ -430,6 +433,7 @@ impl Decoder {
         let clock = self.clock;
         match msg {
             InputMsg::NewTrack => {
+                info!(input = %self.name, "mix input track started");
                 self.video = None;
                 self.audio = None;
                 self.mp3 = false;
@@ -543,18 +547,21 @@ fn decode_loop(rx: Receiver<InputMsg>, mut decoder: Decoder, stop: Arc<AtomicBoo
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    info!("mix input decoder stopped");
+    debug!(input = %decoder.name, "mix input decoder stopped");
 }
 
 /// Marks the input lost when its packets stopped for a while (called by the mix thread).
-pub(crate) fn update_status(s: &mut InputState, now_ms: i64) {
+/// Returns true when the input was just marked lost.
+pub(crate) fn update_status(s: &mut InputState, now_ms: i64) -> bool {
     if s.status == InputStatus::Live
         && s.timeline
             .last_packet_ms()
             .is_some_and(|at| now_ms - at > 1_000)
     {
         s.status = InputStatus::Lost;
+        return true;
     }
+    false
 }
 
 #[cfg(test)]

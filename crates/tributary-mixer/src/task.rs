@@ -160,7 +160,11 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         let mut any_live = false;
         for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
             let mut s = inp.lock();
-            input::update_status(&mut s, now);
+            if input::update_status(&mut s, now) {
+                // The design's "raise an event": operators see it in the log and in
+                // /api/mix; the rect keeps the last frame for 3 s, then the background.
+                warn!(task = %shared.name, input = %inp.source.describe(), "mix input lost");
+            }
             if s.status == InputStatus::Live {
                 any_live = true;
             }
