@@ -180,8 +180,9 @@ impl Engine {
         &self.config
     }
 
-    /// Checks what can be checked before a task is accepted: budget, live inputs (when
-    /// `require_inputs`), images. Loads the images, so call it off the async workers.
+    /// Checks what can be checked cheaply before a task is accepted: budget, live inputs
+    /// (when `require_inputs`), image references. Fetching the images is left to
+    /// [`Engine::start`], which refuses a task whose images do not load.
     pub fn check(
         &self,
         app_id: u64,
@@ -209,7 +210,20 @@ impl Engine {
                 }
             }
         }
-        self.images(spec).map(|_| ())
+        if spec.lenient_images {
+            return Ok(());
+        }
+        let dir = self.config.images_dir.as_deref();
+        let refs = spec
+            .background_image
+            .iter()
+            .map(|u| ("BackgroundImage", u))
+            .chain(spec.watermark.iter().map(|w| ("WaterMark.Image", &w.image)));
+        for (what, uri) in refs {
+            images::check_reference(uri, dir)
+                .map_err(|error| EngineError::Image { what, error })?;
+        }
+        Ok(())
     }
 
     /// The task's estimated load: every encode at its size, every visible input at its
