@@ -97,6 +97,8 @@ pub struct MixMetrics {
     budget: Gauge,
     ticks: Family<TaskLabel, Counter>,
     late_ticks: Family<TaskLabel, Counter>,
+    inputs_live: Family<TaskLabel, Gauge>,
+    inputs: Family<TaskLabel, Gauge>,
 }
 
 impl MixMetrics {
@@ -125,6 +127,16 @@ impl MixMetrics {
             "tributary_mix_late_ticks",
             "Ticks mixed later than 50 ms after their time",
             self.late_ticks.clone(),
+        );
+        r.register(
+            "tributary_mix_inputs_live",
+            "Inputs of a task delivering media now",
+            self.inputs_live.clone(),
+        );
+        r.register(
+            "tributary_mix_inputs",
+            "Inputs of a task",
+            self.inputs.clone(),
         );
     }
 }
@@ -417,6 +429,16 @@ impl Engine {
                     .late_ticks
                     .get_or_create(&TaskLabel { task: name.clone() })
                     .clone(),
+                inputs_live: self
+                    .metrics
+                    .inputs_live
+                    .get_or_create(&TaskLabel { task: name.clone() })
+                    .clone(),
+                inputs: self
+                    .metrics
+                    .inputs
+                    .get_or_create(&TaskLabel { task: name.clone() })
+                    .clone(),
             };
             let (thread_shared, events) = (shared.clone(), self.events.clone());
             let task_id_owned = task_id.to_string();
@@ -451,6 +473,15 @@ impl Engine {
         match removed {
             Some(r) => {
                 r.shared.stop.store(true, Ordering::Relaxed);
+                // Forget the task's series: task ids come and go, the registry must not
+                // grow with them.
+                let label = TaskLabel {
+                    task: r.shared.name.clone(),
+                };
+                self.metrics.ticks.remove(&label);
+                self.metrics.late_ticks.remove(&label);
+                self.metrics.inputs_live.remove(&label);
+                self.metrics.inputs.remove(&label);
                 // The inputs and outputs stop when the plan's last holder lets go: the
                 // mix thread, within one tick.
                 info!(task = %r.shared.name, "mix task stopped");

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -90,6 +91,8 @@ pub(crate) enum Ended {
 pub(crate) struct TickMetrics {
     pub ticks: Counter,
     pub late: Counter,
+    pub inputs_live: Gauge,
+    pub inputs: Gauge,
 }
 
 /// The mix loop. Returns when stopped, or when every input has been gone for the
@@ -158,6 +161,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         };
         let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - start) as usize];
         let mut any_live = false;
+        let mut live_inputs = 0i64;
         for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
             let mut s = inp.lock();
             if input::update_status(&mut s, now) {
@@ -167,6 +171,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             }
             if s.status == InputStatus::Live {
                 any_live = true;
+                live_inputs += 1;
             }
             if spec.content.has_audio() {
                 s.audio.mix_into(start, &mut buf, audio::gain(spec.volume));
@@ -185,6 +190,8 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         }
         shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
         metrics.ticks.inc();
+        metrics.inputs.set(plan.inputs.len() as i64);
+        metrics.inputs_live.set(live_inputs);
 
         if idle.observe(any_live, idle_ms(&plan.spec), now) {
             info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");

@@ -728,13 +728,21 @@ fn a_stream_url_input_is_pulled_and_the_task_shows_in_metrics() {
     let frame = wait_pixel(&flv_url(&s, "pulled"), 160, 120, RED);
     assert!(is(px(&frame, 5, 5), RED), "{:?}", px(&frame, 5, 5));
     assert_eq!(metric(&s, "tributary_mix_tasks", ""), 1.0);
-    assert!(
-        metric(
-            &s,
-            "tributary_mix_ticks_total",
-            &format!("task=\"{APP}:pull\"")
-        ) > 0.0
+    let task = format!("task=\"{APP}:pull\"");
+    assert!(metric(&s, "tributary_mix_ticks_total", &task) > 0.0);
+    assert_eq!(metric(&s, "tributary_mix_inputs_live", &task), 1.0);
+    // A stopped task's series go away.
+    expect_code(
+        &s.app()
+            .post("StopMix", r#"{"TaskId":"pull"}"#, "application/json"),
+        0,
     );
+    assert_eq!(metric(&s, "tributary_mix_tasks", ""), 0.0);
+    let text = reqwest::blocking::get(format!("{}/metrics", s.base))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!text.contains(&task), "{text}");
 }
 
 #[test]
