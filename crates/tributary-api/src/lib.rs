@@ -6,11 +6,13 @@
 //! - [`mixing`]: mix tasks (start, update, stop, persist, resume) over a media engine.
 //! - [`callbacks`]: signed webhook payloads and their durable, retried delivery.
 //! - [`zego`]: the ZEGO server API v2 dialect (gateway, signature, envelope, actions).
+//! - [`tencent`]: the Tencent Cloud API 3.0 dialect (so far: TC3-HMAC-SHA256 verification).
 
 pub mod callbacks;
 pub mod clock;
 pub mod control;
 pub mod mixing;
+pub mod tencent;
 pub mod zego;
 
 pub use control::{ControlError, ControlPlane, PlayUrls};
