@@ -379,6 +379,29 @@ mod tests {
     }
 
     #[test]
+    fn the_python_sdk_create_request_verifies() {
+        // Spec §7.3: a full CreateCommonMixStream as the Python SDK 3.1.195 sent it.
+        let body = include_bytes!("../../testdata/tencent_sdk_create.json");
+        assert_eq!(
+            sha256_hex(body),
+            "e089f1dd706169d9b7a73f796f6e70271ad818d2e26f61430ccf24977bc0154b"
+        );
+        let auth = "TC3-HMAC-SHA256 Credential=AKIDEXAMPLE/2026-11-22/live/tc3_request, SignedHeaders=content-type;host, Signature=d89769e3d212e062e34c02db5aae6b7c9f93a10857f694f0118a97c7bd4dacf3";
+        let h = headers(&[
+            ("Content-Type", "application/json"),
+            ("Host", "127.0.0.1:18086"),
+            ("X-TC-Action", "CreateCommonMixStream"),
+            ("X-TC-Timestamp", "1795315902"),
+            ("Authorization", auth),
+        ]);
+        let req = sdk_request("POST", "", body, &h);
+        assert_eq!(
+            verify(&req, 1_795_315_902, Some("live"), &keys),
+            Ok("AKIDEXAMPLE".into())
+        );
+    }
+
+    #[test]
     fn host_without_port_and_unsigned_payload_are_accepted() {
         // What the Node SDK does: it signs the host without the port, sends it with.
         let h0 = headers(&[("content-type", "application/json"), ("host", "127.0.0.1")]);
