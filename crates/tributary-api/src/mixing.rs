@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixSpec, Target};
+use tributary_core::mix::{MixLimits, MixSpec, Target};
 use tributary_core::mix_task::{MixTask, MixTasks, TaskError};
 use tributary_core::store::{NewCallback, StoreError, WriteBatch, WriteOp};
 use tributary_core::{AppConfig, AppId, CoreEvent};
@@ -88,7 +88,14 @@ impl MixControl {
         for app in control.apps() {
             let id = app.config.app_id;
             let tasks = control.store().mix_tasks(id)?;
-            apps.insert(id, Mutex::new(MixTasks::restore(MAX_TASKS_PER_APP, tasks)));
+            let limits = MixLimits {
+                max_inputs: app.config.limits.max_mix_inputs as usize,
+                max_outputs: app.config.limits.max_mix_outputs as usize,
+            };
+            apps.insert(
+                id,
+                Mutex::new(MixTasks::restore(MAX_TASKS_PER_APP, limits, tasks)),
+            );
         }
         Ok(MixControl {
             control,
@@ -123,7 +130,13 @@ impl MixControl {
             .into_iter()
             .map(|s| s.stream_id)
             .collect();
-        task.effective_spec(&streams)
+        let max_inputs = self
+            .control
+            .app(app_id)
+            .map_or(tributary_core::mix::MAX_INPUTS, |a| {
+                a.config.limits.max_mix_inputs as usize
+            });
+        task.effective_spec(&streams, max_inputs)
     }
 
     /// Starts every stored task again (after a restart). Failures are logged; the task

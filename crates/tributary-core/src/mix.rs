@@ -7,10 +7,26 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Most inputs one task mixes.
+/// Most inputs one task mixes, by default (the vendor's; an app may set its own).
 pub const MAX_INPUTS: usize = 9;
-/// Most outputs one task encodes.
+/// Most outputs one task encodes, by default.
 pub const MAX_OUTPUTS: usize = 3;
+
+/// An app's limits on one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MixLimits {
+    pub max_inputs: usize,
+    pub max_outputs: usize,
+}
+
+impl Default for MixLimits {
+    fn default() -> Self {
+        MixLimits {
+            max_inputs: MAX_INPUTS,
+            max_outputs: MAX_OUTPUTS,
+        }
+    }
+}
 /// Largest output width or height.
 pub const MAX_DIMENSION: u32 = 3000;
 /// Highest output frame rate.
@@ -207,21 +223,21 @@ impl MixSpec {
         self.canvas().is_some()
     }
 
-    /// Checks the rules every dialect shares.
-    pub fn validate(&self) -> Result<(), MixError> {
-        if self.inputs.len() > MAX_INPUTS {
+    /// Checks the rules every dialect shares, under the app's limits.
+    pub fn validate(&self, limits: MixLimits) -> Result<(), MixError> {
+        if self.inputs.len() > limits.max_inputs {
             return Err(MixError::TooManyInputs {
                 count: self.inputs.len(),
-                max: MAX_INPUTS,
+                max: limits.max_inputs,
             });
         }
         if self.outputs.is_empty() {
             return Err(MixError::NoOutputs);
         }
-        if self.outputs.len() > MAX_OUTPUTS {
+        if self.outputs.len() > limits.max_outputs {
             return Err(MixError::TooManyOutputs {
                 count: self.outputs.len(),
-                max: MAX_OUTPUTS,
+                max: limits.max_outputs,
             });
         }
         for (i, a) in self.inputs.iter().enumerate() {
@@ -433,7 +449,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_plain_spec_is_valid() {
-        spec().validate().unwrap();
+        spec().validate(MixLimits::default()).unwrap();
         assert_eq!(spec().canvas(), Some((320, 240)));
     }
 
@@ -441,38 +457,56 @@ pub(crate) mod tests {
     fn shared_rules_are_enforced() {
         let mut s = spec();
         s.inputs.push(input("a"));
-        assert_eq!(s.validate(), Err(MixError::DuplicateInput("a".into())));
+        assert_eq!(
+            s.validate(MixLimits::default()),
+            Err(MixError::DuplicateInput("a".into()))
+        );
 
         let mut s = spec();
         s.inputs = (0..10).map(|i| input(&i.to_string())).collect();
         assert!(matches!(
-            s.validate(),
+            s.validate(MixLimits::default()),
             Err(MixError::TooManyInputs { count: 10, .. })
         ));
 
         let mut s = spec();
         s.outputs[0].target = Target::Stream("a".into());
-        assert_eq!(s.validate(), Err(MixError::InputIsOutput("a".into())));
+        assert_eq!(
+            s.validate(MixLimits::default()),
+            Err(MixError::InputIsOutput("a".into()))
+        );
 
         let mut s = spec();
         s.outputs.push(s.outputs[0].clone());
-        assert_eq!(s.validate(), Err(MixError::DuplicateOutput("out".into())));
+        assert_eq!(
+            s.validate(MixLimits::default()),
+            Err(MixError::DuplicateOutput("out".into()))
+        );
 
         let mut s = spec();
         if let Some(v) = s.outputs[0].video.as_mut() {
             v.width = 3002;
         }
-        assert!(matches!(s.validate(), Err(MixError::BadWidth { .. })));
+        assert!(matches!(
+            s.validate(MixLimits::default()),
+            Err(MixError::BadWidth { .. })
+        ));
 
         let mut s = spec();
         if let Some(v) = s.outputs[0].video.as_mut() {
             v.height = 241;
         }
-        assert!(matches!(s.validate(), Err(MixError::BadHeight { .. })));
+        assert!(matches!(
+            s.validate(MixLimits::default()),
+            Err(MixError::BadHeight { .. })
+        ));
 
         let mut s = spec();
         s.outputs[0].target = Target::Url("http://x/y".into());
-        assert!(matches!(s.validate(), Err(MixError::BadOutput { .. })));
+        assert!(matches!(
+            s.validate(MixLimits::default()),
+            Err(MixError::BadOutput { .. })
+        ));
 
         let mut s = spec();
         s.inputs[0].rect = Some(Rect {
@@ -483,13 +517,16 @@ pub(crate) mod tests {
             bottom: 100,
         });
         assert!(matches!(
-            s.validate(),
+            s.validate(MixLimits::default()),
             Err(MixError::BadInput { index: 0, .. })
         ));
 
         let mut s = spec();
         s.max_idle_s = 30;
-        assert_eq!(s.validate(), Err(MixError::BadIdleTime(30)));
+        assert_eq!(
+            s.validate(MixLimits::default()),
+            Err(MixError::BadIdleTime(30))
+        );
 
         let mut s = spec();
         let mut big = s.outputs[0].clone();
@@ -499,7 +536,7 @@ pub(crate) mod tests {
         }
         s.outputs.push(big);
         assert_eq!(
-            s.validate(),
+            s.validate(MixLimits::default()),
             Err(MixError::OutputLargerThanFirst { index: 1 })
         );
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::mix::{Content, MixError, MixInput, MixSpec, RenderMode, Source};
+use crate::mix::{Content, MixError, MixInput, MixLimits, MixSpec, RenderMode, Source};
 
 /// Most extra inputs an auto-mix may add.
 pub const MAX_AUTO_EXTRAS: usize = 9;
@@ -52,8 +52,9 @@ impl MixTask {
         matches!(self.kind, TaskKind::Auto { .. })
     }
 
-    /// The spec to run, given the room's current streams (used by auto-mixes only).
-    pub fn effective_spec(&self, room_streams: &[String]) -> MixSpec {
+    /// The spec to run, given the room's current streams (used by auto-mixes only), at
+    /// most `max_inputs` of them.
+    pub fn effective_spec(&self, room_streams: &[String], max_inputs: usize) -> MixSpec {
         let TaskKind::Auto { extras } = &self.kind else {
             return self.spec.clone();
         };
@@ -76,7 +77,7 @@ impl MixTask {
                 inputs.push(audio_input(e.source.clone(), e.volume));
             }
         }
-        inputs.truncate(crate::mix::MAX_INPUTS);
+        inputs.truncate(max_inputs);
         spec.inputs = inputs;
         spec
     }
@@ -127,21 +128,24 @@ pub struct StartPlan {
 pub struct MixTasks {
     tasks: HashMap<String, MixTask>,
     max_tasks: usize,
+    limits: MixLimits,
 }
 
 impl MixTasks {
-    pub fn new(max_tasks: usize) -> Self {
-        MixTasks {
-            tasks: HashMap::new(),
-            max_tasks,
-        }
+    pub fn new(max_tasks: usize, limits: MixLimits) -> Self {
+        Self::restore(max_tasks, limits, Vec::new())
     }
 
-    pub fn restore(max_tasks: usize, tasks: Vec<MixTask>) -> Self {
+    pub fn restore(max_tasks: usize, limits: MixLimits, tasks: Vec<MixTask>) -> Self {
         MixTasks {
             tasks: tasks.into_iter().map(|t| (t.task_id.clone(), t)).collect(),
             max_tasks,
+            limits,
         }
+    }
+
+    pub fn limits(&self) -> MixLimits {
+        self.limits
     }
 
     pub fn get(&self, task_id: &str) -> Option<&MixTask> {
@@ -195,7 +199,7 @@ impl MixTasks {
                 max: self.max_tasks,
             });
         }
-        req.spec.validate()?;
+        req.spec.validate(self.limits)?;
         for other in self.tasks.values().filter(|t| t.task_id != req.task_id) {
             for out in req.spec.output_streams() {
                 if other.spec.output_streams().any(|o| o == out) {
@@ -289,7 +293,7 @@ mod tests {
 
     #[test]
     fn owner_and_sequence_rule_updates_and_stops() {
-        let mut tasks = MixTasks::new(10);
+        let mut tasks = MixTasks::new(10, MixLimits::default());
         let plan = tasks.plan_start(task("t", "u", Some(5))).unwrap();
         assert!(!plan.is_update);
         tasks.commit_start(plan);
@@ -333,7 +337,7 @@ mod tests {
 
     #[test]
     fn outputs_are_unique_across_tasks_and_tasks_are_bounded() {
-        let mut tasks = MixTasks::new(2);
+        let mut tasks = MixTasks::new(2, MixLimits::default());
         tasks.commit_start(tasks.plan_start(task("a", "u1", None)).unwrap());
         let mut b = task("b", "u2", None);
         b.spec.outputs[0].target = Target::Stream("a-out".into());
@@ -346,6 +350,40 @@ mod tests {
             tasks.plan_start(task("c", "u3", None)),
             Err(TaskError::TooManyTasks { max: 2 })
         );
+    }
+
+    #[test]
+    fn the_apps_limits_apply() {
+        let tight = MixTasks::new(
+            10,
+            MixLimits {
+                max_inputs: 1,
+                max_outputs: 1,
+            },
+        );
+        let mut t = task("t", "u", None);
+        t.spec
+            .inputs
+            .push(audio_input(Source::Stream("b".into()), 100));
+        assert_eq!(
+            tight.plan_start(t),
+            Err(TaskError::Spec(MixError::TooManyInputs {
+                count: 2,
+                max: 1
+            }))
+        );
+        let wide = MixTasks::new(
+            10,
+            MixLimits {
+                max_inputs: 16,
+                max_outputs: 4,
+            },
+        );
+        let mut t = task("t", "u", None);
+        t.spec.inputs = (0..16)
+            .map(|i| audio_input(Source::Stream(format!("s{i}")), 100))
+            .collect();
+        assert!(wide.plan_start(t).is_ok());
     }
 
     #[test]
@@ -370,7 +408,7 @@ mod tests {
             "muted".to_string(),
             "auto-out".to_string(),
         ];
-        let spec = t.effective_spec(&room);
+        let spec = t.effective_spec(&room, 9);
         let ids: Vec<_> = spec.inputs.iter().map(|i| i.source.clone()).collect();
         assert_eq!(
             ids,

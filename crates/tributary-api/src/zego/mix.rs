@@ -14,8 +14,8 @@
 use serde_json::{Value, json};
 
 use tributary_core::mix::{
-    Content, MAX_INPUTS, MAX_OUTPUTS, MixError, MixInput, MixOutput, MixSpec, Overlay, Rect,
-    RenderMode, Source, Target, VideoOut,
+    Content, MixError, MixInput, MixOutput, MixSpec, Overlay, Rect, RenderMode, Source, Target,
+    VideoOut,
 };
 use tributary_core::mix_task::{AutoExtra, MAX_AUTO_EXTRAS, MixTask, TaskError, TaskKind};
 
@@ -365,16 +365,18 @@ fn output(
     ))
 }
 
-/// The `MixOutput` items (1 to the limit) and the top-level default `SoundChannel`.
-fn output_items(p: &Params) -> Result<(Vec<Value>, i64), ZegoError> {
+/// The `MixOutput` items (1 to the app's limit) and the top-level default `SoundChannel`.
+fn output_items(call: &Call) -> Result<(Vec<Value>, i64), ZegoError> {
+    let p = call.params;
     let raw = objects(p, "MixOutput")?;
     if raw.is_empty() {
         return Err(bad("MixOutput is required"));
     }
-    if raw.len() > MAX_OUTPUTS {
+    let max = call.app.config.limits.max_mix_outputs as usize;
+    if raw.len() > max {
         return Err(ZegoError::new(
             MIX_TOO_MANY_OUTPUTS,
-            format!("{} outputs; at most {MAX_OUTPUTS} are allowed", raw.len()),
+            format!("{} outputs; at most {max} are allowed", raw.len()),
         ));
     }
     let channels = in_range(top_int(p, "SoundChannel")?, "SoundChannel", 1, 2, 1)?;
@@ -517,11 +519,12 @@ pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         return Err(bad("MixInput is required"));
     }
     let raw_inputs = objects(p, "MixInput")?;
-    if raw_inputs.len() > MAX_INPUTS {
+    let max_inputs = call.app.config.limits.max_mix_inputs as usize;
+    if raw_inputs.len() > max_inputs {
         return Err(ZegoError::new(
             MIX_TOO_MANY_INPUTS,
             format!(
-                "{} inputs; at most {MAX_INPUTS} are allowed",
+                "{} inputs; at most {max_inputs} are allowed",
                 raw_inputs.len()
             ),
         ));
@@ -531,7 +534,7 @@ pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         .enumerate()
         .map(|(i, v)| input(v, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let (raw_outputs, default_channels) = output_items(p)?;
+    let (raw_outputs, default_channels) = output_items(call)?;
     let mut outputs = Vec::new();
     let mut fps = None;
     for (i, v) in raw_outputs.iter().enumerate() {
@@ -687,7 +690,7 @@ pub(super) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             remove,
         });
     }
-    let (raw_outputs, default_channels) = output_items(p)?;
+    let (raw_outputs, default_channels) = output_items(call)?;
     let outputs = raw_outputs
         .iter()
         .enumerate()
