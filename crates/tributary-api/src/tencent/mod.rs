@@ -2,12 +2,13 @@
 //!
 //! Groundwork so far, each piece tested but not routed yet: the signatures (TC3 and the
 //! legacy form signature), the parameters in their three wire shapes, the reply envelope,
-//! and the template layouts. The actions (CreateCommonMixStream and its siblings) come
+//! the template layouts, and CreateCommonMixStream → `MixSpec` (`mix.rs`). The actions (CreateCommonMixStream and its siblings) come
 //! with the Tencent issue and translate into the same `MixSpec` and engine as the ZEGO
 //! dialect.
 
 pub mod envelope;
 pub mod legacy;
+pub mod mix;
 pub mod params;
 pub mod signature;
 pub mod templates;

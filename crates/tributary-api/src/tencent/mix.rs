@@ -1,0 +1,646 @@
+//! `CreateCommonMixStream` in, a vendor-neutral [`MixSpec`] out (spec §4), so the Tencent
+//! dialect drives the same engine as the ZEGO one.
+//!
+//! The vendor's model: layer 1 is the background (a canvas, or a stream) and sets the
+//! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
+//! a template places the other layers unless they give their own geometry. Features the
+//! engine does not have yet are refused with `InvalidParameter` and a Message naming
+//! them: image inputs (need AddLiveWatermark), source crop, portrait segmentation,
+//! dynamic stickers, replacing an input stream (`OutputStreamType` 0), SEI, a GOP other
+//! than 2 s, output sample rates other than 44.1 kHz.
+
+use serde_json::Value;
+
+use tributary_core::mix::{
+    Content, MixInput, MixLimits, MixOutput, MixSpec, Rect, RenderMode, Source, Target, VideoOut,
+};
+
+use super::envelope::TcError;
+use super::params::number;
+use super::templates;
+
+/// A session whose inputs are all gone is cancelled after this long (vendor: 15 min).
+pub const IDLE_S: u32 = 900;
+
+/// What a CreateCommonMixStream asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Create {
+    /// Start or update the session's mix.
+    Mix { session_id: String, spec: MixSpec },
+    /// A single input without `AllowCopy`: the vendor's way to end a mix.
+    Cancel { session_id: String },
+}
+
+fn invalid(msg: impl Into<String>) -> TcError {
+    TcError::new("InvalidParameter", msg)
+}
+
+fn unsupported(what: &str) -> TcError {
+    invalid(format!("{what} is not supported by this server yet"))
+}
+
+/// Letters, digits and `_`, 1 to 80 bytes.
+fn check_name(field: &str, v: &str) -> Result<(), TcError> {
+    if v.is_empty() || v.len() > 80 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(invalid(format!(
+            "{field} must be 1 to 80 letters, digits or underscores, not {v:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn int(v: &Value, field: &str) -> Result<Option<i64>, TcError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => number(x)
+            .filter(|f| f.fract() == 0.0)
+            .map(|f| Some(f as i64))
+            .ok_or_else(|| invalid(format!("{field} must be an integer"))),
+    }
+}
+
+fn float(v: &Value, field: &str) -> Result<Option<f64>, TcError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => number(x)
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{field} must be a non-negative number"))),
+    }
+}
+
+fn string<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Pixels, or a fraction of `of` when strictly between 0 and 1.
+fn dim(v: Option<f64>, of: u32) -> Option<u32> {
+    v.map(|v| {
+        if v > 0.0 && v < 1.0 {
+            (v * of as f64).round() as u32
+        } else {
+            v.round() as u32
+        }
+    })
+}
+
+fn even(v: u32) -> u32 {
+    (v & !1).max(2)
+}
+
+struct Layer<'a> {
+    name: &'a str,
+    layer: u32,
+    kind: i64,
+    params: &'a Value,
+}
+
+/// Translates the request body (JSON, or rebuilt from a flattened form) under `limits`
+/// (the vendor allows 16 inputs). `size_of` gives a live stream's picture size.
+pub fn translate(
+    body: &Value,
+    limits: MixLimits,
+    size_of: &dyn Fn(&str) -> Option<(u32, u32)>,
+) -> Result<Create, TcError> {
+    let session_id = string(body, "MixStreamSessionId")
+        .ok_or_else(|| TcError::new("MissingParameter", "MixStreamSessionId is required"))?
+        .to_string();
+    check_name("MixStreamSessionId", &session_id)?;
+    let list = body
+        .get("InputStreamList")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| TcError::new("MissingParameter", "InputStreamList is required"))?;
+    let max = limits.max_inputs;
+    if list.len() > max {
+        return Err(TcError::new(
+            "InvalidParameter.InputNumLimitExceeded",
+            format!("{} inputs; at most {max} are allowed", list.len()),
+        ));
+    }
+    let control = body.get("ControlParams").cloned().unwrap_or(Value::Null);
+    if int(&control, "PassInputSei")?.unwrap_or(0) != 0 {
+        return Err(unsupported("ControlParams.PassInputSei"));
+    }
+    let crop_center = int(&control, "UseMixCropCenter")?.unwrap_or(0) == 1;
+    let allow_copy = int(&control, "AllowCopy")?.unwrap_or(0) == 1;
+
+    let mut layers: Vec<Layer> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let name = string(item, "InputStreamName")
+            .ok_or_else(|| invalid(format!("InputStreamList.{i}.InputStreamName is required")))?;
+        check_name("InputStreamName", name)?;
+        let params = item
+            .get("LayoutParams")
+            .filter(|p| p.is_object())
+            .ok_or_else(|| {
+                TcError::new(
+                    "InvalidParameter.InvalidLayerParam",
+                    format!("InputStreamList.{i}.LayoutParams is required"),
+                )
+            })?;
+        let layer = int(params, "ImageLayer")?
+            .filter(|l| (1..=16).contains(l))
+            .ok_or_else(|| {
+                TcError::new(
+                    "InvalidParameter.InvalidLayerParam",
+                    format!("InputStreamList.{i}.LayoutParams.ImageLayer must be within [1, 16]"),
+                )
+            })? as u32;
+        if layers.iter().any(|l| l.layer == layer) {
+            return Err(TcError::new(
+                "InvalidParameter.InvalidLayerParam",
+                format!("ImageLayer {layer} is used twice"),
+            ));
+        }
+        let kind = int(params, "InputType")?.unwrap_or(0);
+        match kind {
+            0 | 3 | 4 | 5 => {}
+            2 => return Err(unsupported("InputType 2 (watermark images)")),
+            8 => return Err(unsupported("InputType 8 (dynamic stickers)")),
+            k => {
+                return Err(invalid(format!(
+                    "InputType must be 0, 2, 3, 4 or 5, not {k}"
+                )));
+            }
+        }
+        if let Some(c) = item.get("CropParams")
+            && [
+                "CropWidth",
+                "CropHeight",
+                "CropStartLocationX",
+                "CropStartLocationY",
+            ]
+            .iter()
+            .any(|f| c.get(*f).and_then(number).is_some_and(|v| v != 0.0))
+        {
+            return Err(unsupported("CropParams (cropping the source)"));
+        }
+        if item
+            .get("PortraitSegmentParams")
+            .is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
+        {
+            return Err(unsupported("PortraitSegmentParams"));
+        }
+        layers.push(Layer {
+            name,
+            layer,
+            kind,
+            params,
+        });
+    }
+    layers.sort_by_key(|l| l.layer);
+
+    let visual: Vec<&Layer> = layers.iter().filter(|l| l.kind != 4).collect();
+    if list.len() == 1 && !allow_copy {
+        return Ok(Create::Cancel { session_id });
+    }
+
+    // The background: layer 1, a canvas or a stream, sets the output size.
+    let bg = layers.first().filter(|l| l.layer == 1).ok_or_else(|| {
+        TcError::new(
+            "InvalidParameter.InvalidLayerParam",
+            "layer 1 (the background) is missing",
+        )
+    })?;
+    let given = (
+        float(bg.params, "ImageWidth")?.filter(|v| *v >= 1.0),
+        float(bg.params, "ImageHeight")?.filter(|v| *v >= 1.0),
+    );
+    let (w, h) = match (bg.kind, given) {
+        (4, _) => {
+            return Err(TcError::new(
+                "InvalidParameter.InvalidBackgroudResolution",
+                "layer 1 is audio-only: the background needs a picture",
+            ));
+        }
+        (_, (Some(w), Some(h))) => (w.round() as u32, h.round() as u32),
+        (3, _) => {
+            return Err(TcError::new(
+                "InvalidParameter.InvalidBackgroudResolution",
+                "a canvas background needs ImageWidth and ImageHeight in pixels",
+            ));
+        }
+        _ => size_of(bg.name).ok_or_else(|| {
+            TcError::new(
+                "FailedOperation.StreamNotExist",
+                format!("background stream {} is not being published", bg.name),
+            )
+        })?,
+    };
+    if !(2..=3000).contains(&w) || !(2..=3000).contains(&h) {
+        return Err(TcError::new(
+            "InvalidParameter.InvalidBackgroudResolution",
+            format!("the background is {w}×{h}; each side must be within [2, 3000]"),
+        ));
+    }
+    let (w, h) = (even(w), even(h));
+    let background_rgb = if bg.kind == 3 {
+        parse_color(string(bg.params, "Color").unwrap_or("0x000000"))?
+    } else {
+        0
+    };
+
+    // Template boxes, by position among the visual layers.
+    let template = int(body, "MixStreamTemplateId")?.unwrap_or(0);
+    let boxes = if template == 0 {
+        Vec::new()
+    } else {
+        templates::layout(template as u32, w, h, visual.len(), bg.kind == 3).map_err(
+            |e| match e {
+                templates::TemplateError::NotMatchInputNum { .. } => {
+                    TcError::new("InvalidParameter.TemplateNotMatchInputNum", e.to_string())
+                }
+                _ => invalid(e.to_string()),
+            },
+        )?
+    };
+
+    let render = if crop_center {
+        RenderMode::Crop
+    } else {
+        RenderMode::Fit
+    };
+    let mut inputs = Vec::new();
+    for l in &layers {
+        if l.kind == 3 {
+            if l.layer == 1 {
+                continue;
+            }
+            return Err(unsupported("a canvas (InputType 3) above layer 1"));
+        }
+        let source = Source::Stream(l.name.to_string());
+        if l.kind == 4 {
+            inputs.push(MixInput {
+                source,
+                rect: None,
+                content: Content::AudioOnly,
+                volume: 100,
+                render,
+            });
+            continue;
+        }
+        let rect = if l.layer == 1 {
+            Rect {
+                layer: 1,
+                left: 0,
+                top: 0,
+                right: w as i32,
+                bottom: h as i32,
+            }
+        } else {
+            let slot = visual.iter().position(|v| v.layer == l.layer);
+            let tbox = slot.and_then(|i| boxes.get(i));
+            let own = size_of(l.name);
+            let bw = dim(float(l.params, "ImageWidth")?, w)
+                .or(tbox.map(|b| b.width))
+                .or(own.map(|s| s.0))
+                .unwrap_or(w);
+            let bh = dim(float(l.params, "ImageHeight")?, h)
+                .or(tbox.map(|b| b.height))
+                .or(own.map(|s| s.1))
+                .unwrap_or(h);
+            let x = dim(float(l.params, "LocationX")?, w)
+                .or(tbox.map(|b| b.x))
+                .unwrap_or(0);
+            let y = dim(float(l.params, "LocationY")?, h)
+                .or(tbox.map(|b| b.y))
+                .unwrap_or(0);
+            Rect {
+                layer: l.layer as i32,
+                left: x as i32,
+                top: y as i32,
+                right: (x + bw) as i32,
+                bottom: (y + bh) as i32,
+            }
+        };
+        inputs.push(MixInput {
+            source,
+            rect: Some(rect),
+            content: if l.kind == 5 {
+                Content::VideoOnly
+            } else {
+                Content::AudioVideo
+            },
+            volume: 100,
+            render,
+        });
+    }
+
+    let (output, fps) = output(body, &layers)?;
+    let spec = MixSpec {
+        inputs,
+        outputs: vec![MixOutput {
+            video: Some(VideoOut {
+                width: w,
+                height: h,
+                bitrate_bps: output.1,
+            }),
+            ..output.0
+        }],
+        fps,
+        background_rgb,
+        background_image: None,
+        watermark: None,
+        max_idle_s: IDLE_S,
+        lenient_images: false,
+    };
+    spec.validate(limits).map_err(|e| {
+        use tributary_core::mix::MixError;
+        let code = match e {
+            MixError::TooManyInputs { .. } => "InvalidParameter.InputNumLimitExceeded",
+            MixError::InputIsOutput(_) => "InvalidParameter.InvalidOutputType",
+            MixError::BadWidth { .. } | MixError::BadHeight { .. } => {
+                "InvalidParameter.InvalidBackgroudResolution"
+            }
+            MixError::BadInput { .. } => "InvalidParameter.InvalidLayerParam",
+            _ => "InvalidParameter",
+        };
+        TcError::new(code, e.to_string())
+    })?;
+    Ok(Create::Mix { session_id, spec })
+}
+
+/// `0xRRGGBB` (also `#RRGGBB`).
+fn parse_color(c: &str) -> Result<u32, TcError> {
+    let hex = c
+        .strip_prefix("0x")
+        .or_else(|| c.strip_prefix("0X"))
+        .or_else(|| c.strip_prefix('#'))
+        .unwrap_or(c);
+    u32::from_str_radix(hex, 16)
+        .ok()
+        .filter(|_| hex.len() == 6)
+        .ok_or_else(|| invalid(format!("Color must be 0xRRGGBB, not {c:?}")))
+}
+
+/// The output (without its size) with its video bitrate in bps, and the frame rate.
+fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcError> {
+    let o = body
+        .get("OutputParams")
+        .filter(|o| o.is_object())
+        .ok_or_else(|| TcError::new("MissingParameter", "OutputParams is required"))?;
+    let name = string(o, "OutputStreamName").ok_or_else(|| {
+        TcError::new(
+            "MissingParameter",
+            "OutputParams.OutputStreamName is required",
+        )
+    })?;
+    check_name("OutputStreamName", name)?;
+    let is_input = layers.iter().any(|l| l.name == name);
+    match int(o, "OutputStreamType")?.unwrap_or(0) {
+        0 if is_input => {
+            return Err(unsupported(
+                "OutputStreamType 0 (the mix replacing one of its input streams); use OutputStreamType 1 with a new OutputStreamName",
+            ));
+        }
+        0 => {
+            return Err(TcError::new(
+                "InvalidParameter.InvalidOutputType",
+                "OutputStreamType 0 needs OutputStreamName to be one of the inputs",
+            ));
+        }
+        1 if is_input => {
+            return Err(TcError::new(
+                "InvalidParameter.InvalidOutputType",
+                "OutputStreamType 1 needs an OutputStreamName that is not an input",
+            ));
+        }
+        1 => {}
+        t => return Err(invalid(format!("OutputStreamType must be 0 or 1, not {t}"))),
+    }
+    let kbps = int(o, "OutputStreamBitRate")?.unwrap_or(1500);
+    if !(10..=10_000).contains(&kbps) {
+        return Err(TcError::new(
+            "InvalidParameter.InvalidBitrate",
+            format!("OutputStreamBitRate is in kbps and must be within [10, 10000], not {kbps}"),
+        ));
+    }
+    if let Some(g) = int(o, "OutputStreamGop")?
+        && g != 2
+    {
+        return Err(unsupported(&format!("OutputStreamGop {g} (only 2 s)")));
+    }
+    let fps = int(o, "OutputStreamFrameRate")?.unwrap_or(25);
+    if !(1..=60).contains(&fps) {
+        return Err(invalid(format!(
+            "OutputStreamFrameRate must be within [1, 60], not {fps}"
+        )));
+    }
+    let akbps = int(o, "OutputAudioBitRate")?.unwrap_or(64);
+    if !(8..=320).contains(&akbps) {
+        return Err(invalid(format!(
+            "OutputAudioBitRate is in kbps and must be within [8, 320], not {akbps}"
+        )));
+    }
+    if let Some(r) = int(o, "OutputAudioSampleRate")?
+        && r != 44_100
+    {
+        return Err(unsupported(&format!(
+            "OutputAudioSampleRate {r} (only 44100)"
+        )));
+    }
+    let channels = int(o, "OutputAudioChannels")?.unwrap_or(2);
+    if !(1..=2).contains(&channels) {
+        return Err(invalid(format!(
+            "OutputAudioChannels must be 1 or 2, not {channels}"
+        )));
+    }
+    if string(o, "MixSei").is_some() {
+        return Err(unsupported("OutputParams.MixSei"));
+    }
+    Ok((
+        (
+            MixOutput {
+                target: Target::Stream(name.to_string()),
+                video: None,
+                audio_bitrate_bps: akbps as u32 * 1000,
+                channels: channels as u8,
+            },
+            kbps as u32 * 1000,
+        ),
+        fps as u32,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sizes(name: &str) -> Option<(u32, u32)> {
+        match name {
+            "test_stream1" => Some((1280, 720)),
+            "test_stream2" | "test_stream3" => Some((640, 360)),
+            _ => None,
+        }
+    }
+
+    fn mix(body: Value) -> Result<MixSpec, TcError> {
+        match translate(
+            &body,
+            MixLimits {
+                max_inputs: 16,
+                max_outputs: 3,
+            },
+            &sizes,
+        )? {
+            Create::Mix { spec, .. } => Ok(spec),
+            Create::Cancel { .. } => panic!("a cancel"),
+        }
+    }
+
+    fn rect(s: &MixSpec, i: usize) -> (i32, i32, i32, i32, i32) {
+        let r = s.inputs[i].rect.unwrap();
+        (r.layer, r.left, r.top, r.right, r.bottom)
+    }
+
+    #[test]
+    fn the_documented_custom_layout() {
+        // Official example 2, with a new output stream.
+        let s = mix(json!({"MixStreamSessionId": "test_room",
+            "InputStreamList": [
+                {"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1, "ImageHeight": 720, "ImageWidth": 1280}},
+                {"InputStreamName": "test_stream2", "LayoutParams": {"ImageLayer": 2, "ImageHeight": 320, "ImageWidth": 240, "LocationX": 100, "LocationY": 100}}],
+            "OutputParams": {"OutputStreamName": "mix_out", "OutputStreamType": 1}}))
+        .unwrap();
+        assert_eq!(s.canvas(), Some((1280, 720)));
+        assert_eq!(rect(&s, 0), (1, 0, 0, 1280, 720));
+        assert_eq!(rect(&s, 1), (2, 100, 100, 340, 420));
+        assert_eq!(s.outputs[0].target, Target::Stream("mix_out".into()));
+        assert_eq!(s.outputs[0].video.map(|v| v.bitrate_bps), Some(1_500_000));
+        assert_eq!(s.fps, 25);
+        assert_eq!(s.max_idle_s, 900);
+    }
+
+    #[test]
+    fn a_canvas_template_and_fractions() {
+        // The best-practice GET example: template 390 on a 1920×1080 black canvas.
+        let s = mix(
+            json!({"MixStreamSessionId": "test_room", "MixStreamTemplateId": "390",
+            "OutputParams": {"OutputStreamName": "pk", "OutputStreamType": "1"},
+            "InputStreamList": [
+                {"InputStreamName": "canvas1", "LayoutParams": {"ImageLayer": "1", "InputType": "3",
+                    "ImageWidth": "1920", "ImageHeight": "1080", "Color": "0x000000"}},
+                {"InputStreamName": "test_stream2", "LayoutParams": {"ImageLayer": "2"}},
+                {"InputStreamName": "test_stream3", "LayoutParams": {"ImageLayer": "3"}}]}),
+        )
+        .unwrap();
+        assert_eq!(s.canvas(), Some((1920, 1080)));
+        assert_eq!(s.background_rgb, 0);
+        assert_eq!(
+            s.inputs.len(),
+            2,
+            "the canvas is the background, not an input"
+        );
+        assert_eq!(rect(&s, 0), (2, 20, 270, 980, 810));
+        assert_eq!(rect(&s, 1), (3, 960, 270, 1920, 810));
+
+        // Fractions are of the background; an audio-only guest has no rect.
+        let s = mix(json!({"MixStreamSessionId": "s1",
+            "OutputParams": {"OutputStreamName": "o", "OutputStreamType": 1, "OutputStreamBitRate": 800},
+            "ControlParams": {"UseMixCropCenter": 1},
+            "InputStreamList": [
+                {"InputStreamName": "c", "LayoutParams": {"ImageLayer": 1, "InputType": 3, "ImageWidth": 1280, "ImageHeight": 720, "Color": "0x99CCFF"}},
+                {"InputStreamName": "test_stream2", "LayoutParams": {"ImageLayer": 2, "ImageWidth": 0.5, "ImageHeight": 0.99, "LocationX": 0, "LocationY": 0.01}},
+                {"InputStreamName": "guest", "LayoutParams": {"ImageLayer": 3, "InputType": 4}}]}))
+        .unwrap();
+        assert_eq!(s.background_rgb, 0x99ccff);
+        assert_eq!(rect(&s, 0), (2, 0, 7, 640, 720));
+        assert_eq!(s.inputs[0].render, RenderMode::Crop);
+        assert!(s.inputs[1].rect.is_none());
+        assert_eq!(s.inputs[1].content, Content::AudioOnly);
+        assert_eq!(s.outputs[0].video.map(|v| v.bitrate_bps), Some(800_000));
+    }
+
+    #[test]
+    fn the_vendors_rules_and_our_refusals() {
+        let base = || {
+            json!({"MixStreamSessionId": "s",
+                "OutputParams": {"OutputStreamName": "o", "OutputStreamType": 1},
+                "InputStreamList": [
+                    {"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1}},
+                    {"InputStreamName": "test_stream2", "LayoutParams": {"ImageLayer": 2}}]})
+        };
+        let code = |v: Value| {
+            translate(
+                &v,
+                MixLimits {
+                    max_inputs: 16,
+                    max_outputs: 3,
+                },
+                &sizes,
+            )
+            .unwrap_err()
+            .code
+        };
+        // The background's own size when it gives none.
+        assert_eq!(mix(base()).unwrap().canvas(), Some((1280, 720)));
+
+        let mut v = base();
+        v["MixStreamTemplateId"] = json!(410);
+        assert_eq!(code(v), "InvalidParameter.TemplateNotMatchInputNum");
+        let mut v = base();
+        v["InputStreamList"][1]["LayoutParams"]["ImageLayer"] = json!(1);
+        assert_eq!(code(v), "InvalidParameter.InvalidLayerParam");
+        let mut v = base();
+        v["InputStreamList"][0]["InputStreamName"] = json!("offline");
+        assert_eq!(code(v), "FailedOperation.StreamNotExist");
+        let mut v = base();
+        v["OutputParams"]["OutputStreamType"] = json!(0);
+        assert!(
+            translate(&v, MixLimits::default(), &sizes)
+                .unwrap_err()
+                .message
+                .contains("OutputStreamType 0")
+        );
+        let mut v = base();
+        v["OutputParams"]["OutputStreamName"] = json!("test_stream2");
+        assert_eq!(code(v), "InvalidParameter.InvalidOutputType");
+        let mut v = base();
+        v["OutputParams"]["OutputStreamBitRate"] = json!(20000);
+        assert_eq!(code(v), "InvalidParameter.InvalidBitrate");
+        let mut v = base();
+        v["InputStreamList"][1]["CropParams"] = json!({"CropWidth": 240, "CropHeight": 320});
+        assert!(
+            translate(&v, MixLimits::default(), &sizes)
+                .unwrap_err()
+                .message
+                .contains("CropParams")
+        );
+        let mut v = base();
+        v["InputStreamList"][1]["LayoutParams"]["InputType"] = json!(2);
+        assert!(
+            translate(&v, MixLimits::default(), &sizes)
+                .unwrap_err()
+                .message
+                .contains("InputType 2")
+        );
+        let mut v = base();
+        v["InputStreamList"] = json!((0..17).map(|i| json!({"InputStreamName": format!("s{i}"), "LayoutParams": {"ImageLayer": i + 1}})).collect::<Vec<_>>());
+        assert_eq!(code(v), "InvalidParameter.InputNumLimitExceeded");
+        let mut v = base();
+        v["MixStreamSessionId"] = json!("bad id!");
+        assert_eq!(code(v), "InvalidParameter");
+        assert_eq!(code(json!({"InputStreamList": []})), "MissingParameter");
+
+        // One input without AllowCopy is a cancel; with it, a mix of one.
+        let mut v = base();
+        v["InputStreamList"] =
+            json!([{"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1}}]);
+        assert_eq!(
+            translate(&v, MixLimits::default(), &sizes),
+            Ok(Create::Cancel {
+                session_id: "s".into()
+            })
+        );
+        v["ControlParams"] = json!({"AllowCopy": 1});
+        assert!(matches!(
+            translate(&v, MixLimits::default(), &sizes),
+            Ok(Create::Mix { .. })
+        ));
+    }
+}
