@@ -11,6 +11,7 @@
 pub mod callbacks;
 pub mod clock;
 pub mod control;
+pub mod front;
 pub mod mixing;
 pub mod tencent;
 pub mod zego;

@@ -51,6 +51,8 @@ pub trait MixEngine: Send + Sync + 'static {
     /// Starts the task, or updates it in place.
     fn start(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Result<(), EngineRefusal>;
     fn stop(&self, app_id: AppId, task_id: &str);
+    /// The picture size of a live stream, from its metadata.
+    fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +298,10 @@ impl MixControl {
                 self.room_changed(*app_id, &room);
             }
         }
+    }
+
+    pub fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)> {
+        self.engine.stream_size(app_id, stream_id)
     }
 
     pub fn control(&self) -> &Arc<ControlPlane> {

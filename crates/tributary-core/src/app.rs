@@ -30,6 +30,16 @@ pub struct AppConfig {
     pub limits: AppLimits,
     #[serde(default)]
     pub rate_limits: RateLimitConfig,
+    /// SecretId/SecretKey pairs for the Tencent Cloud API 3.0 dialect.
+    #[serde(default)]
+    pub tencent_credentials: Vec<TencentCredential>,
+}
+
+/// A Tencent Cloud API key of an app (`SecretId` names it in requests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TencentCredential {
+    pub secret_id: String,
+    pub secret_key: String,
 }
 
 impl AppConfig {
@@ -43,6 +53,7 @@ impl AppConfig {
             is_test: false,
             limits: AppLimits::default(),
             rate_limits: RateLimitConfig::default(),
+            tencent_credentials: Vec::new(),
         }
     }
 }

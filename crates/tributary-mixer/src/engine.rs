@@ -512,6 +512,12 @@ impl Engine {
             .collect()
     }
 
+    /// A live stream's picture size, from its metadata.
+    pub fn stream_size(&self, app_id: u64, stream_id: &str) -> Option<(u32, u32)> {
+        let st = self.hub.stream(&key(app_id, stream_id))?.stats();
+        Some((st.width? as u32, st.height? as u32))
+    }
+
     pub fn is_running(&self, app_id: u64, task_id: &str) -> bool {
         self.lock().contains_key(&(app_id, task_id.to_string()))
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use tributary_core::app::TencentCredential;
 use tributary_core::{AppConfig, AppId};
 
 /// Flags shared by every subcommand that reads the configuration. Each flag also reads
@@ -63,6 +64,15 @@ pub struct ConfigArgs {
     /// Requires a signed play token (`?token=`) on RTMP, HTTP-FLV and HLS playback.
     #[arg(long, global = true, env = "TRIBUTARY_PLAY_TOKEN")]
     pub play_token: bool,
+    /// A Tencent Cloud API key of an app: APPID:SECRETID:SECRETKEY. Repeatable.
+    #[arg(
+        long = "tencent-credential",
+        global = true,
+        env = "TRIBUTARY_TENCENT_CREDENTIAL",
+        value_delimiter = ',',
+        value_name = "APPID:SECRETID:SECRETKEY"
+    )]
+    pub tencent_credentials: Vec<String>,
     /// Folder of `preset-id://NAME` images (default: DATA/images).
     #[arg(long, global = true, env = "TRIBUTARY_IMAGES_DIR")]
     pub images_dir: Option<PathBuf>,
@@ -165,6 +175,8 @@ pub struct Config {
     pub x264_preset: String,
     pub input_buffer_ms: i64,
     pub idle_cap_s: Option<u32>,
+    /// Tencent keys given by flag, attached to their apps once those are known.
+    pub tencent_credentials: Vec<(AppId, TencentCredential)>,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -191,6 +203,8 @@ pub enum ConfigError {
     EmptySecret(AppId),
     #[error("callback URL {0:?} must start with http:// or https://")]
     BadCallbackUrl(String),
+    #[error("--tencent-credential {0:?}: expected APPID:SECRETID:SECRETKEY")]
+    BadTencentCredential(String),
 }
 
 /// Parses `APPID:SERVERSECRET[:CALLBACKSECRET]`. Without a callback secret the server
@@ -212,6 +226,23 @@ fn parse_app(spec: &str) -> Result<AppConfig, ConfigError> {
         secret.to_string(),
         callback_secret.to_string(),
     ))
+}
+
+fn parse_tencent(spec: &str) -> Result<(AppId, TencentCredential), ConfigError> {
+    let mut parts = spec.splitn(3, ':');
+    let app = parts.next().and_then(|s| s.trim().parse::<AppId>().ok());
+    let id = parts.next().map(str::trim).filter(|s| !s.is_empty());
+    let key = parts.next().map(str::trim).filter(|s| !s.is_empty());
+    match (app, id, key) {
+        (Some(app), Some(id), Some(key)) => Ok((
+            app,
+            TencentCredential {
+                secret_id: id.to_string(),
+                secret_key: key.to_string(),
+            },
+        )),
+        _ => Err(ConfigError::BadTencentCredential(spec.to_string())),
+    }
 }
 
 fn check_url(url: &str) -> Result<(), ConfigError> {
@@ -311,6 +342,11 @@ impl Config {
             x264_preset: file.mix.x264_preset.unwrap_or_else(|| "veryfast".into()),
             input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(50).clamp(0, 4_000),
             idle_cap_s: file.mix.idle_cap_s.map(|s| s.max(1)),
+            tencent_credentials: args
+                .tencent_credentials
+                .iter()
+                .map(|c| parse_tencent(c))
+                .collect::<Result<_, _>>()?,
             data,
             apps,
             callback_urls_for_all,

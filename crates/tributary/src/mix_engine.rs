@@ -52,6 +52,10 @@ impl MixEngine for EngineAdapter {
     fn stop(&self, app_id: AppId, task_id: &str) {
         self.0.stop(app_id as u64, task_id);
     }
+
+    fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)> {
+        self.0.stream_size(app_id as u64, stream_id)
+    }
 }
 
 /// Stops (with `mix_stop`) the tasks the engine reports idle.

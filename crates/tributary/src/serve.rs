@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tributary_api::callbacks::outbox::{Outbox, OutboxConfig};
 use tributary_api::clock::now_ms;
-use tributary_api::zego::{self, ZegoApi};
+use tributary_api::zego::ZegoApi;
 use tributary_api::{ControlPlane, PlayUrls};
 use tributary_core::{AppConfig, CoreEvent};
 use tributary_live::auth::stream_key;
@@ -31,13 +31,23 @@ use crate::sign::signed_url;
 use crate::store::SqliteStore;
 use crate::{events, metrics_route, mix_engine};
 use tributary_api::mixing::MixControl;
+use tributary_api::tencent::handler::TencentApi;
 use tributary_mixer::{Engine, EngineConfig, MixMetrics};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let store = Arc::new(SqliteStore::open(&cfg.data)?);
-    let resolved = apps::resolve(&cfg, store.as_ref(), true)?;
+    let mut resolved = apps::resolve(&cfg, store.as_ref(), true)?;
+    for (app_id, cred) in &cfg.tencent_credentials {
+        let Some(app) = resolved.apps.iter_mut().find(|a| a.app_id == *app_id) else {
+            return Err(format!(
+                "--tencent-credential names app {app_id}, which is not declared (--app or the config file)"
+            )
+            .into());
+        };
+        app.tencent_credentials.push(cred.clone());
+    }
 
     let listener = TcpListener::bind(cfg.http)
         .await
@@ -98,6 +108,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     tokio::spawn(mixing.clone().follow_rooms());
     tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));
     let api = ZegoApi::new(control.clone(), Some(mixing.clone()), cfg.rate_limits_off);
+    let tencent = TencentApi::new(control.clone(), Some(mixing.clone()), None);
     let auth = Arc::new(LiveAuth {
         control: control.clone(),
         open_publish: cfg.open_publish,
@@ -134,7 +145,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
 
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(zego::router(api))
+        .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
         .merge(mix_engine::router(engine.clone()))
         .merge(events::router(control.clone()))

@@ -1,12 +1,14 @@
 //! The Tencent Cloud API 3.0 dialect (`X-TC-Action`, TC3-HMAC-SHA256).
 //!
-//! Groundwork so far, each piece tested but not routed yet: the signatures (TC3 and the
-//! legacy form signature), the parameters in their three wire shapes, the reply envelope,
-//! the template layouts, and CreateCommonMixStream → `MixSpec` (`mix.rs`). The actions (CreateCommonMixStream and its siblings) come
-//! with the Tencent issue and translate into the same `MixSpec` and engine as the ZEGO
-//! dialect.
+//! Served on `/` beside the ZEGO dialect (`front.rs` tells them apart):
+//! `CreateCommonMixStream` and `CancelCommonMixStream` over TC3 (POST JSON or GET
+//! flattened) and the legacy HmacSHA1/256 form, translated into the same `MixSpec` and
+//! mixing control as the ZEGO dialect. Still to come with the Tencent issue: watermark
+//! images (AddLiveWatermark & co.), replacing an input stream (`OutputStreamType` 0),
+//! source crop, the official-SDK integration test.
 
 pub mod envelope;
+pub mod handler;
 pub mod legacy;
 pub mod mix;
 pub mod params;

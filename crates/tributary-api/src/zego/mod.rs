@@ -94,9 +94,21 @@ async fn handle(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
+    respond(&api, method, query.as_deref().unwrap_or(""), bytes).await
+}
+
+/// Answers one request of this dialect. `bytes` is the body, `None` when it could not be
+/// read within [`BODY_LIMIT`].
+pub async fn respond(
+    api: &Arc<ZegoApi>,
+    method: Method,
+    raw_query: &str,
+    bytes: Option<axum::body::Bytes>,
+) -> Response {
     let request_id = new_request_id();
-    let query = Params::from_query(query.as_deref().unwrap_or(""));
-    let (action, result) = process(&api, &method, &query, body).await;
+    let query = Params::from_query(raw_query);
+    let (action, result) = process(api, &method, &query, bytes).await;
     let (code, message, data) = match result {
         Ok(data) => {
             let family = action.map(Action::family).unwrap_or(codes::Family::Room);
@@ -136,16 +148,16 @@ async fn process(
     api: &Arc<ZegoApi>,
     method: &Method,
     query: &Params,
-    body: Body,
+    body: Option<axum::body::Bytes>,
 ) -> (Option<Action>, Result<Data, ZegoError>) {
     let action = match parse_action(query) {
         Ok(a) => a,
         Err(e) => return (None, Err(e)),
     };
     let family = action.family();
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => {
+    let bytes = match body {
+        Some(b) => b,
+        None => {
             return (
                 Some(action),
                 Err(ZegoError::new(

@@ -1,0 +1,43 @@
+//! `/`: both dialects share the path, as the vendors' endpoints do; each request goes to
+//! the dialect its headers and parameters name (a TC3 `X-TC-Action` header or Tencent's
+//! legacy `SecretId`/`Signature`, else ZEGO's `Action`/`AppId`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::tencent::handler::{TencentApi, is_tencent, respond as tencent};
+use crate::zego::{self, BODY_LIMIT, ZegoApi};
+
+#[derive(Clone)]
+struct Dialects {
+    zego: Arc<ZegoApi>,
+    tencent: Arc<TencentApi>,
+}
+
+pub fn router(zego: Arc<ZegoApi>, tencent: Arc<TencentApi>) -> Router {
+    Router::new()
+        .route("/", get(handle).post(handle))
+        .with_state(Dialects { zego, tencent })
+}
+
+async fn handle(
+    State(d): State<Dialects>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
+    let query = query.unwrap_or_default();
+    if is_tencent(&headers, &query, bytes.as_deref()) {
+        tencent(&d.tencent, method, &headers, &query, bytes).await
+    } else {
+        zego::respond(&d.zego, method, &query, bytes).await
+    }
+}

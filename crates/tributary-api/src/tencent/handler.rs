@@ -1,0 +1,369 @@
+//! One Tencent request, from the raw HTTP parts to the envelope: which signature (TC3
+//! headers, or the legacy `Signature` parameter), which app (by SecretId), which action,
+//! and the action itself over the same mixing control as the ZEGO dialect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use tributary_core::AppId;
+use tributary_core::mix::MixLimits;
+use tributary_core::mix_task::{MixTask, TaskError, TaskKind};
+
+use super::envelope::{TcError, new_request_id, reply};
+use super::mix::{Create, translate};
+use super::{legacy, params, signature};
+use crate::clock::now_ms;
+use crate::control::ControlPlane;
+use crate::mixing::{EngineRefusal, MixControl, MixControlError, StopReason};
+
+/// The API version the SDKs send for Live.
+pub const VERSION: &str = "2018-08-01";
+/// The vendor's limit on one mix's inputs.
+const MAX_INPUTS: usize = 16;
+/// Parameters of the legacy transport, not of the action.
+const TRANSPORT: &[&str] = &[
+    "Action",
+    "Version",
+    "Region",
+    "SecretId",
+    "SignatureMethod",
+    "Signature",
+    "Timestamp",
+    "Nonce",
+    "Language",
+    "RequestClient",
+    "Token",
+];
+
+pub struct TencentApi {
+    control: Arc<ControlPlane>,
+    mixing: Option<Arc<MixControl>>,
+    /// SecretId → (app, SecretKey).
+    keys: HashMap<String, (AppId, String)>,
+    /// The credential scope's service to require (None: take it as given, as the Node SDK
+    /// signs the endpoint's first label).
+    service: Option<String>,
+}
+
+impl TencentApi {
+    pub fn new(
+        control: Arc<ControlPlane>,
+        mixing: Option<Arc<MixControl>>,
+        service: Option<String>,
+    ) -> Arc<Self> {
+        let mut keys = HashMap::new();
+        for app in control.apps() {
+            for c in &app.config.tencent_credentials {
+                keys.insert(
+                    c.secret_id.clone(),
+                    (app.config.app_id, c.secret_key.clone()),
+                );
+            }
+        }
+        Arc::new(TencentApi {
+            control,
+            mixing,
+            keys,
+            service,
+        })
+    }
+
+    /// Whether any app has a Tencent key (otherwise the dialect is not served).
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+}
+
+fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Whether a request speaks this dialect: a TC3 `X-TC-Action` header, or the legacy
+/// `SecretId` + `Signature` parameters (ZEGO requests carry `AppId` and
+/// `SignatureVersion` instead).
+pub fn is_tencent(headers: &HeaderMap, raw_query: &str, body: Option<&[u8]>) -> bool {
+    if headers.contains_key("x-tc-action") {
+        return true;
+    }
+    let mut pairs = form_pairs(raw_query.as_bytes());
+    if let Some(b) = body
+        && !b.trim_ascii_start().starts_with(b"{")
+    {
+        pairs.extend(form_pairs(b));
+    }
+    let has = |k: &str| pairs.iter().any(|(n, _)| n == k);
+    has("SecretId") && has("Signature") && !has("SignatureVersion")
+}
+
+/// Answers one request of this dialect: always HTTP 200 and the envelope.
+pub async fn respond(
+    api: &Arc<TencentApi>,
+    method: Method,
+    headers: &HeaderMap,
+    raw_query: &str,
+    body: Option<Bytes>,
+) -> Response {
+    let request_id = new_request_id();
+    let result = process(api, &method, headers, raw_query, body).await;
+    match &result {
+        Ok((action, app)) => info!(request_id, action, app_id = app, "tencent request"),
+        Err((action, e)) => warn!(
+            request_id,
+            action = action.as_deref().unwrap_or("-"),
+            code = e.code,
+            message = %e.message,
+            "tencent request refused"
+        ),
+    }
+    reply(result.map(|_| Map::new()).map_err(|(_, e)| e), &request_id)
+}
+
+type Outcome = Result<(String, AppId), (Option<String>, TcError)>;
+
+async fn process(
+    api: &Arc<TencentApi>,
+    method: &Method,
+    headers: &HeaderMap,
+    raw_query: &str,
+    body: Option<Bytes>,
+) -> Outcome {
+    if *method != Method::GET && *method != Method::POST {
+        return Err((
+            None,
+            TcError::new("UnsupportedProtocol", "only GET and POST are accepted"),
+        ));
+    }
+    let Some(body) = body else {
+        return Err((
+            None,
+            TcError::new("InvalidParameter", "the body is unreadable or too large"),
+        ));
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let now_s = (now_ms() / 1000) as i64;
+    let lookup = |id: &str| api.keys.get(id).map(|(_, k)| k.clone());
+    let (action, version, secret_id, params) = if let Some(action) = header("x-tc-action") {
+        let req = signature::Request {
+            method: method.as_str(),
+            raw_query: if *method == Method::GET {
+                raw_query
+            } else {
+                ""
+            },
+            header: &header,
+            body: &body,
+        };
+        let secret_id = signature::verify(&req, now_s, api.service.as_deref(), &lookup)
+            .map_err(|e| (Some(action.clone()), auth_error(e)))?;
+        let params = if *method == Method::GET {
+            let pairs = form_pairs(raw_query.as_bytes());
+            params::unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]).map_err(
+                |e| {
+                    (
+                        Some(action.clone()),
+                        TcError::new("InvalidParameter", e.to_string()),
+                    )
+                },
+            )?
+        } else if body.trim_ascii().is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice::<Value>(&body)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    (
+                        Some(action.clone()),
+                        TcError::new("InvalidParameter", "the body must be a JSON object"),
+                    )
+                })?
+        };
+        (action, header("x-tc-version"), secret_id, params)
+    } else {
+        let mut pairs = form_pairs(raw_query.as_bytes());
+        pairs.extend(form_pairs(&body));
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let action = get("Action")
+            .ok_or_else(|| (None, TcError::new("MissingParameter", "Action is required")))?;
+        let host = header("host").unwrap_or_default();
+        let secret_id = legacy::verify(method.as_str(), &host, &pairs, now_s, &lookup)
+            .map_err(|e| (Some(action.clone()), auth_error(e)))?;
+        let params = params::unflatten(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            TRANSPORT,
+        )
+        .map_err(|e| {
+            (
+                Some(action.clone()),
+                TcError::new("InvalidParameter", e.to_string()),
+            )
+        })?;
+        (action, get("Version"), secret_id, params)
+    };
+    let fail = |e: TcError| (Some(action.clone()), e);
+    match version.as_deref() {
+        Some(VERSION) => {}
+        Some(v) => {
+            return Err(fail(TcError::new(
+                "NoSuchVersion",
+                format!("version {v} is not served; use {VERSION}"),
+            )));
+        }
+        None => {
+            return Err(fail(TcError::new(
+                "MissingParameter",
+                "the Version is required",
+            )));
+        }
+    }
+    let Some(&(app_id, _)) = api.keys.get(&secret_id) else {
+        return Err(fail(TcError::new(
+            "AuthFailure.SecretIdNotFound",
+            "unknown SecretId",
+        )));
+    };
+    let Some(mixing) = api.mixing.clone() else {
+        return Err(fail(TcError::new(
+            "UnsupportedOperation",
+            "this node runs no mixing engine",
+        )));
+    };
+    let act = action.clone();
+    let control = api.control.clone();
+    let done =
+        tokio::task::spawn_blocking(move || run(&control, &mixing, app_id, &act, &params)).await;
+    match done {
+        Ok(Ok(())) => Ok((action, app_id)),
+        Ok(Err(e)) => Err(fail(e)),
+        Err(e) => Err(fail(TcError::new("InternalError", e.to_string()))),
+    }
+}
+
+fn auth_error(e: signature::Tc3Error) -> TcError {
+    use signature::Tc3Error::*;
+    let code = match &e {
+        Expired { .. } => "AuthFailure.SignatureExpire",
+        SecretIdNotFound(_) => "AuthFailure.SecretIdNotFound",
+        Malformed(_) | WrongService { .. } | Mismatch => "AuthFailure.SignatureFailure",
+    };
+    TcError::new(code, e.to_string())
+}
+
+/// Who owns Tencent sessions in the shared task table: one owner for every key of the
+/// app (the vendor has no per-user ownership).
+const OWNER: &str = "tencent";
+
+fn run(
+    control: &ControlPlane,
+    mixing: &MixControl,
+    app_id: AppId,
+    action: &str,
+    p: &Value,
+) -> Result<(), TcError> {
+    match action {
+        "CancelCommonMixStream" => {
+            let session = p
+                .get("MixStreamSessionId")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    TcError::new("MissingParameter", "MixStreamSessionId is required")
+                })?;
+            cancel(mixing, app_id, session, true)
+        }
+        "CreateCommonMixStream" => {
+            let max_outputs = control
+                .app(app_id)
+                .map_or(3, |a| a.config.limits.max_mix_outputs as usize);
+            let limits = MixLimits {
+                max_inputs: MAX_INPUTS,
+                max_outputs,
+            };
+            let created = translate(p, limits, &|s| mixing.stream_size(app_id, s))?;
+            match created {
+                Create::Cancel { session_id } => cancel(mixing, app_id, &session_id, false),
+                Create::Mix { session_id, spec } => {
+                    if let Ok(Some(old)) = mixing.get(app_id, &session_id)
+                        && old.spec.outputs.first().map(|o| &o.target)
+                            != spec.outputs.first().map(|o| &o.target)
+                    {
+                        return Err(TcError::new(
+                            "InvalidParameter.SessionOutputStreamChanged",
+                            "the session already mixes into another output stream",
+                        ));
+                    }
+                    let now = now_ms();
+                    let task = MixTask {
+                        task_id: session_id,
+                        user_id: OWNER.into(),
+                        room_id: String::new(),
+                        sequence: None,
+                        kind: TaskKind::Manual,
+                        spec,
+                        ex_para: Vec::new(),
+                        started_ms: now,
+                        updated_ms: now,
+                    };
+                    mixing.start(app_id, task).map(|_| ()).map_err(mix_error)
+                }
+            }
+        }
+        other => Err(TcError::new(
+            "InvalidAction",
+            format!("the action {other} does not exist or is not served by this server yet"),
+        )),
+    }
+}
+
+fn cancel(
+    mixing: &MixControl,
+    app_id: AppId,
+    session: &str,
+    must_exist: bool,
+) -> Result<(), TcError> {
+    match mixing.stop(app_id, session, None, None, StopReason::Requested) {
+        Ok(_) => Ok(()),
+        Err(MixControlError::Rule(TaskError::NotFound(_))) if !must_exist => Ok(()),
+        Err(MixControlError::Rule(TaskError::NotFound(_))) => Err(TcError::new(
+            "InvalidParameter.CancelSessionNotExist",
+            "The canceled session does not exist.",
+        )),
+        Err(e) => Err(mix_error(e)),
+    }
+}
+
+fn mix_error(e: MixControlError) -> TcError {
+    match e {
+        MixControlError::Rule(TaskError::OutputTaken { .. }) => {
+            TcError::new("InvalidParameter.InvalidOutputStreamID", e.to_string())
+        }
+        MixControlError::Rule(r) => TcError::new("InvalidParameter", r.to_string()),
+        MixControlError::Engine(EngineRefusal::InputMissing(m)) => {
+            TcError::new("FailedOperation.StreamNotExist", m)
+        }
+        MixControlError::Engine(EngineRefusal::OverBudget(m)) => {
+            TcError::new("ResourceInsufficient", m)
+        }
+        MixControlError::Engine(EngineRefusal::ImageReference(m) | EngineRefusal::ImageLoad(m)) => {
+            TcError::new("FailedOperation.GetPictureUrlError", m)
+        }
+        MixControlError::Control(c) => TcError::new("InternalError", c.to_string()),
+        MixControlError::Store(s) => {
+            tracing::error!(error = %s, "store write failed");
+            TcError::new("InternalError", "the session could not be saved; retry")
+        }
+    }
+}
