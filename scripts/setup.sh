@@ -4,10 +4,11 @@
 set -euo pipefail
 
 # Debian packages: FFmpeg (CLI for tests, libraries for the mixer), clang/pkg-config for
-# the FFmpeg bindings, curl for the README examples.
+# the FFmpeg bindings, curl for the README examples, python3-venv for the test that
+# drives the Tencent dialect with the vendor's official Python SDK.
 PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
           libavutil-dev libswscale-dev libswresample-dev pkg-config clang libclang-dev
-          curl ca-certificates)
+          curl ca-certificates python3 python3-venv)
 
 # `setup.sh --bench` adds what the benchmarks compare against: nginx with the RTMP module.
 if [ "${1:-}" = "--bench" ]; then

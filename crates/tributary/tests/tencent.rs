@@ -289,3 +289,143 @@ fn the_legacy_hmac_sha256_form_is_verified() {
     let r = send(good.replace("nothing_here", "nothing_else"));
     assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
 }
+
+/// A virtualenv with the vendor's official SDK, made once and reused (pinned version).
+fn sdk_python() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(
+        std::env::var("TRIBUTARY_SDK_VENV")
+            .unwrap_or_else(|_| "/var/tmp/tributary-tencent-sdk-3.1.195".into()),
+    );
+    let python = dir.join("bin/python");
+    let ready = |p: &std::path::Path| {
+        Command::new(p)
+            .args(["-c", "import tencentcloud.live.v20180801.live_client"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready(&python) {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(
+            ok.success(),
+            "python3 -m venv (scripts/setup.sh installs python3-venv)"
+        );
+        let ok = Command::new(dir.join("bin/pip"))
+            .args(["install", "-q", "tencentcloud-sdk-python-live==3.1.195"])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "pip install tencentcloud-sdk-python-live");
+    }
+    assert!(ready(&python));
+    python
+}
+
+fn run_sdk(s: &Server, mode: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/tencent_sdk.py");
+    let host = s.base.trim_start_matches("http://");
+    let out = Command::new(sdk_python())
+        .args([script, host, SECRET_ID, SECRET_KEY, mode])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn publish_color(s: &Server, name: &str, color: &str) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c={color}:size=160x120:rate=25"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+        ])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", "40", "-f", "flv",
+        ])
+        .arg(publish_url(s, name, "room1", name))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_colors(url: &str, want: &[((usize, usize), fn((u8, u8, u8)) -> bool)]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: Vec<_> = want.iter().map(|((x, y), _)| pixel(url, *x, *y)).collect();
+        if want
+            .iter()
+            .zip(&got)
+            .all(|((_, ok), p)| p.is_some_and(|p| ok(p)))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{got:?}");
+    }
+}
+
+#[test]
+fn the_official_python_sdk_works_unchanged() {
+    let (s, _dir) = server();
+    let mut red = publish_color(&s, "red", "red");
+    let mut green = publish_color(&s, "green", "lime");
+    wait_live(&s, "red", Duration::from_secs(20));
+    wait_live(&s, "green", Duration::from_secs(20));
+    let red_ = |p: (u8, u8, u8)| p.0 > 200 && p.1 < 60;
+    let green_ = |p: (u8, u8, u8)| p.1 > 200 && p.0 < 60;
+    let blue_ = |p: (u8, u8, u8)| p.2 > 200 && p.0 < 60 && p.1 < 60;
+
+    // Template 390 (PK, side by side) on a blue canvas.
+    let r = run_sdk(&s, "template");
+    assert_eq!(r["template"]["ok"], true, "{r}");
+    let url = format!("{}/{APP}/sdk_mix.flv", s.base);
+    wait_colors(
+        &url,
+        &[((80, 120), red_), ((280, 120), green_), ((160, 20), blue_)],
+    );
+
+    let r = run_sdk(&s, "rest");
+    // Crop is refused by name; the update swaps the sides; cancel, cancel again, a bad
+    // key; GET and the legacy HmacSHA256 signature reach the action.
+    assert_eq!(r["custom_with_crop"]["ok"], false, "{r}");
+    assert_eq!(r["custom_with_crop"]["code"], "InvalidParameter");
+    assert!(
+        r["custom_with_crop"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CropParams")
+    );
+    assert_eq!(r["update"]["ok"], true, "{r}");
+    assert_eq!(r["cancel"]["ok"], true, "{r}");
+    for case in ["cancel_again", "get_mode", "hmac_sha256"] {
+        assert_eq!(
+            r[case]["code"], "InvalidParameter.CancelSessionNotExist",
+            "{case}: {r}"
+        );
+        assert_eq!(r[case]["request_id"].as_str().map(str::len), Some(36));
+    }
+    assert_eq!(r["bad_key"]["code"], "AuthFailure.SignatureFailure", "{r}");
+    let _ = red.kill();
+    let _ = red.wait();
+    let _ = green.kill();
+    let _ = green.wait();
+}
