@@ -368,15 +368,14 @@ fn publish_color(s: &Server, name: &str, color: &str) -> std::process::Child {
         .unwrap()
 }
 
-fn wait_colors(url: &str, want: &[((usize, usize), fn((u8, u8, u8)) -> bool)]) {
+/// A pixel and the test its colour must pass.
+type Probe = ((usize, usize), fn((u8, u8, u8)) -> bool);
+
+fn wait_colors(url: &str, want: &[Probe]) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let got: Vec<_> = want.iter().map(|((x, y), _)| pixel(url, *x, *y)).collect();
-        if want
-            .iter()
-            .zip(&got)
-            .all(|((_, ok), p)| p.is_some_and(|p| ok(p)))
-        {
+        if want.iter().zip(&got).all(|((_, ok), p)| p.is_some_and(ok)) {
             return;
         }
         assert!(Instant::now() < deadline, "{got:?}");
