@@ -128,6 +128,18 @@ pub struct MixInput {
     /// Gain in percent, 0–200.
     pub volume: u32,
     pub render: RenderMode,
+    /// A region of the source picture to use instead of all of it (pixels).
+    #[serde(default)]
+    pub crop: Option<Crop>,
+}
+
+/// A region of a source picture, in its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crop {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl MixInput {
@@ -422,6 +434,7 @@ pub(crate) mod tests {
             content: Content::AudioVideo,
             volume: 100,
             render: RenderMode::Crop,
+            crop: None,
         }
     }
 

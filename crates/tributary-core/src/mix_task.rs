@@ -90,6 +90,7 @@ fn audio_input(source: Source, volume: u32) -> MixInput {
         content: Content::AudioOnly,
         volume,
         render: RenderMode::Crop,
+        crop: None,
     }
 }
 

@@ -83,6 +83,32 @@ impl Picture {
     pub fn height(&self) -> u32 {
         self.0.height()
     }
+
+    /// The region `(x, y, w, h)` of this picture, clamped to it, without copying pixels
+    /// (FFmpeg moves the plane pointers). `None` if the region is empty after clamping.
+    pub fn cropped(&self, x: u32, y: u32, w: u32, h: u32) -> Option<Picture> {
+        let (pw, ph) = (self.width(), self.height());
+        let (x, y) = (x.min(pw), y.min(ph));
+        let (w, h) = (w.min(pw - x), h.min(ph - y));
+        if w < 2 || h < 2 {
+            return None;
+        }
+        let mut f = self.0.clone();
+        // SAFETY: the crop fields are plain integers on a frame this code owns (a new
+        // reference to the same buffers); av_frame_apply_cropping only adjusts pointers
+        // and sizes within them.
+        unsafe {
+            let raw = f.as_mut_ptr();
+            (*raw).crop_left = x as usize;
+            (*raw).crop_top = y as usize;
+            (*raw).crop_right = (pw - x - w) as usize;
+            (*raw).crop_bottom = (ph - y - h) as usize;
+            if ff::ffi::av_frame_apply_cropping(raw, ff::ffi::AV_FRAME_CROP_UNALIGNED as i32) < 0 {
+                return None;
+            }
+        }
+        Some(Picture(f))
+    }
 }
 
 pub struct VideoDecoder {
@@ -652,6 +678,41 @@ mod tests {
         assert_eq!((out.width, out.height), (80, 60));
         let (r, g, b) = out.rgb(40, 30);
         assert!(r > 230 && g < 30 && b < 30, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn a_cropped_picture_is_the_region_asked_for() {
+        // Left half red, right half blue.
+        let mut pic = I420::filled(160, 120, 0xff0000);
+        let blue = I420::filled(80, 120, 0x0000ff);
+        crate::compose::draw(
+            &mut pic,
+            &blue,
+            tributary_core::mix::Rect {
+                layer: 0,
+                left: 80,
+                top: 0,
+                right: 160,
+                bottom: 120,
+            },
+        );
+        let mut enc = VideoEncoder::new(160, 120, 15, 400_000, "ultrafast").unwrap();
+        let mut dec = VideoDecoder::h264(enc.config()).unwrap();
+        let mut decoded = Vec::new();
+        for i in 0..5 {
+            for p in enc.encode(&pic, i * 66).unwrap() {
+                decoded.extend(dec.decode(&p.data, p.pts_ms, p.dts_ms).unwrap());
+            }
+        }
+        let (_, first) = &decoded[0];
+        let right = first.cropped(96, 8, 48, 100).unwrap();
+        assert_eq!((right.width(), right.height()), (48, 100));
+        let out = dec.scale(&right, 48, 100).unwrap();
+        let (r, _, b) = out.rgb(24, 50);
+        assert!(b > 200 && r < 50, "{r} {b}");
+        // Clamped to the picture; empty regions give nothing.
+        assert_eq!(first.cropped(150, 0, 100, 100).map(|p| p.width()), Some(10));
+        assert!(first.cropped(160, 0, 10, 10).is_none());
     }
 
     #[test]

@@ -346,6 +346,7 @@ impl Engine {
                         .map(|r| (r.width() as u32, r.height() as u32)),
                     mode: i.render,
                     content: i.content,
+                    crop: i.crop,
                 };
                 if let Some(existing) = old.as_ref().and_then(|p| {
                     p.inputs

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
-use tributary_core::mix::{Content, RenderMode, Source};
+use tributary_core::mix::{Content, Crop, RenderMode, Source};
 use tributary_live::hub::{Hub, HubEvent, Subscription};
 use tributary_live::media::{Kind, Packet};
 use tributary_live::metrics::Protocol;
@@ -61,6 +61,8 @@ pub(crate) struct Render {
     pub rect_size: Option<(u32, u32)>,
     pub mode: RenderMode,
     pub content: Content,
+    /// The part of the source to use.
+    pub crop: Option<Crop>,
 }
 
 /// Where a polled input's packets come from.
@@ -476,6 +478,13 @@ impl Decoder {
                 for (t, pic) in pictures {
                     let Some((rw, rh)) = render.rect_size else {
                         continue;
+                    };
+                    let pic = match render.crop {
+                        Some(c) => match pic.cropped(c.x, c.y, c.width, c.height) {
+                            Some(p) => p,
+                            None => continue,
+                        },
+                        None => pic,
                     };
                     let (w, h) = fitted_size(pic.width(), pic.height(), rw, rh, render.mode);
                     match dec.scale(&pic, w, h) {

@@ -5,14 +5,15 @@
 //! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
-//! them: image inputs (need AddLiveWatermark), source crop, portrait segmentation,
+//! them: image inputs (need AddLiveWatermark), portrait segmentation,
 //! dynamic stickers, replacing an input stream (`OutputStreamType` 0), SEI, a GOP other
 //! than 2 s, output sample rates other than 44.1 kHz.
 
 use serde_json::Value;
 
 use tributary_core::mix::{
-    Content, MixInput, MixLimits, MixOutput, MixSpec, Rect, RenderMode, Source, Target, VideoOut,
+    Content, Crop, MixInput, MixLimits, MixOutput, MixSpec, Rect, RenderMode, Source, Target,
+    VideoOut,
 };
 
 use super::envelope::TcError;
@@ -95,6 +96,7 @@ struct Layer<'a> {
     layer: u32,
     kind: i64,
     params: &'a Value,
+    crop: Option<Crop>,
 }
 
 /// Translates the request body (JSON, or rebuilt from a flattened form) under `limits`
@@ -166,18 +168,41 @@ pub fn translate(
                 )));
             }
         }
-        if let Some(c) = item.get("CropParams")
-            && [
-                "CropWidth",
-                "CropHeight",
-                "CropStartLocationX",
-                "CropStartLocationY",
-            ]
-            .iter()
-            .any(|f| c.get(*f).and_then(number).is_some_and(|v| v != 0.0))
-        {
-            return Err(unsupported("CropParams (cropping the source)"));
-        }
+        let crop = match item.get("CropParams") {
+            Some(c)
+                if [
+                    "CropWidth",
+                    "CropHeight",
+                    "CropStartLocationX",
+                    "CropStartLocationY",
+                ]
+                .iter()
+                .any(|f| c.get(*f).and_then(number).is_some_and(|v| v != 0.0)) =>
+            {
+                let get = |f: &str| float(c, f).map(|v| v.unwrap_or(0.0).round() as u32);
+                let crop = Crop {
+                    x: get("CropStartLocationX")?,
+                    y: get("CropStartLocationY")?,
+                    width: get("CropWidth")?,
+                    height: get("CropHeight")?,
+                };
+                let too_big = [crop.x, crop.y, crop.width, crop.height]
+                    .iter()
+                    .any(|v| *v > 2000);
+                let outside = size_of(name)
+                    .is_some_and(|(sw, sh)| crop.x + crop.width > sw || crop.y + crop.height > sh);
+                if crop.width < 2 || crop.height < 2 || too_big || outside {
+                    return Err(TcError::new(
+                        "InvalidParameter.InvalidCropParam",
+                        format!(
+                            "InputStreamList.{i}.CropParams: the cropped area must lie inside the source picture"
+                        ),
+                    ));
+                }
+                Some(crop)
+            }
+            _ => None,
+        };
         if item
             .get("PortraitSegmentParams")
             .is_some_and(|p| p.as_object().is_some_and(|o| !o.is_empty()))
@@ -189,6 +214,7 @@ pub fn translate(
             layer,
             kind,
             params,
+            crop,
         });
     }
     layers.sort_by_key(|l| l.layer);
@@ -279,6 +305,7 @@ pub fn translate(
                 content: Content::AudioOnly,
                 volume: 100,
                 render,
+                crop: None,
             });
             continue;
         }
@@ -293,7 +320,10 @@ pub fn translate(
         } else {
             let slot = visual.iter().position(|v| v.layer == l.layer);
             let tbox = slot.and_then(|i| boxes.get(i));
-            let own = size_of(l.name);
+            let own = l
+                .crop
+                .map(|c| (c.width, c.height))
+                .or_else(|| size_of(l.name));
             let bw = dim(float(l.params, "ImageWidth")?, w)
                 .or(tbox.map(|b| b.width))
                 .or(own.map(|s| s.0))
@@ -326,6 +356,7 @@ pub fn translate(
             },
             volume: 100,
             render,
+            crop: l.crop,
         });
     }
 
@@ -604,13 +635,24 @@ mod tests {
         v["OutputParams"]["OutputStreamBitRate"] = json!(20000);
         assert_eq!(code(v), "InvalidParameter.InvalidBitrate");
         let mut v = base();
-        v["InputStreamList"][1]["CropParams"] = json!({"CropWidth": 240, "CropHeight": 320});
-        assert!(
-            translate(&v, MixLimits::default(), &sizes)
-                .unwrap_err()
-                .message
-                .contains("CropParams")
+        // Crop: inside the source, and the layer's default size is the crop's.
+        v["InputStreamList"][1]["CropParams"] = json!({"CropWidth": 320, "CropHeight": 180,
+            "CropStartLocationX": 160, "CropStartLocationY": 90});
+        let s = mix(v).unwrap();
+        assert_eq!(
+            s.inputs[1].crop,
+            Some(Crop {
+                x: 160,
+                y: 90,
+                width: 320,
+                height: 180
+            })
         );
+        assert_eq!(rect(&s, 1), (2, 0, 0, 320, 180));
+        let mut v = base();
+        v["InputStreamList"][1]["CropParams"] =
+            json!({"CropWidth": 600, "CropHeight": 180, "CropStartLocationX": 100});
+        assert_eq!(code(v), "InvalidParameter.InvalidCropParam");
         let mut v = base();
         v["InputStreamList"][1]["LayoutParams"]["InputType"] = json!(2);
         assert!(

@@ -5,7 +5,7 @@
 //! flattened) and the legacy HmacSHA1/256 form, translated into the same `MixSpec` and
 //! mixing control as the ZEGO dialect. Still to come with the Tencent issue: watermark
 //! images (AddLiveWatermark & co.), replacing an input stream (`OutputStreamType` 0),
-//! source crop, the official-SDK integration test.
+//! serving the dialect on its own address.
 
 pub mod envelope;
 pub mod handler;

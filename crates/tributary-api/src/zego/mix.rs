@@ -251,6 +251,7 @@ fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
         content,
         volume,
         render,
+        crop: None,
     })
 }
 
