@@ -26,6 +26,24 @@ pub fn router(zego: Arc<ZegoApi>, tencent: Arc<TencentApi>) -> Router {
         .with_state(Dialects { zego, tencent })
 }
 
+/// Tencent's dialect alone (for a separate address, as the vendor's own endpoint).
+pub fn tencent_router(tencent: Arc<TencentApi>) -> Router {
+    Router::new()
+        .route("/", get(handle_tencent).post(handle_tencent))
+        .with_state(tencent)
+}
+
+async fn handle_tencent(
+    State(t): State<Arc<TencentApi>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
+    tencent(&t, method, &headers, &query.unwrap_or_default(), bytes).await
+}
+
 async fn handle(
     State(d): State<Dialects>,
     method: Method,

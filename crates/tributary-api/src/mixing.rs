@@ -246,6 +246,17 @@ impl MixControl {
         Ok(self.tasks(app_id)?.get(task_id).cloned())
     }
 
+    /// How many of the app's tasks other than `except` read stream `stream_id`.
+    pub fn tasks_reading(&self, app_id: AppId, stream_id: &str, except: &str) -> usize {
+        let Ok(tasks) = self.tasks(app_id) else {
+            return 0;
+        };
+        tasks
+            .iter()
+            .filter(|t| t.task_id != except && t.spec.input_streams().any(|s| s == stream_id))
+            .count()
+    }
+
     /// Re-resolves the auto-mixes that follow a room after its stream list changed.
     pub fn room_changed(&self, app_id: AppId, room_id: &str) {
         let Ok(tasks) = self.tasks(app_id) else {

@@ -73,6 +73,9 @@ pub struct ConfigArgs {
         value_name = "APPID:SECRETID:SECRETKEY"
     )]
     pub tencent_credentials: Vec<String>,
+    /// Also serve the Tencent dialect alone on this address (it is always on --http too).
+    #[arg(long, global = true, env = "TRIBUTARY_TENCENT_HTTP")]
+    pub tencent_http: Option<SocketAddr>,
     /// Folder of `preset-id://NAME` images (default: DATA/images).
     #[arg(long, global = true, env = "TRIBUTARY_IMAGES_DIR")]
     pub images_dir: Option<PathBuf>,
@@ -97,6 +100,7 @@ pub struct FileConfig {
     pub callbacks: CallbackFileConfig,
     pub live: LiveFileConfig,
     pub mix: MixFileConfig,
+    pub tencent: TencentFileConfig,
     pub apps: Vec<AppConfig>,
 }
 
@@ -127,6 +131,17 @@ pub struct Relay {
     pub app_id: AppId,
     pub stream_id: String,
     pub url: String,
+}
+
+/// `[tencent]`: the Tencent Cloud API 3.0 dialect.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TencentFileConfig {
+    /// Also serve the dialect alone on this address.
+    pub http: Option<SocketAddr>,
+    /// Require this service in the TC3 credential scope (e.g. "live"); unset: take it as
+    /// given (the Node SDK signs the endpoint's first label there).
+    pub service: Option<String>,
 }
 
 /// `[mix]`: the mixing engine.
@@ -175,6 +190,8 @@ pub struct Config {
     pub x264_preset: String,
     pub input_buffer_ms: i64,
     pub idle_cap_s: Option<u32>,
+    pub tencent_http: Option<SocketAddr>,
+    pub tencent_service: Option<String>,
     /// Tencent keys given by flag, attached to their apps once those are known.
     pub tencent_credentials: Vec<(AppId, TencentCredential)>,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
@@ -342,6 +359,8 @@ impl Config {
             x264_preset: file.mix.x264_preset.unwrap_or_else(|| "veryfast".into()),
             input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(50).clamp(0, 4_000),
             idle_cap_s: file.mix.idle_cap_s.map(|s| s.max(1)),
+            tencent_http: args.tencent_http.or(file.tencent.http),
+            tencent_service: file.tencent.service,
             tencent_credentials: args
                 .tencent_credentials
                 .iter()
@@ -368,6 +387,18 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + 8;
+        let len = readme[start..].find("```").expect("its end");
+        let parsed: Result<FileConfig, _> = toml::from_str(&readme[start..start + len]);
+        let file = parsed.unwrap();
+        assert_eq!(file.tencent.service.as_deref(), Some("live"));
+        assert_eq!(file.apps[0].tencent_credentials.len(), 1);
+        assert_eq!(file.mix.idle_cap_s, Some(600));
+    }
 
     #[test]
     fn defaults_without_anything() {

@@ -108,7 +108,23 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     tokio::spawn(mixing.clone().follow_rooms());
     tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));
     let api = ZegoApi::new(control.clone(), Some(mixing.clone()), cfg.rate_limits_off);
-    let tencent = TencentApi::new(control.clone(), Some(mixing.clone()), None);
+    let tencent = TencentApi::new(
+        control.clone(),
+        Some(mixing.clone()),
+        cfg.tencent_service.clone(),
+    );
+    if let Some(addr) = cfg.tencent_http {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("binding the Tencent address {addr}: {e}"))?;
+        info!(addr = %l.local_addr()?, "Tencent API 3.0 dialect also served alone");
+        let router = tributary_api::front::tencent_router(tencent.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, router).await {
+                warn!(error = %e, "the Tencent listener stopped");
+            }
+        });
+    }
     let auth = Arc::new(LiveAuth {
         control: control.clone(),
         open_publish: cfg.open_publish,

@@ -26,6 +26,8 @@ use crate::mixing::{EngineRefusal, MixControl, MixControlError, StopReason};
 pub const VERSION: &str = "2018-08-01";
 /// The vendor's limit on one mix's inputs.
 const MAX_INPUTS: usize = 16;
+/// A stream may take part in fewer than this many sessions at once (vendor, inner -41).
+const MAX_SESSIONS_PER_STREAM: usize = 20;
 /// Parameters of the legacy transport, not of the action.
 const TRANSPORT: &[&str] = &[
     "Action",
@@ -304,6 +306,19 @@ fn run(
                             "InvalidParameter.SessionOutputStreamChanged",
                             "the session already mixes into another output stream",
                         ));
+                    }
+                    for stream in spec.input_streams() {
+                        if mixing.tasks_reading(app_id, stream, &session_id) + 1
+                            >= MAX_SESSIONS_PER_STREAM
+                        {
+                            return Err(TcError::new(
+                                "InvalidParameter.OtherError",
+                                format!(
+                                    "InnerErrCode:[ -41 ],InnerErrMsg: [ stream {stream} is already in {} mix sessions ]",
+                                    MAX_SESSIONS_PER_STREAM - 1
+                                ),
+                            ));
+                        }
                     }
                     let now = now_ms();
                     let task = MixTask {
