@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::media::*;
@@ -14,48 +14,6 @@ use serde_json::{Value, json};
 const LIVE: Duration = Duration::from_secs(20);
 const W: usize = 320;
 const H: usize = 240;
-
-/// A child process killed (and reaped) when dropped, so a failing test leaves none behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `ffmpeg` publishing a solid colour with a sine tone (H.264 + AAC), for `secs`.
-fn publish_color(url: &str, color: &str, freq: u32, secs: u32) -> Proc {
-    publish_color_with(url, color, freq, secs, &["-c:a", "aac", "-b:a", "64k"])
-}
-
-/// The same with the audio encoder given (`-c:a …`).
-fn publish_color_with(url: &str, color: &str, freq: u32, secs: u32, audio: &[&str]) -> Proc {
-    Proc(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("color=c={color}:size=160x120:rate=25"))
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency={freq}:sample_rate=44100"))
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-g", "25", "-pix_fmt", "yuv420p"])
-            .args(audio)
-            .args(["-t", &secs.to_string(), "-f", "flv", url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg"),
-    )
-}
 
 fn flv_url(s: &Server, stream: &str) -> String {
     format!("{}/{APP}/{stream}.flv", s.base)

@@ -113,31 +113,6 @@ fn error_code(v: &Value) -> Option<&str> {
     v["Response"]["Error"]["Code"].as_str()
 }
 
-fn publish_red(s: &Server) -> std::process::Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "color=c=red:size=160x120:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-        ])
-        .args([
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", "30", "-f", "flv",
-        ])
-        .arg(publish_url(s, "red", "room1", "u1"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// The RGB of pixel (x, y) of the newest frame of a 320×240 stream.
 fn pixel(url: &str, x: usize, y: usize) -> Option<(u8, u8, u8)> {
     let out = Command::new("ffmpeg")
@@ -154,7 +129,7 @@ fn pixel(url: &str, x: usize, y: usize) -> Option<(u8, u8, u8)> {
 #[test]
 fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
     let (s, _dir) = server();
-    let mut red = publish_red(&s);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 30);
     wait_live(&s, "red", Duration::from_secs(20));
     let body = json!({"MixStreamSessionId": "room_1",
         "InputStreamList": [
@@ -238,8 +213,6 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
             .get("DescribeSimpleStreamList", &[("RoomId", "room1")]),
         0,
     );
-    let _ = red.kill();
-    let _ = red.wait();
 }
 
 #[test]
@@ -338,36 +311,6 @@ fn run_sdk(s: &Server, mode: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn publish_color(s: &Server, name: &str, color: &str) -> std::process::Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("color=c={color}:size=160x120:rate=25"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-        ])
-        .args([
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", "40", "-f", "flv",
-        ])
-        .arg(publish_url(s, name, "room1", name))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// A pixel and the test its colour must pass.
 type Probe = ((usize, usize), fn((u8, u8, u8)) -> bool);
 
@@ -385,8 +328,8 @@ fn wait_colors(url: &str, want: &[Probe]) {
 #[test]
 fn the_official_python_sdk_works_unchanged() {
     let (s, _dir) = server();
-    let mut red = publish_color(&s, "red", "red");
-    let mut green = publish_color(&s, "green", "lime");
+    let _red = publish_color(&publish_url(&s, "red", "room1", "red"), "red", 440, 40);
+    let _green = publish_color(&publish_url(&s, "green", "room1", "green"), "lime", 660, 40);
     wait_live(&s, "red", Duration::from_secs(20));
     wait_live(&s, "green", Duration::from_secs(20));
     let red_ = |p: (u8, u8, u8)| p.0 > 200 && p.1 < 60;
@@ -418,8 +361,4 @@ fn the_official_python_sdk_works_unchanged() {
         assert_eq!(r[case]["request_id"].as_str().map(str::len), Some(36));
     }
     assert_eq!(r["bad_key"]["code"], "AuthFailure.SignatureFailure", "{r}");
-    let _ = red.kill();
-    let _ = red.wait();
-    let _ = green.kill();
-    let _ = green.wait();
 }
