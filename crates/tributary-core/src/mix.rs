@@ -182,6 +182,9 @@ pub struct MixSpec {
     pub background_rgb: u32,
     pub background_image: Option<String>,
     pub watermark: Option<Overlay>,
+    /// Still images drawn as layers among the inputs (their rect's `layer` orders them).
+    #[serde(default)]
+    pub images: Vec<Overlay>,
     pub max_idle_s: u32,
     /// Images that fail to load are left out instead of failing the task (the caller
     /// asked not to have them checked).
@@ -359,6 +362,13 @@ impl MixSpec {
                     });
                 }
             }
+            for img in &self.images {
+                if !fits(&img.rect) || img.rect.is_empty() {
+                    return Err(MixError::BadWatermark(format!(
+                        "an image layer must overlap the {w}×{h} canvas and be at most twice its size"
+                    )));
+                }
+            }
             if let Some(wm) = &self.watermark
                 && !fits(&wm.rect)
             {
@@ -455,6 +465,7 @@ pub(crate) mod tests {
             background_rgb: 0,
             background_image: None,
             watermark: None,
+            images: Vec::new(),
             max_idle_s: 90,
             lenient_images: false,
         }

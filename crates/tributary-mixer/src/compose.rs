@@ -51,6 +51,8 @@ pub struct Layer<'a> {
     pub rect: Rect,
     /// `None`: nothing to show (no video yet, or gone): the background shows.
     pub picture: Option<&'a I420>,
+    /// A still image with alpha (drawn instead of `picture`).
+    pub image: Option<&'a I420A>,
 }
 
 /// Composes into `canvas` (same size as `background`).
@@ -66,7 +68,9 @@ pub fn compose(
     // Stable: equal layers keep list order.
     layers.sort_by_key(|l| l.rect.layer);
     for layer in layers.iter() {
-        if let Some(p) = layer.picture {
+        if let Some(img) = layer.image {
+            blend(canvas, img, layer.rect);
+        } else if let Some(p) = layer.picture {
             draw(canvas, p, layer.rect);
         }
     }
@@ -236,14 +240,17 @@ mod tests {
             Layer {
                 rect: top,
                 picture: Some(&b),
+                image: None,
             },
             Layer {
                 rect: left,
                 picture: Some(&r),
+                image: None,
             },
             Layer {
                 rect: right,
                 picture: Some(&g),
+                image: None,
             },
         ];
         compose(&mut canvas, &bg, &mut layers, None);
@@ -263,10 +270,12 @@ mod tests {
             Layer {
                 rect: full,
                 picture: Some(&a),
+                image: None,
             },
             Layer {
                 rect: full,
                 picture: Some(&b),
+                image: None,
             },
         ];
         compose(&mut canvas, &bg, &mut layers, None);
@@ -296,6 +305,7 @@ mod tests {
             &mut [Layer {
                 rect: sq,
                 picture: Some(&p),
+                image: None,
             }],
             None,
         );
@@ -311,6 +321,7 @@ mod tests {
             &mut [Layer {
                 rect: sq,
                 picture: Some(&p),
+                image: None,
             }],
             None,
         );
@@ -330,16 +341,50 @@ mod tests {
             Layer {
                 rect: rect(0, 0, 0, 32, 32),
                 picture: None,
+                image: None,
             },
             Layer {
                 rect: rect(0, 50, 50, 90, 90),
                 picture: Some(&p),
+                image: None,
             },
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(close(canvas.rgb(10, 10), BG));
         assert!(close(canvas.rgb(63, 63), RED), "clipped to the canvas");
         assert!(close(canvas.rgb(40, 40), BG));
+    }
+
+    #[test]
+    fn image_layers_interleave_with_inputs_by_layer() {
+        let bg = I420::filled(64, 64, BG);
+        let mut canvas = bg.clone();
+        let red = I420::filled(64, 64, RED);
+        let green = I420::from_rgba(64, 64, &[0, 255, 0, 255].repeat(64 * 64));
+        let full = |layer| rect(layer, 0, 0, 64, 64);
+        // An opaque image on layer 2 over a video on layer 1, under a video on layer 3
+        // that covers only the left half.
+        let half = I420::filled(32, 64, BLUE);
+        let mut layers = [
+            Layer {
+                rect: rect(3, 0, 0, 32, 64),
+                picture: Some(&half),
+                image: None,
+            },
+            Layer {
+                rect: full(2),
+                picture: None,
+                image: Some(&green),
+            },
+            Layer {
+                rect: full(1),
+                picture: Some(&red),
+                image: None,
+            },
+        ];
+        compose(&mut canvas, &bg, &mut layers, None);
+        assert!(close(canvas.rgb(16, 32), BLUE));
+        assert!(close(canvas.rgb(48, 32), GREEN));
     }
 
     #[test]

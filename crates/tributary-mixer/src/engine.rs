@@ -141,10 +141,11 @@ impl MixMetrics {
     }
 }
 
-/// A task's background and watermark, ready for the composer.
+/// A task's background, watermark and image layers, ready for the composer.
 type Prepared = (
     Option<I420>,
     Option<(crate::frame::I420A, tributary_core::mix::Rect)>,
+    Vec<(crate::frame::I420A, tributary_core::mix::Rect)>,
 );
 
 struct Running {
@@ -230,7 +231,8 @@ impl Engine {
             .background_image
             .iter()
             .map(|u| ("BackgroundImage", u))
-            .chain(spec.watermark.iter().map(|w| ("WaterMark.Image", &w.image)));
+            .chain(spec.watermark.iter().map(|w| ("WaterMark.Image", &w.image)))
+            .chain(spec.images.iter().map(|i| ("image layer", &i.image)));
         for (what, uri) in refs {
             images::check_reference(uri, dir)
                 .map_err(|error| EngineError::Image { what, error })?;
@@ -285,7 +287,7 @@ impl Engine {
 
     fn images(&self, spec: &MixSpec) -> Result<Prepared, EngineError> {
         let Some((w, h)) = spec.canvas() else {
-            return Ok((None, None));
+            return Ok((None, None, Vec::new()));
         };
         let bg_image = match &spec.background_image {
             Some(uri) => self.image(spec, uri, "BackgroundImage")?,
@@ -311,14 +313,24 @@ impl Engine {
             }),
             None => None,
         };
-        Ok((Some(background), watermark))
+        let mut images = Vec::new();
+        for img in &spec.images {
+            if let Some(rgba) = self.image(spec, &img.image, "image layer")? {
+                let (rw, rh) = (
+                    img.rect.width().max(1) as u32,
+                    img.rect.height().max(1) as u32,
+                );
+                images.push((rgba.to_overlay(rw, rh), img.rect));
+            }
+        }
+        Ok((Some(background), watermark, images))
     }
 
     /// Starts a task, or updates it in place when it runs. Call [`Engine::check`] first
     /// for the refusals a caller should see; this one still refuses an over-budget task.
     pub fn start(&self, app_id: u64, task_id: &str, spec: &MixSpec) -> Result<(), EngineError> {
         let cost = self.cost(app_id, spec);
-        let (background, watermark) = self.images(spec)?;
+        let (background, watermark, images) = self.images(spec)?;
         let prefix = format!("{app_id}/");
         let k = (app_id, task_id.to_string());
         let mut tasks = self.lock();
@@ -403,6 +415,7 @@ impl Engine {
             spec: spec.clone(),
             background,
             watermark,
+            images,
             inputs,
             outputs,
         });

@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub spec: MixSpec,
     pub background: Option<I420>,
     pub watermark: Option<(I420A, Rect)>,
+    /// Still image layers, scaled to their rects.
+    pub images: Vec<(I420A, Rect)>,
     pub inputs: Vec<Arc<Input>>,
     pub outputs: Vec<Arc<Output>>,
 }
@@ -226,8 +228,14 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> Option<I420> {
         .map(|(rect, pic)| Layer {
             rect: *rect,
             picture: pic.as_deref(),
+            image: None,
         })
         .collect();
+    layers.extend(plan.images.iter().map(|(img, rect)| Layer {
+        rect: *rect,
+        picture: None,
+        image: Some(img),
+    }));
     let mut canvas = I420 {
         width: background.width,
         height: background.height,

@@ -375,6 +375,7 @@ pub fn translate(
         background_rgb,
         background_image: None,
         watermark: None,
+        images: Vec::new(),
         max_idle_s: IDLE_S,
         lenient_images: false,
     };

@@ -587,6 +587,7 @@ pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         background_rgb: parse_color(p)?,
         background_image,
         watermark,
+        images: Vec::new(),
         max_idle_s: max_idle(p)?,
         lenient_images: check_mode > 0,
     };
@@ -719,6 +720,7 @@ pub(super) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             background_rgb: 0,
             background_image: None,
             watermark: None,
+            images: Vec::new(),
             max_idle_s: max_idle(p)?,
             lenient_images: false,
         },
