@@ -446,6 +446,12 @@ mod tests {
         ) -> Result<Vec<tributary_core::mix_task::MixTask>, StoreError> {
             Ok(Vec::new())
         }
+        fn watermarks(
+            &self,
+            _: AppId,
+        ) -> Result<Vec<tributary_core::watermark::Watermark>, StoreError> {
+            Ok(Vec::new())
+        }
         fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
             if self.fail.load(Ordering::SeqCst) {
                 return Err(StoreError("disk full".into()));

@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::app::{AppConfig, AppId};
 use crate::mix_task::MixTask;
 use crate::registry::{RoomInfo, StreamInfo};
+use crate::watermark::Watermark;
 
 #[derive(Debug, Error)]
 #[error("store: {0}")]
@@ -89,6 +90,10 @@ pub enum WriteOp {
     DeleteMixTask {
         task_id: String,
     },
+    PutWatermark(Watermark),
+    DeleteWatermark {
+        id: u64,
+    },
 }
 
 /// Changes of one app, applied all together or not at all.
@@ -114,6 +119,8 @@ pub trait Store: Send + Sync + 'static {
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
     /// The app's running mix tasks.
     fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError>;
+    /// The app's registered watermark images.
+    fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError>;
     /// Pending callbacks whose next attempt is due, oldest first.
     fn due_callbacks(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The earliest next attempt among pending callbacks.

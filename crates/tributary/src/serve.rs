@@ -112,7 +112,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         control.clone(),
         Some(mixing.clone()),
         cfg.tencent_service.clone(),
-    );
+    )?;
     if let Some(addr) = cfg.tencent_http {
         let l = TcpListener::bind(addr)
             .await

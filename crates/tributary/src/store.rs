@@ -16,6 +16,7 @@ use tributary_core::store::{
     CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
     WriteOp,
 };
+use tributary_core::watermark::Watermark;
 use tributary_core::{AppConfig, AppId};
 
 const SCHEMA: &str = "
@@ -58,6 +59,12 @@ CREATE TABLE IF NOT EXISTS mix_tasks (
     task_id TEXT NOT NULL,
     task TEXT NOT NULL,
     PRIMARY KEY (app_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    app_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    watermark TEXT NOT NULL,
+    PRIMARY KEY (app_id, id)
 );
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
 ";
@@ -191,6 +198,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT watermark FROM watermarks WHERE app_id = ?1 ORDER BY id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([app_id], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
+            .collect()
+    }
+
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(err)?;
@@ -233,6 +252,14 @@ impl Store for SqliteStore {
                 WriteOp::DeleteMixTask { task_id } => tx.execute(
                     "DELETE FROM mix_tasks WHERE app_id = ?1 AND task_id = ?2",
                     params![app, task_id],
+                ),
+                WriteOp::PutWatermark(w) => tx.execute(
+                    "INSERT OR REPLACE INTO watermarks (app_id, id, watermark) VALUES (?1, ?2, ?3)",
+                    params![app, w.id as i64, to_json(w)?],
+                ),
+                WriteOp::DeleteWatermark { id } => tx.execute(
+                    "DELETE FROM watermarks WHERE app_id = ?1 AND id = ?2",
+                    params![app, *id as i64],
                 ),
             }
             .map_err(err)?;

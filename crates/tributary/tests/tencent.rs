@@ -362,3 +362,87 @@ fn the_official_python_sdk_works_unchanged() {
     }
     assert_eq!(r["bad_key"]["code"], "AuthFailure.SignatureFailure", "{r}");
 }
+
+/// Serves one PNG over HTTP to whoever asks (the mixer fetches watermark images).
+fn image_server(rgba: [u8; 4]) -> String {
+    let img = image::RgbaImage::from_pixel(40, 40, image::Rgba(rgba));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/logo.png", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = std::io::Read::read(&mut conn, &mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                png.len()
+            );
+            let _ = std::io::Write::write_all(&mut conn, head.as_bytes());
+            let _ = std::io::Write::write_all(&mut conn, &png);
+        }
+    });
+    url
+}
+
+#[test]
+fn watermark_images_are_registered_durably_and_mixed_as_layers() {
+    let (mut s, _dir) = server();
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", Duration::from_secs(20));
+    let url = image_server([255, 255, 0, 255]);
+    let now = now_secs();
+    let add = json!({"PictureUrl": url, "WatermarkName": "logo"}).to_string();
+    let (_, r) = tc3(&s, "AddLiveWatermark", SECRET_KEY, now, None, &add);
+    assert_eq!(error_code(&r), None, "{r}");
+    let id = r["Response"]["WatermarkId"].as_u64().unwrap();
+
+    // A yellow image layer over the red input, on a blue canvas.
+    let body = json!({"MixStreamSessionId": "marks",
+        "InputStreamList": [
+            {"InputStreamName": "canvas1", "LayoutParams": {"ImageLayer": 1, "InputType": 3, "ImageWidth": 320, "ImageHeight": 240, "Color": "0x0000FF"}},
+            {"InputStreamName": "red", "LayoutParams": {"ImageLayer": 2, "ImageWidth": 160, "ImageHeight": 240}},
+            {"InputStreamName": "logo1", "LayoutParams": {"ImageLayer": 3, "InputType": 2, "WatermarkId": id,
+                "ImageWidth": 40, "ImageHeight": 40, "LocationX": 20, "LocationY": 20}}],
+        "OutputParams": {"OutputStreamName": "marked", "OutputStreamType": 1}})
+    .to_string();
+    let (_, r) = tc3(&s, "CreateCommonMixStream", SECRET_KEY, now, None, &body);
+    assert_eq!(error_code(&r), None, "{r}");
+    let out = format!("{}/{APP}/marked.flv", s.base);
+    let yellow = |p: (u8, u8, u8)| p.0 > 200 && p.1 > 200 && p.2 < 60;
+    let red = |p: (u8, u8, u8)| p.0 > 200 && p.1 < 60;
+    let blue = |p: (u8, u8, u8)| p.2 > 200 && p.0 < 60;
+    wait_colors(
+        &out,
+        &[((40, 40), yellow), ((100, 150), red), ((240, 120), blue)],
+    );
+
+    // Listed, kept across a restart, and deleted.
+    let (_, r) = tc3(
+        &s,
+        "CancelCommonMixStream",
+        SECRET_KEY,
+        now,
+        None,
+        r#"{"MixStreamSessionId": "marks"}"#,
+    );
+    assert_eq!(error_code(&r), None, "{r}");
+    s.restart();
+    let now = now_secs();
+    let (_, r) = tc3(&s, "DescribeLiveWatermarks", SECRET_KEY, now, None, "{}");
+    assert_eq!(r["Response"]["TotalNum"], 1, "{r}");
+    assert_eq!(r["Response"]["WatermarkList"][0]["WatermarkId"], id);
+    assert_eq!(
+        r["Response"]["WatermarkList"][0]["PictureUrl"],
+        url.as_str()
+    );
+    let del = json!({"WatermarkId": id}).to_string();
+    let (_, r) = tc3(&s, "DeleteLiveWatermark", SECRET_KEY, now, None, &del);
+    assert_eq!(error_code(&r), None, "{r}");
+    let (_, r) = tc3(&s, "DeleteLiveWatermark", SECRET_KEY, now, None, &del);
+    assert_eq!(error_code(&r), Some("ResourceNotFound"));
+    let (_, r) = tc3(&s, "DescribeLiveWatermarks", SECRET_KEY, now, None, "{}");
+    assert_eq!(r["Response"]["TotalNum"], 0, "{r}");
+}

@@ -3,7 +3,7 @@
 //! and the action itself over the same mixing control as the ZEGO dialect.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method};
@@ -14,6 +14,8 @@ use tracing::{info, warn};
 use tributary_core::AppId;
 use tributary_core::mix::MixLimits;
 use tributary_core::mix_task::{MixTask, TaskError, TaskKind};
+use tributary_core::store::{StoreError, WriteBatch, WriteOp};
+use tributary_core::watermark::{MAX_WATERMARKS, Watermark};
 
 use super::envelope::{TcError, new_request_id, reply};
 use super::mix::{Create, translate};
@@ -45,6 +47,8 @@ const TRANSPORT: &[&str] = &[
 
 pub struct TencentApi {
     control: Arc<ControlPlane>,
+    /// Each app's watermark images (AddLiveWatermark), as stored.
+    watermarks: Mutex<HashMap<AppId, Vec<Watermark>>>,
     mixing: Option<Arc<MixControl>>,
     /// SecretId → (app, SecretKey).
     keys: HashMap<String, (AppId, String)>,
@@ -58,22 +62,27 @@ impl TencentApi {
         control: Arc<ControlPlane>,
         mixing: Option<Arc<MixControl>>,
         service: Option<String>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, StoreError> {
         let mut keys = HashMap::new();
+        let mut watermarks = HashMap::new();
         for app in control.apps() {
+            let id = app.config.app_id;
+            watermarks.insert(id, control.store().watermarks(id)?);
             for c in &app.config.tencent_credentials {
-                keys.insert(
-                    c.secret_id.clone(),
-                    (app.config.app_id, c.secret_key.clone()),
-                );
+                keys.insert(c.secret_id.clone(), (id, c.secret_key.clone()));
             }
         }
-        Arc::new(TencentApi {
+        Ok(Arc::new(TencentApi {
             control,
+            watermarks: Mutex::new(watermarks),
             mixing,
             keys,
             service,
-        })
+        }))
+    }
+
+    fn watermarks(&self) -> MutexGuard<'_, HashMap<AppId, Vec<Watermark>>> {
+        self.watermarks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether any app has a Tencent key (otherwise the dialect is not served).
@@ -116,7 +125,7 @@ pub async fn respond(
     let request_id = new_request_id();
     let result = process(api, &method, headers, raw_query, body).await;
     match &result {
-        Ok((action, app)) => info!(request_id, action, app_id = app, "tencent request"),
+        Ok((action, app, _)) => info!(request_id, action, app_id = app, "tencent request"),
         Err((action, e)) => warn!(
             request_id,
             action = action.as_deref().unwrap_or("-"),
@@ -125,10 +134,10 @@ pub async fn respond(
             "tencent request refused"
         ),
     }
-    reply(result.map(|_| Map::new()).map_err(|(_, e)| e), &request_id)
+    reply(result.map(|(_, _, m)| m).map_err(|(_, e)| e), &request_id)
 }
 
-type Outcome = Result<(String, AppId), (Option<String>, TcError)>;
+type Outcome = Result<(String, AppId, Map<String, Value>), (Option<String>, TcError)>;
 
 async fn process(
     api: &Arc<TencentApi>,
@@ -237,18 +246,11 @@ async fn process(
             "unknown SecretId",
         )));
     };
-    let Some(mixing) = api.mixing.clone() else {
-        return Err(fail(TcError::new(
-            "UnsupportedOperation",
-            "this node runs no mixing engine",
-        )));
-    };
     let act = action.clone();
-    let control = api.control.clone();
-    let done =
-        tokio::task::spawn_blocking(move || run(&control, &mixing, app_id, &act, &params)).await;
+    let me = api.clone();
+    let done = tokio::task::spawn_blocking(move || run(&me, app_id, &act, &params)).await;
     match done {
-        Ok(Ok(())) => Ok((action, app_id)),
+        Ok(Ok(fields)) => Ok((action, app_id, fields)),
         Ok(Err(e)) => Err(fail(e)),
         Err(e) => Err(fail(TcError::new("InternalError", e.to_string()))),
     }
@@ -269,12 +271,23 @@ fn auth_error(e: signature::Tc3Error) -> TcError {
 const OWNER: &str = "tencent";
 
 fn run(
-    control: &ControlPlane,
-    mixing: &MixControl,
+    api: &TencentApi,
     app_id: AppId,
     action: &str,
     p: &Value,
-) -> Result<(), TcError> {
+) -> Result<Map<String, Value>, TcError> {
+    match action {
+        "AddLiveWatermark" => return add_watermark(api, app_id, p),
+        "DeleteLiveWatermark" => return delete_watermark(api, app_id, p),
+        "DescribeLiveWatermarks" => return describe_watermarks(api, app_id),
+        _ => {}
+    }
+    let Some(mixing) = api.mixing.as_deref() else {
+        return Err(TcError::new(
+            "UnsupportedOperation",
+            "this node runs no mixing engine",
+        ));
+    };
     match action {
         "CancelCommonMixStream" => {
             let session = p
@@ -284,19 +297,25 @@ fn run(
                 .ok_or_else(|| {
                     TcError::new("MissingParameter", "MixStreamSessionId is required")
                 })?;
-            cancel(mixing, app_id, session, true)
+            cancel(mixing, app_id, session, true).map(|_| Map::new())
         }
         "CreateCommonMixStream" => {
-            let max_outputs = control
+            let max_outputs = api
+                .control
                 .app(app_id)
                 .map_or(3, |a| a.config.limits.max_mix_outputs as usize);
             let limits = MixLimits {
                 max_inputs: MAX_INPUTS,
                 max_outputs,
             };
-            let created = translate(p, limits, &|s| mixing.stream_size(app_id, s))?;
+            let marks = api.watermarks().get(&app_id).cloned().unwrap_or_default();
+            let created = translate(p, limits, &|s| mixing.stream_size(app_id, s), &|id| {
+                marks.iter().find(|w| w.id == id).cloned()
+            })?;
             match created {
-                Create::Cancel { session_id } => cancel(mixing, app_id, &session_id, false),
+                Create::Cancel { session_id } => {
+                    cancel(mixing, app_id, &session_id, false).map(|_| Map::new())
+                }
                 Create::Mix { session_id, spec } => {
                     if let Ok(Some(old)) = mixing.get(app_id, &session_id)
                         && old.spec.outputs.first().map(|o| &o.target)
@@ -332,7 +351,10 @@ fn run(
                         started_ms: now,
                         updated_ms: now,
                     };
-                    mixing.start(app_id, task).map(|_| ()).map_err(mix_error)
+                    mixing
+                        .start(app_id, task)
+                        .map(|_| Map::new())
+                        .map_err(mix_error)
                 }
             }
         }
@@ -341,6 +363,135 @@ fn run(
             format!("the action {other} does not exist or is not served by this server yet"),
         )),
     }
+}
+
+/// Characters the vendor forbids in a PictureUrl.
+const URL_FORBIDDEN: &str = ";(){}$>`#\"'|";
+
+fn percent(p: &Value, field: &str) -> Result<i64, TcError> {
+    match p.get(field).and_then(params::number) {
+        None => Ok(0),
+        Some(v) if (0.0..=100.0).contains(&v) && v.fract() == 0.0 => Ok(v as i64),
+        Some(v) => Err(TcError::new(
+            "InvalidParameter",
+            format!("{field} is a percentage within [0, 100], not {v}"),
+        )),
+    }
+}
+
+fn add_watermark(
+    api: &TencentApi,
+    app_id: AppId,
+    p: &Value,
+) -> Result<Map<String, Value>, TcError> {
+    let url = p
+        .get("PictureUrl")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| TcError::new("MissingParameter", "PictureUrl is required"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.chars().any(|c| URL_FORBIDDEN.contains(c))
+    {
+        return Err(TcError::new(
+            "InvalidParameter",
+            "PictureUrl must be an http(s) URL without ;(){}$>`#\"'|",
+        ));
+    }
+    let name = p
+        .get("WatermarkName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| TcError::new("MissingParameter", "WatermarkName is required"))?;
+    if name.len() > 30 {
+        return Err(TcError::new(
+            "InvalidParameter",
+            "WatermarkName is at most 30 bytes",
+        ));
+    }
+    let mut all = api.watermarks();
+    let list = all.entry(app_id).or_default();
+    if list.len() >= MAX_WATERMARKS {
+        return Err(TcError::new(
+            "LimitExceeded",
+            format!("at most {MAX_WATERMARKS} watermarks; delete one first"),
+        ));
+    }
+    let w = Watermark {
+        id: list.iter().map(|w| w.id).max().unwrap_or(100_000) + 1,
+        name: name.to_string(),
+        picture_url: url.to_string(),
+        x_percent: percent(p, "XPosition")?,
+        y_percent: percent(p, "YPosition")?,
+        width_percent: percent(p, "Width")?,
+        height_percent: percent(p, "Height")?,
+        created_ms: now_ms(),
+    };
+    api.control
+        .write(&WriteBatch {
+            app_id,
+            ops: vec![WriteOp::PutWatermark(w.clone())],
+        })
+        .map_err(|e| TcError::new("InternalError", e.to_string()))?;
+    let mut out = Map::new();
+    out.insert("WatermarkId".into(), Value::from(w.id));
+    list.push(w);
+    Ok(out)
+}
+
+fn delete_watermark(
+    api: &TencentApi,
+    app_id: AppId,
+    p: &Value,
+) -> Result<Map<String, Value>, TcError> {
+    let id = p
+        .get("WatermarkId")
+        .and_then(params::number)
+        .ok_or_else(|| TcError::new("MissingParameter", "WatermarkId is required"))?
+        as u64;
+    let mut all = api.watermarks();
+    let list = all.entry(app_id).or_default();
+    if !list.iter().any(|w| w.id == id) {
+        return Err(TcError::new(
+            "ResourceNotFound",
+            format!("watermark {id} does not exist"),
+        ));
+    }
+    api.control
+        .write(&WriteBatch {
+            app_id,
+            ops: vec![WriteOp::DeleteWatermark { id }],
+        })
+        .map_err(|e| TcError::new("InternalError", e.to_string()))?;
+    list.retain(|w| w.id != id);
+    Ok(Map::new())
+}
+
+fn describe_watermarks(api: &TencentApi, app_id: AppId) -> Result<Map<String, Value>, TcError> {
+    let all = api.watermarks();
+    let list: Vec<Value> = all
+        .get(&app_id)
+        .map(|l| {
+            l.iter()
+                .map(|w| {
+                    serde_json::json!({
+                        "WatermarkId": w.id,
+                        "PictureUrl": w.picture_url,
+                        "XPosition": w.x_percent,
+                        "YPosition": w.y_percent,
+                        "WatermarkName": w.name,
+                        "Status": 0,
+                        "CreateTime": (w.created_ms / 1000).to_string(),
+                        "Width": w.width_percent,
+                        "Height": w.height_percent,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("TotalNum".into(), Value::from(list.len()));
+    out.insert("WatermarkList".into(), Value::Array(list));
+    Ok(out)
 }
 
 fn cancel(

@@ -5,16 +5,17 @@
 //! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
-//! them: image inputs (need AddLiveWatermark), portrait segmentation,
+//! them: portrait segmentation,
 //! dynamic stickers, replacing an input stream (`OutputStreamType` 0), SEI, a GOP other
 //! than 2 s, output sample rates other than 44.1 kHz.
 
 use serde_json::Value;
 
 use tributary_core::mix::{
-    Content, Crop, MixInput, MixLimits, MixOutput, MixSpec, Rect, RenderMode, Source, Target,
-    VideoOut,
+    Content, Crop, MixInput, MixLimits, MixOutput, MixSpec, Overlay, Rect, RenderMode, Source,
+    Target, VideoOut,
 };
+use tributary_core::watermark::Watermark;
 
 use super::envelope::TcError;
 use super::params::number;
@@ -97,6 +98,8 @@ struct Layer<'a> {
     kind: i64,
     params: &'a Value,
     crop: Option<Crop>,
+    /// The registered image of an InputType 2 layer.
+    mark: Option<Watermark>,
 }
 
 /// Translates the request body (JSON, or rebuilt from a flattened form) under `limits`
@@ -105,6 +108,7 @@ pub fn translate(
     body: &Value,
     limits: MixLimits,
     size_of: &dyn Fn(&str) -> Option<(u32, u32)>,
+    watermark: &dyn Fn(u64) -> Option<Watermark>,
 ) -> Result<Create, TcError> {
     let session_id = string(body, "MixStreamSessionId")
         .ok_or_else(|| TcError::new("MissingParameter", "MixStreamSessionId is required"))?
@@ -159,8 +163,7 @@ pub fn translate(
         }
         let kind = int(params, "InputType")?.unwrap_or(0);
         match kind {
-            0 | 3 | 4 | 5 => {}
-            2 => return Err(unsupported("InputType 2 (watermark images)")),
+            0 | 2 | 3 | 4 | 5 => {}
             8 => return Err(unsupported("InputType 8 (dynamic stickers)")),
             k => {
                 return Err(invalid(format!(
@@ -209,12 +212,31 @@ pub fn translate(
         {
             return Err(unsupported("PortraitSegmentParams"));
         }
+        let mark = if kind == 2 {
+            let id = int(params, "WatermarkId")?
+                .filter(|id| *id > 0)
+                .ok_or_else(|| {
+                    TcError::new(
+                        "InvalidParameter.InvalidPictureID",
+                        format!("InputStreamList.{i}: an image input needs a WatermarkId"),
+                    )
+                })?;
+            Some(watermark(id as u64).ok_or_else(|| {
+                TcError::new(
+                    "FailedOperation.GetPictureUrlError",
+                    format!("watermark {id} does not exist (AddLiveWatermark first)"),
+                )
+            })?)
+        } else {
+            None
+        };
         layers.push(Layer {
             name,
             layer,
             kind,
             params,
             crop,
+            mark,
         });
     }
     layers.sort_by_key(|l| l.layer);
@@ -243,10 +265,10 @@ pub fn translate(
             ));
         }
         (_, (Some(w), Some(h))) => (w.round() as u32, h.round() as u32),
-        (3, _) => {
+        (2 | 3, _) => {
             return Err(TcError::new(
                 "InvalidParameter.InvalidBackgroudResolution",
-                "a canvas background needs ImageWidth and ImageHeight in pixels",
+                "a canvas or image background needs ImageWidth and ImageHeight in pixels",
             ));
         }
         _ => size_of(bg.name).ok_or_else(|| {
@@ -290,12 +312,53 @@ pub fn translate(
         RenderMode::Fit
     };
     let mut inputs = Vec::new();
+    let mut images = Vec::new();
+    let background_image = if bg.kind == 2 {
+        bg.mark.as_ref().map(|m| m.picture_url.clone())
+    } else {
+        None
+    };
     for l in &layers {
+        if l.kind == 2 && l.layer == 1 {
+            continue;
+        }
         if l.kind == 3 {
             if l.layer == 1 {
                 continue;
             }
             return Err(unsupported("a canvas (InputType 3) above layer 1"));
+        }
+        if let Some(mark) = l.mark.as_ref().filter(|_| l.kind == 2) {
+            let slot = visual.iter().position(|v| v.layer == l.layer);
+            let tbox = slot.and_then(|i| boxes.get(i));
+            let pct = |p: i64, of: u32| (p > 0).then(|| of * p as u32 / 100);
+            let bw = dim(float(l.params, "ImageWidth")?, w)
+                .or(tbox.map(|b| b.width))
+                .or(pct(mark.width_percent, w))
+                .unwrap_or(w / 4);
+            let bh = dim(float(l.params, "ImageHeight")?, h)
+                .or(tbox.map(|b| b.height))
+                .or(pct(mark.height_percent, h))
+                .unwrap_or(h / 4);
+            let x = dim(float(l.params, "LocationX")?, w)
+                .or(tbox.map(|b| b.x))
+                .or(pct(mark.x_percent, w))
+                .unwrap_or(0);
+            let y = dim(float(l.params, "LocationY")?, h)
+                .or(tbox.map(|b| b.y))
+                .or(pct(mark.y_percent, h))
+                .unwrap_or(0);
+            images.push(Overlay {
+                image: mark.picture_url.clone(),
+                rect: Rect {
+                    layer: l.layer as i32,
+                    left: x as i32,
+                    top: y as i32,
+                    right: (x + bw.max(2)) as i32,
+                    bottom: (y + bh.max(2)) as i32,
+                },
+            });
+            continue;
         }
         let source = Source::Stream(l.name.to_string());
         if l.kind == 4 {
@@ -373,9 +436,9 @@ pub fn translate(
         }],
         fps,
         background_rgb,
-        background_image: None,
+        background_image,
         watermark: None,
-        images: Vec::new(),
+        images,
         max_idle_s: IDLE_S,
         lenient_images: false,
     };
@@ -511,6 +574,19 @@ mod tests {
         }
     }
 
+    fn marks(id: u64) -> Option<Watermark> {
+        (id == 7).then(|| Watermark {
+            id: 7,
+            name: "logo".into(),
+            picture_url: "http://img.example/logo.png".into(),
+            x_percent: 80,
+            y_percent: 10,
+            width_percent: 10,
+            height_percent: 0,
+            created_ms: 0,
+        })
+    }
+
     fn mix(body: Value) -> Result<MixSpec, TcError> {
         match translate(
             &body,
@@ -519,6 +595,7 @@ mod tests {
                 max_outputs: 3,
             },
             &sizes,
+            &marks,
         )? {
             Create::Mix { spec, .. } => Ok(spec),
             Create::Cancel { .. } => panic!("a cancel"),
@@ -605,6 +682,7 @@ mod tests {
                     max_outputs: 3,
                 },
                 &sizes,
+                &marks,
             )
             .unwrap_err()
             .code
@@ -624,7 +702,7 @@ mod tests {
         let mut v = base();
         v["OutputParams"]["OutputStreamType"] = json!(0);
         assert!(
-            translate(&v, MixLimits::default(), &sizes)
+            translate(&v, MixLimits::default(), &sizes, &marks)
                 .unwrap_err()
                 .message
                 .contains("OutputStreamType 0")
@@ -656,11 +734,19 @@ mod tests {
         assert_eq!(code(v), "InvalidParameter.InvalidCropParam");
         let mut v = base();
         v["InputStreamList"][1]["LayoutParams"]["InputType"] = json!(2);
-        assert!(
-            translate(&v, MixLimits::default(), &sizes)
-                .unwrap_err()
-                .message
-                .contains("InputType 2")
+        assert_eq!(code(v.clone()), "InvalidParameter.InvalidPictureID");
+        v["InputStreamList"][1]["LayoutParams"]["WatermarkId"] = json!(8);
+        assert_eq!(code(v.clone()), "FailedOperation.GetPictureUrlError");
+        // A registered image: placed by its own percentages when the layer gives none.
+        v["InputStreamList"][1]["LayoutParams"]["WatermarkId"] = json!(7);
+        let s = mix(v).unwrap();
+        assert_eq!(s.inputs.len(), 1);
+        assert_eq!(s.images.len(), 1);
+        assert_eq!(s.images[0].image, "http://img.example/logo.png");
+        let r = s.images[0].rect;
+        assert_eq!(
+            (r.layer, r.left, r.top, r.right - r.left),
+            (2, 1024, 72, 128)
         );
         let mut v = base();
         v["InputStreamList"] = json!((0..17).map(|i| json!({"InputStreamName": format!("s{i}"), "LayoutParams": {"ImageLayer": i + 1}})).collect::<Vec<_>>());
@@ -675,14 +761,14 @@ mod tests {
         v["InputStreamList"] =
             json!([{"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1}}]);
         assert_eq!(
-            translate(&v, MixLimits::default(), &sizes),
+            translate(&v, MixLimits::default(), &sizes, &marks),
             Ok(Create::Cancel {
                 session_id: "s".into()
             })
         );
         v["ControlParams"] = json!({"AllowCopy": 1});
         assert!(matches!(
-            translate(&v, MixLimits::default(), &sizes),
+            translate(&v, MixLimits::default(), &sizes, &marks),
             Ok(Create::Mix { .. })
         ));
     }

@@ -1,11 +1,10 @@
 //! The Tencent Cloud API 3.0 dialect (`X-TC-Action`, TC3-HMAC-SHA256).
 //!
-//! Served on `/` beside the ZEGO dialect (`front.rs` tells them apart):
-//! `CreateCommonMixStream` and `CancelCommonMixStream` over TC3 (POST JSON or GET
-//! flattened) and the legacy HmacSHA1/256 form, translated into the same `MixSpec` and
-//! mixing control as the ZEGO dialect. Still to come with the Tencent issue: watermark
-//! images (AddLiveWatermark & co.), replacing an input stream (`OutputStreamType` 0),
-//! serving the dialect on its own address.
+//! Served on `/` beside the ZEGO dialect (`front.rs` tells them apart), and alone on
+//! `[tencent] http` if set: `CreateCommonMixStream`, `CancelCommonMixStream` and the
+//! watermark actions over TC3 (POST JSON or GET flattened) and the legacy HmacSHA1/256
+//! form, translated into the same `MixSpec` and mixing control as the ZEGO dialect.
+//! Still to come: replacing an input stream (`OutputStreamType` 0).
 
 pub mod envelope;
 pub mod handler;
