@@ -337,7 +337,7 @@ fn mix_callbacks(
     let mut bodies = Vec::new();
     for out in &task.spec.outputs {
         let (alias, mix_url, rtmp, flv, hls) = match &out.target {
-            Target::Stream(id) => (
+            Target::Stream(id) | Target::Replace(id) => (
                 id.clone(),
                 urls.rtmp(app_id, id),
                 urls.rtmp(app_id, id),

@@ -61,12 +61,16 @@ pub enum Target {
     Stream(String),
     /// Pushed to an `rtmp://` URL.
     Url(String),
+    /// Takes over the name of one of the task's own input streams (Tencent's
+    /// `OutputStreamType` 0, "A+B→A"): players of that stream get the mix, the mix keeps
+    /// reading the original.
+    Replace(String),
 }
 
 impl Target {
     pub fn describe(&self) -> &str {
         match self {
-            Target::Stream(s) | Target::Url(s) => s,
+            Target::Stream(s) | Target::Url(s) | Target::Replace(s) => s,
         }
     }
 }
@@ -286,6 +290,17 @@ impl MixSpec {
             {
                 return Err(MixError::InputIsOutput(id.clone()));
             }
+            if let Target::Replace(id) = &o.target
+                && !self
+                    .inputs
+                    .iter()
+                    .any(|inp| inp.source == Source::Stream(id.clone()))
+            {
+                return Err(MixError::BadOutput {
+                    index: i,
+                    detail: format!("{id} can only be replaced by a mix that reads it"),
+                });
+            }
             if let Target::Url(url) = &o.target
                 && !url.starts_with("rtmp://")
             {
@@ -400,7 +415,7 @@ impl MixSpec {
     /// Stream ids this task publishes into the hub.
     pub fn output_streams(&self) -> impl Iterator<Item = &str> {
         self.outputs.iter().filter_map(|o| match &o.target {
-            Target::Stream(s) => Some(s.as_str()),
+            Target::Stream(s) | Target::Replace(s) => Some(s.as_str()),
             Target::Url(_) => None,
         })
     }

@@ -133,7 +133,7 @@ async fn hls_file(
         Ok(a) => a,
         Err(r) => return *r,
     };
-    let key = stream_key(app_id, &stream);
+    let key = s.hub.resolve(&stream_key(app_id, &stream));
     let sent = s.hub.metrics().sent(Protocol::Hls);
     if file == "playlist.m3u8" || file == "index.m3u8" {
         let query = q

@@ -162,6 +162,9 @@ impl Stream {
 
 struct Inner {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
+    /// Public name → the stream players of it get instead (a mix that took over an
+    /// input's name). Internal readers always get the stream itself.
+    aliases: Mutex<HashMap<String, String>>,
     events: broadcast::Sender<HubEvent>,
     config: HubConfig,
     metrics: Arc<LiveMetrics>,
@@ -178,6 +181,7 @@ impl Hub {
         Hub {
             inner: Arc::new(Inner {
                 streams: Mutex::new(HashMap::new()),
+                aliases: Mutex::new(HashMap::new()),
                 events,
                 config,
                 metrics,
@@ -237,8 +241,42 @@ impl Hub {
         k
     }
 
+    fn aliases(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        self.inner.aliases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on players of `public` get `target` (until [`Hub::clear_alias`]).
+    pub fn set_alias(&self, public: &str, target: &str) {
+        self.aliases()
+            .insert(public.to_string(), target.to_string());
+    }
+
+    /// Ends an alias, if it still points at `target`.
+    pub fn clear_alias(&self, public: &str, target: &str) {
+        let mut a = self.aliases();
+        if a.get(public).is_some_and(|t| t == target) {
+            a.remove(public);
+        }
+    }
+
+    /// The stream players of `key` get.
+    pub fn resolve(&self, key: &str) -> String {
+        self.aliases()
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
+    }
+
     /// Subscribes to a live stream; the queue starts with metadata, configs and the GOP.
+    /// Players follow aliases; internal readers (mixer inputs, the HLS segmenter) do not.
     pub fn subscribe(&self, key: &str, protocol: Protocol) -> Result<Subscription, HubError> {
+        let resolved;
+        let key = if protocol == Protocol::Internal {
+            key
+        } else {
+            resolved = self.resolve(key);
+            resolved.as_str()
+        };
         let stream = self
             .stream(key)
             .ok_or_else(|| HubError::NotLive(key.to_string()))?;

@@ -397,6 +397,9 @@ impl Engine {
                 } else {
                     let hub_key = match &o.target {
                         Target::Stream(id) => key(app_id, id),
+                        // Published under an internal name that players of `id` are sent
+                        // to (below); the original stays readable for this mix.
+                        Target::Replace(_) => format!("{app_id}/__mix.{task_id}.{idx}"),
                         // Pushed from an internal stream nobody else can claim.
                         Target::Url(_) => format!("{app_id}/__mix.{task_id}.{idx}"),
                     };
@@ -419,6 +422,16 @@ impl Engine {
             inputs,
             outputs,
         });
+        // Outputs that took over an input's name: send its players to the mix, and give
+        // names back that this update no longer takes.
+        if let Some(old) = &old {
+            self.clear_aliases(app_id, old, Some(&plan));
+        }
+        for o in &plan.outputs {
+            if let Target::Replace(id) = &o.target {
+                self.hub.set_alias(&key(app_id, id), &o.key);
+            }
+        }
         if let Some(r) = tasks.get_mut(&k) {
             *r.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
             r.cost = cost;
@@ -487,6 +500,7 @@ impl Engine {
         match removed {
             Some(r) => {
                 r.shared.stop.store(true, Ordering::Relaxed);
+                self.clear_aliases(app_id, &r.shared.plan(), None);
                 // Forget the task's series: task ids come and go, the registry must not
                 // grow with them.
                 let label = TaskLabel {
@@ -502,6 +516,19 @@ impl Engine {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Ends the aliases of `old`'s replacing outputs that `new` does not keep.
+    fn clear_aliases(&self, app_id: u64, old: &Plan, new: Option<&Plan>) {
+        for o in &old.outputs {
+            let Target::Replace(id) = &o.target else {
+                continue;
+            };
+            if new.is_some_and(|n| n.outputs.iter().any(|x| x.key == o.key)) {
+                continue;
+            }
+            self.hub.clear_alias(&key(app_id, id), &o.key);
         }
     }
 

@@ -52,6 +52,8 @@ pub struct OutputStats {
 
 pub(crate) struct Output {
     pub target: Target,
+    /// The hub stream this output publishes.
+    pub key: String,
     /// Audio-only outputs encode on the mix thread (a 20 ms AAC frame costs less than the
     /// thread wake-up a queue would need); video outputs have a thread of their own.
     inline: Option<Mutex<Worker>>,
@@ -91,8 +93,9 @@ impl Output {
                     None
                 }
             },
-            Target::Stream(_) => None,
+            Target::Stream(_) | Target::Replace(_) => None,
         };
+        let worker_key = key.clone();
         let worker = Worker {
             hub: hub.clone(),
             key,
@@ -119,6 +122,7 @@ impl Output {
         };
         Output {
             target: spec.target,
+            key: worker_key,
             inline,
             tx,
             settings,

@@ -446,3 +446,68 @@ fn watermark_images_are_registered_durably_and_mixed_as_layers() {
     let (_, r) = tc3(&s, "DescribeLiveWatermarks", SECRET_KEY, now, None, "{}");
     assert_eq!(r["Response"]["TotalNum"], 0, "{r}");
 }
+
+/// The RGB at (x, y) of the newest frame of a `w × h` stream.
+fn pixel_of(url: &str, w: usize, h: usize, x: usize, y: usize) -> Option<(u8, u8, u8)> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url])
+        .args(["-t", "1", "-an", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let frame = out.stdout.chunks_exact(w * h * 3).last()?;
+    let i = (y * w + x) * 3;
+    Some((frame[i], frame[i + 1], frame[i + 2]))
+}
+
+#[test]
+fn output_type_0_takes_over_an_input_name_and_gives_it_back() {
+    let (s, _dir) = server();
+    let _a = publish_color(
+        &publish_url(&s, "test_stream1", "room1", "a"),
+        "red",
+        440,
+        40,
+    );
+    let _b = publish_color(
+        &publish_url(&s, "test_stream2", "room1", "b"),
+        "lime",
+        660,
+        40,
+    );
+    wait_live(&s, "test_stream1", Duration::from_secs(20));
+    wait_live(&s, "test_stream2", Duration::from_secs(20));
+    // The vendor's example 1, unchanged: template 40, the output is test_stream1 itself.
+    let body = r#"{"MixStreamTemplateId":40,"MixStreamSessionId":"test_room","InputStreamList":[{"LayoutParams":{"ImageLayer":1},"InputStreamName":"test_stream1"},{"LayoutParams":{"ImageLayer":2},"InputStreamName":"test_stream2"}],"OutputParams":{"OutputStreamName":"test_stream1"}}"#;
+    let now = now_secs();
+    let (_, r) = tc3(&s, "CreateCommonMixStream", SECRET_KEY, now, None, body);
+    assert_eq!(error_code(&r), None, "{r}");
+    // Players of test_stream1 now get the mix: green picture-in-picture at the top right
+    // (a third of 160×120 at (W−20−w, 20)), red elsewhere.
+    let url = format!("{}/{APP}/test_stream1.flv", s.base);
+    let is_green = |p: Option<(u8, u8, u8)>| p.is_some_and(|p| p.1 > 200 && p.0 < 60);
+    let is_red = |p: Option<(u8, u8, u8)>| p.is_some_and(|p| p.0 > 200 && p.1 < 60);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(is_green(pixel_of(&url, 160, 120, 110, 40))
+        && is_red(pixel_of(&url, 160, 120, 30, 100)))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the mix never replaced test_stream1"
+        );
+    }
+    // Cancel: the name is given back to the original stream.
+    let (_, r) = tc3(
+        &s,
+        "CancelCommonMixStream",
+        SECRET_KEY,
+        now,
+        None,
+        r#"{"MixStreamSessionId":"test_room"}"#,
+    );
+    assert_eq!(error_code(&r), None, "{r}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !is_red(pixel_of(&url, 160, 120, 110, 40)) {
+        assert!(Instant::now() < deadline, "test_stream1 did not come back");
+    }
+}

@@ -6,7 +6,7 @@
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
 //! them: portrait segmentation,
-//! dynamic stickers, replacing an input stream (`OutputStreamType` 0), SEI, a GOP other
+//! dynamic stickers, SEI, a GOP other
 //! than 2 s, output sample rates other than 44.1 kHz.
 
 use serde_json::Value;
@@ -485,12 +485,8 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
     })?;
     check_name("OutputStreamName", name)?;
     let is_input = layers.iter().any(|l| l.name == name);
-    match int(o, "OutputStreamType")?.unwrap_or(0) {
-        0 if is_input => {
-            return Err(unsupported(
-                "OutputStreamType 0 (the mix replacing one of its input streams); use OutputStreamType 1 with a new OutputStreamName",
-            ));
-        }
+    let replace = match int(o, "OutputStreamType")?.unwrap_or(0) {
+        0 if is_input => true,
         0 => {
             return Err(TcError::new(
                 "InvalidParameter.InvalidOutputType",
@@ -503,9 +499,9 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
                 "OutputStreamType 1 needs an OutputStreamName that is not an input",
             ));
         }
-        1 => {}
+        1 => false,
         t => return Err(invalid(format!("OutputStreamType must be 0 or 1, not {t}"))),
-    }
+    };
     let kbps = int(o, "OutputStreamBitRate")?.unwrap_or(1500);
     if !(10..=10_000).contains(&kbps) {
         return Err(TcError::new(
@@ -549,7 +545,11 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
     Ok((
         (
             MixOutput {
-                target: Target::Stream(name.to_string()),
+                target: if replace {
+                    Target::Replace(name.to_string())
+                } else {
+                    Target::Stream(name.to_string())
+                },
                 video: None,
                 audio_bitrate_bps: akbps as u32 * 1000,
                 channels: channels as u8,
@@ -706,6 +706,13 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("OutputStreamType 0")
+        );
+        // The vendor's default: the mix takes over an input's name (A+B→A).
+        let mut v = base();
+        v["OutputParams"] = json!({"OutputStreamName": "test_stream1"});
+        assert_eq!(
+            mix(v).unwrap().outputs[0].target,
+            Target::Replace("test_stream1".into())
         );
         let mut v = base();
         v["OutputParams"]["OutputStreamName"] = json!("test_stream2");

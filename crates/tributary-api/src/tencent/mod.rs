@@ -4,7 +4,7 @@
 //! `[tencent] http` if set: `CreateCommonMixStream`, `CancelCommonMixStream` and the
 //! watermark actions over TC3 (POST JSON or GET flattened) and the legacy HmacSHA1/256
 //! form, translated into the same `MixSpec` and mixing control as the ZEGO dialect.
-//! Still to come: replacing an input stream (`OutputStreamType` 0).
+//! `OutputStreamType` 0 (the mix taking over an input's name) uses the hub's aliases.
 
 pub mod envelope;
 pub mod handler;

@@ -481,7 +481,7 @@ fn play_info(call: &Call, task: &MixTask) -> Value {
         .outputs
         .iter()
         .map(|o| match &o.target {
-            Target::Stream(id) => json!({
+            Target::Stream(id) | Target::Replace(id) => json!({
                 "StreamId": id,
                 "RTMP": urls.rtmp(app_id, id),
                 "HLS": urls.hls(app_id, id),
