@@ -157,6 +157,9 @@ impl MixInput {
 pub struct Overlay {
     pub image: String,
     pub rect: Rect,
+    /// Draw it opaque, ignoring the image's alpha channel.
+    #[serde(default)]
+    pub opaque: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

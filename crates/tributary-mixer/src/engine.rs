@@ -320,7 +320,11 @@ impl Engine {
                     img.rect.width().max(1) as u32,
                     img.rect.height().max(1) as u32,
                 );
-                images.push((rgba.to_overlay(rw, rh), img.rect));
+                let mut overlay = rgba.to_overlay(rw, rh);
+                if img.opaque {
+                    overlay.alpha.fill(255);
+                }
+                images.push((overlay, img.rect));
             }
         }
         Ok((Some(background), watermark, images))

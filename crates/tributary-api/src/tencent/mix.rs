@@ -132,6 +132,8 @@ pub fn translate(
     }
     let crop_center = int(&control, "UseMixCropCenter")?.unwrap_or(0) == 1;
     let allow_copy = int(&control, "AllowCopy")?.unwrap_or(0) == 1;
+    // Image inputs keep their alpha only when asked (UsePictureTransparent = 1).
+    let transparent = int(&control, "UsePictureTransparent")?.unwrap_or(0) == 1;
 
     let mut layers: Vec<Layer> = Vec::new();
     for (i, item) in list.iter().enumerate() {
@@ -349,6 +351,7 @@ pub fn translate(
                 .or(pct(mark.y_percent, h))
                 .unwrap_or(0);
             images.push(Overlay {
+                opaque: !transparent,
                 image: mark.picture_url.clone(),
                 rect: Rect {
                     layer: l.layer as i32,
@@ -750,6 +753,10 @@ mod tests {
         assert_eq!(s.inputs.len(), 1);
         assert_eq!(s.images.len(), 1);
         assert_eq!(s.images[0].image, "http://img.example/logo.png");
+        assert!(
+            s.images[0].opaque,
+            "alpha only with UsePictureTransparent = 1"
+        );
         let r = s.images[0].rect;
         assert_eq!(
             (r.layer, r.left, r.top, r.right - r.left),

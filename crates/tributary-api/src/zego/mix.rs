@@ -577,6 +577,7 @@ pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
             Some(Overlay {
                 image: image.to_string(),
                 rect: r,
+                opaque: false,
             })
         }
     };
