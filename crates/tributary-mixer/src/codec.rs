@@ -93,11 +93,15 @@ impl Picture {
         if w < 2 || h < 2 {
             return None;
         }
-        let mut f = self.0.clone();
-        // SAFETY: the crop fields are plain integers on a frame this code owns (a new
-        // reference to the same buffers); av_frame_apply_cropping only adjusts pointers
-        // and sizes within them.
+        // A new reference to the same buffers, not a copy of the pixels.
+        let mut f = ff::frame::Video::empty();
+        // SAFETY: av_frame_ref fills an empty frame with references to the source's
+        // buffers; the crop fields are plain integers on that frame, and
+        // av_frame_apply_cropping only adjusts pointers and sizes within the buffers.
         unsafe {
+            if ff::ffi::av_frame_ref(f.as_mut_ptr(), self.0.as_ptr()) < 0 {
+                return None;
+            }
             let raw = f.as_mut_ptr();
             (*raw).crop_left = x as usize;
             (*raw).crop_top = y as usize;

@@ -86,6 +86,21 @@ fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 }
 
 impl SqliteStore {
+    /// One JSON column of an app's rows, decoded.
+    fn json_rows<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        app_id: AppId,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let rows = stmt
+            .query_map([app_id], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
+            .collect()
+    }
+
     /// Opens (and creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
@@ -187,27 +202,17 @@ impl Store for SqliteStore {
     }
 
     fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT task FROM mix_tasks WHERE app_id = ?1 ORDER BY task_id")
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([app_id], |r| r.get::<_, String>(0))
-            .map_err(err)?;
-        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
-            .collect()
+        self.json_rows(
+            "SELECT task FROM mix_tasks WHERE app_id = ?1 ORDER BY task_id",
+            app_id,
+        )
     }
 
     fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT watermark FROM watermarks WHERE app_id = ?1 ORDER BY id")
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([app_id], |r| r.get::<_, String>(0))
-            .map_err(err)?;
-        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
-            .collect()
+        self.json_rows(
+            "SELECT watermark FROM watermarks WHERE app_id = ?1 ORDER BY id",
+            app_id,
+        )
     }
 
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {

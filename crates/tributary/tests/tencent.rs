@@ -115,15 +115,7 @@ fn error_code(v: &Value) -> Option<&str> {
 
 /// The RGB of pixel (x, y) of the newest frame of a 320×240 stream.
 fn pixel(url: &str, x: usize, y: usize) -> Option<(u8, u8, u8)> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url])
-        .args(["-t", "1", "-an", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let frame = out.stdout.chunks_exact(320 * 240 * 3).last()?;
-    let i = (y * 320 + x) * 3;
-    Some((frame[i], frame[i + 1], frame[i + 2]))
+    pixel_of(url, 320, 240, x, y)
 }
 
 #[test]
