@@ -36,6 +36,10 @@ pub enum EngineRefusal {
     ImageReference(String),
     /// An image that could not be fetched or decoded, or is too big.
     ImageLoad(String),
+    /// An input URL the URL policy refuses (the message names the field and why).
+    InputUrl(String),
+    /// An output URL the URL policy refuses.
+    OutputUrl(String),
 }
 
 /// What the mixing control needs from a media engine.

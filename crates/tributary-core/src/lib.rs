@@ -18,6 +18,7 @@ pub mod replay;
 pub mod sequence;
 pub mod store;
 pub mod token;
+pub mod url_policy;
 pub mod watermark;
 
 pub use app::{AppConfig, AppId, RateLimitConfig};

@@ -47,9 +47,11 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn describe(&self) -> &str {
+    /// The stream id, or the URL with its secrets redacted (logs, introspection, errors).
+    pub fn describe(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Source::Stream(s) | Source::Url(s) => s,
+            Source::Stream(s) => s.into(),
+            Source::Url(u) => crate::url_policy::redact(u).into(),
         }
     }
 }
@@ -68,9 +70,11 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn describe(&self) -> &str {
+    /// The stream id, or the URL with its secrets redacted (logs, introspection, errors).
+    pub fn describe(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Target::Stream(s) | Target::Url(s) | Target::Replace(s) => s,
+            Target::Stream(s) | Target::Replace(s) => s.into(),
+            Target::Url(u) => crate::url_policy::redact(u).into(),
         }
     }
 }

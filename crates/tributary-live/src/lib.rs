@@ -4,6 +4,7 @@
 pub mod amf0;
 pub mod auth;
 pub mod chunk;
+pub mod dial;
 pub mod flv;
 pub mod handshake;
 pub mod hls;

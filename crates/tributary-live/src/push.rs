@@ -14,8 +14,11 @@ use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use tributary_core::url_policy::{self, Purpose, UrlPolicy, redact};
+
 use crate::amf0::{self, Amf0};
 use crate::chunk::{ChunkReader, ChunkWriter, Limits, msg_type};
+use crate::dial;
 use crate::handshake;
 use crate::hub::{Hub, HubEvent, Subscription};
 use crate::media::Kind;
@@ -27,6 +30,11 @@ pub struct PushConfig {
     pub max_backoff: Duration,
     /// Connect, handshake and `publish` must finish within this.
     pub setup_timeout: Duration,
+    /// A write the target does not take within this ends the connection (a target that
+    /// stops reading must not pin the push forever).
+    pub write_timeout: Duration,
+    /// Which addresses the target may resolve to.
+    pub policy: UrlPolicy,
 }
 
 impl Default for PushConfig {
@@ -35,6 +43,8 @@ impl Default for PushConfig {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             setup_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            policy: UrlPolicy::default(),
         }
     }
 }
@@ -54,28 +64,31 @@ pub struct Target {
 pub struct BadUrl(pub String);
 
 impl Target {
+    /// Parses the URL's syntax (the URL policy's); its addresses are checked when it is
+    /// connected, on every attempt.
     pub fn parse(url: &str) -> Result<Target, BadUrl> {
-        let bad = || BadUrl(url.to_string());
-        let rest = url.strip_prefix("rtmp://").ok_or_else(bad)?;
-        let (authority, path) = rest.split_once('/').ok_or_else(bad)?;
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
-            None => (authority, 1935),
-        };
+        let bad = || BadUrl(redact(url));
+        let u = url_policy::syntax(url, Purpose::MixOutput).map_err(|_| bad())?;
+        let path = u.path_and_query.strip_prefix('/').ok_or_else(bad)?;
         let (app, stream) = path.split_once('/').ok_or_else(bad)?;
-        if host.is_empty() || app.is_empty() || stream.is_empty() {
+        if app.is_empty() || stream.is_empty() {
             return Err(bad());
         }
         Ok(Target {
-            host: host.to_string(),
-            port,
+            host: u.host,
+            port: u.port,
             app: app.to_string(),
             stream: stream.to_string(),
         })
     }
 
     fn tc_url(&self) -> String {
-        format!("rtmp://{}:{}/{}", self.host, self.port, self.app)
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("rtmp://{host}:{}/{}", self.port, self.app)
     }
 }
 
@@ -182,6 +195,7 @@ async fn run(hub: Hub, key: &str, target: &Target, config: &PushConfig, state: &
 
 struct Conn {
     sock: TcpStream,
+    write_timeout: Duration,
     reader: ChunkReader,
     writer: ChunkWriter,
     buf: BytesMut,
@@ -204,7 +218,10 @@ impl Conn {
     async fn flush(&mut self) -> Result<(), String> {
         if !self.out.is_empty() {
             let out = self.out.split();
-            self.sock.write_all(&out).await.map_err(|e| e.to_string())?;
+            timeout(self.write_timeout, self.sock.write_all(&out))
+                .await
+                .map_err(|_| format!("the target took no data for {:?}", self.write_timeout))?
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -270,10 +287,15 @@ fn describe(v: &[Amf0]) -> String {
     format!("refused: {code} {desc}")
 }
 
-async fn setup(target: &Target) -> Result<(Conn, u32), String> {
-    let mut sock = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+async fn setup(target: &Target, config: &PushConfig) -> Result<(Conn, u32), String> {
+    let mut sock = dial::connect(
+        &config.policy,
+        &target.host,
+        target.port,
+        config.setup_timeout,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let _ = sock.set_nodelay(true);
     sock.write_all(&handshake::client_hello())
         .await
@@ -290,6 +312,7 @@ async fn setup(target: &Target) -> Result<(Conn, u32), String> {
     sock.write_all(&c2).await.map_err(|e| e.to_string())?;
     let mut c = Conn {
         sock,
+        write_timeout: config.write_timeout,
         reader: ChunkReader::new(Limits::default()),
         writer: ChunkWriter::new(crate::chunk::DEFAULT_CHUNK_SIZE),
         buf: BytesMut::with_capacity(8192),
@@ -379,7 +402,7 @@ async fn push_once(
     config: &PushConfig,
     state: &Mutex<PushState>,
 ) -> Result<(), String> {
-    let (mut c, stream_id) = timeout(config.setup_timeout, setup(target))
+    let (mut c, stream_id) = timeout(config.setup_timeout, setup(target, config))
         .await
         .map_err(|_| "timed out setting up".to_string())??;
     set(state, PushState::Pushing);
@@ -455,7 +478,13 @@ mod tests {
             }
         );
         assert_eq!(Target::parse("rtmp://h:19350/a/b/c").unwrap().stream, "b/c");
+        assert_eq!(
+            Target::parse("rtmp://[::1]:1/a/b").unwrap().tc_url(),
+            "rtmp://[::1]:1/a"
+        );
         for bad in [
+            "file:///a/b",
+            "rtmp://u:p@h/a/b",
             "http://h/a/b",
             "rtmp://h/a",
             "rtmp://h:x/a/b",

@@ -586,14 +586,28 @@ pub struct Demuxer {
 }
 
 impl Demuxer {
-    /// Opens `url`; network reads give up after `timeout`.
-    pub fn open(url: &str, timeout: std::time::Duration) -> Result<(Self, StreamInfo), CodecError> {
+    /// Opens an RTMP `url` whose host is an address the URL policy checked; `tc_url` is
+    /// the URL as the tenant wrote it (servers route virtual hosts by it). Network reads
+    /// give up after `timeout`, and a set `stop` interrupts a hung open or read. FFmpeg
+    /// may open nothing but RTMP over TCP and demux nothing but FLV, whatever the server
+    /// sends back.
+    pub fn open_rtmp(
+        url: &str,
+        tc_url: &str,
+        timeout: std::time::Duration,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<(Self, StreamInfo), CodecError> {
         init();
         let mut opts = ff::Dictionary::new();
         let us = timeout.as_micros().to_string();
         // Not "timeout": for RTMP that option means "listen".
         opts.set("rw_timeout", &us);
-        let ctx = ff::format::input_with_dictionary(&url, opts)
+        opts.set("rtmp_tcurl", tc_url);
+        opts.set("protocol_whitelist", "rtmp,tcp");
+        opts.set("format_whitelist", "flv,live_flv");
+        opts.set("probesize", "1000000");
+        let interrupt = move || stop.load(std::sync::atomic::Ordering::Relaxed);
+        let ctx = ff::format::input_with_interrupt_and_dictionary(&url, interrupt, opts)
             .map_err(ff_err("opening the input URL"))?;
         let mut info = StreamInfo {
             avcc: None,

@@ -19,7 +19,9 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixSpec, Target};
+use tributary_core::mix::{MixSpec, Source, Target};
+use tributary_core::url_policy::{Purpose, UrlPolicy};
+use tributary_live::dial;
 use tributary_live::hub::Hub;
 
 use crate::frame::I420;
@@ -44,6 +46,8 @@ pub struct EngineConfig {
     pub input_pixels_estimate: u64,
     /// Stop idle tasks after at most this many seconds, whatever their MaxIdleTime.
     pub idle_cap_s: Option<u32>,
+    /// Which URLs tasks may open (inputs, outputs, images).
+    pub url_policy: UrlPolicy,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +64,7 @@ impl Default for EngineConfig {
             budget_pixels_per_s: cores * 100_000_000,
             input_pixels_estimate: 640 * 480,
             idle_cap_s: None,
+            url_policy: UrlPolicy::default(),
         }
     }
 }
@@ -70,6 +75,12 @@ pub enum EngineError {
     OverBudget { need: u64, free: u64 },
     #[error("input stream {0} is not being published")]
     InputMissing(String),
+    /// A `StreamUrl` input the URL policy refuses.
+    #[error("MixInput[{index}].StreamUrl {reason}")]
+    InputUrl { index: usize, reason: String },
+    /// A `StreamUrl` output the URL policy refuses.
+    #[error("MixOutput[{index}].StreamUrl {reason}")]
+    OutputUrl { index: usize, reason: String },
     #[error("{what}: {error}")]
     Image {
         what: &'static str,
@@ -216,6 +227,7 @@ impl Engine {
                 return Err(EngineError::OverBudget { need: cost, free });
             }
         }
+        self.check_urls(spec)?;
         if require_inputs {
             for id in spec.input_streams() {
                 if self.hub.stream(&key(app_id, id)).is_none() {
@@ -234,8 +246,35 @@ impl Engine {
             .chain(spec.watermark.iter().map(|w| ("WaterMark.Image", &w.image)))
             .chain(spec.images.iter().map(|i| ("image layer", &i.image)));
         for (what, uri) in refs {
-            images::check_reference(uri, dir)
+            images::check_reference(uri, dir, &self.config.url_policy)
                 .map_err(|error| EngineError::Image { what, error })?;
+        }
+        Ok(())
+    }
+
+    /// Every input and output URL under the URL policy: syntax, scheme, and the addresses
+    /// its host resolves to now (they are checked again on every connection). A name that
+    /// does not resolve yet passes here: the input waits for it, the push retries.
+    fn check_urls(&self, spec: &MixSpec) -> Result<(), EngineError> {
+        let policy = &self.config.url_policy;
+        let check = |url: &str, purpose: Purpose| -> Result<(), String> {
+            let u = policy.parse(url, purpose).map_err(|e| e.to_string())?;
+            match dial::resolve_blocking(policy, &u.host, u.port) {
+                Err(e @ dial::DialError::Refused { .. }) => Err(e.to_string()),
+                _ => Ok(()),
+            }
+        };
+        for (index, i) in spec.inputs.iter().enumerate() {
+            if let Source::Url(url) = &i.source {
+                check(url, Purpose::MixInput)
+                    .map_err(|reason| EngineError::InputUrl { index, reason })?;
+            }
+        }
+        for (index, o) in spec.outputs.iter().enumerate() {
+            if let Target::Url(url) = &o.target {
+                check(url, Purpose::MixOutput)
+                    .map_err(|reason| EngineError::OutputUrl { index, reason })?;
+            }
         }
         Ok(())
     }
@@ -275,6 +314,7 @@ impl Engine {
             uri,
             self.config.images_dir.as_deref(),
             self.config.max_image_bytes,
+            &self.config.url_policy,
         ) {
             Ok(img) => Ok(Some(img)),
             Err(error) if spec.lenient_images => {
@@ -383,6 +423,7 @@ impl Engine {
                             clock,
                             polled,
                         },
+                        &self.config.url_policy,
                     ))
                 }
             })
@@ -414,6 +455,7 @@ impl Engine {
                         o.clone(),
                         spec.fps,
                         self.config.preset.clone(),
+                        &self.config.url_policy,
                     ))
                 }
             })

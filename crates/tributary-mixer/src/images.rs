@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use tributary_core::url_policy::{Purpose, UrlPolicy, redact};
+
 use crate::frame::{I420, I420A};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -41,15 +43,24 @@ impl Rgba {
     }
 }
 
-/// Checks the syntax of a reference without fetching it.
-pub fn check_reference(uri: &str, dir: Option<&Path>) -> Result<(), ImageError> {
+/// Checks a reference without fetching it: a preset's name, or an http(s) URL's syntax
+/// and (for an IP-literal host) address under the URL policy.
+pub fn check_reference(
+    uri: &str,
+    dir: Option<&Path>,
+    policy: &UrlPolicy,
+) -> Result<(), ImageError> {
     if let Some(name) = uri.strip_prefix("preset-id://") {
         preset_path(name, dir).map(|_| ())
     } else if uri.starts_with("http://") || uri.starts_with("https://") {
-        Ok(())
+        policy
+            .parse(uri, Purpose::Image)
+            .map(|_| ())
+            .map_err(|e| ImageError::Reference(format!("image {} {e}", redact(uri))))
     } else {
         Err(ImageError::Reference(format!(
-            "image {uri:?} must be an http(s):// URL or preset-id://NAME"
+            "image {} must be an http(s):// URL or preset-id://NAME",
+            redact(uri)
         )))
     }
 }
@@ -70,8 +81,13 @@ fn preset_path(name: &str, dir: Option<&Path>) -> Result<PathBuf, ImageError> {
 }
 
 /// Fetches and decodes an image. Blocking: call it from a thread that may wait.
-pub fn load(uri: &str, dir: Option<&Path>, max_bytes: usize) -> Result<Rgba, ImageError> {
-    check_reference(uri, dir)?;
+pub fn load(
+    uri: &str,
+    dir: Option<&Path>,
+    max_bytes: usize,
+    policy: &UrlPolicy,
+) -> Result<Rgba, ImageError> {
+    check_reference(uri, dir, policy)?;
     let bytes = if let Some(name) = uri.strip_prefix("preset-id://") {
         let path = preset_path(name, dir)?;
         let meta = std::fs::metadata(&path)
@@ -84,9 +100,9 @@ pub fn load(uri: &str, dir: Option<&Path>, max_bytes: usize) -> Result<Rgba, Ima
         }
         std::fs::read(&path).map_err(|e| ImageError::Load(format!("preset-id://{name}: {e}")))?
     } else {
-        fetch(uri, max_bytes)?
+        fetch(uri, max_bytes, policy)?
     };
-    decode(&bytes).map_err(|e| ImageError::Load(format!("image {uri:?}: {e}")))
+    decode(&bytes).map_err(|e| ImageError::Load(format!("image {}: {e}", redact(uri))))
 }
 
 /// Decodes JPEG or PNG bytes.
@@ -111,8 +127,10 @@ pub fn decode(bytes: &[u8]) -> Result<Rgba, String> {
     })
 }
 
-fn fetch(url: &str, max_bytes: usize) -> Result<Vec<u8>, ImageError> {
-    let url = url.to_string();
+fn fetch(raw: &str, max_bytes: usize, policy: &UrlPolicy) -> Result<Vec<u8>, ImageError> {
+    let target = raw.to_string();
+    let url = redact(raw);
+    let policy = policy.clone();
     // A thread of its own with a small runtime: callers may be on an async worker, where
     // blocking on the shared runtime is not allowed.
     let worker = std::thread::spawn(move || -> Result<Vec<u8>, ImageError> {
@@ -121,12 +139,10 @@ fn fetch(url: &str, max_bytes: usize) -> Result<Vec<u8>, ImageError> {
             .build()
             .map_err(|e| ImageError::Load(e.to_string()))?;
         rt.block_on(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
+            let client = crate::net::client(&policy, Purpose::Image, Some(Duration::from_secs(10)))
                 .map_err(|e| ImageError::Load(e.to_string()))?;
             let mut resp = client
-                .get(&url)
+                .get(&target)
                 .send()
                 .await
                 .map_err(|e| ImageError::Load(format!("fetching {url}: {e}")))?;
@@ -164,11 +180,14 @@ mod tests {
     #[test]
     fn references_are_checked_and_presets_stay_in_their_folder() {
         let dir = tempfile_dir();
-        assert!(check_reference("ftp://x/y.png", Some(&dir)).is_err());
-        assert!(check_reference("preset-id://../etc/passwd", Some(&dir)).is_err());
-        assert!(check_reference("preset-id://a.png", None).is_err());
-        assert!(check_reference("preset-id://a.png", Some(&dir)).is_ok());
-        assert!(check_reference("https://example.com/a.png", None).is_ok());
+        let p = UrlPolicy::default();
+        assert!(check_reference("ftp://x/y.png", Some(&dir), &p).is_err());
+        assert!(check_reference("file:///etc/passwd", Some(&dir), &p).is_err());
+        assert!(check_reference("http://169.254.169.254/a.png", Some(&dir), &p).is_err());
+        assert!(check_reference("preset-id://../etc/passwd", Some(&dir), &p).is_err());
+        assert!(check_reference("preset-id://a.png", None, &p).is_err());
+        assert!(check_reference("preset-id://a.png", Some(&dir), &p).is_ok());
+        assert!(check_reference("https://example.com/a.png", None, &p).is_ok());
 
         // A real PNG written and read back.
         let mut png = Vec::new();
@@ -176,20 +195,20 @@ mod tests {
         img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         std::fs::write(dir.join("a.png"), &png).unwrap();
-        let loaded = load("preset-id://a.png", Some(&dir), 1 << 20).unwrap();
+        let loaded = load("preset-id://a.png", Some(&dir), 1 << 20, &p).unwrap();
         assert_eq!((loaded.width, loaded.height), (4, 2));
         assert_eq!(&loaded.pixels[..4], &[255, 0, 0, 128]);
         assert!(matches!(
-            load("preset-id://a.png", Some(&dir), 10),
+            load("preset-id://a.png", Some(&dir), 10, &p),
             Err(ImageError::Load(_))
         ));
         assert!(matches!(
-            load("preset-id://missing.png", Some(&dir), 1 << 20),
+            load("preset-id://missing.png", Some(&dir), 1 << 20, &p),
             Err(ImageError::Load(_))
         ));
         std::fs::write(dir.join("b.png"), b"not an image").unwrap();
         assert!(matches!(
-            load("preset-id://b.png", Some(&dir), 1 << 20),
+            load("preset-id://b.png", Some(&dir), 1 << 20, &p),
             Err(ImageError::Load(_))
         ));
     }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use tributary_core::mix::{Content, Crop, RenderMode, Source};
+use tributary_core::url_policy::UrlPolicy;
 use tributary_live::hub::{Hub, HubEvent, Subscription};
 use tributary_live::media::{Kind, Packet};
 use tributary_live::metrics::Protocol;
@@ -139,6 +140,7 @@ impl Input {
         source: Source,
         render: Render,
         mode: InputMode,
+        policy: &UrlPolicy,
     ) -> Input {
         let InputMode {
             timeline,
@@ -155,7 +157,7 @@ impl Input {
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
         let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
-        let name = source.describe().to_string();
+        let name = source.describe().into_owned();
         let decoder = Decoder::new(name.clone(), state.clone(), clock);
         let hub_polled = polled && matches!(source, Source::Stream(_));
         let polled = if polled {
@@ -192,9 +194,10 @@ impl Input {
             }
             Source::Url(url) => {
                 let (url, stop, dropped) = (url.clone(), stop.clone(), dropped.clone());
+                let policy = policy.clone();
                 let spawned = std::thread::Builder::new()
                     .name("mix-pull".into())
-                    .spawn(move || crate::pull::run(&url, &tx, &stop, &dropped));
+                    .spawn(move || crate::pull::run(&url, &policy, &tx, &stop, &dropped));
                 if let Err(e) = spawned {
                     warn!(input = %name, error = %e, "cannot start a pull thread");
                 }
@@ -271,7 +274,7 @@ impl Input {
     pub fn stats(&self) -> InputStats {
         let s = self.lock();
         InputStats {
-            source: self.source.describe().to_string(),
+            source: self.source.describe().into_owned(),
             status: s.status,
             frames_decoded: s.frames_in,
             late_frames: s.timeline.late_frames,
@@ -351,7 +354,7 @@ async fn hub_tap(
 
 /// Reads an FLV-tag-like packet into a decoder message; `None` for what is not decoded
 /// (metadata, codecs other than H.264/AAC/MP3).
-fn from_flv(p: &Packet) -> Option<InputMsg> {
+pub(crate) fn from_flv(p: &Packet) -> Option<InputMsg> {
     let d = &p.data;
     let ts = p.timestamp as i64;
     match p.kind {

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod frame;
 pub mod images;
 pub mod input;
+pub mod net;
 pub mod output;
 mod pull;
 pub mod task;

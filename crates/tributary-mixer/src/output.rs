@@ -14,6 +14,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use tributary_core::mix::{MixOutput, Target};
+use tributary_core::url_policy::UrlPolicy;
 use tributary_live::amf0::Amf0;
 use tributary_live::hub::{Hub, HubError, Publisher};
 use tributary_live::media::{Kind, Packet};
@@ -72,6 +73,7 @@ impl Output {
         spec: MixOutput,
         fps: u32,
         preset: String,
+        policy: &UrlPolicy,
     ) -> Output {
         let (tx, rx) = sync_channel(OUTPUT_QUEUE);
         let settings = Arc::new(Mutex::new(spec.clone()));
@@ -85,11 +87,14 @@ impl Output {
                         hub.clone(),
                         key.clone(),
                         t,
-                        PushConfig::default(),
+                        PushConfig {
+                            policy: policy.clone(),
+                            ..PushConfig::default()
+                        },
                     ))
                 }
                 Err(e) => {
-                    warn!(url, error = %e.0, "mix output URL refused");
+                    warn!(url = %e.0, "mix output URL refused");
                     None
                 }
             },
@@ -150,7 +155,7 @@ impl Output {
 
     pub fn stats(&self) -> OutputStats {
         OutputStats {
-            target: self.target.describe().to_string(),
+            target: self.target.describe().into_owned(),
             frames_encoded: self.counters.frames.load(Ordering::Relaxed),
             dropped_ticks: self.counters.dropped_ticks.load(Ordering::Relaxed),
             bytes: self.counters.bytes.load(Ordering::Relaxed),

@@ -10,6 +10,9 @@ use clap::Args;
 use serde::Deserialize;
 
 use tributary_core::app::TencentCredential;
+use tributary_core::url_policy::{BadCidr, Cidr, UrlPolicy};
+
+use crate::http_server::HttpLimits;
 use tributary_core::{AppConfig, AppId};
 
 /// Flags shared by every subcommand that reads the configuration. Each flag also reads
@@ -82,6 +85,33 @@ pub struct ConfigArgs {
     /// The node's mixing budget in decoded+encoded pixels per second (default: 100 M per core).
     #[arg(long, global = true, env = "TRIBUTARY_MIX_BUDGET")]
     pub mix_budget: Option<u64>,
+    /// Lets tenant URLs (mix inputs/outputs, images, relays) reach this network, which the
+    /// URL policy refuses by default (loopback, private, link-local…). CIDR; repeatable.
+    #[arg(
+        long = "allow-network",
+        global = true,
+        env = "TRIBUTARY_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub allow_networks: Vec<String>,
+    /// The operator's bearer token for `/api/*` and `/metrics` (prefer the file or the
+    /// environment: every local user can read a command line).
+    #[arg(
+        long,
+        global = true,
+        env = "TRIBUTARY_ADMIN_TOKEN",
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+    /// A file whose first line is the admin token.
+    #[arg(
+        long,
+        global = true,
+        env = "TRIBUTARY_ADMIN_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// The configuration file's shape. Every key is optional.
@@ -101,7 +131,42 @@ pub struct FileConfig {
     pub live: LiveFileConfig,
     pub mix: MixFileConfig,
     pub tencent: TencentFileConfig,
+    pub security: SecurityFileConfig,
+    pub admin: AdminFileConfig,
+    pub limits: LimitsFileConfig,
     pub apps: Vec<AppConfig>,
+}
+
+/// `[limits]`: what one peer may hold or take of this server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsFileConfig {
+    /// Open HTTP connections at most (default 4096).
+    pub http_connections: Option<usize>,
+    /// A request head must arrive within this (default 10 s; also the keep-alive idle).
+    pub http_header_timeout_ms: Option<u64>,
+    /// A request body must arrive within this (default 30 s).
+    pub http_body_timeout_ms: Option<u64>,
+    /// A write a peer does not take within this drops it (HTTP and RTMP; default 30 s).
+    pub write_timeout_ms: Option<u64>,
+}
+
+/// `[admin]`: the operator's credential.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminFileConfig {
+    /// Bearer token for `/api/*` and `/metrics`.
+    pub token: Option<String>,
+    /// A file whose first line is the token.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[security]`: what tenants may reach and who may operate the server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityFileConfig {
+    /// Networks (CIDR) tenant URLs may reach although the URL policy refuses them by default.
+    pub allow_networks: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +259,11 @@ pub struct Config {
     pub tencent_service: Option<String>,
     /// Tencent keys given by flag, attached to their apps once those are known.
     pub tencent_credentials: Vec<(AppId, TencentCredential)>,
+    /// What tenant URLs may open.
+    pub url_policy: UrlPolicy,
+    /// The configured admin token (`None`: generate and store one).
+    pub admin_token: Option<String>,
+    pub http_limits: HttpLimits,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -222,6 +292,10 @@ pub enum ConfigError {
     BadCallbackUrl(String),
     #[error("--tencent-credential {0:?}: expected APPID:SECRETID:SECRETKEY")]
     BadTencentCredential(String),
+    #[error("--allow-network: {0}")]
+    BadNetwork(#[from] BadCidr),
+    #[error("the admin token must not be empty (from {0})")]
+    EmptyAdminToken(String),
 }
 
 /// Parses `APPID:SERVERSECRET[:CALLBACKSECRET]`. Without a callback secret the server
@@ -318,7 +392,65 @@ impl Config {
             .clone()
             .or(file.data)
             .unwrap_or_else(|| PathBuf::from("./data"));
+        let url_policy = UrlPolicy::new(
+            file.security
+                .allow_networks
+                .iter()
+                .chain(&args.allow_networks)
+                .map(|c| c.parse::<Cidr>())
+                .collect::<Result<_, _>>()?,
+        );
+        // Flag/env beats file; a token file beats an inline token of the same source.
+        let admin_token = match (
+            &args.admin_token_file,
+            &args.admin_token,
+            &file.admin.token_file,
+            &file.admin.token,
+        ) {
+            (Some(path), _, _, _) | (None, None, Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let t = text.lines().next().unwrap_or("").trim().to_string();
+                if t.is_empty() {
+                    return Err(ConfigError::EmptyAdminToken(path.display().to_string()));
+                }
+                Some(t)
+            }
+            (None, Some(t), _, _) | (None, None, None, Some(t)) => {
+                if t.trim().is_empty() {
+                    return Err(ConfigError::EmptyAdminToken("the configuration".into()));
+                }
+                Some(t.trim().to_string())
+            }
+            (None, None, None, None) => None,
+        };
+        let d = HttpLimits::default();
+        let http_limits = HttpLimits {
+            max_connections: file
+                .limits
+                .http_connections
+                .unwrap_or(d.max_connections)
+                .max(1),
+            header_timeout: file
+                .limits
+                .http_header_timeout_ms
+                .map_or(d.header_timeout, |ms| Duration::from_millis(ms.max(100))),
+            body_timeout: file
+                .limits
+                .http_body_timeout_ms
+                .map_or(d.body_timeout, |ms| Duration::from_millis(ms.max(100))),
+            write_timeout: file
+                .limits
+                .write_timeout_ms
+                .map_or(d.write_timeout, |ms| Duration::from_millis(ms.max(100))),
+            ..d
+        };
         Ok(Config {
+            url_policy,
+            admin_token,
+            http_limits,
             http: args
                 .http
                 .or(file.http)

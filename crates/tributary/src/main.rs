@@ -1,9 +1,11 @@
 //! The `tributary` binary: `serve` runs the server; `sign` prints signed API URLs;
 //! `callbacks` inspects and requeues the callback outbox.
 
+mod admin;
 mod apps;
 mod config;
 mod events;
+mod http_server;
 mod live_auth;
 mod metrics_route;
 mod mix_engine;

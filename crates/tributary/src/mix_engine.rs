@@ -29,6 +29,8 @@ fn refusal(e: EngineError) -> EngineRefusal {
             ..
         } => EngineRefusal::ImageReference(e.to_string()),
         EngineError::Image { .. } => EngineRefusal::ImageLoad(e.to_string()),
+        EngineError::InputUrl { .. } => EngineRefusal::InputUrl(e.to_string()),
+        EngineError::OutputUrl { .. } => EngineRefusal::OutputUrl(e.to_string()),
     }
 }
 

@@ -16,6 +16,7 @@ use tributary_api::callbacks::outbox::{Outbox, OutboxConfig};
 use tributary_api::clock::now_ms;
 use tributary_api::zego::ZegoApi;
 use tributary_api::{ControlPlane, PlayUrls};
+use tributary_core::url_policy::{Purpose, redact};
 use tributary_core::{AppConfig, CoreEvent};
 use tributary_live::auth::stream_key;
 use tributary_live::hls::{Hls, HlsConfig};
@@ -24,12 +25,12 @@ use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
 use tributary_live::{Hub, HubConfig, LiveMetrics};
 
-use crate::apps;
 use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
-use crate::{events, metrics_route, mix_engine};
+use crate::{admin, apps};
+use crate::{events, http_server, metrics_route, mix_engine};
 use tributary_api::mixing::MixControl;
 use tributary_api::tencent::handler::TencentApi;
 use tributary_mixer::{Engine, EngineConfig, MixMetrics};
@@ -38,6 +39,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let store = Arc::new(SqliteStore::open(&cfg.data)?);
+    let (admin_token, admin_generated) = admin::resolve(cfg.admin_token.as_deref(), &store)?;
     let mut resolved = apps::resolve(&cfg, store.as_ref(), true)?;
     for (app_id, cred) in &cfg.tencent_credentials {
         let Some(app) = resolved.apps.iter_mut().find(|a| a.app_id == *app_id) else {
@@ -85,6 +87,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         images_dir: Some(cfg.images_dir.clone()),
         preset: cfg.x264_preset.clone(),
         idle_cap_s: cfg.idle_cap_s,
+        url_policy: cfg.url_policy.clone(),
         ..EngineConfig::default()
     };
     engine_config.timeline.buffer_ms = cfg.input_buffer_ms;
@@ -119,10 +122,9 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             .map_err(|e| format!("binding the Tencent address {addr}: {e}"))?;
         info!(addr = %l.local_addr()?, "Tencent API 3.0 dialect also served alone");
         let router = tributary_api::front::tencent_router(tencent.clone());
+        let limits = cfg.http_limits.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, router).await {
-                warn!(error = %e, "the Tencent listener stopped");
-            }
+            http_server::serve(l, router, limits, std::future::pending()).await;
         });
     }
     let auth = Arc::new(LiveAuth {
@@ -150,12 +152,20 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let mut relays = Vec::new();
     for r in &cfg.relays {
         let target = Target::parse(&r.url)?;
-        info!(app_id = r.app_id, stream_id = %r.stream_id, url = %r.url, "relay configured");
+        // Relays are the operator's own, but they still go through the URL policy: a
+        // relay to a private address needs that network opened on purpose.
+        cfg.url_policy
+            .parse(&r.url, Purpose::Relay)
+            .map_err(|e| format!("relay {}: {e}", redact(&r.url)))?;
+        info!(app_id = r.app_id, stream_id = %r.stream_id, url = %redact(&r.url), "relay configured");
         relays.push(push::spawn(
             hub.clone(),
             stream_key(r.app_id, &r.stream_id),
             target,
-            PushConfig::default(),
+            PushConfig {
+                policy: cfg.url_policy.clone(),
+                ..PushConfig::default()
+            },
         ));
     }
 
@@ -169,7 +179,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             hub: hub.clone(),
             hls,
             auth,
-        }));
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            admin::AdminAuth::new(&admin_token),
+            admin::require,
+        ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let outbox = Outbox::new(
@@ -189,6 +203,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         &http_base,
         &resolved.apps,
         resolved.created_demo.as_ref(),
+        admin_generated.then_some(admin_token.as_str()),
     );
     if cfg.rate_limits_off {
         warn!("rate limits are OFF for every app");
@@ -206,9 +221,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         "tributary started"
     );
 
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    http_server::serve(listener, router, cfg.http_limits.clone(), shutdown_signal()).await;
     live_stop.cancel();
     drop(relays);
     let _ = rtmp_task.await;
@@ -232,8 +245,16 @@ fn announce(
     http_base: &str,
     apps: &[AppConfig],
     demo: Option<&AppConfig>,
+    new_admin_token: Option<&str>,
 ) {
     let mut out = std::io::stdout().lock();
+    if let Some(token) = new_admin_token {
+        let _ = writeln!(
+            out,
+            "\nGenerated the admin token (stored in {}; shown this once):\n  {token}\n             Operator routes (/api/*, /metrics) need: Authorization: Bearer {token}\n             Set your own with --admin-token-file, TRIBUTARY_ADMIN_TOKEN or [admin] token.\n",
+            cfg.data.join("tributary.db").display(),
+        );
+    }
     if let Some(app) = demo {
         let example = signed_url(
             http_base,

@@ -66,11 +66,41 @@ CREATE TABLE IF NOT EXISTS watermarks (
     watermark TEXT NOT NULL,
     PRIMARY KEY (app_id, id)
 );
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
 ";
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+}
+
+/// The data directory readable by its owner only, the database file too (created empty
+/// with that mode if it does not exist yet, so it is never readable by others).
+fn private_files(dir: &Path, db: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |p: &Path, e: std::io::Error| err(format!("{}: {e}", p.display()));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(dir, e))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(db)
+            .map_err(|e| io(db, e))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let f = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            if f.exists() {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io(&f, e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -101,10 +131,38 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Opens (and creates) the database in `dir`.
+    /// A server setting (e.g. the generated admin token).
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)
+    }
+
+    /// Stores `value` unless the key has one; returns the value now stored.
+    pub fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )
+        .map_err(err)?;
+        conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .map_err(err)
+    }
+
+    /// Opens (and creates) the database in `dir`. The directory is made 0700 and the
+    /// database 0600 (SQLite gives its WAL and shared-memory files the database's mode):
+    /// it holds app secrets and the admin token.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-        let conn = Connection::open(dir.join("tributary.db")).map_err(err)?;
+        let db = dir.join("tributary.db");
+        private_files(dir, &db)?;
+        let conn = Connection::open(&db).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )

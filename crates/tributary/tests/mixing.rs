@@ -245,7 +245,7 @@ fn start_update_and_stop_a_two_input_mix() {
     expect_code(&c.get("GetMixTaskInfo", &[("TaskId", "nope")]), 110209001);
 
     // The introspection endpoint has the task's figures.
-    let stats: Value = reqwest::blocking::get(format!("{}/api/mix/{APP}/t1", s.base))
+    let stats: Value = admin_get(&s.base, &format!("/api/mix/{APP}/t1"))
         .unwrap()
         .json()
         .unwrap();
@@ -440,7 +440,7 @@ fn inputs_drop_and_return_a_dead_push_target_does_not_stall_and_a_restart_resume
     drop(blue);
     let frame = wait_pixel(&flv, 240, 120, GREEN);
     assert!(is(px(&frame, 80, 120), RED));
-    let stats: Value = reqwest::blocking::get(format!("{}/api/mix/{APP}/faults", s.base))
+    let stats: Value = admin_get(&s.base, &format!("/api/mix/{APP}/faults"))
         .unwrap()
         .json()
         .unwrap();
@@ -559,10 +559,10 @@ fn auto_mix_follows_the_room() {
 
 /// Waits until an audio-only stream is live (its introspection shows an audio codec).
 fn wait_live_audio(s: &Server, stream: &str) {
-    let url = format!("{}/api/streams/{APP}/{stream}", s.base);
+    let path = format!("/api/streams/{APP}/{stream}");
     let deadline = Instant::now() + LIVE;
     loop {
-        if let Ok(r) = reqwest::blocking::get(&url)
+        if let Ok(r) = admin_get(&s.base, &path)
             && r.status().is_success()
         {
             let v: Value = r.json().unwrap();
@@ -696,10 +696,7 @@ fn a_stream_url_input_is_pulled_and_the_task_shows_in_metrics() {
         0,
     );
     assert_eq!(metric(&s, "tributary_mix_tasks", ""), 0.0);
-    let text = reqwest::blocking::get(format!("{}/metrics", s.base))
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = admin_get(&s.base, "/metrics").unwrap().text().unwrap();
     assert!(!text.contains(&task), "{text}");
 }
 

@@ -526,6 +526,9 @@ fn mix_error(e: MixControlError) -> TcError {
         MixControlError::Engine(EngineRefusal::ImageReference(m) | EngineRefusal::ImageLoad(m)) => {
             TcError::new("FailedOperation.GetPictureUrlError", m)
         }
+        MixControlError::Engine(EngineRefusal::InputUrl(m) | EngineRefusal::OutputUrl(m)) => {
+            TcError::new("InvalidParameter", m)
+        }
         MixControlError::Control(c) => TcError::new("InternalError", c.to_string()),
         MixControlError::Store(s) => {
             tracing::error!(error = %s, "store write failed");

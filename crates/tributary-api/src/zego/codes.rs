@@ -83,6 +83,10 @@ pub const MIX_IN_EQUALS_OUT: u64 = 110200140;
 pub const MIX_IMAGE_PROTOCOL: u64 = 110200141;
 pub const MIX_IMAGE_FETCH: u64 = 110200142;
 pub const MIX_INPUT_MISSING: u64 = 110200150;
+/// "Mix input stream error": an input URL this server may not open.
+pub const MIX_INPUT_STREAM_ERROR: u64 = 110200153;
+/// "Mix output stream error": an output URL this server may not push to.
+pub const MIX_OUTPUT_STREAM_ERROR: u64 = 110200154;
 pub const MIX_TASK_FAILED: u64 = 110200151;
 pub const MIX_TOO_MANY_INPUTS: u64 = 110200158;
 pub const MIX_NOT_OWNER: u64 = 110200160;

@@ -18,6 +18,7 @@ use tributary_core::mix::{
     VideoOut,
 };
 use tributary_core::mix_task::{AutoExtra, MAX_AUTO_EXTRAS, MixTask, TaskError, TaskKind};
+use tributary_core::url_policy::{self, Purpose};
 
 use super::codes::*;
 use super::envelope::Data;
@@ -199,15 +200,8 @@ fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
     let at = |f: &str| format!("MixInput[{i}].{f}");
     let source = match (string(v, "StreamUrl"), string(v, "StreamId")) {
         (Some(url), _) => {
-            if !(url.starts_with("rtmp://")
-                || url.starts_with("http://")
-                || url.starts_with("https://"))
-            {
-                return Err(bad(format!(
-                    "{} must be an RTMP or HTTP-FLV URL, not {url:?}",
-                    at("StreamUrl")
-                )));
-            }
+            url_policy::syntax(url, Purpose::MixInput)
+                .map_err(|e| bad(format!("{} {e}", at("StreamUrl"))))?;
             Source::Url(url.to_string())
         }
         (None, Some(id)) => Source::Stream(id.to_string()),
@@ -287,7 +281,11 @@ fn audio_fields(v: &Value, i: usize, default_channels: i64) -> Result<(u32, u8),
 
 fn target(v: &Value, i: usize) -> Result<Target, ZegoError> {
     match (string(v, "StreamUrl"), string(v, "StreamId")) {
-        (Some(url), _) => Ok(Target::Url(url.to_string())),
+        (Some(url), _) => {
+            url_policy::syntax(url, Purpose::MixOutput)
+                .map_err(|e| bad(format!("MixOutput[{i}].StreamUrl {e}")))?;
+            Ok(Target::Url(url.to_string()))
+        }
         (None, Some(id)) => Ok(Target::Stream(id.to_string())),
         (None, None) => Err(bad(format!(
             "MixOutput[{i}] needs a StreamId or a StreamUrl"
@@ -462,6 +460,12 @@ fn control_error(e: MixControlError) -> ZegoError {
             ZegoError::new(MIX_IMAGE_PROTOCOL, m)
         }
         MixControlError::Engine(EngineRefusal::ImageLoad(m)) => ZegoError::new(MIX_IMAGE_FETCH, m),
+        MixControlError::Engine(EngineRefusal::InputUrl(m)) => {
+            ZegoError::new(MIX_INPUT_STREAM_ERROR, m)
+        }
+        MixControlError::Engine(EngineRefusal::OutputUrl(m)) => {
+            ZegoError::new(MIX_OUTPUT_STREAM_ERROR, m)
+        }
         MixControlError::Control(ControlError::UnknownApp(id)) => {
             ZegoError::new(GW_UNKNOWN_APP, format!("unknown AppId {id}"))
         }
@@ -672,7 +676,11 @@ pub(super) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
                     "ExtraMixInput[{i}]: ModifyType 1 needs a StreamId"
                 )));
             }
-            (false, Some(url), _) => Source::Url(url.to_string()),
+            (false, Some(url), _) => {
+                url_policy::syntax(url, Purpose::MixInput)
+                    .map_err(|e| bad(format!("ExtraMixInput[{i}].StreamUrl {e}")))?;
+                Source::Url(url.to_string())
+            }
             (false, None, Some(id)) => Source::Stream(id.to_string()),
             (false, None, None) => {
                 return Err(bad(format!(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{APP, SECRET, Server, now_secs};
+use super::{APP, SECRET, Server, admin_get, now_secs};
 
 /// The documented token: `{expiry}.hex(HMAC-SHA256(secret, "tributary-token-v1\n{purpose}
 /// \n{app}\n{stream}\n{room}\n{user}\n{expiry}"))`.
@@ -95,10 +95,10 @@ pub fn stderr_of(child: Child) -> String {
 
 /// The JSON introspection of a stream once it is live (polls; panics after `limit`).
 pub fn wait_live(s: &Server, stream: &str, limit: Duration) -> serde_json::Value {
-    let url = format!("{}/api/streams/{APP}/{stream}", s.base);
+    let path = format!("/api/streams/{APP}/{stream}");
     let deadline = Instant::now() + limit;
     loop {
-        if let Ok(r) = reqwest::blocking::get(&url)
+        if let Ok(r) = admin_get(&s.base, &path)
             && r.status().is_success()
         {
             let v: serde_json::Value = r.json().unwrap();
@@ -113,7 +113,7 @@ pub fn wait_live(s: &Server, stream: &str, limit: Duration) -> serde_json::Value
 }
 
 pub fn is_live(s: &Server, stream: &str) -> bool {
-    reqwest::blocking::get(format!("{}/api/streams/{APP}/{stream}", s.base))
+    admin_get(&s.base, &format!("/api/streams/{APP}/{stream}"))
         .map(|r| r.status().is_success())
         .unwrap_or(false)
 }
@@ -188,10 +188,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// A Prometheus sample's value (sum over label sets matching `labels`).
 pub fn metric(s: &Server, name: &str, labels: &str) -> f64 {
-    let text = reqwest::blocking::get(format!("{}/metrics", s.base))
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = admin_get(&s.base, "/metrics").unwrap().text().unwrap();
     text.lines()
         .filter(|l| l.starts_with(name) && l.contains(labels))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

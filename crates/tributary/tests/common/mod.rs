@@ -24,6 +24,16 @@ pub const CB_SECRET: &str = "callback-secret-for-tests";
 pub const LIMITED_APP: u32 = 777;
 /// A test-environment app.
 pub const TEST_APP: u32 = 888;
+/// The operator token of the test configuration.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// `GET base + path` with the admin token (operator routes: `/api/*`, `/metrics`).
+pub fn admin_get(base: &str, path: &str) -> reqwest::Result<reqwest::blocking::Response> {
+    reqwest::blocking::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+}
 
 pub fn now_secs() -> u64 {
     SystemTime::now()
@@ -42,6 +52,12 @@ pub fn write_config(dir: &Path, callback_url: Option<&str>) -> PathBuf {
 [callbacks]
 retry_base_ms = 100
 timeout_ms = 2000
+
+[security]
+allow_networks = ["127.0.0.1/32"]
+
+[admin]
+token = "{ADMIN_TOKEN}"
 
 [[apps]]
 app_id = {APP}
