@@ -55,6 +55,8 @@ pub trait MixEngine: Send + Sync + 'static {
     /// Starts the task, or updates it in place.
     fn start(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Result<(), EngineRefusal>;
     fn stop(&self, app_id: AppId, task_id: &str);
+    /// Whether the task runs here now.
+    fn is_running(&self, app_id: AppId, task_id: &str) -> bool;
     /// The picture size of a live stream, from its metadata.
     fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)>;
 }
@@ -147,15 +149,26 @@ impl MixControl {
 
     /// Starts every stored task again (after a restart). Failures are logged; the task
     /// stays stored so a later start or stop can act on it.
+    ///
+    /// Runs in the background while the server already serves: each task is taken under
+    /// its app's lock, as stored *now*, so a StopMix or an update that came first wins
+    /// and nothing stopped is started again.
     pub fn resume_all(&self) {
         for (app_id, tasks) in &self.apps {
-            let tasks: Vec<MixTask> = tasks
+            let ids: Vec<String> = tasks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
-                .cloned()
+                .map(|t| t.task_id.clone())
                 .collect();
-            for t in tasks {
+            for id in ids {
+                let guard = tasks.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(t) = guard.get(&id).cloned() else {
+                    continue;
+                };
+                if self.engine.is_running(*app_id, &id) {
+                    continue;
+                }
                 let spec = self.effective(*app_id, &t);
                 match self.engine.start(*app_id, &t.task_id, &spec) {
                     Ok(()) => info!(app_id, task_id = %t.task_id, "mix task resumed"),
@@ -163,6 +176,7 @@ impl MixControl {
                         warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not resume")
                     }
                 }
+                drop(guard);
             }
         }
     }

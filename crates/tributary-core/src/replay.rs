@@ -15,6 +15,13 @@ use std::hash::{Hash, Hasher};
 
 use crate::error::CoreError;
 
+/// Whether a request's timestamp `ts` is within `±window` of `now` (all seconds). Never
+/// overflows: `i64::MIN` or `i64::MAX` is simply far away.
+pub fn within_window(now: i64, ts: i64, window: i64) -> bool {
+    now.checked_sub(ts)
+        .is_some_and(|d| d.unsigned_abs() <= window.unsigned_abs())
+}
+
 #[derive(Debug)]
 pub struct ReplayGuard {
     /// How long an entry must be remembered, in seconds (twice the ± window).
@@ -83,6 +90,19 @@ impl ReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_never_overflows() {
+        assert!(within_window(1000, 1000, 600));
+        assert!(within_window(1000, 400, 600));
+        assert!(!within_window(1000, 399, 600));
+        assert!(within_window(1000, 1600, 600));
+        assert!(!within_window(1000, 1601, 600));
+        assert!(!within_window(1000, i64::MIN, 600));
+        assert!(!within_window(1000, i64::MAX, 600));
+        assert!(!within_window(-5, i64::MAX, 600));
+        assert!(!within_window(i64::MIN, i64::MAX, i64::MAX));
+    }
 
     #[test]
     fn refuses_a_reused_nonce_within_the_window() {

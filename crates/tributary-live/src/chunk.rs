@@ -109,6 +109,17 @@ impl ChunkReader {
         }
     }
 
+    /// Changes the limits (tighter before a connection is authorised, looser after). A
+    /// partial message already over the new limits fails when its next chunk comes.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Bytes of half-received messages held now.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
     /// Applies the peer's Set Chunk Size.
     pub fn set_chunk_size(&mut self, size: u32) -> Result<(), ChunkError> {
         // The top bit must be zero; 1 would be absurd but is legal, so only 0 is refused.

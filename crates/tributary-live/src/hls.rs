@@ -44,6 +44,12 @@ pub struct Segment {
     pub data: Bytes,
 }
 
+/// Largest segment held while waiting for a key frame to cut at.
+const MAX_SEGMENT_BYTES: usize = 32 << 20;
+/// Longest segment, at least: a publisher that never sends another key frame must not
+/// grow one segment forever (the cap is `max(10 × target, 30 s)`).
+const MIN_MAX_SEGMENT_MS: u32 = 30_000;
+
 /// Cuts a packet sequence into TS segments. Pure: no clock, no I/O.
 pub struct Segmenter {
     target_ms: u32,
@@ -60,6 +66,7 @@ pub struct Segmenter {
     segments: VecDeque<Segment>,
     ended: bool,
     unsupported_logged: bool,
+    forced_cuts: u64,
 }
 
 impl Segmenter {
@@ -79,6 +86,7 @@ impl Segmenter {
             segments: VecDeque::new(),
             ended: false,
             unsupported_logged: false,
+            forced_cuts: 0,
         }
     }
 
@@ -194,7 +202,34 @@ impl Segmenter {
                 self.last_ts = self.last_ts.max(p.timestamp);
             }
         }
+        self.cap_segment();
         self.next_seq != before
+    }
+
+    /// Closes the open segment if it passed the byte or time cap without a key frame to
+    /// cut at. Video then waits for the next key frame before a new segment opens, so
+    /// nothing more is held in the meantime.
+    fn cap_segment(&mut self) {
+        let Some(start) = self.current_start else {
+            return;
+        };
+        let max_ms = self.target_ms.saturating_mul(10).max(MIN_MAX_SEGMENT_MS);
+        if self.current.len() > MAX_SEGMENT_BYTES || self.last_ts.wrapping_sub(start) > max_ms {
+            if self.forced_cuts == 0 {
+                warn!(
+                    bytes = self.current.len(),
+                    ms = self.last_ts.wrapping_sub(start),
+                    "HLS segment closed without a key frame (the publisher sends too few)"
+                );
+            }
+            self.forced_cuts += 1;
+            self.close_segment(self.last_ts);
+        }
+    }
+
+    /// Segments closed by the cap rather than at a key frame.
+    pub fn forced_cuts(&self) -> u64 {
+        self.forced_cuts
     }
 
     /// The publisher left: the last segment is closed and the playlist ends.
@@ -354,6 +389,27 @@ mod tests {
             d[9] = 0x41;
         }
         Packet::new(Kind::Video, ts, Bytes::from(d))
+    }
+
+    #[test]
+    fn a_stream_without_key_frames_cannot_grow_a_segment_forever() {
+        let mut s = Segmenter::new(Duration::from_secs(2), 3);
+        let cfg = [
+            0x17u8, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 2, 0x67, 0xAA, 1, 0, 1, 0x68,
+        ];
+        s.push(&Packet::new(Kind::Video, 0, Bytes::copy_from_slice(&cfg)));
+        s.push(&video(0, true));
+        // One key frame, then 40 s of inter frames.
+        for i in 1..=1000u32 {
+            s.push(&video(i * 40, false));
+        }
+        assert_eq!(s.forced_cuts(), 1);
+        assert_eq!(s.segment_count(), 1);
+        // Nothing is held until the next key frame.
+        assert!(s.current.is_empty());
+        s.push(&video(40_040, true));
+        s.push(&video(42_100, true));
+        assert_eq!(s.segment_count(), 2);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! and writes what comes out, batched, until the stream ends or the player leaves.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +38,19 @@ pub struct RtmpConfig {
     /// Longest gap between a publisher's packets.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Connections from one IP address at most (NATs share addresses: keep it generous).
+    pub max_connections_per_ip: usize,
+    /// Chunk limits of an accepted publisher.
     pub chunk_limits: Limits,
+    /// Chunk limits before `publish` is accepted, and for players (which send only
+    /// commands): nobody unauthenticated gets to park megabytes here.
+    pub pre_auth_limits: Limits,
+    /// Bytes all connections together may hold in read buffers and half-received
+    /// messages; the connection that would go past it is dropped.
+    pub buffer_budget: usize,
+    /// A write the peer does not take within this drops the connection (a peer that
+    /// sends and never reads must not pin a slot or dodge a kick).
+    pub write_timeout: Duration,
     /// Packets written to a player per socket write.
     pub write_batch: usize,
 }
@@ -49,7 +62,15 @@ impl Default for RtmpConfig {
             first_packet_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(5),
             max_connections: 10_000,
+            max_connections_per_ip: 1_000,
             chunk_limits: Limits::default(),
+            pre_auth_limits: Limits {
+                max_message: 64 << 10,
+                max_streams: 8,
+                max_buffered: 256 << 10,
+            },
+            buffer_budget: 1 << 30,
+            write_timeout: Duration::from_secs(30),
             write_batch: 64,
         }
     }
@@ -67,6 +88,58 @@ enum ConnError {
     Timeout,
     #[error("application {0:?} is not an app id")]
     BadApp(String),
+    #[error("the server's buffer budget is spent; dropping the connection that would exceed it")]
+    OverBudget,
+}
+
+/// What one connection holds of the global buffer budget; given back on drop.
+struct Held<'a> {
+    total: &'a AtomicUsize,
+    budget: usize,
+    mine: usize,
+}
+
+impl Held<'_> {
+    /// Sets this connection's holding to `bytes`; refuses if that takes the total past
+    /// the budget.
+    fn set(&mut self, bytes: usize) -> Result<(), ConnError> {
+        if bytes > self.mine {
+            let more = bytes - self.mine;
+            let before = self.total.fetch_add(more, Ordering::Relaxed);
+            self.mine = bytes;
+            if before + more > self.budget {
+                return Err(ConnError::OverBudget);
+            }
+        } else {
+            self.total.fetch_sub(self.mine - bytes, Ordering::Relaxed);
+            self.mine = bytes;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.mine, Ordering::Relaxed);
+    }
+}
+
+/// One slot of an IP's connection count; given back on drop.
+struct IpSlot {
+    server: Arc<RtmpServer>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.server.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 pub struct RtmpServer {
@@ -74,6 +147,8 @@ pub struct RtmpServer {
     auth: Arc<dyn Authority>,
     config: RtmpConfig,
     live: Mutex<HashMap<String, CancellationToken>>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    held: AtomicUsize,
 }
 
 impl RtmpServer {
@@ -83,6 +158,8 @@ impl RtmpServer {
             auth,
             config,
             live: Mutex::new(HashMap::new()),
+            per_ip: Mutex::new(HashMap::new()),
+            held: AtomicUsize::new(0),
         })
     }
 
@@ -124,11 +201,17 @@ impl RtmpServer {
                 warn!(%peer, "RTMP connection limit reached; closing");
                 continue;
             };
+            let Some(ip_slot) = self.ip_slot(peer.ip()) else {
+                self.hub.metrics().refused("per_ip_limit");
+                debug!(%peer, "RTMP connections per IP at their limit; closing");
+                continue;
+            };
             self.hub.metrics().connections.inc();
             let this = self.clone();
             let stop = shutdown.child_token();
             tokio::spawn(async move {
                 let _permit = permit;
+                let _ip_slot = ip_slot;
                 tokio::select! {
                     r = this.connection(sock, peer) => {
                         if let Err(e) = r {
@@ -142,6 +225,27 @@ impl RtmpServer {
         }
     }
 
+    fn ip_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= self.config.max_connections_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            server: self.clone(),
+            ip,
+        })
+    }
+
+    fn held(&self) -> Held<'_> {
+        Held {
+            total: &self.held,
+            budget: self.config.buffer_budget,
+            mine: 0,
+        }
+    }
+
     async fn connection(&self, mut sock: TcpStream, peer: SocketAddr) -> Result<(), ConnError> {
         let _ = sock.set_nodelay(true);
         let deadline = Instant::now() + self.config.handshake_timeout;
@@ -150,16 +254,19 @@ impl RtmpServer {
             .await
             .map_err(|_| ConnError::Timeout)??;
         let resp = handshake::server_response(&c0c1)?;
-        sock.write_all(&resp).await?;
+        timeout_at(deadline, sock.write_all(&resp))
+            .await
+            .map_err(|_| ConnError::Timeout)??;
         let mut c2 = [0u8; handshake::SIZE];
         timeout_at(deadline, sock.read_exact(&mut c2))
             .await
             .map_err(|_| ConnError::Timeout)??;
 
-        let mut session = ServerSession::new(self.config.chunk_limits);
+        let mut session = ServerSession::new(self.config.pre_auth_limits);
         let mut buf = BytesMut::with_capacity(16 << 10);
         let mut events = Vec::new();
         let mut app: Option<AppId> = None;
+        let w = self.config.write_timeout;
         loop {
             let n = timeout_at(deadline, sock.read_buf(&mut buf))
                 .await
@@ -168,7 +275,7 @@ impl RtmpServer {
                 return Ok(());
             }
             session.feed(&mut buf, &mut events)?;
-            flush(&mut sock, &mut session).await?;
+            flush(&mut sock, &mut session, w).await?;
             for ev in std::mem::take(&mut events) {
                 match ev {
                     SessionEvent::Connect { app: name } => {
@@ -199,7 +306,7 @@ impl RtmpServer {
         info!(stream = key, reason = r.reason, message = %r.message, "RTMP request refused");
         session.reject(r.status, &r.message);
         // A peer that does not read must not hold us: the status is best effort.
-        let _ = timeout(Duration::from_secs(2), flush(sock, session)).await;
+        let _ = flush(sock, session, Duration::from_secs(2)).await;
         Ok(())
     }
 
@@ -267,12 +374,15 @@ impl RtmpServer {
         metrics.publishers.inc();
         info!(stream = %key, room = %req.room_id, user = %req.user_id, %peer, "publish started");
         session.accept_publish(&stream_id);
+        session.set_limits(self.config.chunk_limits);
+        let mut held = self.held();
+        let w = self.config.write_timeout;
 
         let started = Instant::now();
         let mut last_media: Option<Instant> = None;
         let mut events = Vec::new();
         let reason = 'run: loop {
-            if let Err(e) = flush(&mut sock, &mut session).await {
+            if let Err(e) = flush(&mut sock, &mut session, w).await {
                 debug!(stream = %key, error = %e, "publisher write failed");
                 break CloseReason::Disconnected;
             }
@@ -283,7 +393,7 @@ impl RtmpServer {
             tokio::select! {
                 _ = cancel.cancelled() => {
                     session.reject("NetStream.Publish.Rejected", "this stream was forbidden by the server API");
-                    let _ = timeout(Duration::from_millis(500), flush(&mut sock, &mut session)).await;
+                    let _ = flush(&mut sock, &mut session, Duration::from_millis(500)).await;
                     break CloseReason::Forbidden;
                 }
                 r = timeout_at(deadline, sock.read_buf(&mut buf)) => match r {
@@ -296,6 +406,10 @@ impl RtmpServer {
                         if let Err(e) = session.feed(&mut buf, &mut events) {
                             warn!(stream = %key, error = %e, "publisher sent bad data; closing");
                             metrics.bad_connections.inc();
+                            break CloseReason::Disconnected;
+                        }
+                        if let Err(e) = held.set(buf.len() + session.buffered()) {
+                            warn!(stream = %key, error = %e, "publisher dropped");
                             break CloseReason::Disconnected;
                         }
                         for ev in events.drain(..) {
@@ -357,7 +471,8 @@ impl RtmpServer {
             }
         };
         session.accept_play(&stream_id);
-        flush(&mut sock, &mut session).await?;
+        let w = self.config.write_timeout;
+        flush(&mut sock, &mut session, w).await?;
         debug!(stream = %key, %peer, "RTMP play started");
         let sent = self.hub.metrics().sent(Protocol::Rtmp);
         let mut batch = Vec::with_capacity(self.config.write_batch);
@@ -372,12 +487,12 @@ impl RtmpServer {
                             session.write_media(&p);
                         }
                         let n = session.output_len();
-                        flush(&mut sock, &mut session).await?;
+                        flush(&mut sock, &mut session, w).await?;
                         sent.inc_by(n as u64);
                     }
                     None => {
                         session.end_play(&stream_id);
-                        let _ = timeout(Duration::from_secs(2), flush(&mut sock, &mut session)).await;
+                        let _ = flush(&mut sock, &mut session, Duration::from_secs(2)).await;
                         break;
                     }
                 },
@@ -389,7 +504,7 @@ impl RtmpServer {
                     if events.drain(..).any(|e| e == SessionEvent::StopPlay) {
                         break;
                     }
-                    flush(&mut sock, &mut session).await?;
+                    flush(&mut sock, &mut session, w).await?;
                 }
             }
         }
@@ -405,10 +520,20 @@ fn param(params: &[(String, String)], key: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
-async fn flush(sock: &mut TcpStream, session: &mut ServerSession) -> std::io::Result<()> {
+/// Writes what the session has for the peer, within `limit`.
+async fn flush(
+    sock: &mut TcpStream,
+    session: &mut ServerSession,
+    limit: Duration,
+) -> std::io::Result<()> {
     if session.has_output() {
         let out = session.take_output();
-        sock.write_all(&out).await?;
+        timeout(limit, sock.write_all(&out)).await.map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the peer took nothing for {limit:?}"),
+            )
+        })??;
     }
     Ok(())
 }

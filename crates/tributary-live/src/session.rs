@@ -91,6 +91,16 @@ impl ServerSession {
         }
     }
 
+    /// Changes the chunk limits (see [`ChunkReader::set_limits`]).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.reader.set_limits(limits);
+    }
+
+    /// Bytes of half-received messages held now.
+    pub fn buffered(&self) -> usize {
+        self.reader.buffered()
+    }
+
     /// Bytes to send to the peer (taken; the buffer is left empty).
     pub fn take_output(&mut self) -> BytesMut {
         self.out.split()

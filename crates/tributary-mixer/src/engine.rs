@@ -294,7 +294,11 @@ impl Engine {
                         .hub
                         .stream(&key(app_id, id))
                         .map(|s| s.stats())
-                        .and_then(|st| Some((st.width? * st.height?) as u64)),
+                        .and_then(|st| Some(st.width? * st.height?))
+                        // Metadata claiming 0×0 (or garbage) costs as the estimate; a
+                        // claim past 8192×8192 costs as that.
+                        .filter(|px| *px >= 1.0)
+                        .map(|px| px.min(8192.0 * 8192.0) as u64),
                     tributary_core::mix::Source::Url(_) => None,
                 };
                 live.unwrap_or(self.config.input_pixels_estimate) * fps

@@ -149,6 +149,10 @@ pub struct LimitsFileConfig {
     pub http_body_timeout_ms: Option<u64>,
     /// A write a peer does not take within this drops it (HTTP and RTMP; default 30 s).
     pub write_timeout_ms: Option<u64>,
+    /// RTMP connections from one IP address at most (default 1000).
+    pub rtmp_connections_per_ip: Option<usize>,
+    /// Live SSE room feeds per app at most (default 1000).
+    pub sse_per_app: Option<usize>,
 }
 
 /// `[admin]`: the operator's credential.
@@ -264,6 +268,8 @@ pub struct Config {
     /// The configured admin token (`None`: generate and store one).
     pub admin_token: Option<String>,
     pub http_limits: HttpLimits,
+    pub rtmp_connections_per_ip: Option<usize>,
+    pub sse_per_app: usize,
     /// Apps from the file and the flags; empty means "use the stored or demo app".
     pub apps: Vec<AppConfig>,
     /// Callback URLs to add to every app (when no app was declared by flag).
@@ -451,6 +457,8 @@ impl Config {
             url_policy,
             admin_token,
             http_limits,
+            rtmp_connections_per_ip: file.limits.rtmp_connections_per_ip.map(|n| n.max(1)),
+            sse_per_app: file.limits.sse_per_app.unwrap_or(1000).max(1),
             http: args
                 .http
                 .or(file.http)

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,10 +25,60 @@ use tributary_core::registry::StreamOrigin;
 use tributary_core::token::{self, Claims, Purpose};
 use tributary_core::{AppId, CloseReason, CoreEvent};
 
-pub fn router(control: Arc<ControlPlane>) -> Router {
+/// Open feeds per app, capped: each feed holds a broadcast receiver and a connection.
+#[derive(Default)]
+struct Feeds {
+    per_app: Mutex<HashMap<AppId, usize>>,
+    max_per_app: usize,
+}
+
+/// One open feed's place in the count; given back when the feed's stream is dropped.
+struct FeedSlot {
+    feeds: Arc<Feeds>,
+    app_id: AppId,
+}
+
+impl Drop for FeedSlot {
+    fn drop(&mut self) {
+        let mut m = self.feeds.per_app.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.app_id) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl Feeds {
+    fn take(self: &Arc<Self>, app_id: AppId) -> Option<FeedSlot> {
+        let mut m = self.per_app.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(app_id).or_insert(0);
+        if *n >= self.max_per_app {
+            return None;
+        }
+        *n += 1;
+        Some(FeedSlot {
+            feeds: self.clone(),
+            app_id,
+        })
+    }
+}
+
+#[derive(Clone)]
+struct FeedState {
+    control: Arc<ControlPlane>,
+    feeds: Arc<Feeds>,
+}
+
+/// The feed's route; at most `max_per_app` feeds of one app are open at once (429 past it).
+pub fn router(control: Arc<ControlPlane>, max_per_app: usize) -> Router {
     Router::new()
         .route("/rooms/{room}/events", get(feed))
-        .with_state(control)
+        .with_state(FeedState {
+            control,
+            feeds: Arc::new(Feeds {
+                per_app: Mutex::new(HashMap::new()),
+                max_per_app,
+            }),
+        })
 }
 
 fn reason_name(r: CloseReason) -> &'static str {
@@ -96,7 +146,7 @@ fn to_event(app: AppId, room: &str, ev: &CoreEvent) -> Option<Event> {
 }
 
 async fn feed(
-    State(control): State<Arc<ControlPlane>>,
+    State(FeedState { control, feeds }): State<FeedState>,
     Path(room): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -121,6 +171,13 @@ async fn feed(
     ) {
         return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
     }
+    let Some(slot) = feeds.take(app_id) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many open event feeds for this app\n",
+        )
+            .into_response();
+    };
     // Subscribe before reading the room so nothing falls between the two.
     let rx = control.subscribe();
     let seq = control
@@ -132,25 +189,26 @@ async fn feed(
         .event("ready")
         .data(json!({ "room_id": room, "streams": seq }).to_string());
     let first = futures_util::stream::once(async move { Ok::<Event, Infallible>(hello) });
-    let rest = futures_util::stream::unfold((rx, room), move |(mut rx, room)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    if let Some(e) = to_event(app_id, &room, &ev) {
-                        return Some((Ok::<Event, Infallible>(e), (rx, room)));
+    let rest =
+        futures_util::stream::unfold((rx, room, slot), move |(mut rx, room, slot)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if let Some(e) = to_event(app_id, &room, &ev) {
+                            return Some((Ok::<Event, Infallible>(e), (rx, room, slot)));
+                        }
                     }
+                    Err(RecvError::Lagged(n)) => {
+                        // Tell the client it must re-list the room.
+                        let e = Event::default()
+                            .event("lagged")
+                            .data(json!({ "missed": n }).to_string());
+                        return Some((Ok(e), (rx, room, slot)));
+                    }
+                    Err(RecvError::Closed) => return None,
                 }
-                Err(RecvError::Lagged(n)) => {
-                    // Tell the client it must re-list the room.
-                    let e = Event::default()
-                        .event("lagged")
-                        .data(json!({ "missed": n }).to_string());
-                    return Some((Ok(e), (rx, room)));
-                }
-                Err(RecvError::Closed) => return None,
             }
-        }
-    });
+        });
     Sse::new(futures_util::StreamExt::chain(first, rest))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

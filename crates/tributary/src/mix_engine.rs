@@ -55,6 +55,10 @@ impl MixEngine for EngineAdapter {
         self.0.stop(app_id as u64, task_id);
     }
 
+    fn is_running(&self, app_id: AppId, task_id: &str) -> bool {
+        self.0.stats(app_id as u64, task_id).is_some()
+    }
+
     fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)> {
         self.0.stream_size(app_id as u64, stream_id)
     }

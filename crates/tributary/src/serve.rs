@@ -105,8 +105,16 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         Arc::new(mix_engine::EngineAdapter(engine.clone())),
     )?);
     {
+        // In the background: a slow image host must not keep the listeners closed.
         let m = mixing.clone();
-        tokio::task::spawn_blocking(move || m.resume_all()).await?;
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            m.resume_all();
+            info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "stored mix tasks resumed"
+            );
+        });
     }
     tokio::spawn(mixing.clone().follow_rooms());
     tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));
@@ -115,6 +123,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         control.clone(),
         Some(mixing.clone()),
         cfg.tencent_service.clone(),
+        Some(api.gateway()),
     )?;
     if let Some(addr) = cfg.tencent_http {
         let l = TcpListener::bind(addr)
@@ -132,15 +141,18 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         open_publish: cfg.open_publish,
         play_token: cfg.play_token,
     });
-    let rtmp = RtmpServer::new(
-        hub.clone(),
-        auth.clone(),
+    let rtmp = RtmpServer::new(hub.clone(), auth.clone(), {
+        let d = RtmpConfig::default();
         RtmpConfig {
             first_packet_timeout: cfg.first_packet_timeout,
             idle_timeout: cfg.idle_timeout,
-            ..RtmpConfig::default()
-        },
-    );
+            write_timeout: cfg.http_limits.write_timeout,
+            max_connections_per_ip: cfg
+                .rtmp_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
+            ..d
+        }
+    });
     let hls = Hls::new(HlsConfig {
         segment: cfg.hls_segment,
         window: cfg.hls_window,
@@ -174,7 +186,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
         .merge(mix_engine::router(engine.clone()))
-        .merge(events::router(control.clone()))
+        .merge(events::router(control.clone(), cfg.sse_per_app))
         .merge(tributary_live::http::router(LiveHttp {
             hub: hub.clone(),
             hls,

@@ -136,6 +136,15 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
         "exactly, or the Python SDK misreads errors"
     );
     assert_eq!(error_code(&r), None, "{r}");
+    // The same signed request again: TC3 has no nonce, so the signature is remembered.
+    let (_, r) = tc3(&s, "CreateCommonMixStream", SECRET_KEY, now, None, &body);
+    assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
+    assert!(
+        r["Response"]["Error"]["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("replayed")),
+        "{r}"
+    );
 
     // The mix: red on the left half, the blue canvas on the right.
     let url = format!("{}/{APP}/tc_mix.flv", s.base);
@@ -252,6 +261,39 @@ fn the_legacy_hmac_sha256_form_is_verified() {
         "{r}"
     );
     let r = send(good.replace("nothing_here", "nothing_else"));
+    assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
+    // The same Nonce again, exactly as signed: a replay.
+    let r = send(good.clone());
+    assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
+    assert!(format!("{r}").contains("replayed"), "{r}");
+
+    // A flattened key of 60,000 parts, properly signed: a clear error, no stack overflow.
+    let deep = vec!["A"; 60_000].join(".");
+    let mut params = vec![
+        ("Action", "CancelCommonMixStream".to_string()),
+        (deep.as_str(), "1".to_string()),
+        ("Nonce", "1234567".to_string()),
+        ("Region", "ap-guangzhou".to_string()),
+        ("SecretId", SECRET_ID.to_string()),
+        ("SignatureMethod", "HmacSHA256".to_string()),
+        ("Timestamp", now_secs().to_string()),
+        ("Version", "2018-08-01".to_string()),
+    ];
+    params.sort();
+    let joined: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let to_sign = format!("POST{host}/?{}", joined.join("&"));
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hmac256(SECRET_KEY.as_bytes(), to_sign.as_bytes()));
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &params {
+        form.append_pair(k, v);
+    }
+    form.append_pair("Signature", &sig);
+    let r = send(form.finish());
+    assert_eq!(error_code(&r), Some("InvalidParameter"), "{r}");
+    assert!(format!("{r}").contains("60000 parts"), "{r}");
+    // The server is still there.
+    let r = send(good.replace("788888818051923570", "42"));
     assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
 }
 
@@ -433,7 +475,8 @@ fn watermark_images_are_registered_durably_and_mixed_as_layers() {
     let del = json!({"WatermarkId": id}).to_string();
     let (_, r) = tc3(&s, "DeleteLiveWatermark", SECRET_KEY, now, None, &del);
     assert_eq!(error_code(&r), None, "{r}");
-    let (_, r) = tc3(&s, "DeleteLiveWatermark", SECRET_KEY, now, None, &del);
+    // The same request signed again (TC3 has no nonce: the exact bytes would be a replay).
+    let (_, r) = tc3(&s, "DeleteLiveWatermark", SECRET_KEY, now + 1, None, &del);
     assert_eq!(error_code(&r), Some("ResourceNotFound"));
     let (_, r) = tc3(&s, "DescribeLiveWatermarks", SECRET_KEY, now, None, "{}");
     assert_eq!(r["Response"]["TotalNum"], 0, "{r}");

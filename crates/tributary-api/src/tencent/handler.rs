@@ -11,11 +11,12 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
-use tributary_core::AppId;
 use tributary_core::mix::MixLimits;
 use tributary_core::mix_task::{MixTask, TaskError, TaskKind};
+use tributary_core::replay::ReplayGuard;
 use tributary_core::store::{StoreError, WriteBatch, WriteOp};
 use tributary_core::watermark::{MAX_WATERMARKS, Watermark};
+use tributary_core::{AppId, CoreError};
 
 use super::envelope::{TcError, new_request_id, reply};
 use super::mix::{Create, translate};
@@ -23,7 +24,11 @@ use super::{legacy, params, signature};
 use crate::clock::now_ms;
 use crate::control::ControlPlane;
 use crate::mixing::{EngineRefusal, MixControl, MixControlError, StopReason};
+use crate::zego::action::Action;
+use crate::zego::gateway::Gateway;
 
+/// Signatures and nonces one app may have in the replay guard at once.
+const MAX_SIGNATURES_PER_APP: usize = 2_000_000;
 /// The API version the SDKs send for Live.
 pub const VERSION: &str = "2018-08-01";
 /// The vendor's limit on one mix's inputs.
@@ -55,6 +60,11 @@ pub struct TencentApi {
     /// The credential scope's service to require (None: take it as given, as the Node SDK
     /// signs the endpoint's first label).
     service: Option<String>,
+    /// Signatures (TC3) and nonces (legacy) seen within the window, per app.
+    replay: HashMap<AppId, Mutex<ReplayGuard>>,
+    /// The ZEGO gateway's per-app rate limiters: mixing calls of both dialects count
+    /// against the same budgets.
+    limits: Option<Arc<Gateway>>,
 }
 
 impl TencentApi {
@@ -62,11 +72,22 @@ impl TencentApi {
         control: Arc<ControlPlane>,
         mixing: Option<Arc<MixControl>>,
         service: Option<String>,
+        limits: Option<Arc<Gateway>>,
     ) -> Result<Arc<Self>, StoreError> {
         let mut keys = HashMap::new();
         let mut watermarks = HashMap::new();
+        let mut replay = HashMap::new();
         for app in control.apps() {
             let id = app.config.app_id;
+            replay.insert(
+                id,
+                Mutex::new(ReplayGuard::new(
+                    signature::MAX_SKEW_S as u64,
+                    MAX_SIGNATURES_PER_APP,
+                    rand::random(),
+                    now_ms() / 1000,
+                )),
+            );
             watermarks.insert(id, control.store().watermarks(id)?);
             for c in &app.config.tencent_credentials {
                 keys.insert(c.secret_id.clone(), (id, c.secret_key.clone()));
@@ -78,6 +99,8 @@ impl TencentApi {
             mixing,
             keys,
             service,
+            replay,
+            limits,
         }))
     }
 
@@ -166,64 +189,66 @@ async fn process(
     };
     let now_s = (now_ms() / 1000) as i64;
     let lookup = |id: &str| api.keys.get(id).map(|(_, k)| k.clone());
-    let (action, version, secret_id, params) = if let Some(action) = header("x-tc-action") {
-        let req = signature::Request {
-            method: method.as_str(),
-            raw_query: if *method == Method::GET {
-                raw_query
-            } else {
-                ""
-            },
-            header: &header,
-            body: &body,
-        };
-        let secret_id = signature::verify(&req, now_s, api.service.as_deref(), &lookup)
-            .map_err(|e| (Some(action.clone()), auth_error(e)))?;
-        let params = if *method == Method::GET {
-            let pairs = form_pairs(raw_query.as_bytes());
-            params::unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]).map_err(
-                |e| {
-                    (
-                        Some(action.clone()),
-                        TcError::new("InvalidParameter", e.to_string()),
-                    )
+    let (action, version, secret_id, params, replay_key) =
+        if let Some(action) = header("x-tc-action") {
+            let req = signature::Request {
+                method: method.as_str(),
+                raw_query: if *method == Method::GET {
+                    raw_query
+                } else {
+                    ""
                 },
-            )?
-        } else if body.trim_ascii().is_empty() {
-            Value::Object(Map::new())
+                header: &header,
+                body: &body,
+            };
+            let secret_id = signature::verify(&req, now_s, api.service.as_deref(), &lookup)
+                .map_err(|e| (Some(action.clone()), auth_error(e)))?;
+            let params = if *method == Method::GET {
+                let pairs = form_pairs(raw_query.as_bytes());
+                params::unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[])
+                    .map_err(|e| {
+                        (
+                            Some(action.clone()),
+                            TcError::new("InvalidParameter", e.to_string()),
+                        )
+                    })?
+            } else if body.trim_ascii().is_empty() {
+                Value::Object(Map::new())
+            } else {
+                serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .filter(Value::is_object)
+                    .ok_or_else(|| {
+                        (
+                            Some(action.clone()),
+                            TcError::new("InvalidParameter", "the body must be a JSON object"),
+                        )
+                    })?
+            };
+            let key = format!("tc3:{}", header("authorization").unwrap_or_default());
+            (action, header("x-tc-version"), secret_id, params, key)
         } else {
-            serde_json::from_slice::<Value>(&body)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| {
-                    (
-                        Some(action.clone()),
-                        TcError::new("InvalidParameter", "the body must be a JSON object"),
-                    )
-                })?
-        };
-        (action, header("x-tc-version"), secret_id, params)
-    } else {
-        let mut pairs = form_pairs(raw_query.as_bytes());
-        pairs.extend(form_pairs(&body));
-        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let action = get("Action")
-            .ok_or_else(|| (None, TcError::new("MissingParameter", "Action is required")))?;
-        let host = header("host").unwrap_or_default();
-        let secret_id = legacy::verify(method.as_str(), &host, &pairs, now_s, &lookup)
-            .map_err(|e| (Some(action.clone()), auth_error(e)))?;
-        let params = params::unflatten(
-            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            TRANSPORT,
-        )
-        .map_err(|e| {
-            (
-                Some(action.clone()),
-                TcError::new("InvalidParameter", e.to_string()),
+            let mut pairs = form_pairs(raw_query.as_bytes());
+            pairs.extend(form_pairs(&body));
+            let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let action = get("Action")
+                .ok_or_else(|| (None, TcError::new("MissingParameter", "Action is required")))?;
+            let host = header("host").unwrap_or_default();
+            let secret_id = legacy::verify(method.as_str(), &host, &pairs, now_s, &lookup)
+                .map_err(|e| (Some(action.clone()), auth_error(e)))?;
+            let params = params::unflatten(
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                TRANSPORT,
             )
-        })?;
-        (action, get("Version"), secret_id, params)
-    };
+            .map_err(|e| {
+                (
+                    Some(action.clone()),
+                    TcError::new("InvalidParameter", e.to_string()),
+                )
+            })?;
+            let key = format!("nonce:{}", get("Nonce").unwrap_or_default());
+            (action, get("Version"), secret_id, params, key)
+        };
     let fail = |e: TcError| (Some(action.clone()), e);
     match version.as_deref() {
         Some(VERSION) => {}
@@ -246,6 +271,8 @@ async fn process(
             "unknown SecretId",
         )));
     };
+    api.guard(app_id, &action, &replay_key, now_s)
+        .map_err(fail)?;
     let act = action.clone();
     let me = api.clone();
     let done = tokio::task::spawn_blocking(move || run(&me, app_id, &act, &params)).await;
@@ -253,6 +280,45 @@ async fn process(
         Ok(Ok(fields)) => Ok((action, app_id, fields)),
         Ok(Err(e)) => Err(fail(e)),
         Err(e) => Err(fail(TcError::new("InternalError", e.to_string()))),
+    }
+}
+
+impl TencentApi {
+    /// Replay and rate limits of an authenticated request.
+    ///
+    /// TC3 signs no nonce, so the signature itself is remembered: a byte-identical request
+    /// (same action, body and second) is a replay. Reads (`Describe*`) change nothing
+    /// and SDKs repeat them legitimately, so they are not remembered. The legacy form
+    /// carries a `Nonce`, remembered like ZEGO's `SignatureNonce`.
+    fn guard(&self, app_id: AppId, action: &str, key: &str, now_s: i64) -> Result<(), TcError> {
+        if !action.starts_with("Describe")
+            && let Some(g) = self.replay.get(&app_id)
+        {
+            g.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .check_and_insert(key, now_s.max(0) as u64)
+                .map_err(|e| match e {
+                    CoreError::NonceReplayed => TcError::new(
+                        "AuthFailure.SignatureFailure",
+                        "this request was already received (replayed): sign every request anew \
+                         (TC3: a new X-TC-Timestamp; legacy: a new Nonce)",
+                    ),
+                    other => TcError::new("InternalError", other.to_string()),
+                })?;
+        }
+        let equivalent = match action {
+            "CreateCommonMixStream" => Some(Action::StartMix),
+            "CancelCommonMixStream" => Some(Action::StopMix),
+            _ => None,
+        };
+        if let (Some(limits), Some(zego_action), Some(app)) =
+            (&self.limits, equivalent, self.control.app(app_id))
+        {
+            limits
+                .throttle(app, zego_action, now_ms())
+                .map_err(|e| TcError::new("RequestLimitExceeded", e.message))?;
+        }
+        Ok(())
     }
 }
 

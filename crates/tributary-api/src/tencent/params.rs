@@ -8,6 +8,12 @@ use serde_json::{Map, Value};
 /// Most array index accepted in a flattened key (the largest list, InputStreamList, takes
 /// 16): a key like `A.999999999.B` must not allocate a huge array.
 const MAX_INDEX: usize = 64;
+/// Most dot-separated parts in a flattened key: the deepest real one
+/// (`InputStreamList.0.LayoutParams.ImageLayer`) has four. Deeper keys are refused before
+/// anything recursive sees them (a 60,000-part key must be an error, not a stack overflow).
+const MAX_DEPTH: usize = 8;
+/// Longest flattened key.
+const MAX_KEY_LEN: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
@@ -17,6 +23,10 @@ pub enum ParamsError {
     IndexTooLarge { key: String, index: usize },
     #[error("the parameter {0:?} is given twice or conflicts with another")]
     Conflict(String),
+    #[error(
+        "a parameter name has {parts} parts or {len} bytes; at most {MAX_DEPTH} parts and {MAX_KEY_LEN} bytes are accepted"
+    )]
+    TooDeep { parts: usize, len: usize },
 }
 
 /// Rebuilds the object from flattened `(key, value)` pairs, skipping the transport's own
@@ -30,7 +40,13 @@ pub fn unflatten<'a>(
         if skip.contains(&key) {
             continue;
         }
-        let parts: Vec<&str> = key.split('.').collect();
+        let parts: Vec<&str> = key.split('.').take(MAX_DEPTH + 1).collect();
+        if parts.len() > MAX_DEPTH || key.len() > MAX_KEY_LEN {
+            return Err(ParamsError::TooDeep {
+                parts: key.split('.').count(),
+                len: key.len(),
+            });
+        }
         if parts.iter().any(|p| p.is_empty()) {
             return Err(ParamsError::BadKey(key.to_string()));
         }
@@ -104,6 +120,23 @@ pub fn number(v: &Value) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_and_long_keys_are_clear_errors() {
+        let deep = vec!["A"; 60_000].join(".");
+        assert!(matches!(
+            unflatten([(deep.as_str(), "1")], &[]),
+            Err(ParamsError::TooDeep { parts: 60_000, .. })
+        ));
+        let deep_indexed = format!("A{}", ".0".repeat(9));
+        assert!(matches!(
+            unflatten([(deep_indexed.as_str(), "1")], &[]),
+            Err(ParamsError::TooDeep { .. })
+        ));
+        let long = "A".repeat(MAX_KEY_LEN + 1);
+        assert!(unflatten([(long.as_str(), "1")], &[]).is_err());
+        assert!(unflatten([("A.B.C.D.E.F.G.H", "1")], &[]).is_ok());
+    }
 
     #[test]
     fn the_sdk_get_query_rebuilds_the_json_body() {

@@ -177,7 +177,7 @@ pub fn verify(
     let ts: i64 = ts_text.trim().parse().map_err(|_| {
         Tc3Error::Malformed(format!("X-TC-Timestamp {ts_text:?} is not an integer"))
     })?;
-    if (now_s - ts).abs() > MAX_SKEW_S {
+    if !tributary_core::replay::within_window(now_s, ts, MAX_SKEW_S) {
         return Err(Tc3Error::Expired { ts, now: now_s });
     }
     if let Some(expected) = service

@@ -114,7 +114,7 @@ impl Gateway {
             )
         })?;
         let now_secs = (now_ms / 1000) as i64;
-        if (now_secs - ts).abs() > TIMESTAMP_WINDOW_SECS {
+        if !tributary_core::replay::within_window(now_secs, ts, TIMESTAMP_WINDOW_SECS) {
             return Err(ZegoError::new(
                 GW_SIGNATURE_EXPIRED,
                 format!(

@@ -41,7 +41,7 @@ pub const BODY_LIMIT: usize = 1 << 20;
 
 pub struct ZegoApi {
     control: Arc<ControlPlane>,
-    gateway: Gateway,
+    gateway: Arc<Gateway>,
     mixing: Option<Arc<MixControl>>,
 }
 
@@ -52,12 +52,19 @@ impl ZegoApi {
         mixing: Option<Arc<MixControl>>,
         rate_limits_off: bool,
     ) -> Arc<Self> {
-        let gateway = Gateway::new(&control, rate_limits_off, now_ms());
+        let gateway = Arc::new(Gateway::new(&control, rate_limits_off, now_ms()));
         Arc::new(ZegoApi {
             control,
             gateway,
             mixing,
         })
+    }
+}
+
+impl ZegoApi {
+    /// The per-app rate limiters, for the other dialect to count against the same budgets.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone()
     }
 }
 

@@ -6,6 +6,7 @@ Usage: tencent_sdk.py HOST:PORT SECRET_ID SECRET_KEY
 
 import json
 import sys
+import time
 
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -88,6 +89,9 @@ if mode in ("all", "rest"):
         "sdk_mix",
     )
     out["cancel"] = cancel("sdk_pk")
+    # TC3 signs no nonce: the same request within the same second would be a replay
+    # (refused with AuthFailure.SignatureFailure), so the second cancel waits a second.
+    time.sleep(1.1)
     out["cancel_again"] = cancel("sdk_pk")
     out["bad_key"] = cancel("sdk_pk", client(key="not-the-key"))
     out["get_mode"] = cancel("sdk_pk", client(method="GET"))

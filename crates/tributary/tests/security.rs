@@ -1,0 +1,303 @@
+//! Hardening, through the real binary: tenant URLs never reach refused addresses (a canary
+//! server counts every connection), operator routes need the admin token, secrets never
+//! show in introspection or logs, slow clients are dropped, the data directory is private.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::media::*;
+use common::*;
+use serde_json::{Value, json};
+
+const LIVE: Duration = Duration::from_secs(20);
+
+/// A TCP server that counts connections and answers each with `reply`.
+struct Canary {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Canary {
+    fn start(ip: &str, reply: &'static str) -> Canary {
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                h.fetch_add(1, Ordering::SeqCst);
+                let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(reply.as_bytes());
+            }
+        });
+        Canary { port, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+fn start_mix(c: &Client, body: Value) -> Value {
+    c.post("StartMix", &body.to_string(), "application/json")
+}
+
+fn mix_body(task: &str, input: Value, output: Value) -> Value {
+    json!({
+        "TaskId": task, "UserId": "u", "Sequence": 1,
+        "MixInput": [input],
+        "MixOutput": [output],
+    })
+}
+
+fn message(v: &Value) -> String {
+    v["Message"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn tenant_urls_never_reach_refused_addresses() {
+    let s = Server::start(None);
+    let c = s.app();
+    // 127.0.0.2 is loopback outside the test configuration's allow-list (127.0.0.1/32).
+    let canary = Canary::start("127.0.0.2", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let p = canary.port;
+    let rect = json!({"Top": 0, "Left": 0, "Bottom": 240, "Right": 320});
+    let out = json!({"StreamId": "sec-out", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000});
+
+    // Inputs at refused addresses: the documented "input stream error" with the field.
+    for url in [
+        format!("http://127.0.0.2:{p}/live/x.flv"),
+        format!("rtmp://127.0.0.2:{p}/live/x"),
+        format!("rtmp://[::ffff:127.0.0.2]:{p}/live/x"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://10.0.0.1/live/x.flv".to_string(),
+    ] {
+        let r = start_mix(
+            &c,
+            mix_body(
+                "t",
+                json!({"StreamUrl": url, "RectInfo": rect}),
+                out.clone(),
+            ),
+        );
+        expect_code(&r, 110200153);
+        assert!(message(&r).contains("MixInput[0].StreamUrl"), "{r}");
+        assert!(message(&r).contains("address"), "{r}");
+    }
+    // Schemes FFmpeg would open locally: a parameter error naming the field.
+    for url in [
+        "file:///etc/passwd",
+        "concat:/etc/passwd|/etc/hosts",
+        "subfile:,,start,0,end,0,,:/etc/passwd",
+        "pipe:0",
+        "tcp://8.8.8.8:80",
+        "data:text/plain,hi",
+    ] {
+        let r = start_mix(
+            &c,
+            mix_body(
+                "t",
+                json!({"StreamUrl": url, "RectInfo": rect}),
+                out.clone(),
+            ),
+        );
+        expect_code(&r, 110200002);
+        assert!(message(&r).contains("MixInput[0].StreamUrl"), "{r}");
+    }
+    // Outputs and images.
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", LIVE);
+    let red = json!({"StreamId": "red", "RectInfo": rect});
+    let r = start_mix(
+        &c,
+        mix_body(
+            "t",
+            red.clone(),
+            json!({"StreamUrl": format!("rtmp://127.0.0.2:{p}/live/k"), "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}),
+        ),
+    );
+    expect_code(&r, 110200154);
+    assert!(message(&r).contains("MixOutput[0].StreamUrl"), "{r}");
+    let mut v = mix_body("t", red.clone(), out.clone());
+    v["BackgroundImage"] = json!(format!("http://127.0.0.2:{p}/bg.png"));
+    expect_code(&start_mix(&c, v), 110200141);
+
+    // A permitted image host that redirects to the cloud metadata address.
+    let redirector = Canary::start(
+        "127.0.0.1",
+        "HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\n\r\n",
+    );
+    let mut v = mix_body("t", red.clone(), out.clone());
+    v["BackgroundImage"] = json!(format!("http://127.0.0.1:{}/bg.png", redirector.port));
+    let r = start_mix(&c, v);
+    expect_code(&r, 110200142);
+    assert!(message(&r).contains("redirect"), "{r}");
+    assert_eq!(redirector.hits(), 1);
+
+    // Auto-mix extras go through the same policy.
+    let auto = |url: &str| {
+        json!({"TaskId": "auto", "UserId": "u", "RoomId": "room1", "Sequence": 1,
+               "ExtraMixInput": [{"StreamUrl": url}],
+               "MixOutput": [{"StreamId": "auto-out"}]})
+        .to_string()
+    };
+    let r = c.post(
+        "StartAutoMix",
+        &auto("file:///etc/passwd"),
+        "application/json",
+    );
+    expect_code(&r, 110200002);
+    assert!(message(&r).contains("ExtraMixInput[0].StreamUrl"), "{r}");
+    let r = c.post(
+        "StartAutoMix",
+        &auto(&format!("rtmp://127.0.0.2:{p}/live/x")),
+        "application/json",
+    );
+    expect_code(&r, 110200153);
+
+    // Nothing ever connected to the refused address.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(canary.hits(), 0, "a refused address was reached");
+}
+
+#[test]
+fn operator_routes_need_the_admin_token() {
+    let s = Server::start(None);
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = reqwest::blocking::Client::new().get(format!("{}{path}", s.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().unwrap()
+    };
+    for path in [
+        "/metrics",
+        "/api/mix",
+        &format!("/api/streams/{APP}/nothing"),
+    ] {
+        let r = get(path, None);
+        assert_eq!(r.status(), 401, "{path}");
+        assert!(r.headers().contains_key("www-authenticate"));
+        assert_eq!(get(path, Some("wrong")).status(), 401, "{path}");
+        assert_ne!(get(path, Some(ADMIN_TOKEN)).status(), 401, "{path}");
+    }
+    assert_eq!(get("/metrics", Some(ADMIN_TOKEN)).status(), 200);
+    assert_eq!(get("/api/mix", Some(ADMIN_TOKEN)).status(), 200);
+    // Players and the API dialects need no admin token.
+    assert_eq!(get("/healthz", None).status(), 200);
+
+    // No token configured: one is generated, stored, and printed once.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut fresh = Server::start_with(&data, &["--app", "4242:0123456789abcdef"]);
+    let out = std::fs::read_to_string(fresh.stdout_log()).unwrap();
+    let token = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Generated the admin token"))
+        .nth(1)
+        .map(|l| l.trim().to_string())
+        .expect("the generated token is printed");
+    assert_eq!(token.len(), 48);
+    let metrics = |base: &str, t: &str| {
+        reqwest::blocking::Client::new()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(t)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(metrics(&fresh.base, &token), 200);
+    fresh.restart();
+    let out = std::fs::read_to_string(fresh.stdout_log()).unwrap();
+    assert!(!out.contains(&token), "printed again after a restart");
+    assert_eq!(metrics(&fresh.base, &token), 200, "the stored token");
+}
+
+#[test]
+fn secrets_never_show_in_introspection_or_logs() {
+    let s = Server::start(None);
+    let c = s.app();
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", LIVE);
+    // A push target on a permitted address that refuses connections (port 9, discard).
+    let body = json!({
+        "TaskId": "secret", "UserId": "u", "Sequence": 1,
+        "MixInput": [{"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [
+            {"StreamId": "plain-out", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000},
+            {"StreamUrl": "rtmp://127.0.0.1:9/live/STREAMKEY123?token=TOKEN456", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}
+        ],
+    });
+    expect_code(&start_mix(&c, body), 0);
+    // Let the push fail and log its retry.
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = admin_get(&s.base, &format!("/api/mix/{APP}/secret"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(text.contains("rtmp://127.0.0.1:9/live"), "{text}");
+    let list = admin_get(&s.base, "/api/mix").unwrap().text().unwrap();
+    let log = std::fs::read_to_string(s.data.with_extension("stderr.log")).unwrap();
+    for secret in ["STREAMKEY123", "TOKEN456"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+        assert!(!list.contains(secret), "{secret} in {list}");
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}
+
+#[test]
+fn slow_clients_are_dropped_and_others_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen(
+        "[callbacks]",
+        "[limits]\nhttp_header_timeout_ms = 1000\n\n[callbacks]",
+        1,
+    );
+    std::fs::write(&config, &text).unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // Slowloris: a request head that never ends.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "the half-sent request was kept {took:?}"
+    );
+    // Others are served meanwhile and after.
+    let r = reqwest::blocking::get(format!("{}/healthz", s.base)).unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::start(None);
+    expect_code(&s.app().get("DescribeUserNum", &[("RoomId", "r")]), 0);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&s.data), 0o700);
+    for f in ["tributary.db", "tributary.db-wal", "tributary.db-shm"] {
+        let p = s.data.join(f);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{f}");
+        }
+    }
+}
