@@ -124,8 +124,13 @@ def zego(base, action, body):
     return reply
 
 
+ADMIN_TOKEN = "bench-admin-token"
+
+
 def get_json(url):
-    with urllib.request.urlopen(url) as r:
+    """GET an operator route (introspection needs the admin token)."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(req) as r:
         return json.load(r)
 
 
@@ -193,7 +198,8 @@ def start_tributary(extra=()):
     p = spawn([BIN, "serve", "--open-publish", "--rtmp", f"127.0.0.1:{rt}", "--http",
                f"127.0.0.1:{ht}", "--data", os.path.join(TMP, f"data{rt}"), "--app",
                f"{APP}:{SECRET}", "--no-rate-limits", *extra],
-              stdout=open(out, "w"), env={**os.environ, "RUST_LOG": "warn"})
+              stdout=open(out, "w"),
+              env={**os.environ, "RUST_LOG": "warn", "TRIBUTARY_ADMIN_TOKEN": ADMIN_TOKEN})
     wait_for(lambda: "API listening" in open(out).read(), "tributary")
     return p, f"rtmp://127.0.0.1:{rt}/{APP}", f"http://127.0.0.1:{ht}"
 

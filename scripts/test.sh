@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The fuzz targets (their own workspace) must keep compiling; running them is `cargo fuzz`.
+cargo check --locked --manifest-path fuzz/Cargo.toml --bins
 cargo test --locked --workspace

@@ -69,3 +69,33 @@ stream += chunk(3, 20, 1, 0, amf_str("FCUnpublish") + amf_num(4) + NULL + amf_st
 for split in (0, 7, 63):
     open(os.path.join(out, "rtmp_session", f"publish_split{split}"), "wb").write(bytes([split]) + stream)
 print(f"seeds in {out}: flv {len(flv)} bytes, rtmp stream {len(stream)} bytes")
+
+# Text targets: real request shapes.
+def seed(target, name, data):
+    os.makedirs(os.path.join(out, target), exist_ok=True)
+    open(os.path.join(out, target, name), "wb").write(data)
+
+seed("zego_params", "startmix",
+     b"Action=StartMix&AppId=1234567890&SignatureNonce=15215528852396&Timestamp=1700000000"
+     b"&Signature=abc&SignatureVersion=2.0&StreamId%5B%5D=a&StreamId[]=b&StreamId=c\xff"
+     b'{"TaskId":"t1","MixInput":[{"StreamId":"a","RectInfo":{"Top":0}}],"Sequence":3,"X":null}')
+seed("tencent_params", "sdk_get",
+     b"\x00MixStreamSessionId=test_room&InputStreamList.0.InputStreamName=canvas1"
+     b"&InputStreamList.0.LayoutParams.ImageLayer=1&InputStreamList.0.LayoutParams.InputType=3"
+     b"&InputStreamList.1.InputStreamName=s1&InputStreamList.1.LayoutParams.ImageLayer=2"
+     b"&InputStreamList.1.CropParams.CropWidth=640&OutputParams.OutputStreamName=mix_out")
+seed("tencent_params", "json",
+     b'\x01{"MixStreamSessionId":"r","InputStreamList":[{"InputStreamName":"canvas1","LayoutParams":'
+     b'{"ImageLayer":1,"InputType":3,"ImageWidth":320,"ImageHeight":240,"Color":"0x0000FF"}},'
+     b'{"InputStreamName":"red","LayoutParams":{"ImageLayer":2,"ImageWidth":0.5}}],'
+     b'"OutputParams":{"OutputStreamName":"o","OutputStreamType":1},"MixStreamTemplateId":390}')
+seed("tc3_request", "tc3",
+     b"POST\x00\x00TC3-HMAC-SHA256 Credential=AKIDFUZZ/2023-11-14/live/tc3_request, "
+     b"SignedHeaders=content-type;host, Signature=0123456789abcdef\x001700000000\x00"
+     b'127.0.0.1:8080\x00{"MixStreamSessionId":"x"}')
+seed("tc3_request", "legacy",
+     b"POST\x00\x00\x00\x00127.0.0.1:8080\x00Action=CancelCommonMixStream&Nonce=1&SecretId=AKIDFUZZ"
+     b"&SignatureMethod=HmacSHA256&Timestamp=1700000000&Version=2018-08-01&Signature=abc%3D")
+for i, u in enumerate([b"rtmp://example.com:1935/live/key?token=x", b"http://[::ffff:127.0.0.1]/a.flv",
+                       b"https://user@h/a/b/c.png?sig=1#f", b"file:///etc/passwd"]):
+    seed("url_policy", f"u{i}", u)

@@ -544,3 +544,36 @@ pub(crate) fn unix_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_peer_that_never_reads_cannot_hold_a_write() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        // The peer connects and never reads.
+        let _peer = TcpStream::connect(addr).await.unwrap();
+        let (mut sock, _) = l.accept().await.unwrap();
+        let mut session = ServerSession::new(Limits::default());
+        let packet = crate::media::Packet::new(
+            crate::media::Kind::Video,
+            0,
+            bytes::Bytes::from(vec![0x27u8; 1 << 20]),
+        );
+        let started = std::time::Instant::now();
+        let mut result = Ok(());
+        // Far more than any socket buffer holds.
+        for _ in 0..256 {
+            session.write_media(&packet);
+            result = flush(&mut sock, &mut session, Duration::from_millis(300)).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        let e = result.expect_err("the write should have timed out");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+}

@@ -301,3 +301,81 @@ fn the_data_directory_and_database_are_private() {
         }
     }
 }
+
+/// An RTMP handshake as a client: C0+C1, read S0+S1+S2, send C2.
+fn rtmp_handshake(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c0c1 = vec![0u8; 1 + 1536];
+    c0c1[0] = 3;
+    s.write_all(&c0c1).unwrap();
+    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
+    s.read_exact(&mut s0s1s2).unwrap();
+    s.write_all(&s0s1s2[1..1 + 1536]).unwrap();
+    s
+}
+
+/// Whether the server closes `s` (EOF or reset) within `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    let started = Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn rtmp_peers_are_limited_before_they_are_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen(
+        "[callbacks]",
+        "[limits]\nrtmp_connections_per_ip = 3\n\n[callbacks]",
+        1,
+    );
+    std::fs::write(&config, &text).unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let addr = s.rtmp.trim_start_matches("rtmp://").to_string();
+
+    // Before publish: a command message claiming 1 MiB is refused at once (a publisher
+    // may send 8 MiB messages once it is accepted; an anonymous peer may not).
+    let mut big = rtmp_handshake(&addr);
+    let mut header = vec![0x03, 0, 0, 0, 0x10, 0x00, 0x00, 0x14, 0, 0, 0, 0];
+    header.extend(std::iter::repeat_n(0u8, 128));
+    big.write_all(&header).unwrap();
+    assert!(
+        closed_within(&mut big, Duration::from_secs(5)),
+        "a 1 MiB pre-auth message was buffered"
+    );
+
+    // Per IP: three connections are held, the fourth is closed at once.
+    let held: Vec<TcpStream> = (0..3).map(|_| rtmp_handshake(&addr)).collect();
+    let mut fourth = TcpStream::connect(&addr).unwrap();
+    assert!(
+        closed_within(&mut fourth, Duration::from_secs(5)),
+        "a fourth connection from one IP was kept"
+    );
+    drop(held);
+    // Slots come back: a publisher from the same IP works again.
+    std::thread::sleep(Duration::from_millis(300));
+    let _p = publish_color(&publish_url(&s, "again", "room1", "u1"), "red", 440, 20);
+    wait_live(&s, "again", LIVE);
+}
