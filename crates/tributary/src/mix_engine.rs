@@ -56,7 +56,7 @@ impl MixEngine for EngineAdapter {
     }
 
     fn is_running(&self, app_id: AppId, task_id: &str) -> bool {
-        self.0.stats(app_id as u64, task_id).is_some()
+        self.0.is_running(app_id as u64, task_id)
     }
 
     fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)> {
