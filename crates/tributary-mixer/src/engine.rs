@@ -48,6 +48,10 @@ pub struct EngineConfig {
     pub idle_cap_s: Option<u32>,
     /// Which URLs tasks may open (inputs, outputs, images).
     pub url_policy: UrlPolicy,
+    /// Decoded images kept for reuse, bytes.
+    pub image_cache_bytes: usize,
+    /// Bytes all running tasks' prepared pictures may hold together (admission).
+    pub image_memory_budget: usize,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +69,8 @@ impl Default for EngineConfig {
             input_pixels_estimate: 640 * 480,
             idle_cap_s: None,
             url_policy: UrlPolicy::default(),
+            image_cache_bytes: 256 << 20,
+            image_memory_budget: 1 << 30,
         }
     }
 }
@@ -73,6 +79,10 @@ impl Default for EngineConfig {
 pub enum EngineError {
     #[error("this node is at its mixing budget: the task needs {need} pixels/s, {free} are free")]
     OverBudget { need: u64, free: u64 },
+    #[error(
+        "this node's image memory is spent: the task's pictures need {need} bytes, {free} are free"
+    )]
+    ImageMemory { need: usize, free: usize },
     #[error("input stream {0} is not being published")]
     InputMissing(String),
     /// A `StreamUrl` input the URL policy refuses.
@@ -162,6 +172,21 @@ type Prepared = (
 struct Running {
     shared: Arc<Shared>,
     cost: u64,
+    /// Bytes of the task's prepared pictures (background, watermark, image layers).
+    image_bytes: usize,
+}
+
+/// Bytes a task's prepared pictures hold.
+fn prepared_bytes(p: &Prepared) -> usize {
+    let pic = |i: &I420| i.y.len() + i.u.len() + i.v.len();
+    p.0.as_ref().map_or(0, pic)
+        + p.1
+            .as_ref()
+            .map_or(0, |(o, _)| pic(&o.picture) + o.alpha.len())
+        + p.2
+            .iter()
+            .map(|(o, _)| pic(&o.picture) + o.alpha.len())
+            .sum::<usize>()
 }
 
 pub struct Engine {
@@ -171,6 +196,7 @@ pub struct Engine {
     tasks: Mutex<HashMap<(u64, String), Running>>,
     events: mpsc::Sender<EngineEvent>,
     metrics: Arc<MixMetrics>,
+    images: images::ImageCache,
 }
 
 impl Engine {
@@ -187,10 +213,14 @@ impl Engine {
             Arc::new(Engine {
                 hub,
                 rt,
-                config,
+                config: config.clone(),
                 tasks: Mutex::new(HashMap::new()),
                 events: tx,
                 metrics,
+                images: images::ImageCache::new(
+                    config.image_cache_bytes,
+                    std::time::Duration::from_secs(300),
+                ),
             }),
             rx,
         )
@@ -313,8 +343,8 @@ impl Engine {
         spec: &MixSpec,
         uri: &str,
         what: &'static str,
-    ) -> Result<Option<images::Rgba>, EngineError> {
-        match images::load(
+    ) -> Result<Option<Arc<images::Rgba>>, EngineError> {
+        match self.images.get(
             uri,
             self.config.images_dir.as_deref(),
             self.config.max_image_bytes,
@@ -378,7 +408,9 @@ impl Engine {
     /// for the refusals a caller should see; this one still refuses an over-budget task.
     pub fn start(&self, app_id: u64, task_id: &str, spec: &MixSpec) -> Result<(), EngineError> {
         let cost = self.cost(app_id, spec);
-        let (background, watermark, images) = self.images(spec)?;
+        let prepared = self.images(spec)?;
+        let image_bytes = prepared_bytes(&prepared);
+        let (background, watermark, images) = prepared;
         let prefix = format!("{app_id}/");
         let k = (app_id, task_id.to_string());
         let mut tasks = self.lock();
@@ -390,6 +422,18 @@ impl Engine {
         let free = self.config.budget_pixels_per_s.saturating_sub(used);
         if cost > free {
             return Err(EngineError::OverBudget { need: cost, free });
+        }
+        let images_used: usize = tasks
+            .iter()
+            .filter(|(kk, _)| **kk != k)
+            .map(|(_, r)| r.image_bytes)
+            .sum();
+        let images_free = self.config.image_memory_budget.saturating_sub(images_used);
+        if image_bytes > images_free {
+            return Err(EngineError::ImageMemory {
+                need: image_bytes,
+                free: images_free,
+            });
         }
         let name = format!("{app_id}:{task_id}");
         let old = tasks.get(&k).map(|r| r.shared.plan());
@@ -485,6 +529,7 @@ impl Engine {
         if let Some(r) = tasks.get_mut(&k) {
             *r.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
             r.cost = cost;
+            r.image_bytes = image_bytes;
             info!(task = %name, "mix task updated");
         } else {
             let shared = Arc::new(Shared {
@@ -534,7 +579,14 @@ impl Engine {
                     warn!(task = %name, error = %e, "cannot start the mix thread");
                     EngineError::OverBudget { need: cost, free }
                 })?;
-            tasks.insert(k, Running { shared, cost });
+            tasks.insert(
+                k,
+                Running {
+                    shared,
+                    cost,
+                    image_bytes,
+                },
+            );
             info!(task = %name, cost, "mix task started");
         }
         self.refresh_gauges(&tasks);

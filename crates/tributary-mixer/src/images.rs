@@ -1,8 +1,10 @@
 //! Images a task draws (background, watermark): `http(s)://` URLs fetched with a size
 //! cap, or `preset-id://NAME` looked up in the configured images folder. JPEG and PNG.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use thiserror::Error;
 
@@ -40,6 +42,159 @@ impl Rgba {
         } else {
             full.resize_nearest(w, h)
         }
+    }
+}
+
+/// Decoded images kept for reuse, so a task's updates and restarts do not fetch and
+/// decode the same picture again, and so decoding (a 5 MB PNG can decode to 256 MiB) is
+/// bounded: at most [`ImageCache::MAX_LOADING`] loads run at once, the cache holds at most
+/// `max_bytes` of decoded pixels (least recently used go first), and an `http(s)` entry
+/// is fetched again after `ttl` (a `preset-id://` entry when its file changes).
+pub struct ImageCache {
+    inner: Mutex<CacheInner>,
+    max_bytes: usize,
+    ttl: Duration,
+    loading: (Mutex<usize>, Condvar),
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<String, CacheEntry>,
+    bytes: usize,
+    clock: u64,
+}
+
+struct CacheEntry {
+    image: Arc<Rgba>,
+    at: Instant,
+    /// A preset's file stamp (modified time, length) when it was read.
+    stamp: Option<(Option<SystemTime>, u64)>,
+    used: u64,
+}
+
+impl Rgba {
+    /// Bytes of pixels held.
+    pub fn bytes(&self) -> usize {
+        self.pixels.len()
+    }
+}
+
+fn preset_stamp(uri: &str, dir: Option<&Path>) -> Option<(Option<SystemTime>, u64)> {
+    let name = uri.strip_prefix("preset-id://")?;
+    let meta = std::fs::metadata(preset_path(name, dir).ok()?).ok()?;
+    Some((meta.modified().ok(), meta.len()))
+}
+
+impl ImageCache {
+    /// Loads (fetch + decode) at once at most.
+    pub const MAX_LOADING: usize = 2;
+
+    pub fn new(max_bytes: usize, ttl: Duration) -> ImageCache {
+        ImageCache {
+            inner: Mutex::new(CacheInner::default()),
+            max_bytes,
+            ttl,
+            loading: (Mutex::new(0), Condvar::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decoded bytes held by the cache now.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// The image of `uri`, from the cache or loaded now (see [`load`]).
+    pub fn get(
+        &self,
+        uri: &str,
+        dir: Option<&Path>,
+        max_file_bytes: usize,
+        policy: &UrlPolicy,
+    ) -> Result<Arc<Rgba>, ImageError> {
+        let stamp = if uri.starts_with("preset-id://") {
+            preset_stamp(uri, dir)
+        } else {
+            None
+        };
+        {
+            let mut c = self.lock();
+            c.clock += 1;
+            let now = c.clock;
+            if let Some(e) = c.map.get_mut(uri) {
+                let fresh = match (&e.stamp, &stamp) {
+                    (Some(a), Some(b)) => a == b,
+                    (None, None) => e.at.elapsed() < self.ttl,
+                    _ => false,
+                };
+                if fresh {
+                    e.used = now;
+                    return Ok(e.image.clone());
+                }
+            }
+        }
+        let image = {
+            let _slot = self.loading_slot();
+            Arc::new(load(uri, dir, max_file_bytes, policy)?)
+        };
+        let mut c = self.lock();
+        if let Some(old) = c.map.remove(uri) {
+            c.bytes -= old.image.bytes();
+        }
+        // Pictures larger than half the cache are used but not kept.
+        if image.bytes() <= self.max_bytes / 2 {
+            c.clock += 1;
+            let used = c.clock;
+            c.bytes += image.bytes();
+            c.map.insert(
+                uri.to_string(),
+                CacheEntry {
+                    image: image.clone(),
+                    at: Instant::now(),
+                    stamp,
+                    used,
+                },
+            );
+            while c.bytes > self.max_bytes {
+                let Some(oldest) = c
+                    .map
+                    .iter()
+                    .min_by_key(|(_, e)| e.used)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                if let Some(e) = c.map.remove(&oldest) {
+                    c.bytes -= e.image.bytes();
+                }
+            }
+        }
+        Ok(image)
+    }
+
+    /// Waits for one of the load slots; given back on drop.
+    fn loading_slot(&self) -> LoadSlot<'_> {
+        let (m, cv) = &self.loading;
+        let mut n = m.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= Self::MAX_LOADING {
+            n = cv.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        LoadSlot(self)
+    }
+}
+
+struct LoadSlot<'a>(&'a ImageCache);
+
+impl Drop for LoadSlot<'_> {
+    fn drop(&mut self) {
+        let (m, cv) = &self.0.loading;
+        let mut n = m.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        cv.notify_one();
     }
 }
 
@@ -211,6 +366,63 @@ mod tests {
             load("preset-id://b.png", Some(&dir), 1 << 20, &p),
             Err(ImageError::Load(_))
         ));
+    }
+
+    #[test]
+    fn the_cache_reuses_reloads_on_change_and_stays_within_its_bytes() {
+        let dir = tempfile_dir().join("cache");
+        let _ = std::fs::create_dir_all(&dir);
+        let p = UrlPolicy::default();
+        let png = |w: u32, rgba: [u8; 4]| {
+            let mut out = Vec::new();
+            image::RgbaImage::from_pixel(w, w, image::Rgba(rgba))
+                .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+                .unwrap();
+            out
+        };
+        std::fs::write(dir.join("a.png"), png(16, [255, 0, 0, 255])).unwrap();
+        std::fs::write(dir.join("b.png"), png(16, [0, 255, 0, 255])).unwrap();
+        // Room for two 16×16 images (1 KiB each) and a bit.
+        let cache = ImageCache::new(2500, Duration::from_secs(60));
+        let a1 = cache
+            .get("preset-id://a.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        let a2 = cache
+            .get("preset-id://a.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        assert!(Arc::ptr_eq(&a1, &a2), "the second get is the cached image");
+        assert_eq!(cache.bytes(), 1024);
+        // A changed file is read again.
+        std::fs::write(dir.join("a.png"), png(8, [0, 0, 255, 255])).unwrap();
+        let a3 = cache
+            .get("preset-id://a.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        assert_eq!(a3.width, 8);
+        assert_eq!(cache.bytes(), 256);
+        // Over the budget, the least recently used goes (a, then b).
+        std::fs::write(dir.join("c.png"), png(16, [9, 9, 9, 255])).unwrap();
+        std::fs::write(dir.join("d.png"), png(16, [7, 7, 7, 255])).unwrap();
+        let b1 = cache
+            .get("preset-id://b.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        cache
+            .get("preset-id://c.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        cache
+            .get("preset-id://d.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        assert_eq!(cache.bytes(), 2048);
+        let b2 = cache
+            .get("preset-id://b.png", Some(&dir), 1 << 20, &p)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&b1, &b2), "b was evicted and read again");
+        assert!(cache.bytes() <= 2500, "{}", cache.bytes());
+        // Failures are not cached and say why.
+        assert!(
+            cache
+                .get("preset-id://missing.png", Some(&dir), 1 << 20, &p)
+                .is_err()
+        );
     }
 
     fn tempfile_dir() -> PathBuf {

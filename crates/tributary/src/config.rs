@@ -227,6 +227,8 @@ pub struct MixFileConfig {
     pub input_buffer_ms: Option<i64>,
     /// Stop tasks idle this long even if their MaxIdleTime is longer (seconds).
     pub idle_cap_s: Option<u32>,
+    /// Bytes all tasks' prepared pictures (background, watermark, image layers) may hold.
+    pub image_memory_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +261,7 @@ pub struct Config {
     pub x264_preset: String,
     pub input_buffer_ms: i64,
     pub idle_cap_s: Option<u32>,
+    pub image_memory_bytes: Option<usize>,
     pub tencent_http: Option<SocketAddr>,
     pub tencent_service: Option<String>,
     /// Tencent keys given by flag, attached to their apps once those are known.
@@ -499,6 +502,7 @@ impl Config {
             x264_preset: file.mix.x264_preset.unwrap_or_else(|| "veryfast".into()),
             input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(50).clamp(0, 4_000),
             idle_cap_s: file.mix.idle_cap_s.map(|s| s.max(1)),
+            image_memory_bytes: file.mix.image_memory_bytes,
             tencent_http: args.tencent_http.or(file.tencent.http),
             tencent_service: file.tencent.service,
             tencent_credentials: args

@@ -22,7 +22,9 @@ pub struct EngineAdapter(pub Arc<Engine>);
 
 fn refusal(e: EngineError) -> EngineRefusal {
     match e {
-        EngineError::OverBudget { .. } => EngineRefusal::OverBudget(e.to_string()),
+        EngineError::OverBudget { .. } | EngineError::ImageMemory { .. } => {
+            EngineRefusal::OverBudget(e.to_string())
+        }
         EngineError::InputMissing(_) => EngineRefusal::InputMissing(e.to_string()),
         EngineError::Image {
             error: ImageError::Reference(_),

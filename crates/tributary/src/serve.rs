@@ -94,6 +94,9 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     if let Some(b) = cfg.mix_budget {
         engine_config.budget_pixels_per_s = b;
     }
+    if let Some(b) = cfg.image_memory_bytes {
+        engine_config.image_memory_budget = b;
+    }
     let (engine, engine_events) = Engine::new(
         hub.clone(),
         tokio::runtime::Handle::current(),

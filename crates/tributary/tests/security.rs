@@ -379,3 +379,53 @@ fn rtmp_peers_are_limited_before_they_are_trusted() {
     let _p = publish_color(&publish_url(&s, "again", "room1", "u1"), "red", 440, 20);
     wait_live(&s, "again", LIVE);
 }
+
+#[test]
+fn image_memory_is_admitted_and_sse_feeds_are_capped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    // A 320×240 canvas alone holds 115 200 bytes; allow less than two of them.
+    text = text.replacen(
+        "[callbacks]",
+        "[mix]\nimage_memory_bytes = 200000\n\n[limits]\nsse_per_app = 1\n\n[callbacks]",
+        1,
+    );
+    std::fs::write(&config, &text).unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let c = s.app();
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&s, "red", LIVE);
+    let body = |task: &str, out: &str| {
+        mix_body(
+            task,
+            json!({"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}),
+            json!({"StreamId": out, "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}),
+        )
+    };
+    expect_code(&start_mix(&c, body("m1", "o1")), 0);
+    let r = start_mix(&c, body("m2", "o2"));
+    expect_code(&r, 110200194);
+    assert!(message(&r).contains("image memory"), "{r}");
+
+    // One room feed per app: the second is refused while the first is open.
+    let token = mint("room-events", SECRET, "", "room1", "", now_secs() + 60);
+    let url = format!("{}/rooms/room1/events?app_id={APP}&token={token}", s.base);
+    let first = reqwest::blocking::get(&url).unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(reqwest::blocking::get(&url).unwrap().status(), 429);
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = reqwest::blocking::get(&url).unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the feed's slot did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
