@@ -546,3 +546,90 @@ fn output_type_0_takes_over_an_input_name_and_gives_it_back() {
         assert!(Instant::now() < deadline, "test_stream1 did not come back");
     }
 }
+
+/// A legacy-signed (HmacSHA256) form POST with `params` (Nonce and Timestamp added).
+fn legacy_post(s: &Server, secret_id: &str, key: &str, params: &[(&str, &str)]) -> Value {
+    use base64::Engine;
+    let host = s.base.trim_start_matches("http://").to_string();
+    let nonce = rand::random::<u32>().to_string();
+    let ts = now_secs().to_string();
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    all.extend([
+        ("Nonce", nonce.as_str()),
+        ("Region", "ap-guangzhou"),
+        ("SecretId", secret_id),
+        ("SignatureMethod", "HmacSHA256"),
+        ("Timestamp", ts.as_str()),
+        ("Version", "2018-08-01"),
+    ]);
+    all.sort();
+    let joined: Vec<String> = all.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let to_sign = format!("POST{host}/?{}", joined.join("&"));
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hmac256(key.as_bytes(), to_sign.as_bytes()));
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &all {
+        form.append_pair(k, v);
+    }
+    form.append_pair("Signature", &sig);
+    reqwest::blocking::Client::new()
+        .post(format!("{}/", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form.finish())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn mixing_calls_of_both_dialects_share_the_apps_rate_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    // The limited app: one StopMix-class call per second, whichever dialect makes it.
+    text = text.replacen(
+        "callback_secret = \"limited-cb\"",
+        "callback_secret = \"limited-cb\"\n[apps.rate_limits]\nper_second = { StopMix = 0.2 }",
+        1,
+    );
+    std::fs::write(&config, &text).unwrap();
+    let data = tmp.path().join("data");
+    let cred = format!("{LIMITED_APP}:AKIDLIMITED:limited-key");
+    let s = Server::start_with(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--tencent-credential",
+            &cred,
+        ],
+    );
+    let cancel = |id: &str| {
+        legacy_post(
+            &s,
+            "AKIDLIMITED",
+            "limited-key",
+            &[
+                ("Action", "CancelCommonMixStream"),
+                ("MixStreamSessionId", id),
+            ],
+        )
+    };
+    // The bucket's one token goes to the first cancel (the session does not exist).
+    let r = cancel("a");
+    assert_eq!(
+        error_code(&r),
+        Some("InvalidParameter.CancelSessionNotExist"),
+        "{r}"
+    );
+    let r = cancel("b");
+    assert_eq!(error_code(&r), Some("RequestLimitExceeded"), "{r}");
+    // The ZEGO StopMix of the same app finds the same bucket empty.
+    let r = s.limited().post(
+        "StopMix",
+        r#"{"TaskId": "c", "UserId": "u"}"#,
+        "application/json",
+    );
+    expect_code(&r, 110200194);
+}
