@@ -701,6 +701,36 @@ fn a_stream_url_input_is_pulled_and_the_task_shows_in_metrics() {
 }
 
 #[test]
+fn an_http_flv_input_is_pulled_through_the_url_policy() {
+    let s = Server::start(None);
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u1"), "blue", 660, 40);
+    wait_live(&s, "blue", LIVE);
+    // HTTP-FLV inputs are read by tributary's own client (redirects checked), not FFmpeg's.
+    let body = json!({
+        "TaskId": "flvpull", "UserId": "u",
+        "MixInput": [{"StreamUrl": format!("{}/{APP}/blue.flv?token=SECRETQ", s.base),
+                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "flvpulled", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 400000}]
+    });
+    expect_code(
+        &s.app()
+            .post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    let frame = wait_pixel(&flv_url(&s, "flvpulled"), 160, 120, BLUE);
+    assert!(is(px(&frame, 5, 5), BLUE), "{:?}", px(&frame, 5, 5));
+    let stats: Value = admin_get(&s.base, &format!("/api/mix/{APP}/flvpull"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let input = &stats["inputs"][0];
+    assert_eq!(input["status"], "live", "{stats}");
+    let source = input["source"].as_str().unwrap();
+    assert!(source.starts_with("http://127.0.0.1:"), "{source}");
+    assert!(!source.contains("SECRETQ"), "{source}");
+}
+
+#[test]
 fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
     let s = Server::start(None);
     let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
