@@ -429,3 +429,75 @@ fn image_memory_is_admitted_and_sse_feeds_are_capped() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_slow_image_host_does_not_keep_a_restarting_server_closed() {
+    // Serves a PNG at once the first time, then only after 8 s.
+    let img = image::RgbaImage::from_pixel(40, 40, image::Rgba([0, 255, 0, 255]));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/bg.png", l.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let slow_answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let n = served.clone();
+    let answered = slow_answered.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let png = png.clone();
+            let slow = n.fetch_add(1, Ordering::SeqCst) > 0;
+            let answered = answered.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let _ = conn.read(&mut buf);
+                if slow {
+                    std::thread::sleep(Duration::from_secs(8));
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    png.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&png);
+                if slow {
+                    answered.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let mut s = Server::start(None);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
+    wait_live(&s, "red", LIVE);
+    let mut body = mix_body(
+        "slowbg",
+        json!({"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 120, "Right": 160}}),
+        json!({"StreamId": "slowbg-out", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}),
+    );
+    body["BackgroundImage"] = json!(url);
+    expect_code(&start_mix(&s.app(), body), 0);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // Restart: the task's image is fetched again (slowly) while the API already answers.
+    s.restart();
+    expect_code(&s.app().get("DescribeUserNum", &[("RoomId", "room1")]), 0);
+    assert!(
+        !slow_answered.load(Ordering::SeqCst),
+        "the API answered only after the slow image host did"
+    );
+    // And the task does come back once the image arrives.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list: Value = admin_get(&s.base, "/api/mix").unwrap().json().unwrap();
+        if list
+            .as_array()
+            .is_some_and(|l| l.iter().any(|t| t["task_id"] == "slowbg"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the task did not resume: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(served.load(Ordering::SeqCst) >= 2);
+}
