@@ -267,6 +267,7 @@ impl RtmpServer {
         let mut events = Vec::new();
         let mut app: Option<AppId> = None;
         let w = self.config.write_timeout;
+        let mut held = self.held();
         loop {
             let n = timeout_at(deadline, sock.read_buf(&mut buf))
                 .await
@@ -275,6 +276,7 @@ impl RtmpServer {
                 return Ok(());
             }
             session.feed(&mut buf, &mut events)?;
+            held.set(buf.len() + session.buffered())?;
             flush(&mut sock, &mut session, w).await?;
             for ev in std::mem::take(&mut events) {
                 match ev {
@@ -283,10 +285,12 @@ impl RtmpServer {
                     }
                     SessionEvent::Publish { name } => {
                         let app_id = app.ok_or(ConnError::BadApp(String::new()))?;
+                        drop(held);
                         return self.publish(sock, peer, session, buf, app_id, &name).await;
                     }
                     SessionEvent::Play { name } => {
                         let app_id = app.ok_or(ConnError::BadApp(String::new()))?;
+                        drop(held);
                         return self.play(sock, peer, session, buf, app_id, &name).await;
                     }
                     _ => {}
@@ -548,6 +552,29 @@ pub(crate) fn unix_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_buffer_budget_is_shared_and_given_back() {
+        let total = AtomicUsize::new(0);
+        let held = |budget| Held {
+            total: &total,
+            budget,
+            mine: 0,
+        };
+        let mut a = held(100);
+        let mut b = held(100);
+        assert!(a.set(60).is_ok());
+        assert!(matches!(b.set(50), Err(ConnError::OverBudget)));
+        // The refused connection is dropped: what it held comes back.
+        drop(b);
+        assert_eq!(total.load(Ordering::Relaxed), 60);
+        assert!(a.set(10).is_ok());
+        let mut c = held(100);
+        assert!(c.set(90).is_ok());
+        drop(a);
+        drop(c);
+        assert_eq!(total.load(Ordering::Relaxed), 0);
+    }
 
     #[tokio::test]
     async fn a_peer_that_never_reads_cannot_hold_a_write() {
