@@ -52,6 +52,10 @@ pub struct EngineConfig {
     pub image_cache_bytes: usize,
     /// Bytes all running tasks' prepared pictures may hold together (admission).
     pub image_memory_budget: usize,
+    /// This server's own play URL bases (`rtmp://host:port`, `http://host:port`): an
+    /// input URL under one of them, of the task's own app, is read from the hub directly
+    /// instead of over the network (and needs no network opened in the URL policy).
+    pub self_urls: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +75,7 @@ impl Default for EngineConfig {
             url_policy: UrlPolicy::default(),
             image_cache_bytes: 256 << 20,
             image_memory_budget: 1 << 30,
+            self_urls: Vec::new(),
         }
     }
 }
@@ -176,6 +181,21 @@ struct Running {
     image_bytes: usize,
 }
 
+/// The stream id of `url` when it is one of this server's play URLs for `app_id`.
+fn self_stream(bases: &[String], app_id: u64, url: &str) -> Option<String> {
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    bases.iter().find_map(|base| {
+        let rest = url.strip_prefix(base.trim_end_matches('/'))?;
+        let rest = rest.strip_prefix(&format!("/{app_id}/"))?;
+        let id = if base.starts_with("http") {
+            rest.strip_suffix(".flv")?
+        } else {
+            rest
+        };
+        (!id.is_empty() && !id.contains('/')).then(|| id.to_string())
+    })
+}
+
 /// Bytes a task's prepared pictures hold.
 fn prepared_bytes(p: &Prepared) -> usize {
     let pic = |i: &I420| i.y.len() + i.u.len() + i.v.len();
@@ -244,6 +264,8 @@ impl Engine {
         spec: &MixSpec,
         require_inputs: bool,
     ) -> Result<(), EngineError> {
+        let local = self.localize(app_id, spec);
+        let spec = &local;
         let cost = self.cost(app_id, spec);
         {
             let tasks = self.lock();
@@ -280,6 +302,20 @@ impl Engine {
                 .map_err(|error| EngineError::Image { what, error })?;
         }
         Ok(())
+    }
+
+    /// The spec with input URLs that point at this server's own streams of `app_id`
+    /// (`{base}/{app}/{stream}`, `.flv` for HTTP) turned into stream inputs.
+    fn localize(&self, app_id: u64, spec: &MixSpec) -> MixSpec {
+        let mut out = spec.clone();
+        for i in &mut out.inputs {
+            if let Source::Url(url) = &i.source
+                && let Some(id) = self_stream(&self.config.self_urls, app_id, url)
+            {
+                i.source = Source::Stream(id);
+            }
+        }
+        out
     }
 
     /// Every input and output URL under the URL policy: syntax, scheme, and the addresses
@@ -407,6 +443,8 @@ impl Engine {
     /// Starts a task, or updates it in place when it runs. Call [`Engine::check`] first
     /// for the refusals a caller should see; this one still refuses an over-budget task.
     pub fn start(&self, app_id: u64, task_id: &str, spec: &MixSpec) -> Result<(), EngineError> {
+        let local = self.localize(app_id, spec);
+        let spec = &local;
         let cost = self.cost(app_id, spec);
         let prepared = self.images(spec)?;
         let image_bytes = prepared_bytes(&prepared);
@@ -677,5 +715,31 @@ fn full_rect(w: u32, h: u32) -> tributary_core::mix::Rect {
         top: 0,
         right: w as i32,
         bottom: h as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_play_urls_of_the_same_app_become_stream_inputs() {
+        let bases = vec![
+            "rtmp://127.0.0.1:1935".to_string(),
+            "http://127.0.0.1:8080/".to_string(),
+        ];
+        let f = |url| self_stream(&bases, 42, url);
+        assert_eq!(f("rtmp://127.0.0.1:1935/42/cam1"), Some("cam1".into()));
+        assert_eq!(
+            f("rtmp://127.0.0.1:1935/42/cam1?token=x"),
+            Some("cam1".into())
+        );
+        assert_eq!(f("http://127.0.0.1:8080/42/cam1.flv"), Some("cam1".into()));
+        // Another app's stream, another server, HLS, nested paths: not ours to map.
+        assert_eq!(f("rtmp://127.0.0.1:1935/43/cam1"), None);
+        assert_eq!(f("rtmp://127.0.0.1:19350/42/cam1"), None);
+        assert_eq!(f("http://127.0.0.1:8080/42/cam1/playlist.m3u8"), None);
+        assert_eq!(f("rtmp://127.0.0.1:1935/42/a/b"), None);
+        assert_eq!(f("rtmp://127.0.0.1:1935/42/"), None);
     }
 }

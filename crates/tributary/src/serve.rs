@@ -88,6 +88,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         preset: cfg.x264_preset.clone(),
         idle_cap_s: cfg.idle_cap_s,
         url_policy: cfg.url_policy.clone(),
+        self_urls: self_urls(&cfg, rtmp_addr, http_addr),
         ..EngineConfig::default()
     };
     engine_config.timeline.buffer_ms = cfg.input_buffer_ms;
@@ -249,6 +250,22 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     drop(store);
     info!("tributary stopped");
     Ok(())
+}
+
+/// This server's play URL bases, for mix inputs that name its own streams by URL: the
+/// announced addresses, the public bases, and loopback names when it listens on loopback
+/// or on every interface.
+fn self_urls(cfg: &Config, rtmp: std::net::SocketAddr, http: std::net::SocketAddr) -> Vec<String> {
+    let mut out = vec![format!("rtmp://{rtmp}"), format!("http://{http}")];
+    out.extend(cfg.public_rtmp_url.iter().cloned());
+    out.extend(cfg.public_http_url.iter().cloned());
+    for (scheme, addr) in [("rtmp", rtmp), ("http", http)] {
+        if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+            out.push(format!("{scheme}://127.0.0.1:{}", addr.port()));
+            out.push(format!("{scheme}://localhost:{}", addr.port()));
+        }
+    }
+    out
 }
 
 /// Prints, on the first run, the demo app's credentials with a ready-to-run signed request,

@@ -669,12 +669,14 @@ fn a_task_over_the_nodes_budget_is_refused() {
 #[test]
 fn a_stream_url_input_is_pulled_and_the_task_shows_in_metrics() {
     let s = Server::start(None);
-    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
-    wait_live(&s, "red", LIVE);
-    // The input is pulled over RTMP like any external URL (here: this server's own).
+    // The source is another server (another tributary): its URL is pulled over RTMP by
+    // FFmpeg, through the URL policy (the test configuration opens 127.0.0.1).
+    let origin = Server::start(None);
+    let _red = publish_color(&publish_url(&origin, "red", "room1", "u1"), "red", 440, 40);
+    wait_live(&origin, "red", LIVE);
     let body = json!({
         "TaskId": "pull", "UserId": "u",
-        "MixInput": [{"StreamId": "ignored-when-url-given", "StreamUrl": format!("{}/{APP}/red", s.rtmp),
+        "MixInput": [{"StreamId": "ignored-when-url-given", "StreamUrl": format!("{}/{APP}/red", origin.rtmp),
                       "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}, "RenderMode": 1}],
         "MixOutput": [{"StreamId": "pulled", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 400000}]
     });
@@ -707,7 +709,7 @@ fn an_http_flv_input_is_pulled_through_the_url_policy() {
     wait_live(&s, "blue", LIVE);
     // HTTP-FLV inputs are read by tributary's own client (redirects checked), not FFmpeg's.
     let body = json!({
-        "TaskId": "flvpull", "UserId": "u",
+        "TaskId": "flvpull", "UserId": "u", "Sequence": 1,
         "MixInput": [{"StreamUrl": format!("{}/{APP}/blue.flv?token=SECRETQ", s.base),
                       "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
         "MixOutput": [{"StreamId": "flvpulled", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 400000}]
@@ -718,7 +720,33 @@ fn an_http_flv_input_is_pulled_through_the_url_policy() {
         0,
     );
     let frame = wait_pixel(&flv_url(&s, "flvpulled"), 160, 120, BLUE);
-    assert!(is(px(&frame, 5, 5), BLUE), "{:?}", px(&frame, 5, 5));
+    // This server's own play URL is read from its hub, not over the network.
+    let stats: Value = admin_get(&s.base, &format!("/api/mix/{APP}/flvpull"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(stats["inputs"][0]["source"], "blue", "{stats}");
+    let origin = Server::start(None);
+    let _green = publish_color(
+        &publish_url(&origin, "green", "room1", "u1"),
+        "lime",
+        550,
+        40,
+    );
+    wait_live(&origin, "green", LIVE);
+    let body = json!({
+        "TaskId": "flvpull", "UserId": "u", "Sequence": 2,
+        "MixInput": [{"StreamUrl": format!("{}/{APP}/green.flv?token=SECRETQ", origin.base),
+                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "flvpulled", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 400000}]
+    });
+    expect_code(
+        &s.app()
+            .post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    let frame = wait_pixel(&flv_url(&s, "flvpulled"), 160, 120, GREEN);
+    assert!(is(px(&frame, 5, 5), GREEN), "{:?}", px(&frame, 5, 5));
     let stats: Value = admin_get(&s.base, &format!("/api/mix/{APP}/flvpull"))
         .unwrap()
         .json()
