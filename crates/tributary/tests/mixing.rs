@@ -720,6 +720,7 @@ fn an_http_flv_input_is_pulled_through_the_url_policy() {
         0,
     );
     let frame = wait_pixel(&flv_url(&s, "flvpulled"), 160, 120, BLUE);
+    assert!(is(px(&frame, 5, 5), BLUE), "{:?}", px(&frame, 5, 5));
     // This server's own play URL is read from its hub, not over the network.
     let stats: Value = admin_get(&s.base, &format!("/api/mix/{APP}/flvpull"))
         .unwrap()
