@@ -38,7 +38,10 @@ pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = ff::init();
-        ff::util::log::set_level(ff::util::log::Level::Error);
+        // FFmpeg prints straight to stderr, bypassing our redaction (an RTMP server's error
+        // can echo a stream key): only fatal lines. Failures come back as errors, which
+        // are logged through `tracing` with URLs redacted.
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
     });
 }
 
