@@ -151,6 +151,8 @@ pub struct LimitsFileConfig {
     pub write_timeout_ms: Option<u64>,
     /// RTMP connections from one IP address at most (default 1000).
     pub rtmp_connections_per_ip: Option<usize>,
+    /// HTTP connections from one IP address at most (default 1000).
+    pub http_connections_per_ip: Option<usize>,
     /// Live SSE room feeds per app at most (default 1000).
     pub sse_per_app: Option<usize>,
 }
@@ -441,6 +443,11 @@ impl Config {
                 .limits
                 .http_connections
                 .unwrap_or(d.max_connections)
+                .max(1),
+            max_connections_per_ip: file
+                .limits
+                .http_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip)
                 .max(1),
             header_timeout: file
                 .limits

@@ -2,7 +2,8 @@
 //!
 //! `axum::serve` has no knobs for these, so connections are served here with hyper's
 //! HTTP/1 builder:
-//! - a cap on open connections (past it, new ones are closed at once, not queued);
+//! - a cap on open connections (past it, new ones are closed at once, not queued), and
+//!   one per client IP address (NATs share addresses: keep it generous);
 //! - a header-read deadline (slowloris: a client that never finishes its request head,
 //!   or idles on a kept-alive connection, is dropped);
 //! - a write deadline on the socket: a player of an HTTP-FLV or SSE stream that stops
@@ -13,7 +14,9 @@
 //! Shutdown stops accepting, asks every connection to finish its current response, and
 //! gives long-lived ones (FLV, SSE) a few seconds before they are dropped.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -29,6 +32,8 @@ use tracing::{debug, warn};
 pub struct HttpLimits {
     /// Open connections at most.
     pub max_connections: usize,
+    /// Open connections from one IP address at most.
+    pub max_connections_per_ip: usize,
     /// A request head must arrive within this (also the keep-alive idle limit).
     pub header_timeout: Duration,
     /// A request body must arrive within this.
@@ -43,10 +48,44 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             max_connections: 4096,
+            max_connections_per_ip: 1000,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             max_head_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Open connections per client address.
+struct PerIp {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
+}
+
+/// One connection's place in its address' count; given back on drop.
+struct IpSlot(Arc<PerIp>, IpAddr);
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.0.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
         }
     }
 }
@@ -62,6 +101,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_ip = Arc::new(PerIp {
+        counts: Mutex::new(HashMap::new()),
+        max: limits.max_connections_per_ip,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -82,6 +125,11 @@ pub async fn serve(
             drop(sock);
             continue;
         };
+        let Some(ip_slot) = per_ip.take(peer.ip()) else {
+            debug!(%peer, "HTTP connection refused: at the cap for its address");
+            drop(sock);
+            continue;
+        };
         let _ = sock.set_nodelay(true);
         let mut stream = TimeoutStream::new(sock);
         stream.set_write_timeout(Some(limits.write_timeout));
@@ -96,6 +144,7 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _ip_slot = ip_slot;
             let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);
             tokio::select! {

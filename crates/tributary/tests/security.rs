@@ -501,3 +501,47 @@ fn a_slow_image_host_does_not_keep_a_restarting_server_closed() {
     }
     assert!(served.load(Ordering::SeqCst) >= 2);
 }
+
+#[test]
+fn http_connections_are_capped_per_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen(
+        "[callbacks]",
+        "[limits]\nhttp_connections_per_ip = 2\n\n[callbacks]",
+        1,
+    );
+    std::fs::write(&config, &text).unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    // Make sure both were accepted (a request on each is answered).
+    for mut c in &held {
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        assert!(c.read(&mut buf).unwrap() > 0);
+    }
+    let mut third = TcpStream::connect(&addr).unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_secs(5)),
+        "a third connection from one address was served"
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = reqwest::blocking::get(format!("{}/healthz", s.base))
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots did not come back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
