@@ -545,3 +545,100 @@ fn http_connections_are_capped_per_address() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+fn threads_and_fds(pid: u32) -> (usize, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (threads, fds)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn hung_pulls_end_with_their_task_and_churn_leaks_nothing() {
+    // An "RTMP server" that accepts and never says a word; counts open connections.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let open = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (o, a) = (open.clone(), accepted.clone());
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            a.fetch_add(1, Ordering::SeqCst);
+            o.fetch_add(1, Ordering::SeqCst);
+            let o = o.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                o.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let s = Server::start(None);
+    let c = s.app();
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
+    wait_live(&s, "red", LIVE);
+    let body = |seq: u64| {
+        json!({
+            "TaskId": "hung", "UserId": "u", "Sequence": seq,
+            "MixInput": [
+                {"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 160}},
+                {"StreamUrl": format!("rtmp://127.0.0.1:{port}/live/never"),
+                 "RectInfo": {"Top": 0, "Left": 160, "Bottom": 240, "Right": 320}}],
+            "MixOutput": [{"StreamId": "hung-out", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}],
+        })
+    };
+    let cycle = |seq: u64| {
+        expect_code(&start_mix(&c, body(seq)), 0);
+        // The pull is connected (and hangs in the handshake) before the task stops.
+        let deadline = Instant::now() + LIVE;
+        while open.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the input URL was never opened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        expect_code(
+            &c.post(
+                "StopMix",
+                &json!({"TaskId": "hung", "UserId": "u", "Sequence": seq + 1}).to_string(),
+                "application/json",
+            ),
+            0,
+        );
+        // The stop interrupts the hung open: the connection is closed.
+        let deadline = Instant::now() + LIVE;
+        while open.load(Ordering::SeqCst) != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "a stopped task's pull kept its socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    cycle(1);
+    let (threads0, fds0) = threads_and_fds(s.pid());
+    for i in 1..=5 {
+        cycle(i * 10);
+    }
+    assert!(accepted.load(Ordering::SeqCst) >= 6);
+    // Threads and descriptors come back to where one cycle left them (the runtime's
+    // blocking pool may keep idle threads for a while: wait for it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (threads, fds) = threads_and_fds(s.pid());
+        if threads <= threads0 && fds <= fds0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after churn: {threads} threads (was {threads0}), {fds} fds (was {fds0})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
