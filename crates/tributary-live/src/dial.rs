@@ -27,14 +27,7 @@ pub async fn resolve(
     host: &str,
     port: u16,
 ) -> Result<Vec<SocketAddr>, DialError> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| DialError::Resolve {
-            host: host.to_string(),
-            error: e.to_string(),
-        })?
-        .collect();
-    checked(policy, host, addrs)
+    checked(policy, host, tokio::net::lookup_host((host, port)).await)
 }
 
 /// Resolves `host:port` and checks every address (blocking; for threads that may wait).
@@ -43,21 +36,21 @@ pub fn resolve_blocking(
     host: &str,
     port: u16,
 ) -> Result<Vec<SocketAddr>, DialError> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
+    checked(policy, host, (host, port).to_socket_addrs())
+}
+
+/// A lookup's answer, every address checked.
+fn checked(
+    policy: &UrlPolicy,
+    host: &str,
+    lookup: std::io::Result<impl Iterator<Item = SocketAddr>>,
+) -> Result<Vec<SocketAddr>, DialError> {
+    let addrs: Vec<SocketAddr> = lookup
         .map_err(|e| DialError::Resolve {
             host: host.to_string(),
             error: e.to_string(),
         })?
         .collect();
-    checked(policy, host, addrs)
-}
-
-fn checked(
-    policy: &UrlPolicy,
-    host: &str,
-    addrs: Vec<SocketAddr>,
-) -> Result<Vec<SocketAddr>, DialError> {
     policy
         .check_addrs(host, &addrs)
         .map_err(|refusal| DialError::Refused {

@@ -221,39 +221,22 @@ fn the_legacy_hmac_sha256_form_is_verified() {
     let (s, _dir) = server();
     let host = s.base.trim_start_matches("http://").to_string();
     let ts = now_secs().to_string();
-    let mut params = vec![
-        ("Action", "CancelCommonMixStream".to_string()),
-        ("Language", "zh-CN".to_string()),
-        ("MixStreamSessionId", "nothing_here".to_string()),
-        ("Nonce", "788888818051923570".to_string()),
-        ("Region", "ap-guangzhou".to_string()),
-        ("SecretId", SECRET_ID.to_string()),
-        ("SignatureMethod", "HmacSHA256".to_string()),
-        ("Timestamp", ts),
-        ("Version", "2018-08-01".to_string()),
-    ];
-    params.sort();
-    let joined: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let to_sign = format!("POST{host}/?{}", joined.join("&"));
-    use base64::Engine;
-    let sig = base64::engine::general_purpose::STANDARD
-        .encode(hmac256(SECRET_KEY.as_bytes(), to_sign.as_bytes()));
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    form.append_pair("Signature", &sig);
-    let send = |body: String| -> Value {
-        reqwest::blocking::Client::new()
-            .post(format!("{}/", s.base))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
-    let good = form.finish();
+    let good = legacy_form(
+        &host,
+        SECRET_KEY,
+        &[
+            ("Action", "CancelCommonMixStream"),
+            ("Language", "zh-CN"),
+            ("MixStreamSessionId", "nothing_here"),
+            ("Nonce", "788888818051923570"),
+            ("Region", "ap-guangzhou"),
+            ("SecretId", SECRET_ID),
+            ("SignatureMethod", "HmacSHA256"),
+            ("Timestamp", &ts),
+            ("Version", "2018-08-01"),
+        ],
+    );
+    let send = |body: String| -> Value { post_form(&s, body) };
     let r = send(good.clone());
     assert_eq!(
         error_code(&r),
@@ -269,32 +252,55 @@ fn the_legacy_hmac_sha256_form_is_verified() {
 
     // A flattened key of 60,000 parts, properly signed: a clear error, no stack overflow.
     let deep = vec!["A"; 60_000].join(".");
-    let mut params = vec![
-        ("Action", "CancelCommonMixStream".to_string()),
-        (deep.as_str(), "1".to_string()),
-        ("Nonce", "1234567".to_string()),
-        ("Region", "ap-guangzhou".to_string()),
-        ("SecretId", SECRET_ID.to_string()),
-        ("SignatureMethod", "HmacSHA256".to_string()),
-        ("Timestamp", now_secs().to_string()),
-        ("Version", "2018-08-01".to_string()),
-    ];
-    params.sort();
-    let joined: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let to_sign = format!("POST{host}/?{}", joined.join("&"));
-    let sig = base64::engine::general_purpose::STANDARD
-        .encode(hmac256(SECRET_KEY.as_bytes(), to_sign.as_bytes()));
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    form.append_pair("Signature", &sig);
-    let r = send(form.finish());
+    let ts = now_secs().to_string();
+    let r = send(legacy_form(
+        &host,
+        SECRET_KEY,
+        &[
+            ("Action", "CancelCommonMixStream"),
+            (&deep, "1"),
+            ("Nonce", "1234567"),
+            ("Region", "ap-guangzhou"),
+            ("SecretId", SECRET_ID),
+            ("SignatureMethod", "HmacSHA256"),
+            ("Timestamp", &ts),
+            ("Version", "2018-08-01"),
+        ],
+    ));
     assert_eq!(error_code(&r), Some("InvalidParameter"), "{r}");
     assert!(format!("{r}").contains("60000 parts"), "{r}");
     // The server is still there.
     let r = send(good.replace("788888818051923570", "42"));
     assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
+}
+
+/// The legacy form body of `params`, signed with HmacSHA256 as the SDKs do: the sorted
+/// `k=v` pairs after `POST{host}/?`, base64 of the HMAC, appended as `Signature`.
+fn legacy_form(host: &str, key: &str, params: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let joined: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let to_sign = format!("POST{host}/?{}", joined.join("&"));
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hmac256(key.as_bytes(), to_sign.as_bytes()));
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &sorted {
+        form.append_pair(k, v);
+    }
+    form.append_pair("Signature", &sig);
+    form.finish()
+}
+
+fn post_form(s: &Server, body: String) -> Value {
+    reqwest::blocking::Client::new()
+        .post(format!("{}/", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 /// A virtualenv with the vendor's official SDK, made once and reused (pinned version).
@@ -549,7 +555,6 @@ fn output_type_0_takes_over_an_input_name_and_gives_it_back() {
 
 /// A legacy-signed (HmacSHA256) form POST with `params` (Nonce and Timestamp added).
 fn legacy_post(s: &Server, secret_id: &str, key: &str, params: &[(&str, &str)]) -> Value {
-    use base64::Engine;
     let host = s.base.trim_start_matches("http://").to_string();
     let nonce = rand::random::<u32>().to_string();
     let ts = now_secs().to_string();
@@ -562,48 +567,22 @@ fn legacy_post(s: &Server, secret_id: &str, key: &str, params: &[(&str, &str)]) 
         ("Timestamp", ts.as_str()),
         ("Version", "2018-08-01"),
     ]);
-    all.sort();
-    let joined: Vec<String> = all.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let to_sign = format!("POST{host}/?{}", joined.join("&"));
-    let sig = base64::engine::general_purpose::STANDARD
-        .encode(hmac256(key.as_bytes(), to_sign.as_bytes()));
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &all {
-        form.append_pair(k, v);
-    }
-    form.append_pair("Signature", &sig);
-    reqwest::blocking::Client::new()
-        .post(format!("{}/", s.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form.finish())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    post_form(s, legacy_form(&host, key, &all))
 }
 
 #[test]
 fn mixing_calls_of_both_dialects_share_the_apps_rate_limits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path(), None);
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    // The limited app: one StopMix-class call per second, whichever dialect makes it.
-    text = text.replacen(
-        "callback_secret = \"limited-cb\"",
-        "callback_secret = \"limited-cb\"\n[apps.rate_limits]\nper_second = { StopMix = 0.2 }",
-        1,
-    );
-    std::fs::write(&config, &text).unwrap();
-    let data = tmp.path().join("data");
+    // The limited app: one StopMix-class call per 5 s, whichever dialect makes it.
     let cred = format!("{LIMITED_APP}:AKIDLIMITED:limited-key");
-    let s = Server::start_with(
-        &data,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--tencent-credential",
-            &cred,
-        ],
+    let s = Server::start_edited(
+        |t| {
+            t.replacen(
+                "callback_secret = \"limited-cb\"",
+                "callback_secret = \"limited-cb\"\n[apps.rate_limits]\nper_second = { StopMix = 0.2 }",
+                1,
+            )
+        },
+        &["--tencent-credential", &cred],
     );
     let cancel = |id: &str| {
         legacy_post(

@@ -115,6 +115,34 @@ impl Server {
         s
     }
 
+    /// A server on the test configuration as `edit` changes its text, with `args` added.
+    pub fn start_edited(edit: impl FnOnce(String) -> String, args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = write_config(tmp.path(), None);
+        let text = edit(std::fs::read_to_string(&config).unwrap());
+        std::fs::write(&config, text).unwrap();
+        let mut all = vec!["--config".to_string(), config.display().to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            rtmp: String::new(),
+            data: tmp.path().join("data"),
+            args: all,
+            _tmp: Some(tmp),
+        };
+        s.spawn();
+        s
+    }
+
+    /// A server on the test configuration with `sections` (TOML tables) added.
+    pub fn start_with_sections(sections: &str) -> Server {
+        Server::start_edited(
+            |t| t.replacen("[callbacks]", &format!("{sections}\n\n[callbacks]"), 1),
+            &[],
+        )
+    }
+
     /// A server with exactly these arguments (plus an ephemeral port and `data`).
     pub fn start_with(data: &Path, args: &[&str]) -> Server {
         let mut s = Server {
