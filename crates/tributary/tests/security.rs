@@ -598,3 +598,35 @@ fn hung_pulls_end_with_their_task_and_churn_leaks_nothing() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_relay_to_a_refused_address_is_a_startup_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), None);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[callbacks]",
+        &format!(
+            "[live]\nrelays = [{{ app_id = {APP}, stream_id = \"s\", url = \"rtmp://10.1.2.3/live/KEY9\" }}]\n\n[callbacks]"
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(tmp.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("relay") && err.contains("private"), "{err}");
+    assert!(!err.contains("KEY9"), "the stream key was printed: {err}");
+}
