@@ -283,8 +283,13 @@ fn announce(
     if let Some(token) = new_admin_token {
         let _ = writeln!(
             out,
-            "\nGenerated the admin token (stored in {}; shown this once):\n  {token}\n             Operator routes (/api/*, /metrics) need: Authorization: Bearer {token}\n             Set your own with --admin-token-file, TRIBUTARY_ADMIN_TOKEN or [admin] token.\n",
+            concat!(
+                "\nGenerated the admin token (stored in {}; shown this once):\n  {token}\n",
+                "Operator routes (/api/*, /metrics) need: Authorization: Bearer {token}\n",
+                "Set your own with --admin-token-file, TRIBUTARY_ADMIN_TOKEN or [admin] token.\n",
+            ),
             cfg.data.join("tributary.db").display(),
+            token = token,
         );
     }
     if let Some(app) = demo {
