@@ -296,11 +296,10 @@ fn fetch(raw: &str, max_bytes: usize, policy: &UrlPolicy) -> Result<Vec<u8>, Ima
         rt.block_on(async move {
             let client = crate::net::client(&policy, Purpose::Image, Some(Duration::from_secs(10)))
                 .map_err(|e| ImageError::Load(e.to_string()))?;
-            let mut resp = client
-                .get(&target)
-                .send()
-                .await
-                .map_err(|e| ImageError::Load(format!("fetching {url}: {e}")))?;
+            let mut resp =
+                client.get(&target).send().await.map_err(|e| {
+                    ImageError::Load(format!("fetching {url}: {}", e.without_url()))
+                })?;
             if !resp.status().is_success() {
                 return Err(ImageError::Load(format!(
                     "fetching {url}: HTTP {}",
@@ -311,7 +310,7 @@ fn fetch(raw: &str, max_bytes: usize, policy: &UrlPolicy) -> Result<Vec<u8>, Ima
             while let Some(chunk) = resp
                 .chunk()
                 .await
-                .map_err(|e| ImageError::Load(format!("fetching {url}: {e}")))?
+                .map_err(|e| ImageError::Load(format!("fetching {url}: {}", e.without_url())))?
             {
                 body.extend_from_slice(&chunk);
                 if body.len() > max_bytes {

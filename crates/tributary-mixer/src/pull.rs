@@ -163,7 +163,7 @@ fn http_flv(
         let mut resp = match client.get(url).send().await {
             Ok(r) if r.status().is_success() => r,
             Ok(r) => return Ended::Failed(format!("HTTP {}", r.status())),
-            Err(e) => return Ended::Failed(e.to_string()),
+            Err(e) => return Ended::Failed(e.without_url().to_string()),
         };
         info!(url = %redact(url), "mix input URL opened");
         if !offer(tx, InputMsg::NewTrack, dropped) {

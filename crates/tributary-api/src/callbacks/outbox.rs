@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use tributary_core::store::{DeliveryOutcome, OutboxEntry, Store};
+use tributary_core::url_policy::redact;
 
 use crate::clock::now_ms;
 
@@ -182,21 +183,24 @@ async fn deliver(
         .await;
     let error = match result {
         Ok(resp) if resp.status().is_success() => {
-            debug!(callback_id = entry.id, event = %entry.event, url = %entry.url, attempt, "callback delivered");
+            debug!(callback_id = entry.id, event = %entry.event, url = %redact(&entry.url), attempt, "callback delivered");
             return (entry.id, DeliveryOutcome::Delivered);
         }
         Ok(resp) => format!("HTTP {}", resp.status().as_u16()),
-        Err(e) => e.to_string(),
+        // reqwest's message names the whole URL (its query may hold the backend's secret):
+        // keep the reason only; the log line names the URL redacted.
+        Err(e) => e.without_url().to_string(),
     };
+    let shown = redact(&entry.url);
     let outcome = after_failure(attempt, error.clone(), retry_base, now_ms());
     match &outcome {
         DeliveryOutcome::Failed { .. } => warn!(
-            callback_id = entry.id, app_id = entry.app_id, event = %entry.event, url = %entry.url,
+            callback_id = entry.id, app_id = entry.app_id, event = %entry.event, url = %shown,
             attempts = attempt, error = %error,
             "callback failed for good; see `tributary callbacks list --failed`"
         ),
         _ => info!(
-            callback_id = entry.id, event = %entry.event, url = %entry.url, attempt, error = %error,
+            callback_id = entry.id, event = %entry.event, url = %shown, attempt, error = %error,
             "callback attempt failed; will retry"
         ),
     }
