@@ -217,7 +217,8 @@ fn operator_routes_need_the_admin_token() {
 
 #[test]
 fn secrets_never_show_in_introspection_or_logs() {
-    let s = Server::start(None);
+    // A callback receiver that refuses connections, its URL carrying a secret.
+    let s = Server::start(Some("http://127.0.0.1:9/hook?key=CBSECRET77"));
     let c = s.app();
     let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
     wait_live(&s, "red", LIVE);
@@ -231,16 +232,28 @@ fn secrets_never_show_in_introspection_or_logs() {
         ],
     });
     expect_code(&start_mix(&c, body), 0);
-    // Let the push fail and log its retry.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Wait until the push and the callback have failed and said so in the log.
+    let log_path = s.data.with_extension("stderr.log");
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("push failed") && log.contains("callback attempt failed") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no push or callback failure logged"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let text = admin_get(&s.base, &format!("/api/mix/{APP}/secret"))
         .unwrap()
         .text()
         .unwrap();
     assert!(text.contains("rtmp://127.0.0.1:9/live"), "{text}");
     let list = admin_get(&s.base, "/api/mix").unwrap().text().unwrap();
-    let log = std::fs::read_to_string(s.data.with_extension("stderr.log")).unwrap();
-    for secret in ["STREAMKEY123", "TOKEN456"] {
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for secret in ["STREAMKEY123", "TOKEN456", "CBSECRET77"] {
         assert!(!text.contains(secret), "{secret} in {text}");
         assert!(!list.contains(secret), "{secret} in {list}");
         assert!(!log.contains(secret), "{secret} in the log");
