@@ -352,6 +352,22 @@ pub fn syntax(raw: &str, purpose: Purpose) -> Result<CheckedUrl, UrlRefusal> {
             "host {host:?} has characters a host name cannot have"
         )));
     }
+    // HTTP clients parse hosts the WHATWG way, where `2130706433`, `0x7f.1` and `127.1`
+    // are all 127.0.0.1 and are connected to without any lookup: take the host exactly
+    // as they will, so an address in disguise is checked as the address it is.
+    let host = if matches!(scheme, Scheme::Http | Scheme::Https) {
+        match url::Url::parse(raw)
+            .map_err(|e| UrlRefusal::Syntax(e.to_string()))?
+            .host()
+        {
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(url::Host::Domain(d)) => d.to_string(),
+            None => return Err(UrlRefusal::NoHost),
+        }
+    } else {
+        host
+    };
     // Fragments never go on the wire.
     let tail = tail.split('#').next().unwrap_or("");
     let path_and_query = if tail.starts_with('/') {
@@ -638,6 +654,30 @@ mod tests {
             refused(&p, "rtmp://[::ffff:10.0.0.1]/a/b", Purpose::MixOutput),
             UrlRefusal::Address { .. }
         ));
+    }
+
+    #[test]
+    fn addresses_in_disguise_are_checked_as_the_address_they_are() {
+        let p = UrlPolicy::default();
+        for disguised in [
+            "http://2130706433/a.png",
+            "http://0x7f.1/a.png",
+            "http://127.1/a.png",
+            "http://0177.0.0.1/a.png",
+            "https://[::ffff:7f00:1]/a.png",
+            "http://169.254.43518/latest",
+        ] {
+            let e = refused(&p, disguised, Purpose::Image);
+            assert!(
+                matches!(e, UrlRefusal::Address { .. }),
+                "{disguised}: {e:?}"
+            );
+        }
+        assert_eq!(
+            p.parse("http://EXAMPLE.com./a.png", Purpose::Image)
+                .map(|u| u.host),
+            Ok("example.com.".to_string())
+        );
     }
 
     #[test]
