@@ -80,6 +80,9 @@ fn tenant_urls_never_reach_refused_addresses() {
         format!("rtmp://[::ffff:127.0.0.2]:{p}/live/x"),
         "http://169.254.169.254/latest/meta-data/".to_string(),
         "http://10.0.0.1/live/x.flv".to_string(),
+        // 127.0.0.2 in disguise (the HTTP client would connect to it without a lookup).
+        format!("http://2130706434:{p}/live/x.flv"),
+        format!("http://0x7f.0.0.2:{p}/live/x.flv"),
     ]
     .map(|u| (u, 110200153));
     let local = [
@@ -122,6 +125,9 @@ fn tenant_urls_never_reach_refused_addresses() {
     assert!(message(&r).contains("MixOutput[0].StreamUrl"), "{r}");
     let mut v = mix_body("t", red.clone(), out.clone());
     v["BackgroundImage"] = json!(format!("http://127.0.0.2:{p}/bg.png"));
+    expect_code(&start_mix(&c, v), 110200141);
+    let mut v = mix_body("t", red.clone(), out.clone());
+    v["BackgroundImage"] = json!(format!("http://2130706434:{p}/bg.png"));
     expect_code(&start_mix(&c, v), 110200141);
 
     // A permitted image host that redirects to the cloud metadata address.
