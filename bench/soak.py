@@ -437,9 +437,25 @@ def main():
     while time.time() - start < MINUTES * 60:
         rss, fds, thr, cpu = proc_sample(server.pid)
         samples.append((time.time() - start, rss, fds, thr, cpu - cpu0))
+        if os.environ.get("TRACE"):
+            try:
+                tasks = len(admin_json("/api/mix"))
+            except OSError:
+                tasks = -1
+            print(f"trace t={samples[-1][0]:.0f}s rss={rss} fds={fds} threads={thr} tasks={tasks}",
+                  file=sys.stderr, flush=True)
         time.sleep(30)
     rss, fds, thr, cpu = proc_sample(server.pid)
     samples.append((time.time() - start, rss, fds, thr, cpu - cpu0))
+
+    # Optional diagnosis: how much of the RSS is memory the allocator holds but nothing
+    # uses (fragmentation), as opposed to memory in use (a leak would stay).
+    trim = None
+    if os.environ.get("TRIM_AT_END"):
+        before = proc_sample(server.pid)[0]
+        subprocess.run(["gdb", "-p", str(server.pid), "-batch", "-ex", "call (int)malloc_trim(0)"],
+                       capture_output=True)
+        trim = (before, proc_sample(server.pid)[0])
 
     # Every steady player still plays: media in the last 20 s.
     now = time.time()
@@ -499,6 +515,8 @@ def main():
           f"FDs {min(s[2] for s in warm)}–{max(s[2] for s in warm)}, "
           f"threads {min(s[3] for s in warm)}–{max(s[3] for s in warm)}; "
           f"CPU {samples[-1][4] / samples[-1][0]:.2f} cores on average.")
+    if trim:
+        print(f"\nmalloc_trim(0) at the end: RSS {trim[0]} → {trim[1]} MiB.")
     print(f"\nRequests: API {STATS['api_ok']} ok / {STATS['api_refused']} refused by rule / "
           f"{STATS['api_errors']} transport errors; mix calls {STATS['mix_ok']} ok / "
           f"{STATS['mix_refused']} refused / {STATS['mix_errors']} errors.")

@@ -217,6 +217,9 @@ pub struct Engine {
     events: mpsc::Sender<EngineEvent>,
     metrics: Arc<MixMetrics>,
     images: images::ImageCache,
+    /// Tasks stopped or updated so far (threads ended): when it moves, freed memory is
+    /// worth giving back.
+    churn: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -237,6 +240,7 @@ impl Engine {
                 tasks: Mutex::new(HashMap::new()),
                 events: tx,
                 metrics,
+                churn: std::sync::atomic::AtomicU64::new(0),
                 images: images::ImageCache::new(
                     config.image_cache_bytes,
                     std::time::Duration::from_secs(300),
@@ -568,6 +572,7 @@ impl Engine {
             *r.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
             r.cost = cost;
             r.image_bytes = image_bytes;
+            self.churn.fetch_add(1, Ordering::Relaxed);
             info!(task = %name, "mix task updated");
         } else {
             let shared = Arc::new(Shared {
@@ -637,6 +642,7 @@ impl Engine {
         let removed = tasks.remove(&(app_id, task_id.to_string()));
         self.refresh_gauges(&tasks);
         drop(tasks);
+        self.churn.fetch_add(1, Ordering::Relaxed);
         match removed {
             Some(r) => {
                 r.shared.stop.store(true, Ordering::Relaxed);
@@ -697,6 +703,11 @@ impl Engine {
     pub fn stream_size(&self, app_id: u64, stream_id: &str) -> Option<(u32, u32)> {
         let st = self.hub.stream(&key(app_id, stream_id))?.stats();
         Some((st.width? as u32, st.height? as u32))
+    }
+
+    /// Tasks stopped or updated since the engine started.
+    pub fn stopped_total(&self) -> u64 {
+        self.churn.load(Ordering::Relaxed)
     }
 
     pub fn is_running(&self, app_id: u64, task_id: &str) -> bool {

@@ -7,6 +7,7 @@ mod config;
 mod events;
 mod http_server;
 mod live_auth;
+mod memory;
 mod metrics_route;
 mod mix_engine;
 mod serve;

@@ -30,7 +30,7 @@ use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
 use crate::{admin, apps};
-use crate::{events, http_server, metrics_route, mix_engine};
+use crate::{events, http_server, memory, metrics_route, mix_engine};
 use tributary_api::mixing::MixControl;
 use tributary_api::tencent::handler::TencentApi;
 use tributary_mixer::{Engine, EngineConfig, MixMetrics};
@@ -122,6 +122,10 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     }
     tokio::spawn(mixing.clone().follow_rooms());
     tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));
+    tokio::spawn(memory::trim_after_churn(
+        engine.clone(),
+        std::time::Duration::from_secs(20),
+    ));
     let api = ZegoApi::new(control.clone(), Some(mixing.clone()), cfg.rate_limits_off);
     let tencent = TencentApi::new(
         control.clone(),
