@@ -1,45 +1,23 @@
-//! The mixing actions: StartMix, StopMix, GetMixTaskInfo, StartAutoMix, StopAutoMix.
-//!
-//! Wire fields in, a vendor-neutral [`MixTask`] out. Fields the engine does not implement
-//! yet are refused with 110200002 and a Message naming them, never silently dropped.
-//! Decisions where the vendor is silent or contradicts itself (see the spec §6, §8):
-//! - `AudioCodec` absent means AAC-LC (the vendor's default HE-AAC is not implemented);
-//!   an explicit 0, 2 or 3 is refused.
-//! - A `Sequence` not greater than the task's last one is refused with 110200002 and a
-//!   Message saying so; nothing is applied.
-//! - An output of `Width` and `Height` ≤ 1 is audio-only (the vendor's 1×1 convention).
-//! - `Fps` may go up to 60 (the vendor's default cap is 20, raised by support).
-//! - StartAutoMix outputs: `StreamUrl` wins over `StreamId`, as in StartMix.
+//! StartMix / StartAutoMix wire fields → core types. Unimplemented fields are refused by
+//! name (110200002), never dropped.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use tributary_core::mix::{
-    Content, MixError, MixInput, MixOutput, MixSpec, Overlay, Rect, RenderMode, Source, Target,
-    VideoOut,
+    Content, MixInput, MixOutput, Rect, RenderMode, Source, Target, VideoOut,
 };
-use tributary_core::mix_task::{AutoExtra, MAX_AUTO_EXTRAS, MixTask, TaskError, TaskKind};
 use tributary_core::url_policy::{self, Purpose};
 
-use super::codes::*;
-use super::envelope::Data;
-use super::params::Params;
-use super::{Call, required};
-use crate::control::ControlError;
-use crate::mixing::{EngineRefusal, MixControl, MixControlError, StopReason};
+use crate::zego::Call;
+use crate::zego::codes::*;
+use crate::zego::params::Params;
 
-fn bad(msg: impl Into<String>) -> ZegoError {
+pub(super) fn bad(msg: impl Into<String>) -> ZegoError {
     ZegoError::new(MIX_BAD_PARAM, msg)
 }
 
-fn mixing<'a>(call: &'a Call) -> Result<&'a MixControl, ZegoError> {
-    call.api
-        .mixing
-        .as_deref()
-        .ok_or_else(|| ZegoError::new(GW_ACTION_UNSUPPORTED, "this node runs no mixing engine"))
-}
-
 /// An integer field: a JSON number, or a string of digits (GET query values).
-fn int(v: &Value, field: &str) -> Result<Option<i64>, ZegoError> {
+pub(super) fn int(v: &Value, field: &str) -> Result<Option<i64>, ZegoError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -57,13 +35,19 @@ fn int(v: &Value, field: &str) -> Result<Option<i64>, ZegoError> {
     }
 }
 
-fn string<'v>(v: &'v Value, field: &str) -> Option<&'v str> {
+pub(super) fn string<'v>(v: &'v Value, field: &str) -> Option<&'v str> {
     v.get(field)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
-fn in_range(v: Option<i64>, field: &str, lo: i64, hi: i64, default: i64) -> Result<i64, ZegoError> {
+pub(super) fn in_range(
+    v: Option<i64>,
+    field: &str,
+    lo: i64,
+    hi: i64,
+    default: i64,
+) -> Result<i64, ZegoError> {
     let v = v.unwrap_or(default);
     if v < lo || v > hi {
         return Err(bad(format!("{field} must be within [{lo}, {hi}], not {v}")));
@@ -72,7 +56,7 @@ fn in_range(v: Option<i64>, field: &str, lo: i64, hi: i64, default: i64) -> Resu
 }
 
 /// Refuses a field the engine does not implement yet when it asks for something.
-fn refuse_if_set(v: &Value, field: &str, what: &str) -> Result<(), ZegoError> {
+pub(super) fn refuse_if_set(v: &Value, field: &str, what: &str) -> Result<(), ZegoError> {
     let set = match v.get(field) {
         None | Some(Value::Null) => false,
         Some(Value::Number(n)) => n.as_f64() != Some(0.0),
@@ -95,7 +79,7 @@ fn refuse_if_set(v: &Value, field: &str, what: &str) -> Result<(), ZegoError> {
 }
 
 /// A parameter that is a JSON object (POST body) or its JSON text (how Params keeps it).
-fn object(p: &Params, key: &str) -> Result<Option<Value>, ZegoError> {
+pub(super) fn object(p: &Params, key: &str) -> Result<Option<Value>, ZegoError> {
     match p.get(key) {
         None | Some("") => Ok(None),
         Some(text) => serde_json::from_str::<Value>(text)
@@ -106,7 +90,7 @@ fn object(p: &Params, key: &str) -> Result<Option<Value>, ZegoError> {
     }
 }
 
-fn objects(p: &Params, key: &str) -> Result<Vec<Value>, ZegoError> {
+pub(super) fn objects(p: &Params, key: &str) -> Result<Vec<Value>, ZegoError> {
     p.all(key)
         .iter()
         .enumerate()
@@ -119,7 +103,7 @@ fn objects(p: &Params, key: &str) -> Result<Vec<Value>, ZegoError> {
         .collect()
 }
 
-fn top_int(p: &Params, key: &str) -> Result<Option<i64>, ZegoError> {
+pub(super) fn top_int(p: &Params, key: &str) -> Result<Option<i64>, ZegoError> {
     match p.non_empty(key) {
         None => Ok(None),
         Some(s) => s
@@ -131,7 +115,7 @@ fn top_int(p: &Params, key: &str) -> Result<Option<i64>, ZegoError> {
 }
 
 /// `0xRRGGBBAA` (string) or its decimal value; AA must be 00.
-fn parse_color(p: &Params) -> Result<u32, ZegoError> {
+pub(super) fn parse_color(p: &Params) -> Result<u32, ZegoError> {
     let (field, raw) = match (
         p.non_empty("BackGroundColorHex"),
         p.non_empty("BackgroundColor"),
@@ -158,7 +142,7 @@ fn parse_color(p: &Params) -> Result<u32, ZegoError> {
     Ok(rgba >> 8)
 }
 
-fn check_image_syntax(uri: &str, field: &str) -> Result<(), ZegoError> {
+pub(super) fn check_image_syntax(uri: &str, field: &str) -> Result<(), ZegoError> {
     if uri.starts_with("http://") || uri.starts_with("https://") || uri.starts_with("preset-id://")
     {
         Ok(())
@@ -170,7 +154,7 @@ fn check_image_syntax(uri: &str, field: &str) -> Result<(), ZegoError> {
     }
 }
 
-fn rect(v: &Value, field: &str) -> Result<Option<Rect>, ZegoError> {
+pub(super) fn rect(v: &Value, field: &str) -> Result<Option<Rect>, ZegoError> {
     let r = match v.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(r) if r.is_object() => r,
@@ -196,7 +180,7 @@ fn rect(v: &Value, field: &str) -> Result<Option<Rect>, ZegoError> {
     }))
 }
 
-fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
+pub(super) fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
     let at = |f: &str| format!("MixInput[{i}].{f}");
     let source = match (string(v, "StreamUrl"), string(v, "StreamId")) {
         (Some(url), _) => {
@@ -249,7 +233,11 @@ fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
     })
 }
 
-fn audio_fields(v: &Value, i: usize, default_channels: i64) -> Result<(u32, u8), ZegoError> {
+pub(super) fn audio_fields(
+    v: &Value,
+    i: usize,
+    default_channels: i64,
+) -> Result<(u32, u8), ZegoError> {
     let at = |f: &str| format!("MixOutput[{i}].{f}");
     match int(v, "AudioCodec")? {
         None | Some(1) => {}
@@ -279,7 +267,7 @@ fn audio_fields(v: &Value, i: usize, default_channels: i64) -> Result<(u32, u8),
     Ok((bitrate, channels))
 }
 
-fn target(v: &Value, i: usize) -> Result<Target, ZegoError> {
+pub(super) fn target(v: &Value, i: usize) -> Result<Target, ZegoError> {
     match (string(v, "StreamUrl"), string(v, "StreamId")) {
         (Some(url), _) => {
             url_policy::syntax(url, Purpose::MixOutput)
@@ -294,7 +282,7 @@ fn target(v: &Value, i: usize) -> Result<Target, ZegoError> {
 }
 
 /// Returns the output and its Fps (audio-only outputs have none).
-fn output(
+pub(super) fn output(
     v: &Value,
     i: usize,
     default_channels: i64,
@@ -365,7 +353,7 @@ fn output(
 }
 
 /// The `MixOutput` items (1 to the app's limit) and the top-level default `SoundChannel`.
-fn output_items(call: &Call) -> Result<(Vec<Value>, i64), ZegoError> {
+pub(super) fn output_items(call: &Call) -> Result<(Vec<Value>, i64), ZegoError> {
     let p = call.params;
     let raw = objects(p, "MixOutput")?;
     if raw.is_empty() {
@@ -382,11 +370,11 @@ fn output_items(call: &Call) -> Result<(Vec<Value>, i64), ZegoError> {
     Ok((raw, channels))
 }
 
-fn max_idle(p: &Params) -> Result<u32, ZegoError> {
+pub(super) fn max_idle(p: &Params) -> Result<u32, ZegoError> {
     Ok(in_range(top_int(p, "MaxIdleTime")?, "MaxIdleTime", 90, 14_400, 90)? as u32)
 }
 
-fn ex_para(p: &Params) -> Result<Vec<(String, String)>, ZegoError> {
+pub(super) fn ex_para(p: &Params) -> Result<Vec<(String, String)>, ZegoError> {
     objects(p, "ExPara")?
         .iter()
         .enumerate()
@@ -402,7 +390,7 @@ fn ex_para(p: &Params) -> Result<Vec<(String, String)>, ZegoError> {
         .collect()
 }
 
-fn top_level_refusals(p: &Params) -> Result<(), ZegoError> {
+pub(super) fn top_level_refusals(p: &Params) -> Result<(), ZegoError> {
     for (f, what) in [
         ("ByPass", "single-stream pass-through"),
         ("UserData", "SEI user data"),
@@ -422,355 +410,10 @@ fn top_level_refusals(p: &Params) -> Result<(), ZegoError> {
     Ok(())
 }
 
-fn spec_error(e: MixError) -> ZegoError {
-    let code = match &e {
-        MixError::TooManyInputs { .. } => MIX_TOO_MANY_INPUTS,
-        MixError::TooManyOutputs { .. } => MIX_TOO_MANY_OUTPUTS,
-        MixError::DuplicateInput(_) => MIX_DUPLICATE_INPUT,
-        MixError::DuplicateOutput(_) => MIX_DUPLICATE_OUTPUT,
-        MixError::InputIsOutput(_) => MIX_IN_EQUALS_OUT,
-        MixError::BadWidth { .. } => MIX_BAD_WIDTH,
-        MixError::BadWatermark(_) => MIX_WATERMARK_BAD,
-        _ => MIX_BAD_PARAM,
-    };
-    ZegoError::new(code, e.to_string())
-}
-
-fn control_error(e: MixControlError) -> ZegoError {
-    match e {
-        MixControlError::Rule(TaskError::Spec(s)) => spec_error(s),
-        MixControlError::Rule(r @ TaskError::NotOwner { .. }) => {
-            ZegoError::new(MIX_NOT_OWNER, r.to_string())
-        }
-        MixControlError::Rule(r @ TaskError::NotFound(_)) => {
-            ZegoError::new(MIX_TASK_NOT_FOUND, r.to_string())
-        }
-        MixControlError::Rule(r @ TaskError::OutputTaken { .. }) => {
-            ZegoError::new(MIX_DUPLICATE_OUTPUT, r.to_string())
-        }
-        MixControlError::Rule(r @ TaskError::TooManyTasks { .. }) => {
-            ZegoError::new(MIX_OVERLOAD, r.to_string())
-        }
-        MixControlError::Rule(r) => ZegoError::new(MIX_BAD_PARAM, r.to_string()),
-        MixControlError::Engine(EngineRefusal::OverBudget(m)) => ZegoError::new(MIX_OVERLOAD, m),
-        MixControlError::Engine(EngineRefusal::InputMissing(m)) => {
-            ZegoError::new(MIX_INPUT_MISSING, m)
-        }
-        MixControlError::Engine(EngineRefusal::ImageReference(m)) => {
-            ZegoError::new(MIX_IMAGE_PROTOCOL, m)
-        }
-        MixControlError::Engine(EngineRefusal::ImageLoad(m)) => ZegoError::new(MIX_IMAGE_FETCH, m),
-        MixControlError::Engine(EngineRefusal::InputUrl(m)) => {
-            ZegoError::new(MIX_INPUT_STREAM_ERROR, m)
-        }
-        MixControlError::Engine(EngineRefusal::OutputUrl(m)) => {
-            ZegoError::new(MIX_OUTPUT_STREAM_ERROR, m)
-        }
-        MixControlError::Control(ControlError::UnknownApp(id)) => {
-            ZegoError::new(GW_UNKNOWN_APP, format!("unknown AppId {id}"))
-        }
-        MixControlError::Control(e) => ZegoError::new(MIX_FAILED_RETRY, e.to_string()),
-        MixControlError::Store(e) => {
-            tracing::error!(error = %e, "store write failed");
-            ZegoError::new(MIX_FAILED_RETRY, "the task could not be saved; retry")
-        }
-    }
-}
-
-fn play_info(call: &Call, task: &MixTask) -> Value {
-    let urls = call.control().play_urls();
-    let app_id = call.app.config.app_id;
-    let infos: Vec<Value> = task
-        .spec
-        .outputs
-        .iter()
-        .map(|o| match &o.target {
-            Target::Stream(id) | Target::Replace(id) => json!({
-                "StreamId": id,
-                "RTMP": urls.rtmp(app_id, id),
-                "HLS": urls.hls(app_id, id),
-                "FLV": urls.flv(app_id, id),
-                "Status": 0,
-                "UserName": "",
-            }),
-            Target::Url(u) => json!({
-                "StreamId": "", "RTMP": u, "HLS": "", "FLV": "", "Status": 0, "UserName": "",
-            }),
-        })
-        .collect();
-    json!({
-        "UserId": task.user_id,
-        "Sequence": task.sequence.unwrap_or(0),
-        "RoomId": task.room_id,
-        "PlayInfo": infos,
-    })
-}
-
-/// Starts or updates the task; the reply carries its play URLs.
-fn accept(call: &Call, mixing: &MixControl, task: MixTask) -> Result<Data, ZegoError> {
-    let (stored, _) = mixing
-        .start(call.app.config.app_id, task)
-        .map_err(control_error)?;
-    Ok(Data::Value(play_info(call, &stored)))
-}
-
-pub(super) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
-    let p = call.params;
-    let mixing = mixing(call)?;
-    let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
-    let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
-    top_level_refusals(p)?;
-    if p.get("MixInput").is_none() {
-        return Err(bad("MixInput is required"));
-    }
-    let raw_inputs = objects(p, "MixInput")?;
-    let max_inputs = call.app.config.limits.max_mix_inputs as usize;
-    if raw_inputs.len() > max_inputs {
-        return Err(ZegoError::new(
-            MIX_TOO_MANY_INPUTS,
-            format!(
-                "{} inputs; at most {max_inputs} are allowed",
-                raw_inputs.len()
-            ),
-        ));
-    }
-    let inputs = raw_inputs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| input(v, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (raw_outputs, default_channels) = output_items(call)?;
-    let mut outputs = Vec::new();
-    let mut fps = None;
-    for (i, v) in raw_outputs.iter().enumerate() {
-        let (o, f) = output(v, i, default_channels)?;
-        // Frame rates follow the first video output.
-        if o.video.is_some() && fps.is_none() {
-            fps = Some(f.ok_or_else(|| bad(format!("MixOutput[{i}].Fps is required")))?);
-        }
-        outputs.push(o);
-    }
-    let fps = in_range(fps, "MixOutput[0].Fps", 1, 60, 1)? as u32;
-    let check_mode = in_range(top_int(p, "CheckImageMode")?, "CheckImageMode", 0, 2, 0)?;
-    let background_image = p.non_empty("BackgroundImage").map(str::to_string);
-    if let Some(uri) = &background_image
-        && check_mode < 2
-    {
-        check_image_syntax(uri, "BackgroundImage")?;
-    }
-    let watermark = match object(p, "WaterMark")? {
-        None => None,
-        Some(w) => {
-            let Some(image) = string(&w, "Image") else {
-                return Err(ZegoError::new(
-                    MIX_WATERMARK_EMPTY,
-                    "WaterMark.Image is required",
-                ));
-            };
-            if check_mode < 2 {
-                check_image_syntax(image, "WaterMark.Image")?;
-            }
-            let r = rect(&w, "RectInfo")?
-                .filter(|r| !r.is_empty())
-                .ok_or_else(|| {
-                    ZegoError::new(
-                        MIX_WATERMARK_BAD,
-                        "WaterMark.RectInfo needs Top, Left, Bottom and Right with Right > Left and Bottom > Top",
-                    )
-                })?;
-            Some(Overlay {
-                image: image.to_string(),
-                rect: r,
-                opaque: false,
-            })
-        }
-    };
-    let spec = MixSpec {
-        inputs,
-        outputs,
-        fps,
-        background_rgb: parse_color(p)?,
-        background_image,
-        watermark,
-        images: Vec::new(),
-        max_idle_s: max_idle(p)?,
-        lenient_images: check_mode > 0,
-    };
-    let now = call.now_ms;
-    let task = MixTask {
-        task_id,
-        user_id,
-        room_id: p.get("RoomId").unwrap_or_default().to_string(),
-        sequence: top_int(p, "Sequence")?,
-        kind: TaskKind::Manual,
-        spec,
-        ex_para: ex_para(p)?,
-        started_ms: now,
-        updated_ms: now,
-    };
-    accept(call, mixing, task)
-}
-
-pub(super) fn stop_mix(call: &Call) -> Result<Data, ZegoError> {
-    let p = call.params;
-    let mixing = mixing(call)?;
-    let task_id = required(p, "TaskId", MIX_BAD_PARAM)?;
-    mixing
-        .stop(
-            call.app.config.app_id,
-            task_id,
-            p.non_empty("UserId"),
-            top_int(p, "Sequence")?,
-            StopReason::Requested,
-        )
-        .map_err(control_error)?;
-    Ok(Data::Absent)
-}
-
-pub(super) fn get_mix_task_info(call: &Call) -> Result<Data, ZegoError> {
-    let p = call.params;
-    let mixing = mixing(call)?;
-    let task_id = required(p, "TaskId", MIX_BAD_PARAM)?;
-    let task = mixing
-        .get(call.app.config.app_id, task_id)
-        .map_err(|e| control_error(e.into()))?
-        .ok_or_else(|| {
-            ZegoError::new(MIX_TASK_NOT_FOUND, format!("task {task_id} does not exist"))
-        })?;
-    let duration = call.now_ms.saturating_sub(task.started_ms) / 1000;
-    Ok(Data::Value(json!({
-        "TaskInfo": {"TaskId": task.task_id, "MixDuration": duration}
-    })))
-}
-
-pub(super) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
-    let p = call.params;
-    let mixing = mixing(call)?;
-    let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
-    let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
-    let room_id = required(p, "RoomId", MIX_BAD_PARAM)?.to_string();
-    top_level_refusals(p)?;
-    let raw_extras = objects(p, "ExtraMixInput")?;
-    if raw_extras.len() > MAX_AUTO_EXTRAS {
-        return Err(ZegoError::new(
-            MIX_TOO_MANY_INPUTS,
-            format!(
-                "{} ExtraMixInput items; at most {MAX_AUTO_EXTRAS}",
-                raw_extras.len()
-            ),
-        ));
-    }
-    let mut extras = Vec::new();
-    for (i, v) in raw_extras.iter().enumerate() {
-        let remove = in_range(
-            int(v, "ModifyType")?,
-            &format!("ExtraMixInput[{i}].ModifyType"),
-            0,
-            1,
-            0,
-        )? == 1;
-        let source = match (remove, string(v, "StreamUrl"), string(v, "StreamId")) {
-            (true, _, Some(id)) => Source::Stream(id.to_string()),
-            (true, _, None) => {
-                return Err(bad(format!(
-                    "ExtraMixInput[{i}]: ModifyType 1 needs a StreamId"
-                )));
-            }
-            (false, Some(url), _) => {
-                url_policy::syntax(url, Purpose::MixInput)
-                    .map_err(|e| bad(format!("ExtraMixInput[{i}].StreamUrl {e}")))?;
-                Source::Url(url.to_string())
-            }
-            (false, None, Some(id)) => Source::Stream(id.to_string()),
-            (false, None, None) => {
-                return Err(bad(format!(
-                    "ExtraMixInput[{i}] needs a StreamId or a StreamUrl"
-                )));
-            }
-        };
-        let volume = in_range(
-            int(v, "Volume")?,
-            &format!("ExtraMixInput[{i}].Volume"),
-            0,
-            200,
-            100,
-        )? as u32;
-        extras.push(AutoExtra {
-            source,
-            volume,
-            remove,
-        });
-    }
-    let (raw_outputs, default_channels) = output_items(call)?;
-    let outputs = raw_outputs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let (bitrate, channels) = audio_fields(v, i, default_channels)?;
-            Ok(MixOutput {
-                target: target(v, i)?,
-                video: None,
-                audio_bitrate_bps: bitrate,
-                channels,
-            })
-        })
-        .collect::<Result<Vec<_>, ZegoError>>()?;
-    let now = call.now_ms;
-    let task = MixTask {
-        task_id,
-        user_id,
-        room_id,
-        sequence: top_int(p, "Sequence")?,
-        kind: TaskKind::Auto { extras },
-        spec: MixSpec {
-            inputs: Vec::new(),
-            outputs,
-            fps: 1,
-            background_rgb: 0,
-            background_image: None,
-            watermark: None,
-            images: Vec::new(),
-            max_idle_s: max_idle(p)?,
-            lenient_images: false,
-        },
-        ex_para: ex_para(p)?,
-        started_ms: now,
-        updated_ms: now,
-    };
-    accept(call, mixing, task)
-}
-
-pub(super) fn stop_auto_mix(call: &Call) -> Result<Data, ZegoError> {
-    let p = call.params;
-    let mixing = mixing(call)?;
-    let task_id = required(p, "TaskId", MIX_BAD_PARAM)?;
-    let room_id = required(p, "RoomId", MIX_BAD_PARAM)?;
-    let app_id = call.app.config.app_id;
-    if let Some(t) = mixing
-        .get(app_id, task_id)
-        .map_err(|e| control_error(e.into()))?
-        && t.room_id != room_id
-    {
-        return Err(bad(format!(
-            "task {task_id} mixes room {:?}, not {room_id:?}",
-            t.room_id
-        )));
-    }
-    mixing
-        .stop(
-            app_id,
-            task_id,
-            p.non_empty("UserId"),
-            top_int(p, "Sequence")?,
-            StopReason::Requested,
-        )
-        .map_err(control_error)?;
-    Ok(Data::Absent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn params(body: Value) -> Params {
         let mut p = Params::default();
