@@ -14,6 +14,8 @@ pub mod control;
 pub mod front;
 pub mod mixing;
 pub mod tencent;
+#[cfg(test)]
+mod test_store;
 pub mod zego;
 
 pub use control::{ControlError, ControlPlane, PlayUrls};

@@ -417,3 +417,190 @@ fn mix_callbacks(
     }
     ops
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tributary_core::mix::{Content, MixInput, MixOutput, RenderMode, Source, VideoOut};
+    use tributary_core::mix_task::TaskKind;
+
+    use super::*;
+    use crate::PlayUrls;
+    use crate::test_store::MemStore;
+
+    /// An engine that records what it is asked and refuses checks when told to.
+    #[derive(Default)]
+    struct FakeEngine {
+        calls: Mutex<Vec<String>>,
+        refuse: AtomicBool,
+    }
+
+    impl FakeEngine {
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl MixEngine for FakeEngine {
+        fn check(&self, _: AppId, id: &str, _: &MixSpec, _: bool) -> Result<(), EngineRefusal> {
+            if self.refuse.load(Ordering::SeqCst) {
+                return Err(EngineRefusal::OverBudget("full".into()));
+            }
+            self.calls.lock().unwrap().push(format!("check {id}"));
+            Ok(())
+        }
+        fn start(&self, _: AppId, id: &str, spec: &MixSpec) -> Result<(), EngineRefusal> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("start {id} {}k", video_kbps(spec)));
+            Ok(())
+        }
+        fn stop(&self, _: AppId, id: &str) {
+            self.calls.lock().unwrap().push(format!("stop {id}"));
+        }
+        fn is_running(&self, _: AppId, _: &str) -> bool {
+            false
+        }
+        fn stream_size(&self, _: AppId, _: &str) -> Option<(u32, u32)> {
+            None
+        }
+    }
+
+    fn setup() -> (Arc<MemStore>, Arc<FakeEngine>, MixControl) {
+        let store = Arc::new(MemStore::default());
+        let mut app = AppConfig::new(1, "s".into(), "c".into());
+        app.callback_urls = vec!["http://hook/".into()];
+        let urls = PlayUrls {
+            rtmp_base: "rtmp://h".into(),
+            http_base: "http://h".into(),
+        };
+        let control = Arc::new(ControlPlane::load(vec![app], store.clone(), urls).unwrap());
+        let engine = Arc::new(FakeEngine::default());
+        let mixing = MixControl::load(control, engine.clone()).unwrap();
+        (store, engine, mixing)
+    }
+
+    fn video_kbps(spec: &MixSpec) -> u32 {
+        spec.outputs[0].video.map_or(0, |v| v.bitrate_bps / 1000)
+    }
+
+    /// A one-input task; its video `kbps` (live-updatable) tells versions apart in the
+    /// engine's log.
+    fn task(user: &str, seq: i64, kbps: u32) -> MixTask {
+        MixTask {
+            task_id: "t".into(),
+            user_id: user.into(),
+            room_id: "r".into(),
+            sequence: Some(seq),
+            kind: TaskKind::Manual,
+            spec: MixSpec {
+                inputs: vec![MixInput {
+                    source: Source::Stream("a".into()),
+                    rect: None,
+                    content: Content::AudioVideo,
+                    volume: 100,
+                    render: RenderMode::Crop,
+                    crop: None,
+                }],
+                outputs: vec![MixOutput {
+                    target: Target::Stream("out".into()),
+                    video: Some(VideoOut {
+                        width: 320,
+                        height: 240,
+                        bitrate_bps: kbps * 1000,
+                    }),
+                    audio_bitrate_bps: 48_000,
+                    channels: 1,
+                }],
+                fps: 15,
+                background_rgb: 0,
+                background_image: None,
+                watermark: None,
+                images: Vec::new(),
+                max_idle_s: 90,
+                lenient_images: false,
+            },
+            ex_para: vec![],
+            started_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_failed_store_write_stops_a_new_task() {
+        let (store, engine, mixing) = setup();
+        store.fail.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            mixing.start(1, task("u", 1, 480)),
+            Err(MixControlError::Control(_) | MixControlError::Store(_))
+        ));
+        assert_eq!(engine.calls(), ["check t", "start t 480k", "stop t"]);
+        assert!(mixing.get(1, "t").unwrap().is_none());
+        assert!(store.batches.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_store_write_restores_the_running_version() {
+        let (store, engine, mixing) = setup();
+        mixing.start(1, task("u", 1, 480)).unwrap();
+        // The first write holds the task and its signed mix_start.
+        let batches = store.batches.lock().unwrap().clone();
+        assert_eq!(batches.len(), 1);
+        assert!(
+            batches[0]
+                .ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::EnqueueCallback(c) if c.event == "mix_start"))
+        );
+        store.fail.store(true, Ordering::SeqCst);
+        assert!(mixing.start(1, task("u", 2, 640)).is_err());
+        // Started with the update, then put back to the version still stored.
+        assert_eq!(
+            engine.calls()[2..],
+            ["check t", "start t 640k", "start t 480k"]
+        );
+        assert_eq!(mixing.get(1, "t").unwrap().unwrap().sequence, Some(1));
+    }
+
+    #[test]
+    fn stale_sequences_and_other_users_change_nothing() {
+        let (store, engine, mixing) = setup();
+        mixing.start(1, task("u", 5, 480)).unwrap();
+        let before = engine.calls().len();
+        assert!(matches!(
+            mixing.start(1, task("u", 5, 640)),
+            Err(MixControlError::Rule(_))
+        ));
+        assert!(matches!(
+            mixing.start(1, task("someone-else", 6, 640)),
+            Err(MixControlError::Rule(TaskError::NotOwner { .. }))
+        ));
+        assert!(matches!(
+            mixing.stop(1, "t", Some("someone-else"), Some(7), StopReason::Requested),
+            Err(MixControlError::Rule(TaskError::NotOwner { .. }))
+        ));
+        assert_eq!(engine.calls().len(), before, "the engine was not touched");
+        assert_eq!(store.batches.lock().unwrap().len(), 1);
+        // The owner stops it: stored with mix_stop, then the engine stops.
+        mixing
+            .stop(1, "t", Some("u"), Some(8), StopReason::Requested)
+            .unwrap();
+        assert_eq!(engine.calls().last().map(String::as_str), Some("stop t"));
+        assert_eq!(store.batches.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_engine_refusal_stores_nothing() {
+        let (store, engine, mixing) = setup();
+        engine.refuse.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            mixing.start(1, task("u", 1, 480)),
+            Err(MixControlError::Engine(EngineRefusal::OverBudget(_)))
+        ));
+        assert!(engine.calls().is_empty());
+        assert!(store.batches.lock().unwrap().is_empty());
+        assert!(mixing.get(1, "t").unwrap().is_none());
+    }
+}

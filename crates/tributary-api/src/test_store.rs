@@ -1,0 +1,59 @@
+//! An in-memory [`Store`] for unit tests: records write batches and can be told to fail.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tributary_core::store::{
+    CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
+};
+use tributary_core::{AppConfig, AppId};
+
+/// An in-memory store that records batches and can be told to fail.
+#[derive(Default)]
+pub(crate) struct MemStore {
+    pub(crate) batches: Mutex<Vec<WriteBatch>>,
+    pub(crate) fail: AtomicBool,
+}
+
+impl Store for MemStore {
+    fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn insert_app(&self, _: &AppConfig) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn registry(&self, _: AppId) -> Result<StoredRegistry, StoreError> {
+        Ok(StoredRegistry::default())
+    }
+    fn mix_tasks(&self, _: AppId) -> Result<Vec<tributary_core::mix_task::MixTask>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn watermarks(
+        &self,
+        _: AppId,
+    ) -> Result<Vec<tributary_core::watermark::Watermark>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError("disk full".into()));
+        }
+        self.batches.lock().unwrap().push(batch.clone());
+        Ok(())
+    }
+    fn due_callbacks(&self, _: u64, _: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn next_callback_at(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+    fn record_delivery(&self, _: i64, _: &DeliveryOutcome) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn callbacks(&self, _: CallbackState, _: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn requeue_failed(&self, _: u64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+}
