@@ -40,6 +40,8 @@ pub enum EngineRefusal {
     InputUrl(String),
     /// An output URL the URL policy refuses.
     OutputUrl(String),
+    /// The node could not start the task now (no thread to be had): retry.
+    Internal(String),
 }
 
 /// What the mixing control needs from a media engine.

@@ -88,6 +88,9 @@ pub enum EngineError {
         "this node's image memory is spent: the task's pictures need {need} bytes, {free} are free"
     )]
     ImageMemory { need: usize, free: usize },
+    /// The system refused a thread (out of threads or memory): try again later.
+    #[error("the mix thread could not be started: {0}")]
+    Spawn(String),
     #[error("input stream {0} is not being published")]
     InputMissing(String),
     /// A `StreamUrl` input the URL policy refuses.
@@ -446,6 +449,11 @@ impl Engine {
 
     /// Starts a task, or updates it in place when it runs. Call [`Engine::check`] first
     /// for the refusals a caller should see; this one still refuses an over-budget task.
+    ///
+    /// In four steps: admission (pixels and image memory against what the other tasks
+    /// use), inputs and outputs reconciled with the running plan (kept ones are updated in
+    /// place, new ones started), then the new plan swapped in or, for a new task, its mix
+    /// thread spawned.
     pub fn start(&self, app_id: u64, task_id: &str, spec: &MixSpec) -> Result<(), EngineError> {
         let local = self.localize(app_id, spec);
         let spec = &local;
@@ -453,36 +461,94 @@ impl Engine {
         let prepared = self.images(spec)?;
         let image_bytes = prepared_bytes(&prepared);
         let (background, watermark, images) = prepared;
-        let prefix = format!("{app_id}/");
         let k = (app_id, task_id.to_string());
         let mut tasks = self.lock();
-        let used: u64 = tasks
-            .iter()
-            .filter(|(kk, _)| **kk != k)
-            .map(|(_, r)| r.cost)
-            .sum();
-        let free = self.config.budget_pixels_per_s.saturating_sub(used);
+        self.admit(&tasks, &k, cost, image_bytes)?;
+        let name = format!("{app_id}:{task_id}");
+        let old = tasks.get(&k).map(|r| r.shared.plan());
+        let clock = tasks.get(&k).map_or_else(Instant::now, |r| r.shared.clock);
+        let plan = Arc::new(Plan {
+            spec: spec.clone(),
+            background,
+            watermark,
+            images,
+            inputs: self.reconcile_inputs(app_id, spec, old.as_deref(), clock),
+            outputs: self.reconcile_outputs(app_id, task_id, spec, old.as_deref()),
+        });
+        // Outputs that took over an input's name: send its players to the mix, and give
+        // names back that this update no longer takes.
+        if let Some(old) = &old {
+            self.clear_aliases(app_id, old, Some(&plan));
+        }
+        for o in &plan.outputs {
+            if let Target::Replace(id) = &o.target {
+                self.hub.set_alias(&key(app_id, id), &o.key);
+            }
+        }
+        if let Some(r) = tasks.get_mut(&k) {
+            *r.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
+            r.cost = cost;
+            r.image_bytes = image_bytes;
+            self.churn.fetch_add(1, Ordering::Relaxed);
+            info!(task = %name, "mix task updated");
+        } else {
+            let shared = self.spawn_task(app_id, task_id, &name, plan, clock)?;
+            tasks.insert(
+                k,
+                Running {
+                    shared,
+                    cost,
+                    image_bytes,
+                },
+            );
+            info!(task = %name, cost, "mix task started");
+        }
+        self.refresh_gauges(&tasks);
+        Ok(())
+    }
+
+    /// Admission: the task's pixels per second and picture bytes must fit in what the
+    /// other tasks (not this one's running version) leave of the node's budgets.
+    fn admit(
+        &self,
+        tasks: &HashMap<(u64, String), Running>,
+        k: &(u64, String),
+        cost: u64,
+        image_bytes: usize,
+    ) -> Result<(), EngineError> {
+        let others = || tasks.iter().filter(|(kk, _)| *kk != k).map(|(_, r)| r);
+        let free = self
+            .config
+            .budget_pixels_per_s
+            .saturating_sub(others().map(|r| r.cost).sum());
         if cost > free {
             return Err(EngineError::OverBudget { need: cost, free });
         }
-        let images_used: usize = tasks
-            .iter()
-            .filter(|(kk, _)| **kk != k)
-            .map(|(_, r)| r.image_bytes)
-            .sum();
-        let images_free = self.config.image_memory_budget.saturating_sub(images_used);
+        let images_free = self
+            .config
+            .image_memory_budget
+            .saturating_sub(others().map(|r| r.image_bytes).sum());
         if image_bytes > images_free {
             return Err(EngineError::ImageMemory {
                 need: image_bytes,
                 free: images_free,
             });
         }
-        let name = format!("{app_id}:{task_id}");
-        let old = tasks.get(&k).map(|r| r.shared.plan());
-        let clock = tasks.get(&k).map_or_else(Instant::now, |r| r.shared.clock);
+        Ok(())
+    }
+
+    /// The plan's inputs: a running one with the same source (and decode mode) is kept and
+    /// given its new rect; others are started.
+    fn reconcile_inputs(
+        &self,
+        app_id: u64,
+        spec: &MixSpec,
+        old: Option<&Plan>,
+        clock: Instant,
+    ) -> Vec<Arc<Input>> {
+        let prefix = format!("{app_id}/");
         let polled = !spec.has_video();
-        let inputs = spec
-            .inputs
+        spec.inputs
             .iter()
             .map(|i| {
                 let render = Render {
@@ -494,7 +560,7 @@ impl Engine {
                     content: i.content,
                     crop: i.crop,
                 };
-                if let Some(existing) = old.as_ref().and_then(|p| {
+                if let Some(existing) = old.and_then(|p| {
                     p.inputs
                         .iter()
                         .find(|x| x.source == i.source && x.is_polled() == polled)
@@ -517,15 +583,24 @@ impl Engine {
                     ))
                 }
             })
-            .collect();
-        let outputs = spec
-            .outputs
+            .collect()
+    }
+
+    /// The plan's outputs: a running one with the same target is kept and updated in
+    /// place (bitrate, size); others are started.
+    fn reconcile_outputs(
+        &self,
+        app_id: u64,
+        task_id: &str,
+        spec: &MixSpec,
+        old: Option<&Plan>,
+    ) -> Vec<Arc<Output>> {
+        spec.outputs
             .iter()
             .enumerate()
             .map(|(idx, o)| {
-                if let Some(existing) = old
-                    .as_ref()
-                    .and_then(|p| p.outputs.iter().find(|x| x.target == o.target))
+                if let Some(existing) =
+                    old.and_then(|p| p.outputs.iter().find(|x| x.target == o.target))
                 {
                     existing.update(o);
                     existing.clone()
@@ -533,7 +608,7 @@ impl Engine {
                     let hub_key = match &o.target {
                         Target::Stream(id) => key(app_id, id),
                         // Published under an internal name that players of `id` are sent
-                        // to (below); the original stays readable for this mix.
+                        // to (by an alias); the original stays readable for this mix.
                         Target::Replace(_) => format!("{app_id}/__mix.{task_id}.{idx}"),
                         // Pushed from an internal stream nobody else can claim.
                         Target::Url(_) => format!("{app_id}/__mix.{task_id}.{idx}"),
@@ -549,91 +624,59 @@ impl Engine {
                     ))
                 }
             })
-            .collect();
-        let plan = Arc::new(Plan {
-            spec: spec.clone(),
-            background,
-            watermark,
-            images,
-            inputs,
-            outputs,
+            .collect()
+    }
+
+    /// A new task's shared state and its mix thread (the output clock).
+    fn spawn_task(
+        &self,
+        app_id: u64,
+        task_id: &str,
+        name: &str,
+        plan: Arc<Plan>,
+        clock: Instant,
+    ) -> Result<Arc<Shared>, EngineError> {
+        let shared = Arc::new(Shared {
+            plan: Mutex::new(plan),
+            idle_cap_s: self.config.idle_cap_s,
+            stop: AtomicBool::new(false),
+            counters: Default::default(),
+            clock,
+            name: name.to_string(),
         });
-        // Outputs that took over an input's name: send its players to the mix, and give
-        // names back that this update no longer takes.
-        if let Some(old) = &old {
-            self.clear_aliases(app_id, old, Some(&plan));
-        }
-        for o in &plan.outputs {
-            if let Target::Replace(id) = &o.target {
-                self.hub.set_alias(&key(app_id, id), &o.key);
-            }
-        }
-        if let Some(r) = tasks.get_mut(&k) {
-            *r.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
-            r.cost = cost;
-            r.image_bytes = image_bytes;
-            self.churn.fetch_add(1, Ordering::Relaxed);
-            info!(task = %name, "mix task updated");
-        } else {
-            let shared = Arc::new(Shared {
-                plan: Mutex::new(plan),
-                idle_cap_s: self.config.idle_cap_s,
-                stop: AtomicBool::new(false),
-                counters: Default::default(),
-                clock,
-                name: name.clone(),
-            });
-            let metrics = TickMetrics {
-                ticks: self
-                    .metrics
-                    .ticks
-                    .get_or_create(&TaskLabel { task: name.clone() })
-                    .clone(),
-                late: self
-                    .metrics
-                    .late_ticks
-                    .get_or_create(&TaskLabel { task: name.clone() })
-                    .clone(),
-                inputs_live: self
-                    .metrics
-                    .inputs_live
-                    .get_or_create(&TaskLabel { task: name.clone() })
-                    .clone(),
-                inputs: self
-                    .metrics
-                    .inputs
-                    .get_or_create(&TaskLabel { task: name.clone() })
-                    .clone(),
-            };
-            let (thread_shared, events) = (shared.clone(), self.events.clone());
-            let task_id_owned = task_id.to_string();
-            std::thread::Builder::new()
-                .name("mix".into())
-                .spawn(move || {
-                    if let Ended::Idle = task::run(thread_shared.clone(), metrics) {
-                        let _ = events.try_send(EngineEvent::Idle {
-                            app_id,
-                            task_id: task_id_owned,
-                        });
-                    }
-                    task::warn_dropped(&thread_shared);
-                })
-                .map_err(|e| {
-                    warn!(task = %name, error = %e, "cannot start the mix thread");
-                    EngineError::OverBudget { need: cost, free }
-                })?;
-            tasks.insert(
-                k,
-                Running {
-                    shared,
-                    cost,
-                    image_bytes,
-                },
-            );
-            info!(task = %name, cost, "mix task started");
-        }
-        self.refresh_gauges(&tasks);
-        Ok(())
+        let label = TaskLabel {
+            task: name.to_string(),
+        };
+        let metrics = TickMetrics {
+            ticks: self.metrics.ticks.get_or_create(&label).clone(),
+            late: self.metrics.late_ticks.get_or_create(&label).clone(),
+            inputs_live: self.metrics.inputs_live.get_or_create(&label).clone(),
+            inputs: self.metrics.inputs.get_or_create(&label).clone(),
+        };
+        let (thread_shared, events) = (shared.clone(), self.events.clone());
+        let task_id_owned = task_id.to_string();
+        std::thread::Builder::new()
+            .name("mix".into())
+            .spawn(move || {
+                if let Ended::Idle = task::run(thread_shared.clone(), metrics) {
+                    let _ = events.try_send(EngineEvent::Idle {
+                        app_id,
+                        task_id: task_id_owned,
+                    });
+                }
+                task::warn_dropped(&thread_shared);
+            })
+            .map_err(|e| {
+                warn!(task = %name, error = %e, "cannot start the mix thread");
+                // Its inputs and outputs stop with the plan, dropped with `shared`.
+                shared.stop.store(true, Ordering::Relaxed);
+                self.metrics.ticks.remove(&label);
+                self.metrics.late_ticks.remove(&label);
+                self.metrics.inputs_live.remove(&label);
+                self.metrics.inputs.remove(&label);
+                EngineError::Spawn(e.to_string())
+            })?;
+        Ok(shared)
     }
 
     /// Stops a task; its outputs end (players see the stream end). `false` if unknown.

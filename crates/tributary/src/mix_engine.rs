@@ -33,6 +33,7 @@ fn refusal(e: EngineError) -> EngineRefusal {
         EngineError::Image { .. } => EngineRefusal::ImageLoad(e.to_string()),
         EngineError::InputUrl { .. } => EngineRefusal::InputUrl(e.to_string()),
         EngineError::OutputUrl { .. } => EngineRefusal::OutputUrl(e.to_string()),
+        EngineError::Spawn(_) => EngineRefusal::Internal(e.to_string()),
     }
 }
 

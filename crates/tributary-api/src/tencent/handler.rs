@@ -595,6 +595,7 @@ fn mix_error(e: MixControlError) -> TcError {
         MixControlError::Engine(EngineRefusal::InputUrl(m) | EngineRefusal::OutputUrl(m)) => {
             TcError::new("InvalidParameter", m)
         }
+        MixControlError::Engine(EngineRefusal::Internal(m)) => TcError::new("InternalError", m),
         MixControlError::Control(c) => TcError::new("InternalError", c.to_string()),
         MixControlError::Store(s) => {
             tracing::error!(error = %s, "store write failed");

@@ -51,6 +51,7 @@ pub(super) fn control_error(e: MixControlError) -> ZegoError {
         MixControlError::Engine(EngineRefusal::OutputUrl(m)) => {
             ZegoError::new(MIX_OUTPUT_STREAM_ERROR, m)
         }
+        MixControlError::Engine(EngineRefusal::Internal(m)) => ZegoError::new(MIX_FAILED_RETRY, m),
         MixControlError::Control(ControlError::UnknownApp(id)) => {
             ZegoError::new(GW_UNKNOWN_APP, format!("unknown AppId {id}"))
         }
