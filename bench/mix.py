@@ -29,6 +29,8 @@ import threading
 import time
 import urllib.request
 
+from benchproc import free_port, kill_all, spawn, stop
+
 BIN = sys.argv[1]
 SECS = int(os.environ.get("SECS", "20"))
 CAP_LIST = [int(x) for x in os.environ.get("CAP_LIST", "1 2 3 4").split()]
@@ -36,40 +38,11 @@ ROOMS_LIST = [int(x) for x in os.environ.get("ROOMS_LIST", "50 100").split()]
 APP, SECRET = 1, "benchsecret"
 TMP = tempfile.mkdtemp(prefix="tributary-mixbench-")
 CLK = os.sysconf("SC_CLK_TCK")
-PROCS = []
-
-
-def spawn(args, **kw):
-    kw.setdefault("stdout", subprocess.DEVNULL)
-    kw.setdefault("stderr", subprocess.DEVNULL)
-    p = subprocess.Popen(args, **kw)
-    PROCS.append(p)
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def cleanup(*_):
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
+    kill_all()
     subprocess.run(["rm", "-rf", TMP])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cpu_s(pid):

@@ -33,13 +33,14 @@ import threading
 import time
 import urllib.request
 
+from benchproc import PROCS, free_port, spawn, stop
+
 BIN = sys.argv[1]
 MINUTES = float(os.environ.get("MINUTES", "30"))
 PLAYERS = int(os.environ.get("PLAYERS", "200"))
 APP, SECRET, ADMIN = 1, "soaksecret0123456789abcdef", "soak-admin-token"
 TMP = tempfile.mkdtemp(prefix="tributary-soak-")
 CLK = os.sysconf("SC_CLK_TCK")
-PROCS = []
 STOP = threading.Event()
 # Set before the kill: the state-changing load (mix churn, moderation) pauses so the state
 # before and after can be compared; players, publishers and garbage go on.
@@ -66,32 +67,6 @@ def note(kind, what):
     with LOCK:
         k = f"{kind}: {what}"[:160]
         ERRORS[k] = ERRORS.get(k, 0) + 1
-
-
-def spawn(args, **kw):
-    kw.setdefault("stdout", subprocess.DEVNULL)
-    kw.setdefault("stderr", subprocess.DEVNULL)
-    p = subprocess.Popen(args, **kw)
-    PROCS.append(p)
-    return p
-
-
-def stop_proc(p, sig=signal.SIGINT):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def proc_sample(pid):
@@ -197,7 +172,7 @@ def churn_publishers(clip):
         still = []
         for p, end in live:
             if time.time() > end:
-                stop_proc(p)
+                stop(p)
             else:
                 still.append((p, end))
         live = still
@@ -206,7 +181,7 @@ def churn_publishers(clip):
             k += 1
         STOP.wait(8)
     for p, _ in live:
-        stop_proc(p)
+        stop(p)
 
 
 def mix_body(task, seq, inputs, output, swap=False):
@@ -493,8 +468,8 @@ def main():
 
     STOP.set()
     for p in steady + rtmp_players:
-        stop_proc(p)
-    stop_proc(server, signal.SIGTERM)
+        stop(p)
+    stop(server, signal.SIGTERM)
 
     def row(s):
         return f"| {s[0] / 60:4.1f} | {s[1]} | {s[2]} | {s[3]} | {s[4]:.0f} |"

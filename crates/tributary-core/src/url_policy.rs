@@ -258,10 +258,6 @@ impl UrlPolicy {
         ])
     }
 
-    pub fn allowed_networks(&self) -> &[Cidr] {
-        &self.allow
-    }
-
     /// Syntax, scheme, no user info; an IP-literal host is checked at once.
     pub fn parse(&self, raw: &str, purpose: Purpose) -> Result<CheckedUrl, UrlRefusal> {
         let url = syntax(raw, purpose)?;

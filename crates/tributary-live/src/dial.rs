@@ -21,13 +21,24 @@ pub enum DialError {
     Connect { host: String, error: String },
 }
 
-/// Resolves `host:port` and checks every address (async).
+/// A name lookup gives up after this.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves `host:port` (within [`LOOKUP_TIMEOUT`]) and checks every address (async).
 pub async fn resolve(
     policy: &UrlPolicy,
     host: &str,
     port: u16,
 ) -> Result<Vec<SocketAddr>, DialError> {
-    checked(policy, host, tokio::net::lookup_host((host, port)).await)
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {LOOKUP_TIMEOUT:?}"),
+            ))
+        });
+    checked(policy, host, lookup)
 }
 
 /// Resolves `host:port` and checks every address (blocking; for threads that may wait).

@@ -16,6 +16,7 @@ pub mod push;
 pub mod queue;
 pub mod rtmp_server;
 pub mod session;
+pub mod slots;
 pub mod ts;
 
 pub use hub::{Hub, HubConfig, HubError, HubEvent, Publisher, Subscription};

@@ -28,6 +28,7 @@ use crate::handshake;
 use crate::hub::Hub;
 use crate::metrics::Protocol;
 use crate::session::{ServerSession, SessionError, SessionEvent, split_stream_name};
+use crate::slots::KeyedSlots;
 
 #[derive(Debug, Clone)]
 pub struct RtmpConfig {
@@ -124,41 +125,24 @@ impl Drop for Held<'_> {
     }
 }
 
-/// One slot of an IP's connection count; given back on drop.
-struct IpSlot {
-    server: Arc<RtmpServer>,
-    ip: IpAddr,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut per_ip = self.server.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-    }
-}
-
 pub struct RtmpServer {
     hub: Hub,
     auth: Arc<dyn Authority>,
     config: RtmpConfig,
     live: Mutex<HashMap<String, CancellationToken>>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip: Arc<KeyedSlots<IpAddr>>,
     held: AtomicUsize,
 }
 
 impl RtmpServer {
     pub fn new(hub: Hub, auth: Arc<dyn Authority>, config: RtmpConfig) -> Arc<Self> {
+        let per_ip = config.max_connections_per_ip;
         Arc::new(RtmpServer {
             hub,
             auth,
             config,
             live: Mutex::new(HashMap::new()),
-            per_ip: Mutex::new(HashMap::new()),
+            per_ip: KeyedSlots::new(per_ip),
             held: AtomicUsize::new(0),
         })
     }
@@ -201,7 +185,7 @@ impl RtmpServer {
                 warn!(%peer, "RTMP connection limit reached; closing");
                 continue;
             };
-            let Some(ip_slot) = self.ip_slot(peer.ip()) else {
+            let Some(ip_slot) = self.per_ip.take(peer.ip()) else {
                 self.hub.metrics().refused("per_ip_limit");
                 debug!(%peer, "RTMP connections per IP at their limit; closing");
                 continue;
@@ -223,19 +207,6 @@ impl RtmpServer {
                 }
             });
         }
-    }
-
-    fn ip_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let n = per_ip.entry(ip).or_insert(0);
-        if *n >= self.config.max_connections_per_ip {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            server: self.clone(),
-            ip,
-        })
     }
 
     fn held(&self) -> Held<'_> {

@@ -749,7 +749,7 @@ impl Engine {
     }
 
     /// Tasks stopped or updated since the engine started.
-    pub fn stopped_total(&self) -> u64 {
+    pub fn churn_total(&self) -> u64 {
         self.churn.load(Ordering::Relaxed)
     }
 

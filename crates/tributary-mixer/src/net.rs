@@ -4,12 +4,12 @@
 //! no second lookup), IP-literal hosts are checked before the request, every redirect
 //! is checked the same way, and proxies from the environment are ignored.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tributary_core::url_policy::{Purpose, UrlPolicy};
+use tributary_live::dial;
 
 /// Redirects followed at most.
 const MAX_REDIRECTS: usize = 5;
@@ -21,11 +21,7 @@ impl Resolve for GuardedResolver {
         let policy = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            policy
-                .check_addrs(&host, &addrs)
-                .map_err(|e| format!("{host} {e}"))?;
+            let addrs = dial::resolve(&policy, &host, 0).await?;
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })

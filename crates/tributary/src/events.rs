@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -24,48 +24,13 @@ use tributary_api::clock::now_ms;
 use tributary_core::registry::StreamOrigin;
 use tributary_core::token::{self, Claims, Purpose};
 use tributary_core::{AppId, CloseReason, CoreEvent};
-
-/// Open feeds per app, capped: each feed holds a broadcast receiver and a connection.
-#[derive(Default)]
-struct Feeds {
-    per_app: Mutex<HashMap<AppId, usize>>,
-    max_per_app: usize,
-}
-
-/// One open feed's place in the count; given back when the feed's stream is dropped.
-struct FeedSlot {
-    feeds: Arc<Feeds>,
-    app_id: AppId,
-}
-
-impl Drop for FeedSlot {
-    fn drop(&mut self) {
-        let mut m = self.feeds.per_app.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.app_id) {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
-impl Feeds {
-    fn take(self: &Arc<Self>, app_id: AppId) -> Option<FeedSlot> {
-        let mut m = self.per_app.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(app_id).or_insert(0);
-        if *n >= self.max_per_app {
-            return None;
-        }
-        *n += 1;
-        Some(FeedSlot {
-            feeds: self.clone(),
-            app_id,
-        })
-    }
-}
+use tributary_live::slots::KeyedSlots;
 
 #[derive(Clone)]
 struct FeedState {
     control: Arc<ControlPlane>,
-    feeds: Arc<Feeds>,
+    /// Open feeds per app: each holds a broadcast receiver and a connection.
+    feeds: Arc<KeyedSlots<AppId>>,
 }
 
 /// The feed's route; at most `max_per_app` feeds of one app are open at once (429 past it).
@@ -74,10 +39,7 @@ pub fn router(control: Arc<ControlPlane>, max_per_app: usize) -> Router {
         .route("/rooms/{room}/events", get(feed))
         .with_state(FeedState {
             control,
-            feeds: Arc::new(Feeds {
-                per_app: Mutex::new(HashMap::new()),
-                max_per_app,
-            }),
+            feeds: KeyedSlots::new(max_per_app),
         })
 }
 

@@ -14,9 +14,7 @@
 //! Shutdown stops accepting, asks every connection to finish its current response, and
 //! gives long-lived ones (FLV, SSE) a few seconds before they are dropped.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -27,6 +25,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_io_timeout::TimeoutStream;
 use tower_http::timeout::RequestBodyTimeout;
 use tracing::{debug, warn};
+use tributary_live::slots::KeyedSlots;
 
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
@@ -57,39 +56,6 @@ impl Default for HttpLimits {
     }
 }
 
-/// Open connections per client address.
-struct PerIp {
-    counts: Mutex<HashMap<IpAddr, usize>>,
-    max: usize,
-}
-
-/// One connection's place in its address' count; given back on drop.
-struct IpSlot(Arc<PerIp>, IpAddr);
-
-impl PerIp {
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot(self.clone(), ip))
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut m = self.0.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.1);
-            }
-        }
-    }
-}
-
 /// How long connections may take to finish after shutdown is asked.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -101,10 +67,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let per_ip = Arc::new(PerIp {
-        counts: Mutex::new(HashMap::new()),
-        max: limits.max_connections_per_ip,
-    });
+    let per_ip = KeyedSlots::new(limits.max_connections_per_ip);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {

@@ -23,14 +23,14 @@ pub fn trim() {
 
 /// Every `period`, trims if a task stopped since the last look.
 pub async fn trim_after_churn(engine: Arc<Engine>, period: Duration) {
-    let mut seen = engine.stopped_total();
+    let mut seen = engine.churn_total();
     loop {
         tokio::time::sleep(period).await;
-        let now = engine.stopped_total();
+        let now = engine.churn_total();
         if now != seen {
             seen = now;
             let _ = tokio::task::spawn_blocking(trim).await;
-            debug!(stopped_total = now, "freed memory returned to the system");
+            debug!(churn_total = now, "freed memory returned to the system");
         }
     }
 }
