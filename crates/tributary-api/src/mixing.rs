@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixLimits, MixSpec, Target};
+use tributary_core::mix::{MixLimits, MixSpec, RoomTarget, Target};
 use tributary_core::mix_task::{MixTask, MixTasks, TaskError};
+use tributary_core::registry::{NewStream, StreamOrigin};
 use tributary_core::store::{NewCallback, StoreError, WriteBatch, WriteOp};
-use tributary_core::{AppConfig, AppId, CoreEvent};
+use tributary_core::{AppConfig, AppId, CloseReason, CoreEvent};
 
 use crate::callbacks::payload::sign_payload;
 use crate::clock::now_ms;
@@ -42,6 +43,8 @@ pub enum EngineRefusal {
     OutputUrl(String),
     /// The node could not start the task now (no thread to be had): retry.
     Internal(String),
+    /// A label that cannot be drawn (its font is missing).
+    Label(String),
 }
 
 /// What the mixing control needs from a media engine.
@@ -73,6 +76,9 @@ pub enum MixControlError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An output's `TargetRoom` names a room that does not exist (no streams).
+    #[error("output {stream}: room {room} does not exist; publish or add a stream to it first")]
+    TargetRoomMissing { stream: String, room: String },
 }
 
 /// Why a task ended, for logs and the callback's context.
@@ -80,6 +86,8 @@ pub enum MixControlError {
 pub enum StopReason {
     Requested,
     Idle,
+    /// `WaitVideoInput`: no video came in time.
+    NoVideo,
 }
 
 pub struct MixControl {
@@ -173,7 +181,13 @@ impl MixControl {
                 }
                 let spec = self.effective(*app_id, &t);
                 match self.engine.start(*app_id, &t.task_id, &spec) {
-                    Ok(()) => info!(app_id, task_id = %t.task_id, "mix task resumed"),
+                    Ok(()) => {
+                        info!(app_id, task_id = %t.task_id, "mix task resumed");
+                        // Listings in rooms live in memory only: list them again.
+                        for (stream, room) in listed_outputs(&t) {
+                            self.list(*app_id, &stream, &room);
+                        }
+                    }
                     Err(e) => {
                         warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not resume")
                     }
@@ -188,6 +202,19 @@ impl MixControl {
         let app = self.app_config(app_id)?.clone();
         let mut tasks = self.tasks(app_id)?;
         let plan = tasks.plan_start(task)?;
+        let old_rooms = tasks
+            .get(&plan.task.task_id)
+            .map(listed_outputs)
+            .unwrap_or_default();
+        let new_rooms = listed_outputs(&plan.task);
+        for (stream, room) in new_rooms.iter().filter(|r| !old_rooms.contains(r)) {
+            if self.control.list_streams(app_id, &room.room_id)?.is_empty() {
+                return Err(MixControlError::TargetRoomMissing {
+                    stream: stream.clone(),
+                    room: room.room_id.clone(),
+                });
+            }
+        }
         let spec = self.effective(app_id, &plan.task);
         // Only a new audio+video task needs its inputs live: an update may name inputs
         // that come later, and an auto-mix follows whatever the room has.
@@ -225,6 +252,12 @@ impl MixControl {
         let is_update = plan.is_update;
         let stored = plan.task.clone();
         tasks.commit_start(plan);
+        for (stream, room) in old_rooms.iter().filter(|r| !new_rooms.contains(r)) {
+            self.unlist(app_id, stream, room);
+        }
+        for (stream, room) in new_rooms.iter().filter(|r| !old_rooms.contains(r)) {
+            self.list(app_id, stream, room);
+        }
         info!(app_id, task_id = %stored.task_id, is_update, "mix task accepted");
         Ok((stored, is_update))
     }
@@ -258,8 +291,52 @@ impl MixControl {
         self.control.write(&WriteBatch { app_id, ops })?;
         self.engine.stop(app_id, task_id);
         tasks.commit_stop(task_id);
+        for (stream, room) in listed_outputs(&task) {
+            self.unlist(app_id, &stream, &room);
+        }
         info!(app_id, task_id, ?reason, "mix task ended");
         Ok(task)
+    }
+
+    /// Lists a mix output in its `TargetRoom` like a published stream (`stream_create`,
+    /// room feeds). A failure is logged: the mix itself runs on.
+    fn list(&self, app_id: AppId, stream: &str, room: &RoomTarget) {
+        let req = NewStream {
+            stream_id: stream.to_string(),
+            room_id: room.room_id.clone(),
+            user_id: room.user_id.clone(),
+            user_name: String::new(),
+            title: String::new(),
+            extra_info: String::new(),
+            censor_flag: 0,
+            origin: StreamOrigin::Mix,
+        };
+        match self.control.add_stream(app_id, req) {
+            Ok(_) => {
+                info!(app_id, stream_id = stream, room_id = %room.room_id, "mix output listed in its room")
+            }
+            Err(e) => {
+                warn!(app_id, stream_id = stream, room_id = %room.room_id, error = %e, "mix output could not be listed in its room")
+            }
+        }
+    }
+
+    /// Takes a mix output off its room's list (`stream_close`), if it is still there: a
+    /// room that was cleared meanwhile took it off already.
+    fn unlist(&self, app_id: AppId, stream: &str, room: &RoomTarget) {
+        let listed = self
+            .control
+            .list_streams(app_id, &room.room_id)
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s.stream_id == stream && s.origin == StreamOrigin::Mix);
+        if listed
+            && let Err(e) =
+                self.control
+                    .remove_stream(app_id, &room.room_id, stream, CloseReason::Normal)
+        {
+            warn!(app_id, stream_id = stream, room_id = %room.room_id, error = %e, "mix output could not be taken off its room");
+        }
     }
 
     pub fn get(&self, app_id: AppId, task_id: &str) -> Result<Option<MixTask>, ControlError> {
@@ -338,6 +415,20 @@ impl MixControl {
     pub fn control(&self) -> &Arc<ControlPlane> {
         &self.control
     }
+}
+
+/// The task's outputs that are listed in a room: (stream id, room).
+fn listed_outputs(task: &MixTask) -> Vec<(String, RoomTarget)> {
+    task.spec
+        .outputs
+        .iter()
+        .filter_map(|o| match (&o.target, &o.room) {
+            (Target::Stream(id) | Target::Replace(id), Some(room)) => {
+                Some((id.clone(), room.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `mix_start` / `mix_stop` payloads: one per output that has a stream id (the vendor's
@@ -505,6 +596,7 @@ mod tests {
                     volume: 100,
                     render: RenderMode::Crop,
                     crop: None,
+                    decor: Default::default(),
                 }],
                 outputs: vec![MixOutput {
                     target: Target::Stream("out".into()),
@@ -515,6 +607,7 @@ mod tests {
                     }),
                     audio_bitrate_bps: 48_000,
                     channels: 1,
+                    room: None,
                 }],
                 fps: 15,
                 background_rgb: 0,
@@ -523,6 +616,7 @@ mod tests {
                 images: Vec::new(),
                 max_idle_s: 90,
                 lenient_images: false,
+                timing: Default::default(),
             },
             ex_para: vec![],
             started_ms: 1,

@@ -139,6 +139,163 @@ pub struct MixInput {
     /// A region of the source picture to use instead of all of it (pixels).
     #[serde(default)]
     pub crop: Option<Crop>,
+    /// Placeholder, label, rounded corners, blurred margins, user id: how the input's
+    /// tile is dressed. All live-updatable.
+    #[serde(default)]
+    pub decor: Decor,
+}
+
+/// Most a tile's corners are rounded, pixels.
+pub const MAX_CORNER_RADIUS: u32 = 100;
+/// Label font sizes, pixels, and the default.
+pub const LABEL_FONT_SIZES: std::ops::RangeInclusive<u32> = 12..=100;
+pub const DEFAULT_LABEL_FONT_SIZE: u32 = 24;
+/// A label's length budget: 300 units, where an ASCII character is 1 and any other
+/// character 3 (the vendor's "100 Chinese or 300 English characters").
+pub const MAX_LABEL_UNITS: usize = 300;
+/// Font faces a label may ask for (0–3; see the mixer's font table).
+pub const FONT_FACES: u8 = 4;
+/// Longest `UID`, bytes (the vendor's "< 64 bytes").
+pub const MAX_UID_BYTES: usize = 63;
+/// Largest minimum receive buffer, milliseconds.
+pub const MAX_RECV_BUFFER_MS: u32 = 4_000;
+
+/// How an input's tile is dressed beyond its picture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decor {
+    /// An image drawn in the tile instead of the video, always or when video is missing.
+    #[serde(default)]
+    pub placeholder: Option<Placeholder>,
+    /// Text drawn over the tile, clipped to it.
+    #[serde(default)]
+    pub label: Option<Label>,
+    /// Radius of the tile's rounded corners, pixels (0 = square).
+    #[serde(default)]
+    pub corner_radius: u32,
+    /// Margins inside the tile that are shown blurred.
+    #[serde(default)]
+    pub blur: Option<Padding>,
+    /// The publisher's user id, kept and reported with the task.
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+/// When a placeholder image replaces an input's video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlaceholderMode {
+    /// Always, while it is set.
+    Always,
+    /// While the publisher's camera is off: its stream carries audio but no video.
+    CameraOff,
+    /// Once the input has had no video for a while (none yet, or it stopped).
+    NoVideo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placeholder {
+    pub image: String,
+    pub mode: PlaceholderMode,
+}
+
+/// A text label on an input's tile; `left`/`top` are relative to the tile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    pub text: String,
+    pub left: i32,
+    pub top: i32,
+    pub font: Font,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Font {
+    /// Which face, `0..FONT_FACES`.
+    pub face: u8,
+    /// Pixels.
+    pub size: u32,
+    /// `0xRRGGBB`.
+    pub rgb: u32,
+    /// 0 (invisible) to 100 (opaque).
+    pub opacity: u8,
+    /// An outline in this colour (`0xRRGGBB`).
+    pub border_rgb: Option<u32>,
+}
+
+/// Distances from a rect's edges inwards, pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Padding {
+    pub top: u32,
+    pub left: u32,
+    pub bottom: u32,
+    pub right: u32,
+}
+
+impl Decor {
+    /// The shared rules; `rect` is the input's tile. The message names the vendor-neutral
+    /// field path (each dialect prefixes its own item).
+    pub fn validate(&self, rect: Option<Rect>) -> Result<(), String> {
+        if self.corner_radius > MAX_CORNER_RADIUS {
+            return Err(format!(
+                "RectInfo.CornerRadius must be within [0, {MAX_CORNER_RADIUS}], not {}",
+                self.corner_radius
+            ));
+        }
+        if let Some(uid) = &self.uid
+            && uid.len() > MAX_UID_BYTES
+        {
+            return Err(format!(
+                "UID must be shorter than {} bytes, not {}",
+                MAX_UID_BYTES + 1,
+                uid.len()
+            ));
+        }
+        if let Some(l) = &self.label {
+            if l.text.is_empty() {
+                return Err("Label.Text is required".into());
+            }
+            if Label::units(&l.text) > MAX_LABEL_UNITS {
+                return Err(
+                    "Label.Text is too long: at most 300 Latin or 100 other characters".into(),
+                );
+            }
+            if !LABEL_FONT_SIZES.contains(&l.font.size) {
+                return Err(format!(
+                    "Label.Font.FontSize must be within [{}, {}], not {}",
+                    LABEL_FONT_SIZES.start(),
+                    LABEL_FONT_SIZES.end(),
+                    l.font.size
+                ));
+            }
+            if l.font.face >= FONT_FACES {
+                return Err(format!(
+                    "Label.Font.FontType must be within [0, {}], not {}",
+                    FONT_FACES - 1,
+                    l.font.face
+                ));
+            }
+            if l.font.opacity > 100 || l.font.rgb > 0xff_ffff {
+                return Err("Label.Font colour or transparency out of range".into());
+            }
+        }
+        if let (Some(b), Some(r)) = (self.blur, rect) {
+            let (w, h) = (r.width().max(0) as u32, r.height().max(0) as u32);
+            if b.top > h / 2 || b.bottom > h / 2 || b.left > w / 2 || b.right > w / 2 {
+                return Err(format!(
+                    "BlurInfo: top and bottom padding may be at most half the rect's height \
+                     ({}), left and right at most half its width ({})",
+                    h / 2,
+                    w / 2
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Label {
+    /// The label's length in [`MAX_LABEL_UNITS`].
+    pub fn units(text: &str) -> usize {
+        text.chars().map(|c| if c.is_ascii() { 1 } else { 3 }).sum()
+    }
 }
 
 /// A region of a source picture, in its pixels.
@@ -181,6 +338,40 @@ pub struct MixOutput {
     pub audio_bitrate_bps: u32,
     /// 1 or 2.
     pub channels: u8,
+    /// A room whose stream list shows this output while the task runs.
+    #[serde(default)]
+    pub room: Option<RoomTarget>,
+}
+
+/// Where an output stream is listed: the room and the user it is listed under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomTarget {
+    pub room_id: String,
+    pub user_id: String,
+}
+
+/// Which inputs share one timeline (the vendors' "alignment" of co-singers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alignment {
+    #[default]
+    None,
+    /// The inputs whose publishers ask for it.
+    Listed,
+    /// Every input.
+    All,
+}
+
+/// How inputs are buffered and when output starts; fixed for a task's life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Minimum receive buffer of every input, milliseconds (0–4000).
+    #[serde(default)]
+    pub recv_buffer_ms: u32,
+    /// Publish nothing until some input's video arrives; give up after a while.
+    #[serde(default)]
+    pub wait_video: bool,
+    #[serde(default)]
+    pub alignment: Alignment,
 }
 
 /// Everything a task produces. The canvas is the first video output's size.
@@ -201,6 +392,8 @@ pub struct MixSpec {
     /// asked not to have them checked).
     #[serde(default)]
     pub lenient_images: bool,
+    #[serde(default)]
+    pub timing: Timing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -231,6 +424,8 @@ pub enum MixError {
     BadFps { fps: u32, max: u32 },
     #[error("MaxIdleTime must be within [{MIN_IDLE_S}, {MAX_IDLE_S}] seconds, not {0}")]
     BadIdleTime(u32),
+    #[error("RecvBufferLevel must be within [0, {MAX_RECV_BUFFER_MS}] ms, not {0}")]
+    BadRecvBuffer(u32),
     #[error(
         "output {index}: the first video output must be the largest; later outputs are scaled from it"
     )]
@@ -284,6 +479,9 @@ impl MixSpec {
                     detail: "RectInfo needs Right ≥ Left and Bottom ≥ Top".into(),
                 });
             }
+            a.decor
+                .validate(a.rect)
+                .map_err(|detail| MixError::BadInput { index: i, detail })?;
         }
         for (i, o) in self.outputs.iter().enumerate() {
             if self.outputs[..i].iter().any(|b| b.target == o.target) {
@@ -408,6 +606,26 @@ impl MixSpec {
         if !(MIN_IDLE_S..=MAX_IDLE_S).contains(&self.max_idle_s) {
             return Err(MixError::BadIdleTime(self.max_idle_s));
         }
+        if self.timing.recv_buffer_ms > MAX_RECV_BUFFER_MS {
+            return Err(MixError::BadRecvBuffer(self.timing.recv_buffer_ms));
+        }
+        for (i, o) in self.outputs.iter().enumerate() {
+            if let Some(room) = &o.room {
+                if room.room_id.is_empty() || room.user_id.is_empty() {
+                    return Err(MixError::BadOutput {
+                        index: i,
+                        detail: "TargetRoom needs a RoomId and a UserId".into(),
+                    });
+                }
+                if matches!(o.target, Target::Url(_)) {
+                    return Err(MixError::BadOutput {
+                        index: i,
+                        detail: "TargetRoom lists a stream in a room: give the output a StreamId"
+                            .into(),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -467,6 +685,7 @@ pub(crate) mod tests {
             volume: 100,
             render: RenderMode::Crop,
             crop: None,
+            decor: Default::default(),
         }
     }
 
@@ -482,6 +701,7 @@ pub(crate) mod tests {
                 }),
                 audio_bitrate_bps: 48_000,
                 channels: 1,
+                room: None,
             }],
             fps: 15,
             background_rgb: 0,
@@ -490,6 +710,7 @@ pub(crate) mod tests {
             images: Vec::new(),
             max_idle_s: 90,
             lenient_images: false,
+            timing: Default::default(),
         }
     }
 

@@ -91,6 +91,7 @@ fn audio_input(source: Source, volume: u32) -> MixInput {
         volume,
         render: RenderMode::Crop,
         crop: None,
+        decor: Default::default(),
     }
 }
 
@@ -166,8 +167,9 @@ impl MixTasks {
     }
 
     /// Checks a StartMix/StartAutoMix. On an update, the owner and the Sequence are
-    /// checked and the fixed fields (frame rate, each output's audio bitrate and channels,
-    /// matched by position) keep their first values.
+    /// checked and the fixed fields (frame rate, buffering and alignment, each output's
+    /// audio bitrate and channels matched by position, an output's room matched by its
+    /// target) keep their first values.
     pub fn plan_start(&self, mut req: MixTask) -> Result<StartPlan, TaskError> {
         let existing = self.tasks.get(&req.task_id);
         if let Some(old) = existing {
@@ -187,9 +189,16 @@ impl MixTasks {
                 return Err(TaskError::KindChanged(old.task_id.clone(), kind));
             }
             req.spec.fps = old.spec.fps;
+            req.spec.timing = old.spec.timing;
             for (new, first) in req.spec.outputs.iter_mut().zip(&old.spec.outputs) {
                 new.audio_bitrate_bps = first.audio_bitrate_bps;
                 new.channels = first.channels;
+            }
+            // An output keeps the room it was listed in for as long as it runs.
+            for new in req.spec.outputs.iter_mut() {
+                if let Some(first) = old.spec.outputs.iter().find(|o| o.target == new.target) {
+                    new.room = first.room.clone();
+                }
             }
             req.started_ms = old.started_ms;
             if req.sequence.is_none() {

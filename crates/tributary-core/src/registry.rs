@@ -31,6 +31,9 @@ pub enum StreamOrigin {
     Added,
     /// A live publisher: exists while its connection does, never persisted.
     Published,
+    /// A mix task's output listed in a room (`TargetRoom`): exists while the task runs,
+    /// never persisted (a resumed task lists it again).
+    Mix,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,7 +356,7 @@ impl Rooms {
         let mut publishers: HashMap<&str, bool> = HashMap::new();
         for s in &room.streams {
             let publishes = publishers.entry(s.user_id.as_str()).or_insert(false);
-            *publishes |= s.origin == StreamOrigin::Published;
+            *publishes |= s.origin != StreamOrigin::Added;
         }
         UserCount {
             users: publishers.len() as u32,

@@ -1,11 +1,13 @@
 //! Composition of one output picture: background, then each visible input in its rect
-//! (lowest `Layer` first, ties in list order), then the watermark with its alpha.
+//! (lowest `Layer` first, ties in list order) with its blurred margins, label and rounded
+//! corners, then the watermark with its alpha.
 //!
 //! Pure: the pictures come in already scaled (see [`fitted_size`]); this module only
 //! places, clips and blends, so it is exact and testable pixel by pixel.
 
-use tributary_core::mix::{Rect, RenderMode};
+use tributary_core::mix::{Padding, Rect, RenderMode};
 
+use crate::corners::{self, Bounds};
 use crate::frame::{I420, I420A};
 
 /// The size a `src_w × src_h` picture is scaled to before it is drawn into a
@@ -46,13 +48,34 @@ fn even_up(v: u32) -> u32 {
     (v + (v & 1)).max(2)
 }
 
-/// One visible input for this tick.
+/// One visible input (or still image) for this tick.
 pub struct Layer<'a> {
     pub rect: Rect,
     /// `None`: nothing to show (no video yet, or gone): the background shows.
     pub picture: Option<&'a I420>,
-    /// A still image with alpha (drawn instead of `picture`).
+    /// A still image with alpha (drawn instead of `picture`): an image layer, or the
+    /// input's placeholder.
     pub image: Option<&'a I420A>,
+    /// Rounded corners of what is drawn, pixels.
+    pub radius: u32,
+    /// Margins of the rect shown blurred.
+    pub blur: Option<Padding>,
+    /// A label and its top-left corner on the canvas; clipped to the rect.
+    pub label: Option<(&'a I420A, i32, i32)>,
+}
+
+impl<'a> Layer<'a> {
+    /// A plain layer: no corners, blur or label.
+    pub fn plain(rect: Rect, picture: Option<&'a I420>, image: Option<&'a I420A>) -> Self {
+        Layer {
+            rect,
+            picture,
+            image,
+            radius: 0,
+            blur: None,
+            label: None,
+        }
+    }
 }
 
 /// Composes into `canvas` (same size as `background`).
@@ -68,10 +91,28 @@ pub fn compose(
     // Stable: equal layers keep list order.
     layers.sort_by_key(|l| l.rect.layer);
     for layer in layers.iter() {
+        let size = match (layer.image, layer.picture) {
+            (Some(img), _) => Some((img.picture.width, img.picture.height)),
+            (None, Some(p)) => Some((p.width, p.height)),
+            (None, None) => None,
+        };
+        // Corners round what is drawn: the picture's box inside the rect.
+        let saved = size
+            .filter(|_| layer.radius > 0)
+            .and_then(|(w, h)| corners::save(canvas, drawn_box(w, h, layer.rect), layer.radius));
         if let Some(img) = layer.image {
             blend(canvas, img, layer.rect);
         } else if let Some(p) = layer.picture {
             draw(canvas, p, layer.rect);
+        }
+        if let Some(pad) = layer.blur.filter(|_| size.is_some()) {
+            crate::blur::margins(canvas, layer.rect, pad);
+        }
+        if let Some((label, x, y)) = layer.label {
+            blend_at(canvas, label, x, y, layer.rect);
+        }
+        if let Some(saved) = saved {
+            corners::restore(canvas, &saved);
         }
     }
     if let Some((overlay, rect)) = watermark {
@@ -79,13 +120,39 @@ pub fn compose(
     }
 }
 
+/// Where a `w × h` picture centred on `rect` lands, clipped to the rect (not the canvas:
+/// a tile partly off the canvas keeps its corners where they are).
+fn drawn_box(w: u32, h: u32, rect: Rect) -> Bounds {
+    let px = rect.left as i64 + (rect.width() as i64 - w as i64) / 2;
+    let py = rect.top as i64 + (rect.height() as i64 - h as i64) / 2;
+    Bounds {
+        x0: px.max(rect.left as i64),
+        y0: py.max(rect.top as i64),
+        x1: (px + w as i64).min(rect.right as i64),
+        y1: (py + h as i64).min(rect.bottom as i64),
+    }
+}
+
 /// The part of `pic` (centred on `rect`) that lands inside both `rect` and the canvas:
 /// `(dst_x, dst_y, src_x, src_y, w, h)`.
 fn visible(canvas: &I420, pw: u32, ph: u32, rect: Rect) -> Option<(u32, u32, u32, u32, u32, u32)> {
-    let (pw, ph) = (pw as i64, ph as i64);
     // The picture's top-left when centred on the rect.
-    let px = rect.left as i64 + (rect.width() as i64 - pw) / 2;
-    let py = rect.top as i64 + (rect.height() as i64 - ph) / 2;
+    let px = rect.left as i64 + (rect.width() as i64 - pw as i64) / 2;
+    let py = rect.top as i64 + (rect.height() as i64 - ph as i64) / 2;
+    visible_at(canvas, pw, ph, px, py, rect)
+}
+
+/// The part of a `pw × ph` picture placed with its top-left at `(px, py)` that lands
+/// inside both `rect` and the canvas.
+fn visible_at(
+    canvas: &I420,
+    pw: u32,
+    ph: u32,
+    px: i64,
+    py: i64,
+    rect: Rect,
+) -> Option<(u32, u32, u32, u32, u32, u32)> {
+    let (pw, ph) = (pw as i64, ph as i64);
     let x0 = px.max(rect.left as i64).max(0);
     let y0 = py.max(rect.top as i64).max(0);
     let x1 = (px + pw).min(rect.right as i64).min(canvas.width as i64);
@@ -160,9 +227,22 @@ fn copy_plane(
 /// Draws `overlay` centred on `rect` with its alpha: `out = a·src + (1 − a)·dst`.
 pub fn blend(canvas: &mut I420, overlay: &I420A, rect: Rect) {
     let pic = &overlay.picture;
-    let Some((dx, dy, sx, sy, w, h)) = visible(canvas, pic.width, pic.height, rect) else {
-        return;
-    };
+    if let Some(region) = visible(canvas, pic.width, pic.height, rect) {
+        blend_region(canvas, overlay, region);
+    }
+}
+
+/// Draws `overlay` with its top-left at `(x, y)`, clipped to `clip` and the canvas.
+pub fn blend_at(canvas: &mut I420, overlay: &I420A, x: i32, y: i32, clip: Rect) {
+    let pic = &overlay.picture;
+    if let Some(region) = visible_at(canvas, pic.width, pic.height, x as i64, y as i64, clip) {
+        blend_region(canvas, overlay, region);
+    }
+}
+
+fn blend_region(canvas: &mut I420, overlay: &I420A, region: (u32, u32, u32, u32, u32, u32)) {
+    let pic = &overlay.picture;
+    let (dx, dy, sx, sy, w, h) = region;
     for row in 0..h {
         for col in 0..w {
             let s = ((sy + row) * pic.width + sx + col) as usize;
@@ -237,21 +317,9 @@ mod tests {
             scaled(64, 48, BLUE, top, RenderMode::Crop),
         );
         let mut layers = [
-            Layer {
-                rect: top,
-                picture: Some(&b),
-                image: None,
-            },
-            Layer {
-                rect: left,
-                picture: Some(&r),
-                image: None,
-            },
-            Layer {
-                rect: right,
-                picture: Some(&g),
-                image: None,
-            },
+            Layer::plain(top, Some(&b), None),
+            Layer::plain(left, Some(&r), None),
+            Layer::plain(right, Some(&g), None),
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(close(canvas.rgb(40, 40), RED));
@@ -267,16 +335,8 @@ mod tests {
         let full = rect(1, 0, 0, 100, 100);
         let (a, b) = (I420::filled(100, 100, RED), I420::filled(100, 100, GREEN));
         let mut layers = [
-            Layer {
-                rect: full,
-                picture: Some(&a),
-                image: None,
-            },
-            Layer {
-                rect: full,
-                picture: Some(&b),
-                image: None,
-            },
+            Layer::plain(full, Some(&a), None),
+            Layer::plain(full, Some(&b), None),
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(
@@ -302,11 +362,7 @@ mod tests {
         compose(
             &mut canvas,
             &bg,
-            &mut [Layer {
-                rect: sq,
-                picture: Some(&p),
-                image: None,
-            }],
+            &mut [Layer::plain(sq, Some(&p), None)],
             None,
         );
         for (x, y) in [(0, 0), (119, 0), (0, 119), (60, 60), (119, 119)] {
@@ -318,11 +374,7 @@ mod tests {
         compose(
             &mut canvas,
             &bg,
-            &mut [Layer {
-                rect: sq,
-                picture: Some(&p),
-                image: None,
-            }],
+            &mut [Layer::plain(sq, Some(&p), None)],
             None,
         );
         assert!(close(canvas.rgb(60, 60), RED));
@@ -338,16 +390,8 @@ mod tests {
         let mut canvas = I420::filled(64, 64, 0);
         let p = I420::filled(40, 40, RED);
         let mut layers = [
-            Layer {
-                rect: rect(0, 0, 0, 32, 32),
-                picture: None,
-                image: None,
-            },
-            Layer {
-                rect: rect(0, 50, 50, 90, 90),
-                picture: Some(&p),
-                image: None,
-            },
+            Layer::plain(rect(0, 0, 0, 32, 32), None, None),
+            Layer::plain(rect(0, 50, 50, 90, 90), Some(&p), None),
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(close(canvas.rgb(10, 10), BG));
@@ -366,21 +410,9 @@ mod tests {
         // that covers only the left half.
         let half = I420::filled(32, 64, BLUE);
         let mut layers = [
-            Layer {
-                rect: rect(3, 0, 0, 32, 64),
-                picture: Some(&half),
-                image: None,
-            },
-            Layer {
-                rect: full(2),
-                picture: None,
-                image: Some(&green),
-            },
-            Layer {
-                rect: full(1),
-                picture: Some(&red),
-                image: None,
-            },
+            Layer::plain(rect(3, 0, 0, 32, 64), Some(&half), None),
+            Layer::plain(full(2), None, Some(&green)),
+            Layer::plain(full(1), Some(&red), None),
         ];
         compose(&mut canvas, &bg, &mut layers, None);
         assert!(close(canvas.rgb(16, 32), BLUE));

@@ -19,16 +19,17 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixSpec, Source, Target};
+use tributary_core::mix::{Alignment, MixSpec, Source, Target};
 use tributary_core::url_policy::{Purpose, UrlPolicy};
 use tributary_live::dial;
 use tributary_live::hub::Hub;
 
+use crate::compose::fitted_size;
 use crate::frame::I420;
 use crate::images::{self, ImageError};
 use crate::input::{Input, InputMode, Render};
 use crate::output::Output;
-use crate::task::{self, Ended, Plan, Shared, TaskStats, TickMetrics};
+use crate::task::{self, Ended, Plan, Shared, TaskStats, TickMetrics, TileDress};
 use crate::timeline::TimelineConfig;
 
 #[derive(Debug, Clone)]
@@ -56,7 +57,14 @@ pub struct EngineConfig {
     /// input URL under one of them, of the task's own app, is read from the hub directly
     /// instead of over the network (and needs no network opened in the URL policy).
     pub self_urls: Vec<String>,
+    /// The font of each label `FontType` (0–3).
+    pub fonts: Vec<crate::fonts::Face>,
 }
+
+/// With `AlignmentType` 1 or 2, the aligned inputs share at least this receive buffer, ms.
+pub const ALIGNED_BUFFER_MS: i64 = 300;
+/// Largest placeholder image (the vendor's 1 MB).
+pub const MAX_PLACEHOLDER_BYTES: usize = 1 << 20;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -76,6 +84,7 @@ impl Default for EngineConfig {
             image_cache_bytes: 256 << 20,
             image_memory_budget: 1 << 30,
             self_urls: Vec::new(),
+            fonts: crate::fonts::default_faces(),
         }
     }
 }
@@ -104,6 +113,9 @@ pub enum EngineError {
         what: &'static str,
         error: ImageError,
     },
+    /// A label's font cannot be loaded.
+    #[error("MixInput[{index}].Label: {reason}")]
+    Label { index: usize, reason: String },
 }
 
 /// Something a task did by itself.
@@ -111,6 +123,8 @@ pub enum EngineError {
 pub enum EngineEvent {
     /// Every input was gone for MaxIdleTime; the task stopped.
     Idle { app_id: u64, task_id: String },
+    /// `WaitVideoInput`: no video came in time; the task stopped.
+    NoVideo { app_id: u64, task_id: String },
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -170,12 +184,14 @@ impl MixMetrics {
     }
 }
 
-/// A task's background, watermark and image layers, ready for the composer.
-type Prepared = (
-    Option<I420>,
-    Option<(crate::frame::I420A, tributary_core::mix::Rect)>,
-    Vec<(crate::frame::I420A, tributary_core::mix::Rect)>,
-);
+/// A task's background, watermark, image layers and tile dressings, ready for the
+/// composer.
+struct Prepared {
+    background: Option<I420>,
+    watermark: Option<(crate::frame::I420A, tributary_core::mix::Rect)>,
+    images: Vec<(crate::frame::I420A, tributary_core::mix::Rect)>,
+    tiles: Vec<TileDress>,
+}
 
 struct Running {
     shared: Arc<Shared>,
@@ -202,13 +218,16 @@ fn self_stream(bases: &[String], app_id: u64, url: &str) -> Option<String> {
 /// Bytes a task's prepared pictures hold.
 fn prepared_bytes(p: &Prepared) -> usize {
     let pic = |i: &I420| i.y.len() + i.u.len() + i.v.len();
-    p.0.as_ref().map_or(0, pic)
-        + p.1
-            .as_ref()
-            .map_or(0, |(o, _)| pic(&o.picture) + o.alpha.len())
-        + p.2
+    let over = |o: &crate::frame::I420A| pic(&o.picture) + o.alpha.len();
+    p.background.as_ref().map_or(0, pic)
+        + p.watermark.as_ref().map_or(0, |(o, _)| over(o))
+        + p.images.iter().map(|(o, _)| over(o)).sum::<usize>()
+        + p.tiles
             .iter()
-            .map(|(o, _)| pic(&o.picture) + o.alpha.len())
+            .map(|t| {
+                t.placeholder.as_ref().map_or(0, |(o, _)| over(o))
+                    + t.label.as_ref().map_or(0, |(o, _, _)| over(o))
+            })
             .sum::<usize>()
 }
 
@@ -303,7 +322,13 @@ impl Engine {
             .iter()
             .map(|u| ("BackgroundImage", u))
             .chain(spec.watermark.iter().map(|w| ("WaterMark.Image", &w.image)))
-            .chain(spec.images.iter().map(|i| ("image layer", &i.image)));
+            .chain(spec.images.iter().map(|i| ("image layer", &i.image)))
+            .chain(spec.inputs.iter().filter_map(|i| {
+                i.decor
+                    .placeholder
+                    .as_ref()
+                    .map(|p| ("MixInput.Image.Url", &p.image))
+            }));
         for (what, uri) in refs {
             images::check_reference(uri, dir, &self.config.url_policy)
                 .map_err(|error| EngineError::Image { what, error })?;
@@ -387,10 +412,15 @@ impl Engine {
         uri: &str,
         what: &'static str,
     ) -> Result<Option<Arc<images::Rgba>>, EngineError> {
+        let max = if what == "MixInput.Image.Url" {
+            self.config.max_image_bytes.min(MAX_PLACEHOLDER_BYTES)
+        } else {
+            self.config.max_image_bytes
+        };
         match self.images.get(
             uri,
             self.config.images_dir.as_deref(),
-            self.config.max_image_bytes,
+            max,
             &self.config.url_policy,
         ) {
             Ok(img) => Ok(Some(img)),
@@ -402,9 +432,14 @@ impl Engine {
         }
     }
 
-    fn images(&self, spec: &MixSpec) -> Result<Prepared, EngineError> {
+    fn prepare(&self, spec: &MixSpec) -> Result<Prepared, EngineError> {
         let Some((w, h)) = spec.canvas() else {
-            return Ok((None, None, Vec::new()));
+            return Ok(Prepared {
+                background: None,
+                watermark: None,
+                images: Vec::new(),
+                tiles: Vec::new(),
+            });
         };
         let bg_image = match &spec.background_image {
             Some(uri) => self.image(spec, uri, "BackgroundImage")?,
@@ -444,7 +479,59 @@ impl Engine {
                 images.push((overlay, img.rect));
             }
         }
-        Ok((Some(background), watermark, images))
+        Ok(Prepared {
+            background: Some(background),
+            watermark,
+            images,
+            tiles: self.tiles(spec)?,
+        })
+    }
+
+    /// Each input's placeholder, scaled for its rect the way its video is (render mode),
+    /// and its label, drawn once in its font.
+    fn tiles(&self, spec: &MixSpec) -> Result<Vec<TileDress>, EngineError> {
+        let mut tiles = Vec::with_capacity(spec.inputs.len());
+        for (index, input) in spec.inputs.iter().enumerate() {
+            let mut tile = TileDress::default();
+            let Some(rect) = input.rect.filter(|_| input.is_visible()) else {
+                tiles.push(tile);
+                continue;
+            };
+            let (rw, rh) = (rect.width() as u32, rect.height() as u32);
+            if let Some(p) = &input.decor.placeholder
+                && let Some(img) = self.image(spec, &p.image, "MixInput.Image.Url")?
+            {
+                let (w, h) = fitted_size(img.width, img.height, rw, rh, input.render);
+                tile.placeholder = Some((img.to_overlay(w, h), p.mode));
+            }
+            if let Some(l) = &input.decor.label {
+                let face = self.config.fonts.get(l.font.face as usize).ok_or_else(|| {
+                    EngineError::Label {
+                        index,
+                        reason: format!("no font configured for FontType {}", l.font.face),
+                    }
+                })?;
+                let font = crate::fonts::load(face).map_err(|e| EngineError::Label {
+                    index,
+                    reason: e.to_string(),
+                })?;
+                tile.label = crate::label::render(&l.text, &l.font, &font)
+                    .map(|img| (img, rect.left + l.left, rect.top + l.top));
+            }
+            tiles.push(tile);
+        }
+        Ok(tiles)
+    }
+
+    /// The inputs' timeline: the node's, with the buffer raised to the task's
+    /// `RecvBufferLevel`, and to [`ALIGNED_BUFFER_MS`] when inputs are aligned.
+    fn timeline(&self, spec: &MixSpec) -> TimelineConfig {
+        let mut t = self.config.timeline;
+        t.buffer_ms = t.buffer_ms.max(spec.timing.recv_buffer_ms as i64);
+        if spec.timing.alignment != Alignment::None {
+            t.buffer_ms = t.buffer_ms.max(ALIGNED_BUFFER_MS);
+        }
+        t
     }
 
     /// Starts a task, or updates it in place when it runs. Call [`Engine::check`] first
@@ -458,9 +545,14 @@ impl Engine {
         let local = self.localize(app_id, spec);
         let spec = &local;
         let cost = self.cost(app_id, spec);
-        let prepared = self.images(spec)?;
+        let prepared = self.prepare(spec)?;
         let image_bytes = prepared_bytes(&prepared);
-        let (background, watermark, images) = prepared;
+        let Prepared {
+            background,
+            watermark,
+            images,
+            tiles,
+        } = prepared;
         let k = (app_id, task_id.to_string());
         let mut tasks = self.lock();
         self.admit(&tasks, &k, cost, image_bytes)?;
@@ -472,6 +564,7 @@ impl Engine {
             background,
             watermark,
             images,
+            tiles,
             inputs: self.reconcile_inputs(app_id, spec, old.as_deref(), clock),
             outputs: self.reconcile_outputs(app_id, task_id, spec, old.as_deref()),
         });
@@ -575,7 +668,7 @@ impl Engine {
                         i.source.clone(),
                         render,
                         InputMode {
-                            timeline: self.config.timeline,
+                            timeline: self.timeline(spec),
                             clock,
                             polled,
                         },
@@ -636,13 +729,17 @@ impl Engine {
         plan: Arc<Plan>,
         clock: Instant,
     ) -> Result<Arc<Shared>, EngineError> {
+        let waiting = plan.spec.timing.wait_video && plan.spec.has_video();
+        let recv_buffer_ms = self.timeline(&plan.spec).buffer_ms;
         let shared = Arc::new(Shared {
             plan: Mutex::new(plan),
             idle_cap_s: self.config.idle_cap_s,
             stop: AtomicBool::new(false),
+            waiting_for_video: AtomicBool::new(waiting),
             counters: Default::default(),
             clock,
             name: name.to_string(),
+            recv_buffer_ms,
         });
         let label = TaskLabel {
             task: name.to_string(),
@@ -658,11 +755,20 @@ impl Engine {
         std::thread::Builder::new()
             .name("mix".into())
             .spawn(move || {
-                if let Ended::Idle = task::run(thread_shared.clone(), metrics) {
-                    let _ = events.try_send(EngineEvent::Idle {
-                        app_id,
-                        task_id: task_id_owned,
-                    });
+                match task::run(thread_shared.clone(), metrics) {
+                    Ended::Idle => {
+                        let _ = events.try_send(EngineEvent::Idle {
+                            app_id,
+                            task_id: task_id_owned,
+                        });
+                    }
+                    Ended::NoVideo => {
+                        let _ = events.try_send(EngineEvent::NoVideo {
+                            app_id,
+                            task_id: task_id_owned,
+                        });
+                    }
+                    Ended::Stopped => {}
                 }
                 task::warn_dropped(&thread_shared);
             })

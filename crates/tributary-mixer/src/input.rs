@@ -102,6 +102,10 @@ pub(crate) struct InputState {
     pub render: Render,
     pub status: InputStatus,
     pub frames_in: u64,
+    /// When the task started reading this input (task clock, ms).
+    pub since_ms: i64,
+    /// Whether the last tick drew its placeholder instead of its video.
+    pub placeholder_shown: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,6 +118,12 @@ pub struct InputStats {
     pub late_audio_ms: u64,
     pub dropped_packets: u64,
     pub tracks: u64,
+    /// How long its last frame waited in the receive buffer before it was due, ms.
+    pub buffer_delay_ms: i64,
+    /// The publisher's user id (`UID`), when the task names it.
+    pub uid: Option<String>,
+    /// Whether its placeholder image is on screen instead of its video.
+    pub placeholder_shown: bool,
 }
 
 pub(crate) struct Input {
@@ -153,6 +163,8 @@ impl Input {
             render,
             status: InputStatus::Waiting,
             frames_in: 0,
+            since_ms: clock.elapsed().as_millis() as i64,
+            placeholder_shown: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
@@ -281,6 +293,9 @@ impl Input {
             late_audio_ms: s.audio.late * 1000 / RATE as u64,
             dropped_packets: self.dropped.load(Ordering::Relaxed),
             tracks: s.timeline.anchors,
+            buffer_delay_ms: s.timeline.last_wait_ms,
+            uid: None,
+            placeholder_shown: s.placeholder_shown,
         }
     }
 }

@@ -1,18 +1,24 @@
 //! The media engine of tributary: decode, timeline, compose, audio mix, encode.
 //!
-//! `codec` is the only module that touches FFmpeg; `timeline`, `compose` and `audio` are
-//! pure and tested with synthetic frames and a fake clock; `task` wires them into threads.
+//! `codec` is the only module that touches FFmpeg; `timeline`, `compose` (with `corners`,
+//! `blur`), `label` and `audio` are pure and tested with synthetic frames and a fake
+//! clock; `task` wires them into threads.
 
 pub mod annexb;
 pub mod audio;
+pub mod blur;
 pub mod codec;
 pub mod compose;
+pub mod corners;
 pub mod engine;
+pub mod fonts;
 pub mod frame;
 pub mod images;
 pub mod input;
+pub mod label;
 pub mod net;
 pub mod output;
+pub mod placeholder;
 mod pull;
 pub mod task;
 pub mod timeline;

@@ -16,19 +16,22 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixSpec, Rect};
+use tributary_core::mix::{MixSpec, PlaceholderMode, Rect};
 
 use crate::audio::{self, RATE, Stereo};
 use crate::compose::{self, Layer};
 use crate::frame::{I420, I420A};
 use crate::input::{self, Input, InputStats, InputStatus};
 use crate::output::{Output, OutputStats, Tick};
+use crate::placeholder::{self, Seen};
 use crate::timeline::IdleWatch;
 
 /// Audio-only tasks tick every 20 ms.
 const AUDIO_ONLY_RATE: u32 = 50;
 /// Most audio one tick may mix (after the clock skipped ahead): 2 s.
 const MAX_AUDIO_CHUNK: i64 = 2 * RATE as i64;
+/// With `WaitVideoInput`, how long the task waits for its first video before it ends.
+pub const WAIT_VIDEO_MS: i64 = 10_000;
 /// A tick later than this is counted late.
 const LATE_MS: i64 = 50;
 /// Behind by more than this, the clock skips ahead instead of catching up in a burst.
@@ -41,8 +44,18 @@ pub(crate) struct Plan {
     pub watermark: Option<(I420A, Rect)>,
     /// Still image layers, scaled to their rects.
     pub images: Vec<(I420A, Rect)>,
+    /// Each input's placeholder and label, ready to draw (same order as the inputs).
+    pub tiles: Vec<TileDress>,
     pub inputs: Vec<Arc<Input>>,
     pub outputs: Vec<Arc<Output>>,
+}
+
+/// An input's prepared placeholder (scaled for its rect and render mode) and label (with
+/// its top-left on the canvas).
+#[derive(Default)]
+pub(crate) struct TileDress {
+    pub placeholder: Option<(I420A, PlaceholderMode)>,
+    pub label: Option<(I420A, i32, i32)>,
 }
 
 #[derive(Default)]
@@ -57,9 +70,13 @@ pub(crate) struct Shared {
     /// The node's cap on any task's idle time, seconds (operators' cleanup knob).
     pub idle_cap_s: Option<u32>,
     pub stop: AtomicBool,
+    /// `WaitVideoInput`: nothing published yet, waiting for the first video.
+    pub waiting_for_video: AtomicBool,
     pub counters: Counters,
     pub clock: Instant,
     pub name: String,
+    /// The inputs' receive buffer, ms (fixed for the task's life).
+    pub recv_buffer_ms: i64,
 }
 
 impl Shared {
@@ -80,6 +97,11 @@ pub struct TaskStats {
     pub late_ticks: u64,
     pub skipped_ticks: u64,
     pub cost_pixels_per_s: u64,
+    /// Every input's receive buffer, ms (the node's minimum, raised by `RecvBufferLevel`
+    /// and by alignment).
+    pub recv_buffer_ms: i64,
+    /// `WaitVideoInput` and nothing published yet.
+    pub waiting_for_video: bool,
     pub inputs: Vec<InputStats>,
     pub outputs: Vec<OutputStats>,
 }
@@ -88,6 +110,8 @@ pub struct TaskStats {
 pub(crate) enum Ended {
     Stopped,
     Idle,
+    /// `WaitVideoInput`: no input's video came within [`WAIT_VIDEO_MS`].
+    NoVideo,
 }
 
 pub(crate) struct TickMetrics {
@@ -111,6 +135,12 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         s as i64 * 1000
     };
     let mut idle = IdleWatch::new(idle_ms(&shared.plan().spec), 0);
+    // With WaitVideoInput, nothing is published until some input's video is drawn.
+    let mut held = {
+        let spec = &shared.plan().spec;
+        spec.timing.wait_video && spec.has_video()
+    };
+    let started = shared.clock.elapsed().as_millis() as i64;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return Ended::Stopped;
@@ -151,7 +181,15 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         for inp in &plan.inputs {
             inp.poll();
         }
-        let canvas = compose_tick(&plan, t_ms);
+        let (canvas, any_video) = compose_tick(&plan, t_ms);
+        if held && any_video {
+            held = false;
+            shared.waiting_for_video.store(false, Ordering::Relaxed);
+            info!(task = %shared.name, "video arrived; publishing");
+        } else if held && now - started >= WAIT_VIDEO_MS {
+            info!(task = %shared.name, "no video within 10 s (WaitVideoInput); ending");
+            return Ended::NoVideo;
+        }
         // Audio lags video by one tick: this tick mixes the samples due up to now, not
         // the ones of the coming tick, which have not all arrived yet (an input's samples
         // for time t arrive around t − buffer; a tick is up to 1000/fps ms long). Output
@@ -187,8 +225,10 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             canvas: canvas.map(Arc::new),
             audio: Arc::new(buf),
         });
-        for out in &plan.outputs {
-            out.offer(&tick);
+        if !held {
+            for out in &plan.outputs {
+                out.offer(&tick);
+            }
         }
         shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
         metrics.ticks.inc();
@@ -211,31 +251,59 @@ fn tick_rate(spec: &MixSpec) -> u32 {
     }
 }
 
-/// The composed picture of one tick, or `None` for an audio-only task.
-fn compose_tick(plan: &Plan, t_ms: i64) -> Option<I420> {
-    let background = plan.background.as_ref()?;
-    let mut picks: Vec<(Rect, Option<Arc<I420>>)> = Vec::with_capacity(plan.inputs.len());
-    for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
+/// The composed picture of one tick (`None` for an audio-only task), and whether any
+/// input's video was on it.
+fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<I420>, bool) {
+    let Some(background) = plan.background.as_ref() else {
+        return (None, false);
+    };
+    let mut picks: Vec<(usize, Rect, Option<Arc<I420>>, bool)> =
+        Vec::with_capacity(plan.inputs.len());
+    for (idx, (inp, spec)) in plan.inputs.iter().zip(&plan.spec.inputs).enumerate() {
         let Some(rect) = spec.rect.filter(|_| spec.is_visible()) else {
             continue;
         };
         let mut s = inp.lock();
         let pic = s.timeline.pick(t_ms).frame().cloned();
-        picks.push((rect, pic));
+        let seen = Seen {
+            last_video_ms: s.timeline.last_video_ms(),
+            last_packet_ms: s.timeline.last_packet_ms(),
+            since_ms: s.since_ms,
+        };
+        let shown = plan
+            .tiles
+            .get(idx)
+            .and_then(|t| t.placeholder.as_ref())
+            .is_some_and(|(_, mode)| placeholder::shows(*mode, seen, t_ms));
+        s.placeholder_shown = shown;
+        picks.push((idx, rect, pic, shown));
     }
+    let any_video = picks.iter().any(|p| p.2.is_some());
     let mut layers: Vec<Layer> = picks
         .iter()
-        .map(|(rect, pic)| Layer {
-            rect: *rect,
-            picture: pic.as_deref(),
-            image: None,
+        .map(|(idx, rect, pic, shown)| {
+            let tile = plan.tiles.get(*idx);
+            let decor = &plan.spec.inputs[*idx].decor;
+            Layer {
+                rect: *rect,
+                picture: pic.as_deref(),
+                image: tile
+                    .and_then(|t| t.placeholder.as_ref())
+                    .filter(|_| *shown)
+                    .map(|(img, _)| img),
+                radius: decor.corner_radius,
+                blur: decor.blur,
+                label: tile
+                    .and_then(|t| t.label.as_ref())
+                    .map(|(img, x, y)| (img, *x, *y)),
+            }
         })
         .collect();
-    layers.extend(plan.images.iter().map(|(img, rect)| Layer {
-        rect: *rect,
-        picture: None,
-        image: Some(img),
-    }));
+    layers.extend(
+        plan.images
+            .iter()
+            .map(|(img, rect)| Layer::plain(*rect, None, Some(img))),
+    );
     let mut canvas = I420 {
         width: background.width,
         height: background.height,
@@ -249,7 +317,7 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> Option<I420> {
         &mut layers,
         plan.watermark.as_ref().map(|(w, r)| (w, *r)),
     );
-    Some(canvas)
+    (Some(canvas), any_video)
 }
 
 pub(crate) fn stats(shared: &Shared, app_id: u64, task_id: &str, cost: u64) -> TaskStats {
@@ -270,7 +338,17 @@ pub(crate) fn stats(shared: &Shared, app_id: u64, task_id: &str, cost: u64) -> T
         late_ticks: shared.counters.late_ticks.load(Ordering::Relaxed),
         skipped_ticks: shared.counters.skipped_ticks.load(Ordering::Relaxed),
         cost_pixels_per_s: cost,
-        inputs: plan.inputs.iter().map(|i| i.stats()).collect(),
+        recv_buffer_ms: shared.recv_buffer_ms,
+        waiting_for_video: shared.waiting_for_video.load(Ordering::Relaxed),
+        inputs: plan
+            .inputs
+            .iter()
+            .zip(&plan.spec.inputs)
+            .map(|(i, spec)| InputStats {
+                uid: spec.decor.uid.clone(),
+                ..i.stats()
+            })
+            .collect(),
         outputs: plan.outputs.iter().map(|o| o.stats()).collect(),
     }
 }

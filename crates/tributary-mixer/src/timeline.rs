@@ -81,6 +81,9 @@ pub struct Timeline<F> {
     pub dropped_frames: u64,
     /// How often the offset was set (first packet, reconnects, jumps).
     pub anchors: u64,
+    /// How long the last frame waited between arriving and being due: the buffering
+    /// this input adds, as measured.
+    pub last_wait_ms: i64,
 }
 
 impl<F> Timeline<F> {
@@ -96,6 +99,7 @@ impl<F> Timeline<F> {
             late_frames: 0,
             dropped_frames: 0,
             anchors: 0,
+            last_wait_ms: 0,
         }
     }
 
@@ -160,6 +164,7 @@ impl<F> Timeline<F> {
         if t < now_ms {
             self.late_frames += 1;
         }
+        self.last_wait_ms = (t - now_ms).max(0);
         // Keep the queue ordered by time (B-frames are reordered by the decoder already,
         // but be safe against equal or slightly out-of-order times).
         let at = self.frames.partition_point(|(ft, _)| *ft <= t);
@@ -190,6 +195,11 @@ impl<F> Timeline<F> {
             Some(f) => Slot::Held(f),
             None => Slot::Empty,
         }
+    }
+
+    /// When the input's last video frame arrived.
+    pub fn last_video_ms(&self) -> Option<i64> {
+        self.last_video_ms
     }
 
     /// When the input last delivered anything (audio or video).

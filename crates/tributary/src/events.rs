@@ -68,7 +68,11 @@ fn to_event(app: AppId, room: &str, ev: &CoreEvent) -> Option<Event> {
                 "room_id": r.room_id, "stream_id": stream.stream_id, "user_id": stream.user_id,
                 "stream_seq": r.stream_seq, "stream_number_id": stream.number_id,
                 "stream_sid": stream.sid(r), "create_time": stream.create_time_ms,
-                "origin": if stream.origin == StreamOrigin::Published { "published" } else { "api" },
+                "origin": match stream.origin {
+                    StreamOrigin::Published => "published",
+                    StreamOrigin::Mix => "mix",
+                    StreamOrigin::Added => "api",
+                },
                 "title": stream.title, "extra_info": stream.extra_info,
             }),
         ),

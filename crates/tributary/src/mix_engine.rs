@@ -34,6 +34,7 @@ fn refusal(e: EngineError) -> EngineRefusal {
         EngineError::InputUrl { .. } => EngineRefusal::InputUrl(e.to_string()),
         EngineError::OutputUrl { .. } => EngineRefusal::OutputUrl(e.to_string()),
         EngineError::Spawn(_) => EngineRefusal::Internal(e.to_string()),
+        EngineError::Label { .. } => EngineRefusal::Label(e.to_string()),
     }
 }
 
@@ -67,16 +68,21 @@ impl MixEngine for EngineAdapter {
     }
 }
 
-/// Stops (with `mix_stop`) the tasks the engine reports idle.
+/// Stops (with `mix_stop`) the tasks that ended by themselves: idle for MaxIdleTime, or
+/// no video in time with WaitVideoInput.
 pub async fn follow_idle(mixing: Arc<MixControl>, mut events: mpsc::Receiver<EngineEvent>) {
-    while let Some(EngineEvent::Idle { app_id, task_id }) = events.recv().await {
+    while let Some(ev) = events.recv().await {
+        let (app_id, task_id, reason) = match ev {
+            EngineEvent::Idle { app_id, task_id } => (app_id, task_id, StopReason::Idle),
+            EngineEvent::NoVideo { app_id, task_id } => (app_id, task_id, StopReason::NoVideo),
+        };
         let m = mixing.clone();
         let result = tokio::task::spawn_blocking(move || {
-            m.stop(app_id as AppId, &task_id, None, None, StopReason::Idle)
+            m.stop(app_id as AppId, &task_id, None, None, reason)
         })
         .await;
         if let Ok(Err(e)) = result {
-            warn!(app_id, error = %e, "idle mix task could not be stopped cleanly");
+            warn!(app_id, error = %e, "a mix task that ended could not be stopped cleanly");
         }
     }
 }

@@ -596,7 +596,12 @@ fn mix_error(e: MixControlError) -> TcError {
             TcError::new("InvalidParameter", m)
         }
         MixControlError::Engine(EngineRefusal::Internal(m)) => TcError::new("InternalError", m),
+        MixControlError::Engine(EngineRefusal::Label(m)) => TcError::new("InvalidParameter", m),
         MixControlError::Control(c) => TcError::new("InternalError", c.to_string()),
+        // Tencent sessions never list outputs in rooms; kept for completeness.
+        e @ MixControlError::TargetRoomMissing { .. } => {
+            TcError::new("InvalidParameter", e.to_string())
+        }
         MixControlError::Store(s) => {
             tracing::error!(error = %s, "store write failed");
             TcError::new("InternalError", "the session could not be saved; retry")

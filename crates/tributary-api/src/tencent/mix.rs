@@ -372,6 +372,7 @@ pub fn translate(
                 volume: 100,
                 render,
                 crop: None,
+                decor: Default::default(),
             });
             continue;
         }
@@ -423,6 +424,7 @@ pub fn translate(
             volume: 100,
             render,
             crop: l.crop,
+            decor: Default::default(),
         });
     }
 
@@ -444,6 +446,7 @@ pub fn translate(
         images,
         max_idle_s: IDLE_S,
         lenient_images: false,
+        timing: Default::default(),
     };
     spec.validate(limits).map_err(|e| {
         use tributary_core::mix::MixError;
@@ -556,6 +559,7 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
                 video: None,
                 audio_bitrate_bps: akbps as u32 * 1000,
                 channels: channels as u8,
+                room: None,
             },
             kbps as u32 * 1000,
         ),

@@ -18,7 +18,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
     let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
     let room_id = required(p, "RoomId", MIX_BAD_PARAM)?.to_string();
-    top_level_refusals(p)?;
+    top_level_refusals(p, 0)?;
     let raw_extras = objects(p, "ExtraMixInput")?;
     if raw_extras.len() > MAX_AUTO_EXTRAS {
         return Err(ZegoError::new(
@@ -81,6 +81,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
                 video: None,
                 audio_bitrate_bps: bitrate,
                 channels,
+                room: None,
             })
         })
         .collect::<Result<Vec<_>, ZegoError>>()?;
@@ -101,6 +102,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             images: Vec::new(),
             max_idle_s: max_idle(p)?,
             lenient_images: false,
+            timing: timing(p)?,
         },
         ex_para: ex_para(p)?,
         started_ms: now,

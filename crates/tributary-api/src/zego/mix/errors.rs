@@ -52,10 +52,14 @@ pub(super) fn control_error(e: MixControlError) -> ZegoError {
             ZegoError::new(MIX_OUTPUT_STREAM_ERROR, m)
         }
         MixControlError::Engine(EngineRefusal::Internal(m)) => ZegoError::new(MIX_FAILED_RETRY, m),
+        MixControlError::Engine(EngineRefusal::Label(m)) => ZegoError::new(MIX_LABEL_BAD, m),
         MixControlError::Control(ControlError::UnknownApp(id)) => {
             ZegoError::new(GW_UNKNOWN_APP, format!("unknown AppId {id}"))
         }
         MixControlError::Control(e) => ZegoError::new(MIX_FAILED_RETRY, e.to_string()),
+        e @ MixControlError::TargetRoomMissing { .. } => {
+            ZegoError::new(MIX_TARGET_ROOM, e.to_string())
+        }
         MixControlError::Store(e) => {
             tracing::error!(error = %e, "store write failed");
             ZegoError::new(MIX_FAILED_RETRY, "the task could not be saved; retry")

@@ -55,7 +55,6 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
     let mixing = mixing(call)?;
     let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
-    top_level_refusals(p)?;
     if p.get("MixInput").is_none() {
         return Err(bad("MixInput is required"));
     }
@@ -70,10 +69,12 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
             ),
         ));
     }
+    top_level_refusals(p, raw_inputs.len())?;
+    let check_mode = in_range(top_int(p, "CheckImageMode")?, "CheckImageMode", 0, 2, 0)?;
     let inputs = raw_inputs
         .iter()
         .enumerate()
-        .map(|(i, v)| input(v, i))
+        .map(|(i, v)| input(v, i, check_mode))
         .collect::<Result<Vec<_>, _>>()?;
     let (raw_outputs, default_channels) = output_items(call)?;
     let mut outputs = Vec::new();
@@ -87,7 +88,6 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         outputs.push(o);
     }
     let fps = in_range(fps, "MixOutput[0].Fps", 1, 60, 1)? as u32;
-    let check_mode = in_range(top_int(p, "CheckImageMode")?, "CheckImageMode", 0, 2, 0)?;
     let background_image = p.non_empty("BackgroundImage").map(str::to_string);
     if let Some(uri) = &background_image
         && check_mode < 2
@@ -131,6 +131,7 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         images: Vec::new(),
         max_idle_s: max_idle(p)?,
         lenient_images: check_mode > 0,
+        timing: timing(p)?,
     };
     let now = call.now_ms;
     let task = MixTask {

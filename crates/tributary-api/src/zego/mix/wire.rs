@@ -3,8 +3,11 @@
 
 use serde_json::Value;
 
+use tributary_core::ids::{self, IdKind};
 use tributary_core::mix::{
-    Content, MixInput, MixOutput, Rect, RenderMode, Source, Target, VideoOut,
+    Alignment, Content, DEFAULT_LABEL_FONT_SIZE, Decor, FONT_FACES, Font, LABEL_FONT_SIZES, Label,
+    MAX_CORNER_RADIUS, MAX_LABEL_UNITS, MAX_RECV_BUFFER_MS, MixInput, MixOutput, Padding,
+    Placeholder, PlaceholderMode, Rect, RenderMode, RoomTarget, Source, Target, Timing, VideoOut,
 };
 use tributary_core::url_policy::{self, Purpose};
 
@@ -180,7 +183,7 @@ pub(super) fn rect(v: &Value, field: &str) -> Result<Option<Rect>, ZegoError> {
     }))
 }
 
-pub(super) fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
+pub(super) fn input(v: &Value, i: usize, check_mode: i64) -> Result<MixInput, ZegoError> {
     let at = |f: &str| format!("MixInput[{i}].{f}");
     let source = match (string(v, "StreamUrl"), string(v, "StreamId")) {
         (Some(url), _) => {
@@ -195,24 +198,6 @@ pub(super) fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
             )));
         }
     };
-    if let Some(img) = v.get("Image")
-        && string(img, "Url").is_some()
-    {
-        return Err(bad(format!(
-            "{} (placeholder images) is not supported by this server yet; leave it out",
-            at("Image")
-        )));
-    }
-    refuse_if_set(v, "Label", "text watermarks")
-        .map_err(|e| bad(format!("MixInput[{i}].{}", e.message)))?;
-    refuse_if_set(v, "BlurInfo", "blurred margins")
-        .map_err(|e| bad(format!("MixInput[{i}].{}", e.message)))?;
-    refuse_if_set(v, "UID", "user ids in SEI")
-        .map_err(|e| bad(format!("MixInput[{i}].{}", e.message)))?;
-    if let Some(r) = v.get("RectInfo") {
-        refuse_if_set(r, "CornerRadius", "rounded corners")
-            .map_err(|e| bad(format!("MixInput[{i}].RectInfo.{}", e.message)))?;
-    }
     let content = match in_range(int(v, "ContentControl")?, &at("ContentControl"), 0, 2, 0)? {
         0 => Content::AudioVideo,
         1 => Content::AudioOnly,
@@ -230,7 +215,163 @@ pub(super) fn input(v: &Value, i: usize) -> Result<MixInput, ZegoError> {
         volume,
         render,
         crop: None,
+        decor: decor(v, i, check_mode)?,
     })
+}
+
+/// `Image`, `Label`, `RectInfo.CornerRadius`, `BlurInfo` and `UID` of one input.
+fn decor(v: &Value, i: usize, check_mode: i64) -> Result<Decor, ZegoError> {
+    let at = |f: &str| format!("MixInput[{i}].{f}");
+    let placeholder = match v.get("Image") {
+        None | Some(Value::Null) => None,
+        Some(img) if !img.is_object() => {
+            return Err(bad(format!("{} must be an object", at("Image"))));
+        }
+        Some(img) => match string(img, "Url") {
+            // An empty Url shows the video.
+            None => None,
+            Some(url) => {
+                if check_mode < 2 {
+                    check_image_syntax(url, &at("Image.Url"))?;
+                }
+                let mode =
+                    match in_range(int(img, "DisplayMode")?, &at("Image.DisplayMode"), 0, 2, 0)? {
+                        0 => PlaceholderMode::Always,
+                        1 => PlaceholderMode::CameraOff,
+                        _ => PlaceholderMode::NoVideo,
+                    };
+                Some(Placeholder {
+                    image: url.to_string(),
+                    mode,
+                })
+            }
+        },
+    };
+    let corner_radius = match v.get("RectInfo") {
+        Some(r) if r.is_object() => in_range(
+            int(r, "CornerRadius")?,
+            &at("RectInfo.CornerRadius"),
+            0,
+            MAX_CORNER_RADIUS as i64,
+            0,
+        )? as u32,
+        _ => 0,
+    };
+    let blur = match v.get("BlurInfo") {
+        None | Some(Value::Null) => None,
+        Some(b) if !b.is_object() => {
+            return Err(bad(format!("{} must be an object", at("BlurInfo"))));
+        }
+        Some(b) => {
+            let pad = |f: &str| -> Result<u32, ZegoError> {
+                Ok(in_range(int(b, f)?, &at(&format!("BlurInfo.{f}")), 0, 10_000, 0)? as u32)
+            };
+            let p = Padding {
+                top: pad("TopPadding")?,
+                left: pad("LeftPadding")?,
+                bottom: pad("BottomPadding")?,
+                right: pad("RightPadding")?,
+            };
+            (p != Padding::default()).then_some(p)
+        }
+    };
+    let uid = match v.get("UID") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(bad(format!("{} must be a string", at("UID")))),
+    };
+    Ok(Decor {
+        placeholder,
+        label: label(v, i)?,
+        corner_radius,
+        blur,
+        uid,
+    })
+}
+
+/// `Label`: text, its place in the tile and its font. Errors are the vendor's text
+/// watermark code (110200179).
+fn label(v: &Value, i: usize) -> Result<Option<Label>, ZegoError> {
+    let at = |f: &str| format!("MixInput[{i}].Label.{f}");
+    let lbad = |msg: String| ZegoError::new(MIX_LABEL_BAD, msg);
+    let l = match v.get("Label") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(l) if l.is_object() => l,
+        Some(_) => return Err(lbad(format!("MixInput[{i}].Label must be an object"))),
+    };
+    let relabel = |e: ZegoError| lbad(e.message);
+    let text = string(l, "Text").ok_or_else(|| lbad(format!("{} is required", at("Text"))))?;
+    if Label::units(text) > MAX_LABEL_UNITS {
+        return Err(lbad(format!(
+            "{} is too long: at most 300 Latin or 100 other characters",
+            at("Text")
+        )));
+    }
+    let left = int(l, "Left").map_err(relabel)?;
+    let top = int(l, "Top").map_err(relabel)?;
+    let (Some(left), Some(top)) = (left, top) else {
+        return Err(lbad(format!(
+            "{} and {} are required",
+            at("Left"),
+            at("Top")
+        )));
+    };
+    let f = match l.get("Font") {
+        Some(f) if f.is_object() => f,
+        _ => return Err(lbad(format!("{} is required (an object)", at("Font")))),
+    };
+    let range = |field: &str, lo: i64, hi: i64, default: i64| {
+        in_range(
+            int(f, field)?,
+            &at(&format!("Font.{field}")),
+            lo,
+            hi,
+            default,
+        )
+        .map_err(relabel)
+    };
+    let face = range("FontType", 0, FONT_FACES as i64 - 1, 0)? as u8;
+    let size = range(
+        "FontSize",
+        *LABEL_FONT_SIZES.start() as i64,
+        *LABEL_FONT_SIZES.end() as i64,
+        DEFAULT_LABEL_FONT_SIZE as i64,
+    )? as u32;
+    // Colours are R + 256·G + 65536·B; white by default.
+    let color = range("FontColor", 0, 0xff_ffff, 0xff_ffff)? as u32;
+    // Larger is more transparent; opaque by default (the spec's §6.10 recommendation).
+    let transparency = range("Transparency", 0, 100, 0)? as u8;
+    let border = int(f, "BorderColor").map_err(relabel)?;
+    let border_rgb = match border {
+        None => None,
+        Some(b) if (0..=0xff_ffff).contains(&b) => Some(bgr_to_rgb(b as u32)),
+        Some(b) => {
+            return Err(lbad(format!(
+                "{} must be within [0, 16777215], not {b}",
+                at("Font.BorderColor")
+            )));
+        }
+    };
+    Ok(Some(Label {
+        text: text.to_string(),
+        left: left.clamp(-10_000, 10_000) as i32,
+        top: top.clamp(-10_000, 10_000) as i32,
+        font: Font {
+            face,
+            size,
+            rgb: bgr_to_rgb(color),
+            opacity: 100 - transparency,
+            border_rgb,
+        },
+    }))
+}
+
+/// The label encoding `R + 256·G + 65536·B` as `0xRRGGBB`.
+fn bgr_to_rgb(c: u32) -> u32 {
+    let (r, g, b) = (c & 0xff, (c >> 8) & 0xff, (c >> 16) & 0xff);
+    (r << 16) | (g << 8) | b
 }
 
 pub(super) fn audio_fields(
@@ -297,13 +438,32 @@ pub(super) fn output(
             )));
         }
     }
-    for (f, what) in [
-        ("ExtraLayers", "SVC layers"),
-        ("LowBitrateHD", "H.265 low-bitrate HD"),
-        ("TargetRoom", "registering the output in a room"),
-    ] {
-        refuse_if_set(v, f, what).map_err(|e| bad(format!("MixOutput[{i}].{}", e.message)))?;
-    }
+    // ExtraLayers only means something with VideoEncId 4 (refused above); LowBitrateHD
+    // asks for H.265.
+    refuse_if_set(v, "LowBitrateHD", "H.265 low-bitrate HD")
+        .map_err(|e| bad(format!("MixOutput[{i}].{}", e.message)))?;
+    let room = match v.get("TargetRoom") {
+        None | Some(Value::Null) => None,
+        Some(r) if r.is_object() => match (string(r, "RoomId"), string(r, "UserId")) {
+            (Some(room_id), Some(user_id)) => {
+                ids::validate(IdKind::Room, room_id)
+                    .and_then(|_| ids::validate(IdKind::User, user_id))
+                    .map_err(|e| bad(format!("{}: {e}", at("TargetRoom"))))?;
+                Some(RoomTarget {
+                    room_id: room_id.to_string(),
+                    user_id: user_id.to_string(),
+                })
+            }
+            (None, None) => None,
+            _ => {
+                return Err(bad(format!(
+                    "{} needs both RoomId and UserId",
+                    at("TargetRoom")
+                )));
+            }
+        },
+        Some(_) => return Err(bad(format!("{} must be an object", at("TargetRoom")))),
+    };
     let target = target(v, i)?;
     let (audio_bitrate_bps, channels) = audio_fields(v, i, default_channels)?;
     let width = int(v, "Width")?.unwrap_or(0);
@@ -347,6 +507,7 @@ pub(super) fn output(
             video,
             audio_bitrate_bps,
             channels,
+            room,
         },
         fps,
     ))
@@ -390,14 +551,43 @@ pub(super) fn ex_para(p: &Params) -> Result<Vec<(String, String)>, ZegoError> {
         .collect()
 }
 
-pub(super) fn top_level_refusals(p: &Params) -> Result<(), ZegoError> {
+/// `RecvBufferLevel`, `WaitVideoInput`, `AlignmentType` (all fixed once started).
+pub(super) fn timing(p: &Params) -> Result<Timing, ZegoError> {
+    let recv_buffer_ms = in_range(
+        top_int(p, "RecvBufferLevel")?,
+        "RecvBufferLevel",
+        0,
+        MAX_RECV_BUFFER_MS as i64,
+        0,
+    )? as u32;
+    let wait_video = in_range(top_int(p, "WaitVideoInput")?, "WaitVideoInput", 0, 1, 0)? == 1;
+    let alignment = match in_range(top_int(p, "AlignmentType")?, "AlignmentType", 0, 2, 0)? {
+        0 => Alignment::None,
+        1 => Alignment::Listed,
+        _ => Alignment::All,
+    };
+    Ok(Timing {
+        recv_buffer_ms,
+        wait_video,
+        alignment,
+    })
+}
+
+/// Fields of the next part of the work (stream data, pass-through), refused by name when
+/// they ask for something.
+pub(super) fn top_level_refusals(p: &Params, inputs: usize) -> Result<(), ZegoError> {
+    // ByPass only applies to a task of exactly one input; with more it asks for nothing.
+    if inputs == 1
+        && let Some(v) = p.non_empty("ByPass")
+        && v != "0"
+    {
+        return Err(bad(
+            "ByPass (single-stream pass-through) is not supported by this server yet; leave it out",
+        ));
+    }
     for (f, what) in [
-        ("ByPass", "single-stream pass-through"),
         ("UserData", "SEI user data"),
         ("SoundLevel", "sound levels in SEI"),
-        ("AlignmentType", "NTP alignment"),
-        ("RecvBufferLevel", "a minimum pull buffer"),
-        ("WaitVideoInput", "waiting for video"),
     ] {
         if let Some(v) = p.non_empty(f)
             && v != "0"
@@ -414,6 +604,145 @@ pub(super) fn top_level_refusals(p: &Params) -> Result<(), ZegoError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_tile_fields_are_read_as_the_vendor_writes_them() {
+        let i = input(
+            &json!({"StreamId": "s", "UID": "user-7",
+                    "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320},
+                    "Image": {"Url": "http://x/no_camera.png", "DisplayMode": 2},
+                    "BlurInfo": {"TopPadding": 10, "LeftPadding": 20},
+                    "Label": {"Text": "Hello", "Left": 10, "Top": 12,
+                              "Font": {"FontType": 1, "FontSize": 26, "FontColor": 256,
+                                       "Transparency": 50, "BorderColor": 255}}}),
+            0,
+            0,
+        )
+        .unwrap();
+        let d = &i.decor;
+        assert_eq!(
+            d.placeholder,
+            Some(Placeholder {
+                image: "http://x/no_camera.png".into(),
+                mode: PlaceholderMode::NoVideo
+            })
+        );
+        assert_eq!(d.uid.as_deref(), Some("user-7"));
+        assert_eq!(
+            d.blur,
+            Some(Padding {
+                top: 10,
+                left: 20,
+                bottom: 0,
+                right: 0
+            })
+        );
+        let l = d.label.as_ref().unwrap();
+        assert_eq!((l.text.as_str(), l.left, l.top), ("Hello", 10, 12));
+        // 256 = G 1 in R + 256·G + 65536·B; 255 = pure red.
+        assert_eq!(l.font.rgb, 0x000100);
+        assert_eq!(l.font.border_rgb, Some(0xff0000));
+        assert_eq!((l.font.face, l.font.size, l.font.opacity), (1, 26, 50));
+
+        // Defaults: white, 24 px, opaque, no outline; an empty Url shows the video.
+        let i = input(
+            &json!({"StreamId": "s", "Image": {"Url": ""},
+                    "Label": {"Text": "你好", "Left": 0, "Top": 0, "Font": {}}}),
+            0,
+            0,
+        )
+        .unwrap();
+        assert!(i.decor.placeholder.is_none());
+        let f = i.decor.label.unwrap().font;
+        assert_eq!(
+            (f.rgb, f.size, f.opacity, f.border_rgb),
+            (0xffffff, 24, 100, None)
+        );
+
+        // Label errors carry the text watermark code.
+        for bad_label in [
+            json!({"Left": 0, "Top": 0, "Font": {}}),
+            json!({"Text": "a", "Top": 0, "Font": {}}),
+            json!({"Text": "a", "Left": 0, "Top": 0}),
+            json!({"Text": "a", "Left": 0, "Top": 0, "Font": {"FontSize": 101}}),
+            json!({"Text": "a", "Left": 0, "Top": 0, "Font": {"FontType": 4}}),
+            json!({"Text": "字".repeat(101), "Left": 0, "Top": 0, "Font": {}}),
+        ] {
+            let e = input(&json!({"StreamId": "s", "Label": bad_label}), 0, 0).unwrap_err();
+            assert_eq!(e.code, MIX_LABEL_BAD, "{}", e.message);
+        }
+        // 300 Latin characters fit; the image scheme is checked unless CheckImageMode 2.
+        let long = "a".repeat(300);
+        assert!(
+            input(
+                &json!({"StreamId": "s", "Label": {"Text": long, "Left": 0, "Top": 0, "Font": {}}}),
+                0,
+                0
+            )
+            .is_ok()
+        );
+        let ftp = json!({"StreamId": "s", "Image": {"Url": "ftp://x/y.png"}});
+        assert_eq!(input(&ftp, 0, 0).unwrap_err().code, MIX_IMAGE_PROTOCOL);
+        assert!(input(&ftp, 0, 2).is_ok());
+        assert!(
+            input(
+                &json!({"StreamId": "s", "Image": {"Url": "http://x", "DisplayMode": 3}}),
+                0,
+                0
+            )
+            .is_err()
+        );
+        assert!(
+            input(&json!({"StreamId": "s", "UID": "u".repeat(64)}), 0, 0).is_ok(),
+            "length is core's rule"
+        );
+    }
+
+    #[test]
+    fn timing_fields_and_target_rooms() {
+        let t = timing(&params(
+            json!({"RecvBufferLevel": 500, "WaitVideoInput": 1, "AlignmentType": 2}),
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            Timing {
+                recv_buffer_ms: 500,
+                wait_video: true,
+                alignment: Alignment::All
+            }
+        );
+        assert_eq!(timing(&params(json!({}))).unwrap(), Timing::default());
+        assert!(timing(&params(json!({"RecvBufferLevel": 4001}))).is_err());
+        assert!(timing(&params(json!({"AlignmentType": 3}))).is_err());
+
+        let (o, _) = output(
+            &json!({"StreamId": "out", "Width": 320, "Height": 240, "Fps": 15,
+                    "VideoBitrate": 500000, "TargetRoom": {"RoomId": "r1", "UserId": "mixer"},
+                    "ExtraLayers": [{"VideoBitrate": 1200000}], "LowBitrateHD": 0}),
+            0,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            o.room,
+            Some(RoomTarget {
+                room_id: "r1".into(),
+                user_id: "mixer".into()
+            })
+        );
+        let half = output(
+            &json!({"StreamId": "out", "Width": 320, "Height": 240, "Fps": 15,
+                    "VideoBitrate": 500000, "TargetRoom": {"RoomId": "r1"}}),
+            0,
+            1,
+        );
+        assert!(half.unwrap_err().message.contains("TargetRoom"));
+        // ByPass asks for nothing unless the task has exactly one input.
+        let p = params(json!({"ByPass": 1}));
+        assert!(top_level_refusals(&p, 2).is_ok());
+        assert!(top_level_refusals(&p, 1).is_err());
+    }
 
     fn params(body: Value) -> Params {
         let mut p = Params::default();
@@ -479,11 +808,12 @@ mod tests {
 
     #[test]
     fn inputs_read_the_vendors_fields() {
-        let i = input(&json!({"StreamId": "s", "RectInfo": {}}), 0).unwrap();
+        let i = input(&json!({"StreamId": "s", "RectInfo": {}}), 0, 0).unwrap();
         assert!(i.rect.is_none(), "an empty RectInfo is audio only");
         let i = input(
             &json!({"StreamId": "s", "ContentControl": 2, "RenderMode": 1, "Volume": 0,
                     "RectInfo": {"Top": 10, "Left": 20, "Bottom": 110, "Right": 220, "Layer": 3}}),
+            0,
             0,
         )
         .unwrap();
@@ -494,19 +824,20 @@ mod tests {
             i.rect.map(|r| (r.layer, r.left, r.top, r.right, r.bottom)),
             Some((3, 20, 10, 220, 110))
         );
-        assert!(input(&json!({"StreamId": "s", "Volume": 201}), 0).is_err());
-        assert!(input(&json!({"StreamId": "s", "ContentControl": 3}), 0).is_err());
-        assert!(input(&json!({"RectInfo": {}}), 0).is_err());
-        // A zero CornerRadius asks for nothing and is accepted.
-        assert!(
-            input(
-                &json!({"StreamId": "s", "RectInfo": {"CornerRadius": 0}}),
-                0
-            )
-            .is_ok()
-        );
+        assert!(input(&json!({"StreamId": "s", "Volume": 201}), 0, 0).is_err());
+        assert!(input(&json!({"StreamId": "s", "ContentControl": 3}), 0, 0).is_err());
+        assert!(input(&json!({"RectInfo": {}}), 0, 0).is_err());
+        let i = input(
+            &json!({"StreamId": "s", "RectInfo": {"CornerRadius": 8, "Top": 0, "Left": 0,
+                    "Bottom": 100, "Right": 100}}),
+            0,
+            0,
+        )
+        .unwrap();
+        assert_eq!(i.decor.corner_radius, 8);
         let r = input(
-            &json!({"StreamId": "s", "RectInfo": {"CornerRadius": 8}}),
+            &json!({"StreamId": "s", "RectInfo": {"CornerRadius": 101}}),
+            0,
             0,
         );
         assert!(r.unwrap_err().message.contains("CornerRadius"));
