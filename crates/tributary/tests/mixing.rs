@@ -558,22 +558,6 @@ fn auto_mix_follows_the_room() {
 }
 
 /// Waits until an audio-only stream is live (its introspection shows an audio codec).
-fn wait_live_audio(s: &Server, stream: &str) {
-    let path = format!("/api/streams/{APP}/{stream}");
-    let deadline = Instant::now() + LIVE;
-    loop {
-        if let Ok(r) = admin_get(&s.base, &path)
-            && r.status().is_success()
-        {
-            let v: Value = r.json().unwrap();
-            if !v["audio_codec"].is_null() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{stream} did not go live");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn write_png(path: &std::path::Path, w: u32, h: u32, rgba: [u8; 4]) {
     let img = image::RgbaImage::from_pixel(w, h, image::Rgba(rgba));

@@ -112,6 +112,24 @@ pub fn wait_live(s: &Server, stream: &str, limit: Duration) -> serde_json::Value
     }
 }
 
+/// Waits until a stream is live with its audio codec known (for audio-only publishers).
+pub fn wait_live_audio(s: &Server, stream: &str) {
+    let path = format!("/api/streams/{APP}/{stream}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = admin_get(&s.base, &path)
+            && r.status().is_success()
+        {
+            let v: serde_json::Value = r.json().unwrap();
+            if !v["audio_codec"].is_null() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{stream} did not go live");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn is_live(s: &Server, stream: &str) -> bool {
     admin_get(&s.base, &format!("/api/streams/{APP}/{stream}"))
         .map(|r| r.status().is_success())
