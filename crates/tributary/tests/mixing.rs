@@ -557,8 +557,6 @@ fn auto_mix_follows_the_room() {
     );
 }
 
-/// Waits until an audio-only stream is live (its introspection shows an audio codec).
-
 fn write_png(path: &std::path::Path, w: u32, h: u32, rgba: [u8; 4]) {
     let img = image::RgbaImage::from_pixel(w, h, image::Rgba(rgba));
     img.save_with_format(path, image::ImageFormat::Png).unwrap();
