@@ -23,7 +23,7 @@ use tributary_core::store::{Store, StoreError, WriteBatch, WriteOp};
 use tributary_core::{AppConfig, AppId, CloseReason, CoreError, CoreEvent};
 
 use crate::callbacks::payload;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 
 /// Capacity of the event broadcast: a subscriber that falls this far behind loses the
 /// oldest events (and is told so by `broadcast`), the publishers never wait.
@@ -87,14 +87,25 @@ pub struct ControlPlane {
     outbox_wakeup: Arc<Notify>,
     events: broadcast::Sender<CoreEvent>,
     play_urls: PlayUrls,
+    clock: Arc<dyn Clock>,
 }
 
 impl ControlPlane {
-    /// Loads every app's registry and ban list from the store.
+    /// Loads every app's registry and ban list from the store, on the system clock.
     pub fn load(
         apps: Vec<AppConfig>,
         store: Arc<dyn Store>,
         play_urls: PlayUrls,
+    ) -> Result<Self, StoreError> {
+        Self::load_with_clock(apps, store, play_urls, crate::clock::system())
+    }
+
+    /// The same, on a given clock.
+    pub fn load_with_clock(
+        apps: Vec<AppConfig>,
+        store: Arc<dyn Store>,
+        play_urls: PlayUrls,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let mut map = HashMap::new();
         for config in apps {
@@ -131,7 +142,17 @@ impl ControlPlane {
             outbox_wakeup: Arc::new(Notify::new()),
             events,
             play_urls,
+            clock,
         })
+    }
+
+    /// The control plane's time (ms since the epoch): every time rule reads it here.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn app(&self, app_id: AppId) -> Option<&Arc<AppRuntime>> {
@@ -188,7 +209,7 @@ impl ControlPlane {
     /// Adding the same stream again as the same user refreshes its title and extra info.
     pub fn add_stream(&self, app_id: AppId, req: NewStream) -> Result<StreamInfo, ControlError> {
         let app = self.runtime(app_id)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut state = app.lock();
         let plan = state
             .rooms
@@ -233,7 +254,7 @@ impl ControlPlane {
         reason: CloseReason,
     ) -> Result<StreamInfo, ControlError> {
         let app = self.runtime(app_id)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut state = app.lock();
         let plan = state.rooms.plan_remove(room_id, stream_id)?;
         let mut batch = WriteBatch {
@@ -311,7 +332,7 @@ impl ControlPlane {
     /// so the live plane cuts off any live publisher of them.
     pub fn forbid(&self, app_id: AppId, ids: &[String], seq: u64) -> Result<(), ControlError> {
         let app = self.runtime(app_id)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut state = app.lock();
         state
             .sequence
@@ -353,7 +374,7 @@ impl ControlPlane {
     /// Takes ids off the ban list; ids that were not banned are no change.
     pub fn resume(&self, app_id: AppId, ids: &[String], seq: u64) -> Result<(), ControlError> {
         let app = self.runtime(app_id)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut state = app.lock();
         state
             .sequence
@@ -402,7 +423,7 @@ impl ControlPlane {
         seq: u64,
     ) -> Result<Option<StreamInfo>, ControlError> {
         let app = self.runtime(app_id)?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut state = app.lock();
         Self::sequence(&mut state, &[stream_id.to_string()], seq, now)?;
         Ok(state
@@ -441,6 +462,32 @@ mod tests {
             censor_flag: 0,
             origin: StreamOrigin::Added,
         }
+    }
+
+    #[test]
+    fn the_sequence_window_and_callback_times_follow_the_clock() {
+        let store = Arc::new(MemStore::default());
+        let clock = crate::clock::ManualClock::at(1_700_000_000_000);
+        let mut app = AppConfig::new(1, "s".into(), "c".into());
+        app.callback_urls = vec!["http://hook/".into()];
+        let urls = PlayUrls {
+            rtmp_base: "rtmp://h".into(),
+            http_base: "http://h".into(),
+        };
+        let cp =
+            ControlPlane::load_with_clock(vec![app], store.clone(), urls, clock.clone()).unwrap();
+        let s = cp.add_stream(1, new_stream("a")).unwrap();
+        assert_eq!(s.create_time_ms, 1_700_000_000_000);
+        assert_eq!(store.callback_times("stream_create"), [1_700_000_000_000]);
+        cp.forbid(1, &["x".into()], 5).unwrap();
+        clock.advance(9_999);
+        assert!(
+            cp.resume(1, &["x".into()], 3).is_err(),
+            "a smaller Sequence within 10 s is stale"
+        );
+        clock.advance(1);
+        cp.resume(1, &["x".into()], 3).unwrap();
+        assert!(!cp.is_banned(1, "x"));
     }
 
     #[test]

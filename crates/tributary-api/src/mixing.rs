@@ -22,7 +22,6 @@ use tributary_core::store::{NewCallback, StoreError, WriteBatch, WriteOp};
 use tributary_core::{AppConfig, AppId, CloseReason, CoreEvent};
 
 use crate::callbacks::payload::sign_payload;
-use crate::clock::now_ms;
 use crate::control::{ControlError, ControlPlane};
 
 /// Most tasks per app.
@@ -225,7 +224,7 @@ impl MixControl {
         self.engine
             .start(app_id, &plan.task.task_id, &spec)
             .map_err(MixControlError::Engine)?;
-        let now = now_ms();
+        let now = self.control.now_ms();
         let mut ops = vec![WriteOp::PutMixTask(Box::new(plan.task.clone()))];
         if !plan.is_update {
             ops.extend(mix_callbacks(
@@ -286,7 +285,7 @@ impl MixControl {
             "mix_stop",
             &task_for_cb,
             &self.control,
-            now_ms(),
+            self.control.now_ms(),
         ));
         self.control.write(&WriteBatch { app_id, ops })?;
         self.engine.stop(app_id, task_id);
@@ -562,6 +561,19 @@ mod tests {
     }
 
     fn setup() -> (Arc<MemStore>, Arc<FakeEngine>, MixControl) {
+        let (store, engine, mixing, _) = setup_at(1_000);
+        (store, engine, mixing)
+    }
+
+    fn setup_at(
+        ms: u64,
+    ) -> (
+        Arc<MemStore>,
+        Arc<FakeEngine>,
+        MixControl,
+        Arc<crate::clock::ManualClock>,
+    ) {
+        let clock = crate::clock::ManualClock::at(ms);
         let store = Arc::new(MemStore::default());
         let mut app = AppConfig::new(1, "s".into(), "c".into());
         app.callback_urls = vec!["http://hook/".into()];
@@ -569,10 +581,24 @@ mod tests {
             rtmp_base: "rtmp://h".into(),
             http_base: "http://h".into(),
         };
-        let control = Arc::new(ControlPlane::load(vec![app], store.clone(), urls).unwrap());
+        let control = Arc::new(
+            ControlPlane::load_with_clock(vec![app], store.clone(), urls, clock.clone()).unwrap(),
+        );
         let engine = Arc::new(FakeEngine::default());
         let mixing = MixControl::load(control, engine.clone()).unwrap();
-        (store, engine, mixing)
+        (store, engine, mixing, clock)
+    }
+
+    #[test]
+    fn mix_callbacks_are_stamped_by_the_clock() {
+        let (store, _, mixing, clock) = setup_at(50_000);
+        mixing.start(1, task("u", 1, 500)).unwrap();
+        clock.advance(90_000);
+        mixing
+            .stop(1, "t", Some("u"), Some(2), StopReason::Requested)
+            .unwrap();
+        assert_eq!(store.callback_times("mix_start"), [50_000]);
+        assert_eq!(store.callback_times("mix_stop"), [140_000]);
     }
 
     fn video_kbps(spec: &MixSpec) -> u32 {

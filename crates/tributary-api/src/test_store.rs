@@ -13,6 +13,26 @@ use tributary_core::{AppConfig, AppId};
 pub(crate) struct MemStore {
     pub(crate) batches: Mutex<Vec<WriteBatch>>,
     pub(crate) fail: AtomicBool,
+    /// What `next_callback_at` answers.
+    pub(crate) next_callback_at: Mutex<Option<u64>>,
+}
+
+impl MemStore {
+    /// The times of the callbacks queued so far, by event.
+    pub(crate) fn callback_times(&self, event: &str) -> Vec<u64> {
+        self.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.ops.iter())
+            .filter_map(|op| match op {
+                tributary_core::store::WriteOp::EnqueueCallback(cb) if cb.event == event => {
+                    Some(cb.created_ms)
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Store for MemStore {
@@ -45,7 +65,7 @@ impl Store for MemStore {
         Ok(Vec::new())
     }
     fn next_callback_at(&self) -> Result<Option<u64>, StoreError> {
-        Ok(None)
+        Ok(*self.next_callback_at.lock().unwrap())
     }
     fn record_delivery(&self, _: i64, _: &DeliveryOutcome) -> Result<(), StoreError> {
         Ok(())

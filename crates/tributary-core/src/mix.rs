@@ -230,60 +230,69 @@ pub struct Padding {
 }
 
 impl Decor {
-    /// The shared rules; `rect` is the input's tile. The message names the vendor-neutral
-    /// field path (each dialect prefixes its own item).
-    pub fn validate(&self, rect: Option<Rect>) -> Result<(), String> {
+    /// The shared rules; `rect` is the input's tile.
+    pub fn validate(&self, rect: Option<Rect>) -> Result<(), (Field, String)> {
         if self.corner_radius > MAX_CORNER_RADIUS {
-            return Err(format!(
-                "RectInfo.CornerRadius must be within [0, {MAX_CORNER_RADIUS}], not {}",
-                self.corner_radius
+            return Err((
+                Field::CornerRadius,
+                format!(
+                    "must be within [0, {MAX_CORNER_RADIUS}], not {}",
+                    self.corner_radius
+                ),
             ));
         }
         if let Some(uid) = &self.uid
             && uid.len() > MAX_UID_BYTES
         {
-            return Err(format!(
-                "UID must be shorter than {} bytes, not {}",
-                MAX_UID_BYTES + 1,
-                uid.len()
+            return Err((
+                Field::Uid,
+                format!(
+                    "must be shorter than {} bytes, not {}",
+                    MAX_UID_BYTES + 1,
+                    uid.len()
+                ),
             ));
         }
         if let Some(l) = &self.label {
+            let bad = |reason: String| Err((Field::Label, reason));
             if l.text.is_empty() {
-                return Err("Label.Text is required".into());
+                return bad("the text is required".into());
             }
             if Label::units(&l.text) > MAX_LABEL_UNITS {
-                return Err(
-                    "Label.Text is too long: at most 300 Latin or 100 other characters".into(),
+                return bad(
+                    "the text is too long: at most 300 Latin or 100 other characters".into(),
                 );
             }
             if !LABEL_FONT_SIZES.contains(&l.font.size) {
-                return Err(format!(
-                    "Label.Font.FontSize must be within [{}, {}], not {}",
+                return bad(format!(
+                    "the font size must be within [{}, {}], not {}",
                     LABEL_FONT_SIZES.start(),
                     LABEL_FONT_SIZES.end(),
                     l.font.size
                 ));
             }
             if l.font.face >= FONT_FACES {
-                return Err(format!(
-                    "Label.Font.FontType must be within [0, {}], not {}",
+                return bad(format!(
+                    "the font type must be within [0, {}], not {}",
                     FONT_FACES - 1,
                     l.font.face
                 ));
             }
             if l.font.opacity > 100 || l.font.rgb > 0xff_ffff {
-                return Err("Label.Font colour or transparency out of range".into());
+                return bad("the font colour or transparency is out of range".into());
             }
         }
         if let (Some(b), Some(r)) = (self.blur, rect) {
             let (w, h) = (r.width().max(0) as u32, r.height().max(0) as u32);
             if b.top > h / 2 || b.bottom > h / 2 || b.left > w / 2 || b.right > w / 2 {
-                return Err(format!(
-                    "BlurInfo: top and bottom padding may be at most half the rect's height \
-                     ({}), left and right at most half its width ({})",
-                    h / 2,
-                    w / 2
+                return Err((
+                    Field::Blur,
+                    format!(
+                        "top and bottom padding may be at most half the rect's height ({}), \
+                         left and right at most half its width ({})",
+                        h / 2,
+                        w / 2
+                    ),
                 ));
             }
         }
@@ -396,6 +405,80 @@ pub struct MixSpec {
     pub timing: Timing,
 }
 
+/// A field of a task, named without any vendor's spelling: each dialect maps it to its own
+/// field name and error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Volume,
+    Rect,
+    CornerRadius,
+    Uid,
+    Label,
+    Blur,
+    Width,
+    Height,
+    VideoBitrate,
+    AudioBitrate,
+    Channels,
+    OutputUrl,
+    Replaced,
+    TargetRoom,
+    Fps,
+    MaxIdleTime,
+    RecvBuffer,
+    Watermark,
+    ImageLayer,
+}
+
+impl Field {
+    pub fn neutral_name(self) -> &'static str {
+        match self {
+            Field::Volume => "volume",
+            Field::Rect => "rect",
+            Field::CornerRadius => "corner radius",
+            Field::Uid => "user id",
+            Field::Label => "label",
+            Field::Blur => "blurred margins",
+            Field::Width => "width",
+            Field::Height => "height",
+            Field::VideoBitrate => "video bitrate",
+            Field::AudioBitrate => "audio bitrate",
+            Field::Channels => "audio channels",
+            Field::OutputUrl => "output URL",
+            Field::Replaced => "replaced stream",
+            Field::TargetRoom => "target room",
+            Field::Fps => "frame rate",
+            Field::MaxIdleTime => "idle time",
+            Field::RecvBuffer => "receive buffer",
+            Field::Watermark => "watermark",
+            Field::ImageLayer => "image layer",
+        }
+    }
+}
+
+/// Which part of a task a field belongs to (list positions in the spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    Task,
+    Input(usize),
+    Output(usize),
+}
+
+impl std::fmt::Display for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Item::Task => Ok(()),
+            Item::Input(i) => write!(f, "input {i} "),
+            Item::Output(i) => write!(f, "output {i} "),
+        }
+    }
+}
+
+/// Output sizes: even, within [2, MAX_DIMENSION] (1×1 means audio-only in the dialects).
+pub const VIDEO_BITRATES_BPS: std::ops::RangeInclusive<u32> = 10_000..=50_000_000;
+pub const AUDIO_BITRATES_BPS: std::ops::RangeInclusive<u32> = 8_000..=320_000;
+pub const MAX_VOLUME: u32 = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MixError {
     #[error("{count} inputs; at most {max} are allowed")]
@@ -410,26 +493,25 @@ pub enum MixError {
     DuplicateOutput(String),
     #[error("stream {0} is both an input and an output")]
     InputIsOutput(String),
-    #[error("output {index}: Width must be even and within [0, {max}], not {width}")]
-    BadWidth { index: usize, width: u32, max: u32 },
-    #[error("output {index}: Height must be even and within [0, {max}], not {height}")]
-    BadHeight { index: usize, height: u32, max: u32 },
-    #[error("output {index}: {detail}")]
-    BadOutput { index: usize, detail: String },
-    #[error("input {index}: {detail}")]
-    BadInput { index: usize, detail: String },
-    #[error("{0}")]
-    BadWatermark(String),
-    #[error("Fps must be within [1, {max}], not {fps}")]
-    BadFps { fps: u32, max: u32 },
-    #[error("MaxIdleTime must be within [{MIN_IDLE_S}, {MAX_IDLE_S}] seconds, not {0}")]
-    BadIdleTime(u32),
-    #[error("RecvBufferLevel must be within [0, {MAX_RECV_BUFFER_MS}] ms, not {0}")]
-    BadRecvBuffer(u32),
+    /// A field out of its range or shape; `reason` does not repeat the field's name.
+    #[error("{item}{}: {reason}", field.neutral_name())]
+    Invalid {
+        item: Item,
+        field: Field,
+        reason: String,
+    },
     #[error(
         "output {index}: the first video output must be the largest; later outputs are scaled from it"
     )]
     OutputLargerThanFirst { index: usize },
+}
+
+fn invalid(item: Item, field: Field, reason: impl Into<String>) -> MixError {
+    MixError::Invalid {
+        item,
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl MixSpec {
@@ -465,23 +547,25 @@ impl MixSpec {
             if self.inputs[..i].iter().any(|b| b.source == a.source) {
                 return Err(MixError::DuplicateInput(a.source.describe().to_string()));
             }
-            if a.volume > 200 {
-                return Err(MixError::BadInput {
-                    index: i,
-                    detail: format!("Volume must be within [0, 200], not {}", a.volume),
-                });
+            if a.volume > MAX_VOLUME {
+                return Err(invalid(
+                    Item::Input(i),
+                    Field::Volume,
+                    format!("must be within [0, {MAX_VOLUME}], not {}", a.volume),
+                ));
             }
             if let Some(r) = a.rect
                 && (r.right < r.left || r.bottom < r.top)
             {
-                return Err(MixError::BadInput {
-                    index: i,
-                    detail: "RectInfo needs Right ≥ Left and Bottom ≥ Top".into(),
-                });
+                return Err(invalid(
+                    Item::Input(i),
+                    Field::Rect,
+                    "needs right ≥ left and bottom ≥ top",
+                ));
             }
             a.decor
                 .validate(a.rect)
-                .map_err(|detail| MixError::BadInput { index: i, detail })?;
+                .map_err(|(field, reason)| invalid(Item::Input(i), field, reason))?;
         }
         for (i, o) in self.outputs.iter().enumerate() {
             if self.outputs[..i].iter().any(|b| b.target == o.target) {
@@ -501,57 +585,66 @@ impl MixSpec {
                     .iter()
                     .any(|inp| inp.source == Source::Stream(id.clone()))
             {
-                return Err(MixError::BadOutput {
-                    index: i,
-                    detail: format!("{id} can only be replaced by a mix that reads it"),
-                });
+                return Err(invalid(
+                    Item::Output(i),
+                    Field::Replaced,
+                    format!("{id} can only be replaced by a mix that reads it"),
+                ));
             }
             if let Target::Url(url) = &o.target
                 && !url.starts_with("rtmp://")
             {
-                return Err(MixError::BadOutput {
-                    index: i,
-                    detail: format!("StreamUrl must be an rtmp:// URL, not {url:?}"),
-                });
+                return Err(invalid(
+                    Item::Output(i),
+                    Field::OutputUrl,
+                    format!(
+                        "must be an rtmp:// URL, not {:?}",
+                        crate::url_policy::redact(url)
+                    ),
+                ));
             }
             if !(1..=2).contains(&o.channels) {
-                return Err(MixError::BadOutput {
-                    index: i,
-                    detail: format!("SoundChannel must be 1 or 2, not {}", o.channels),
-                });
+                return Err(invalid(
+                    Item::Output(i),
+                    Field::Channels,
+                    format!("must be 1 or 2, not {}", o.channels),
+                ));
             }
-            if !(8_000..=320_000).contains(&o.audio_bitrate_bps) {
-                return Err(MixError::BadOutput {
-                    index: i,
-                    detail: format!(
-                        "AudioBitrate must be within [8000, 320000] bps, not {}",
+            if !AUDIO_BITRATES_BPS.contains(&o.audio_bitrate_bps) {
+                return Err(invalid(
+                    Item::Output(i),
+                    Field::AudioBitrate,
+                    format!(
+                        "must be within [{}, {}] bps, not {}",
+                        AUDIO_BITRATES_BPS.start(),
+                        AUDIO_BITRATES_BPS.end(),
                         o.audio_bitrate_bps
                     ),
-                });
+                ));
             }
             if let Some(v) = o.video {
-                if v.width < 2 || v.width > MAX_DIMENSION || v.width % 2 != 0 {
-                    return Err(MixError::BadWidth {
-                        index: i,
-                        width: v.width,
-                        max: MAX_DIMENSION,
-                    });
+                for (field, size) in [(Field::Width, v.width), (Field::Height, v.height)] {
+                    if !(2..=MAX_DIMENSION).contains(&size) || size % 2 != 0 {
+                        return Err(invalid(
+                            Item::Output(i),
+                            field,
+                            format!(
+                                "must be an even number within [0, {MAX_DIMENSION}], not {size}"
+                            ),
+                        ));
+                    }
                 }
-                if v.height < 2 || v.height > MAX_DIMENSION || v.height % 2 != 0 {
-                    return Err(MixError::BadHeight {
-                        index: i,
-                        height: v.height,
-                        max: MAX_DIMENSION,
-                    });
-                }
-                if v.bitrate_bps < 10_000 {
-                    return Err(MixError::BadOutput {
-                        index: i,
-                        detail: format!(
-                            "VideoBitrate is in bps and must be at least 10000, not {}",
+                if !VIDEO_BITRATES_BPS.contains(&v.bitrate_bps) {
+                    return Err(invalid(
+                        Item::Output(i),
+                        Field::VideoBitrate,
+                        format!(
+                            "is in bps and must be within [{}, {}], not {}",
+                            VIDEO_BITRATES_BPS.start(),
+                            VIDEO_BITRATES_BPS.end(),
                             v.bitrate_bps
                         ),
-                    });
+                    ));
                 }
                 if let Some((w, h)) = self.canvas()
                     && (v.width > w || v.height > h)
@@ -574,55 +667,74 @@ impl MixSpec {
                 if let Some(r) = inp.rect.filter(|r| !r.is_empty())
                     && !fits(&r)
                 {
-                    return Err(MixError::BadInput {
-                        index: i,
-                        detail: format!(
-                            "RectInfo must overlap the {w}×{h} canvas and be at most twice its size"
-                        ),
-                    });
+                    return Err(invalid(
+                        Item::Input(i),
+                        Field::Rect,
+                        format!("must overlap the {w}×{h} canvas and be at most twice its size"),
+                    ));
                 }
             }
             for img in &self.images {
                 if !fits(&img.rect) || img.rect.is_empty() {
-                    return Err(MixError::BadWatermark(format!(
-                        "an image layer must overlap the {w}×{h} canvas and be at most twice its size"
-                    )));
+                    return Err(invalid(
+                        Item::Task,
+                        Field::ImageLayer,
+                        format!("must overlap the {w}×{h} canvas and be at most twice its size"),
+                    ));
                 }
             }
             if let Some(wm) = &self.watermark
                 && !fits(&wm.rect)
             {
-                return Err(MixError::BadWatermark(format!(
-                    "WaterMark.RectInfo must overlap the {w}×{h} canvas and be at most twice its size"
-                )));
+                return Err(invalid(
+                    Item::Task,
+                    Field::Watermark,
+                    format!("must overlap the {w}×{h} canvas and be at most twice its size"),
+                ));
             }
         }
         if self.fps == 0 || self.fps > MAX_FPS {
-            return Err(MixError::BadFps {
-                fps: self.fps,
-                max: MAX_FPS,
-            });
+            return Err(invalid(
+                Item::Task,
+                Field::Fps,
+                format!("must be within [1, {MAX_FPS}], not {}", self.fps),
+            ));
         }
         if !(MIN_IDLE_S..=MAX_IDLE_S).contains(&self.max_idle_s) {
-            return Err(MixError::BadIdleTime(self.max_idle_s));
+            return Err(invalid(
+                Item::Task,
+                Field::MaxIdleTime,
+                format!(
+                    "must be within [{MIN_IDLE_S}, {MAX_IDLE_S}] seconds, not {}",
+                    self.max_idle_s
+                ),
+            ));
         }
         if self.timing.recv_buffer_ms > MAX_RECV_BUFFER_MS {
-            return Err(MixError::BadRecvBuffer(self.timing.recv_buffer_ms));
+            return Err(invalid(
+                Item::Task,
+                Field::RecvBuffer,
+                format!(
+                    "must be within [0, {MAX_RECV_BUFFER_MS}] ms, not {}",
+                    self.timing.recv_buffer_ms
+                ),
+            ));
         }
         for (i, o) in self.outputs.iter().enumerate() {
             if let Some(room) = &o.room {
                 if room.room_id.is_empty() || room.user_id.is_empty() {
-                    return Err(MixError::BadOutput {
-                        index: i,
-                        detail: "TargetRoom needs a RoomId and a UserId".into(),
-                    });
+                    return Err(invalid(
+                        Item::Output(i),
+                        Field::TargetRoom,
+                        "needs a room id and a user id",
+                    ));
                 }
                 if matches!(o.target, Target::Url(_)) {
-                    return Err(MixError::BadOutput {
-                        index: i,
-                        detail: "TargetRoom lists a stream in a room: give the output a StreamId"
-                            .into(),
-                    });
+                    return Err(invalid(
+                        Item::Output(i),
+                        Field::TargetRoom,
+                        "lists a stream in a room: the output needs a stream id",
+                    ));
                 }
             }
         }
@@ -756,7 +868,10 @@ pub(crate) mod tests {
         }
         assert!(matches!(
             s.validate(MixLimits::default()),
-            Err(MixError::BadWidth { .. })
+            Err(MixError::Invalid {
+                field: Field::Width,
+                ..
+            })
         ));
 
         let mut s = spec();
@@ -765,14 +880,20 @@ pub(crate) mod tests {
         }
         assert!(matches!(
             s.validate(MixLimits::default()),
-            Err(MixError::BadHeight { .. })
+            Err(MixError::Invalid {
+                field: Field::Height,
+                ..
+            })
         ));
 
         let mut s = spec();
         s.outputs[0].target = Target::Url("http://x/y".into());
         assert!(matches!(
             s.validate(MixLimits::default()),
-            Err(MixError::BadOutput { .. })
+            Err(MixError::Invalid {
+                field: Field::OutputUrl,
+                ..
+            })
         ));
 
         let mut s = spec();
@@ -785,15 +906,22 @@ pub(crate) mod tests {
         });
         assert!(matches!(
             s.validate(MixLimits::default()),
-            Err(MixError::BadInput { index: 0, .. })
+            Err(MixError::Invalid {
+                item: Item::Input(0),
+                field: Field::Rect,
+                ..
+            })
         ));
 
         let mut s = spec();
         s.max_idle_s = 30;
-        assert_eq!(
+        assert!(matches!(
             s.validate(MixLimits::default()),
-            Err(MixError::BadIdleTime(30))
-        );
+            Err(MixError::Invalid {
+                field: Field::MaxIdleTime,
+                ..
+            })
+        ));
 
         let mut s = spec();
         let mut big = s.outputs[0].clone();

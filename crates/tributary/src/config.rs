@@ -231,6 +231,9 @@ pub struct MixFileConfig {
     pub idle_cap_s: Option<u32>,
     /// Bytes all tasks' prepared pictures (background, watermark, image layers) may hold.
     pub image_memory_bytes: Option<usize>,
+    /// Font of each label `FontType` 0–3, `PATH` or `PATH#INDEX` in a collection; fewer
+    /// than four keep the defaults for the rest.
+    pub fonts: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,6 +267,7 @@ pub struct Config {
     pub input_buffer_ms: i64,
     pub idle_cap_s: Option<u32>,
     pub image_memory_bytes: Option<usize>,
+    pub fonts: Vec<String>,
     pub tencent_http: Option<SocketAddr>,
     pub tencent_service: Option<String>,
     /// Tencent keys given by flag, attached to their apps once those are known.
@@ -510,6 +514,7 @@ impl Config {
             input_buffer_ms: file.mix.input_buffer_ms.unwrap_or(50).clamp(0, 4_000),
             idle_cap_s: file.mix.idle_cap_s.map(|s| s.max(1)),
             image_memory_bytes: file.mix.image_memory_bytes,
+            fonts: file.mix.fonts,
             tencent_http: args.tencent_http.or(file.tencent.http),
             tencent_service: file.tencent.service,
             tencent_credentials: args

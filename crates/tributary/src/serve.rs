@@ -98,6 +98,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     if let Some(b) = cfg.image_memory_bytes {
         engine_config.image_memory_budget = b;
     }
+    for (i, f) in cfg.fonts.iter().enumerate() {
+        if let Some(face) = engine_config.fonts.get_mut(i) {
+            *face = tributary_mixer::fonts::parse_face(f);
+        }
+    }
     let (engine, engine_events) = Engine::new(
         hub.clone(),
         tokio::runtime::Handle::current(),
@@ -214,6 +219,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             timeout: cfg.callback_timeout,
             ..OutboxConfig::default()
         },
+        control.clock().clone(),
     )?;
     let outbox_task = tokio::spawn(outbox.run(stop_rx));
 

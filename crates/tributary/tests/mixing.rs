@@ -352,33 +352,22 @@ fn refusals_use_the_vendors_codes() {
 
     // Features not implemented yet are refused by name, never ignored.
     for (path, value, name) in [
-        ("/ByPass", json!(1), "ByPass"),
         ("/UserData", json!("aGk="), "UserData"),
         ("/SoundLevel", json!(1), "SoundLevel"),
-        (
-            "/MixInput/0/Label",
-            json!({"Text": "x", "Left": 0, "Top": 0, "Font": {"FontType": 0}}),
-            "Label",
-        ),
-        (
-            "/MixInput/0/RectInfo/CornerRadius",
-            json!(10),
-            "CornerRadius",
-        ),
-        ("/MixInput/0/BlurInfo", json!({"TopPadding": 4}), "BlurInfo"),
-        (
-            "/MixInput/0/Image",
-            json!({"Url": "http://x/y.png"}),
-            "Image",
-        ),
         ("/MixOutput/0/VideoEncId", json!(3), "VideoEncId"),
         ("/MixOutput/0/AudioCodec", json!(0), "AudioCodec"),
+        // Out of range.
+        (
+            "/MixInput/0/RectInfo/CornerRadius",
+            json!(101),
+            "CornerRadius",
+        ),
+        ("/RecvBufferLevel", json!(5000), "RecvBufferLevel"),
         (
             "/MixOutput/0/TargetRoom",
-            json!({"RoomId": "r", "UserId": "u"}),
+            json!({"RoomId": "r"}),
             "TargetRoom",
         ),
-        ("/WaitVideoInput", json!(1), "WaitVideoInput"),
     ] {
         let mut v = base();
         let (parent, key) = path.rsplit_once('/').unwrap();
@@ -391,6 +380,17 @@ fn refusals_use_the_vendors_codes() {
         expect_code(&r, 110200002);
         assert!(r["Message"].as_str().unwrap().contains(name), "{name}: {r}");
     }
+    // ByPass asks for something only with a single input.
+    let mut v = base();
+    v["ByPass"] = json!(1);
+    v["MixInput"].as_array_mut().unwrap().truncate(1);
+    let r = post(v);
+    expect_code(&r, 110200002);
+    assert!(r["Message"].as_str().unwrap().contains("ByPass"), "{r}");
+    // A label without its font: the text watermark code.
+    let mut v = base();
+    v["MixInput"][0]["Label"] = json!({"Text": "x", "Left": 0, "Top": 0});
+    expect_code(&post(v), 110200179);
 
     // Missing required fields, and unknown tasks.
     expect_code(

@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use tributary_core::store::{DeliveryOutcome, OutboxEntry, Store};
 use tributary_core::url_policy::redact;
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 
 /// How many retries follow the first attempt.
 pub const MAX_RETRIES: u32 = 5;
@@ -65,6 +65,7 @@ pub struct Outbox {
     wakeup: Arc<Notify>,
     client: reqwest::Client,
     config: OutboxConfig,
+    clock: Arc<dyn Clock>,
 }
 
 impl Outbox {
@@ -72,6 +73,7 @@ impl Outbox {
         store: Arc<dyn Store>,
         wakeup: Arc<Notify>,
         config: OutboxConfig,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -82,6 +84,7 @@ impl Outbox {
             wakeup,
             client,
             config,
+            clock,
         })
     }
 
@@ -107,7 +110,8 @@ impl Outbox {
                             }
                             let client = self.client.clone();
                             let base = self.config.retry_base;
-                            tasks.spawn(async move { deliver(client, entry, base).await });
+                            let clock = self.clock.clone();
+                            tasks.spawn(async move { deliver(client, entry, base, clock).await });
                         }
                     }
                     Err(e) => warn!(error = %e, "reading the callback outbox failed"),
@@ -131,7 +135,8 @@ impl Outbox {
 
     async fn due(&self, limit: usize) -> Result<Vec<OutboxEntry>, String> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.due_callbacks(now_ms(), limit))
+        let now = self.clock.now_ms();
+        tokio::task::spawn_blocking(move || store.due_callbacks(now, limit))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
@@ -148,7 +153,7 @@ impl Outbox {
             .and_then(Result::ok)
             .flatten();
         let max = Duration::from_secs(1);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         match next {
             Some(at) if at > now => Duration::from_millis(at - now).min(max),
             // An entry already due was just handed out: it is in flight or waiting for a
@@ -173,6 +178,7 @@ async fn deliver(
     client: reqwest::Client,
     entry: OutboxEntry,
     retry_base: Duration,
+    clock: Arc<dyn Clock>,
 ) -> (i64, DeliveryOutcome) {
     let attempt = entry.attempts + 1;
     let result = client
@@ -192,7 +198,7 @@ async fn deliver(
         Err(e) => e.without_url().to_string(),
     };
     let shown = redact(&entry.url);
-    let outcome = after_failure(attempt, error.clone(), retry_base, now_ms());
+    let outcome = after_failure(attempt, error.clone(), retry_base, clock.now_ms());
     match &outcome {
         DeliveryOutcome::Failed { .. } => warn!(
             callback_id = entry.id, app_id = entry.app_id, event = %entry.event, url = %shown,
@@ -209,6 +215,31 @@ async fn deliver(
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn the_wait_until_the_next_attempt_follows_the_clock() {
+        let store = Arc::new(crate::test_store::MemStore::default());
+        let clock = crate::clock::ManualClock::at(10_000);
+        let outbox = Outbox::new(
+            store.clone(),
+            Arc::new(Notify::new()),
+            OutboxConfig::default(),
+            clock.clone(),
+        )
+        .unwrap();
+        // Nothing pending: poll once a second.
+        assert_eq!(outbox.wait_time().await, Duration::from_secs(1));
+        *store.next_callback_at.lock().unwrap() = Some(10_300);
+        assert_eq!(outbox.wait_time().await, Duration::from_millis(300));
+        clock.advance(200);
+        assert_eq!(outbox.wait_time().await, Duration::from_millis(100));
+        // Due already (in flight or waiting for a slot): no busy loop.
+        clock.advance(500);
+        assert_eq!(outbox.wait_time().await, Duration::from_secs(1));
+        *store.next_callback_at.lock().unwrap() = Some(60_000);
+        assert_eq!(outbox.wait_time().await, Duration::from_secs(1), "capped");
+    }
+
     use super::*;
 
     #[test]

@@ -21,7 +21,6 @@ use tributary_core::{AppId, CoreError};
 use super::envelope::{TcError, new_request_id, reply};
 use super::mix::{Create, translate};
 use super::{legacy, params, signature};
-use crate::clock::now_ms;
 use crate::control::ControlPlane;
 use crate::mixing::{EngineRefusal, MixControl, MixControlError, StopReason};
 use crate::zego::action::Action;
@@ -85,7 +84,7 @@ impl TencentApi {
                     signature::MAX_SKEW_S as u64,
                     MAX_SIGNATURES_PER_APP,
                     rand::random(),
-                    now_ms() / 1000,
+                    control.now_ms() / 1000,
                 )),
             );
             watermarks.insert(id, control.store().watermarks(id)?);
@@ -187,7 +186,7 @@ async fn process(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let now_s = (now_ms() / 1000) as i64;
+    let now_s = (api.control.now_ms() / 1000) as i64;
     let lookup = |id: &str| api.keys.get(id).map(|(_, k)| k.clone());
     let (action, version, secret_id, params, replay_key) =
         if let Some(action) = header("x-tc-action") {
@@ -315,7 +314,7 @@ impl TencentApi {
             (&self.limits, equivalent, self.control.app(app_id))
         {
             limits
-                .throttle(app, zego_action, now_ms())
+                .throttle(app, zego_action, self.control.now_ms())
                 .map_err(|e| TcError::new("RequestLimitExceeded", e.message))?;
         }
         Ok(())
@@ -405,7 +404,7 @@ fn run(
                             ));
                         }
                     }
-                    let now = now_ms();
+                    let now = api.control.now_ms();
                     let task = MixTask {
                         task_id: session_id,
                         user_id: OWNER.into(),
@@ -490,7 +489,7 @@ fn add_watermark(
         y_percent: percent(p, "YPosition")?,
         width_percent: percent(p, "Width")?,
         height_percent: percent(p, "Height")?,
-        created_ms: now_ms(),
+        created_ms: api.control.now_ms(),
     };
     api.control
         .write(&WriteBatch {

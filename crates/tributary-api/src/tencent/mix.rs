@@ -5,16 +5,17 @@
 //! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
-//! them: portrait segmentation,
-//! dynamic stickers, SEI, a GOP other
-//! than 2 s, output sample rates other than 44.1 kHz.
+//! them: portrait segmentation, SEI, a GOP other than 2 s, output sample rates other than
+//! 44.1 kHz. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
+//! or JPEG; a web page cannot be rendered here and fails to load).
 
 use serde_json::Value;
 
 use tributary_core::mix::{
-    Content, Crop, MixInput, MixLimits, MixOutput, MixSpec, Overlay, Rect, RenderMode, Source,
-    Target, VideoOut,
+    Content, Crop, Field, Item, MixError, MixInput, MixLimits, MixOutput, MixSpec, Overlay, Rect,
+    RenderMode, Source, Target, VideoOut,
 };
+use tributary_core::url_policy::{self, Purpose};
 use tributary_core::watermark::Watermark;
 
 use super::envelope::TcError;
@@ -102,6 +103,63 @@ struct Layer<'a> {
     mark: Option<Watermark>,
 }
 
+/// Where a layer goes when its `LayoutParams` leave a value out.
+struct Fallback {
+    /// Its own width and height (a stream's picture or crop, a registered image's
+    /// percentages), each if known.
+    size: (Option<u32>, Option<u32>),
+    /// Its own x and y (a registered image's percentages), each if known.
+    at: (Option<u32>, Option<u32>),
+    /// The size when nothing else gives one.
+    default_size: (u32, u32),
+}
+
+/// The one placement rule: each of width, height, x and y is the explicit value (pixels,
+/// or a fraction of the canvas when < 1), else the template's box, else the layer's own,
+/// else the default (position 0).
+fn place(
+    params: &Value,
+    (w, h): (u32, u32),
+    tbox: Option<&templates::Placed>,
+    fb: Fallback,
+) -> Result<Rect, TcError> {
+    let bw = dim(float(params, "ImageWidth")?, w)
+        .or(tbox.map(|b| b.width))
+        .or(fb.size.0)
+        .unwrap_or(fb.default_size.0);
+    let bh = dim(float(params, "ImageHeight")?, h)
+        .or(tbox.map(|b| b.height))
+        .or(fb.size.1)
+        .unwrap_or(fb.default_size.1);
+    let x = dim(float(params, "LocationX")?, w)
+        .or(tbox.map(|b| b.x))
+        .or(fb.at.0)
+        .unwrap_or(0);
+    let y = dim(float(params, "LocationY")?, h)
+        .or(tbox.map(|b| b.y))
+        .or(fb.at.1)
+        .unwrap_or(0);
+    Ok(Rect {
+        layer: 0,
+        left: x as i32,
+        top: y as i32,
+        right: (x + bw) as i32,
+        bottom: (y + bh) as i32,
+    })
+}
+
+/// The template box of a layer: templates place the visual layers in layer order.
+fn template_box<'b>(
+    visual: &[&Layer],
+    boxes: &'b [templates::Placed],
+    layer: u32,
+) -> Option<&'b templates::Placed> {
+    visual
+        .iter()
+        .position(|v| v.layer == layer)
+        .and_then(|i| boxes.get(i))
+}
+
 /// Translates the request body (JSON, or rebuilt from a flattened form) under `limits`
 /// (the vendor allows 16 inputs). `size_of` gives a live stream's picture size.
 pub fn translate(
@@ -165,11 +223,10 @@ pub fn translate(
         }
         let kind = int(params, "InputType")?.unwrap_or(0);
         match kind {
-            0 | 2 | 3 | 4 | 5 => {}
-            8 => return Err(unsupported("InputType 8 (dynamic stickers)")),
+            0 | 2 | 3 | 4 | 5 | 8 => {}
             k => {
                 return Err(invalid(format!(
-                    "InputType must be 0, 2, 3, 4 or 5, not {k}"
+                    "InputType must be 0, 2, 3, 4, 5 or 8, not {k}"
                 )));
             }
         }
@@ -229,6 +286,32 @@ pub fn translate(
                     format!("watermark {id} does not exist (AddLiveWatermark first)"),
                 )
             })?)
+        } else if kind == 8 {
+            // A sticker: drawn like an image layer from its URL. A PNG or JPEG works (with
+            // its alpha); an animated web page cannot be rendered here and fails to load
+            // (GetPictureUrlError).
+            let url = string(params, "WebPageUrl").ok_or_else(|| {
+                TcError::new(
+                    "InvalidParameter.InvalidPictureID",
+                    format!("InputStreamList.{i}: a sticker (InputType 8) needs a WebPageUrl"),
+                )
+            })?;
+            url_policy::syntax(url, Purpose::Image).map_err(|e| {
+                TcError::new(
+                    "FailedOperation.GetPictureUrlError",
+                    format!("InputStreamList.{i}.LayoutParams.WebPageUrl {e}"),
+                )
+            })?;
+            Some(Watermark {
+                id: 0,
+                name: name.to_string(),
+                picture_url: url.to_string(),
+                x_percent: 0,
+                y_percent: 0,
+                width_percent: 0,
+                height_percent: 0,
+                created_ms: 0,
+            })
         } else {
             None
         };
@@ -267,7 +350,7 @@ pub fn translate(
             ));
         }
         (_, (Some(w), Some(h))) => (w.round() as u32, h.round() as u32),
-        (2 | 3, _) => {
+        (2 | 3 | 8, _) => {
             return Err(TcError::new(
                 "InvalidParameter.InvalidBackgroudResolution",
                 "a canvas or image background needs ImageWidth and ImageHeight in pixels",
@@ -315,13 +398,13 @@ pub fn translate(
     };
     let mut inputs = Vec::new();
     let mut images = Vec::new();
-    let background_image = if bg.kind == 2 {
+    let background_image = if matches!(bg.kind, 2 | 8) {
         bg.mark.as_ref().map(|m| m.picture_url.clone())
     } else {
         None
     };
     for l in &layers {
-        if l.kind == 2 && l.layer == 1 {
+        if matches!(l.kind, 2 | 8) && l.layer == 1 {
             continue;
         }
         if l.kind == 3 {
@@ -330,35 +413,23 @@ pub fn translate(
             }
             return Err(unsupported("a canvas (InputType 3) above layer 1"));
         }
-        if let Some(mark) = l.mark.as_ref().filter(|_| l.kind == 2) {
-            let slot = visual.iter().position(|v| v.layer == l.layer);
-            let tbox = slot.and_then(|i| boxes.get(i));
+        if let Some(mark) = l.mark.as_ref().filter(|_| matches!(l.kind, 2 | 8)) {
+            let tbox = template_box(&visual, &boxes, l.layer);
             let pct = |p: i64, of: u32| (p > 0).then(|| of * p as u32 / 100);
-            let bw = dim(float(l.params, "ImageWidth")?, w)
-                .or(tbox.map(|b| b.width))
-                .or(pct(mark.width_percent, w))
-                .unwrap_or(w / 4);
-            let bh = dim(float(l.params, "ImageHeight")?, h)
-                .or(tbox.map(|b| b.height))
-                .or(pct(mark.height_percent, h))
-                .unwrap_or(h / 4);
-            let x = dim(float(l.params, "LocationX")?, w)
-                .or(tbox.map(|b| b.x))
-                .or(pct(mark.x_percent, w))
-                .unwrap_or(0);
-            let y = dim(float(l.params, "LocationY")?, h)
-                .or(tbox.map(|b| b.y))
-                .or(pct(mark.y_percent, h))
-                .unwrap_or(0);
+            let registered = Fallback {
+                size: (pct(mark.width_percent, w), pct(mark.height_percent, h)),
+                at: (pct(mark.x_percent, w), pct(mark.y_percent, h)),
+                default_size: (w / 4, h / 4),
+            };
+            let rect = place(l.params, (w, h), tbox, registered)?;
             images.push(Overlay {
-                opaque: !transparent,
+                opaque: !transparent && l.kind == 2,
                 image: mark.picture_url.clone(),
                 rect: Rect {
                     layer: l.layer as i32,
-                    left: x as i32,
-                    top: y as i32,
-                    right: (x + bw.max(2)) as i32,
-                    bottom: (y + bh.max(2)) as i32,
+                    right: rect.right.max(rect.left + 2),
+                    bottom: rect.bottom.max(rect.top + 2),
+                    ..rect
                 },
             });
             continue;
@@ -385,32 +456,23 @@ pub fn translate(
                 bottom: h as i32,
             }
         } else {
-            let slot = visual.iter().position(|v| v.layer == l.layer);
-            let tbox = slot.and_then(|i| boxes.get(i));
             let own = l
                 .crop
                 .map(|c| (c.width, c.height))
                 .or_else(|| size_of(l.name));
-            let bw = dim(float(l.params, "ImageWidth")?, w)
-                .or(tbox.map(|b| b.width))
-                .or(own.map(|s| s.0))
-                .unwrap_or(w);
-            let bh = dim(float(l.params, "ImageHeight")?, h)
-                .or(tbox.map(|b| b.height))
-                .or(own.map(|s| s.1))
-                .unwrap_or(h);
-            let x = dim(float(l.params, "LocationX")?, w)
-                .or(tbox.map(|b| b.x))
-                .unwrap_or(0);
-            let y = dim(float(l.params, "LocationY")?, h)
-                .or(tbox.map(|b| b.y))
-                .unwrap_or(0);
+            let stream = Fallback {
+                size: (own.map(|s| s.0), own.map(|s| s.1)),
+                at: (None, None),
+                default_size: (w, h),
+            };
             Rect {
                 layer: l.layer as i32,
-                left: x as i32,
-                top: y as i32,
-                right: (x + bw) as i32,
-                bottom: (y + bh) as i32,
+                ..place(
+                    l.params,
+                    (w, h),
+                    template_box(&visual, &boxes, l.layer),
+                    stream,
+                )?
             }
         };
         inputs.push(MixInput {
@@ -448,20 +510,49 @@ pub fn translate(
         lenient_images: false,
         timing: Default::default(),
     };
-    spec.validate(limits).map_err(|e| {
-        use tributary_core::mix::MixError;
-        let code = match e {
-            MixError::TooManyInputs { .. } => "InvalidParameter.InputNumLimitExceeded",
-            MixError::InputIsOutput(_) => "InvalidParameter.InvalidOutputType",
-            MixError::BadWidth { .. } | MixError::BadHeight { .. } => {
-                "InvalidParameter.InvalidBackgroudResolution"
-            }
-            MixError::BadInput { .. } => "InvalidParameter.InvalidLayerParam",
-            _ => "InvalidParameter",
-        };
-        TcError::new(code, e.to_string())
-    })?;
+    spec.validate(limits).map_err(spec_error)?;
     Ok(Create::Mix { session_id, spec })
+}
+
+/// Core's shared rules, in this dialect's names and codes.
+fn spec_error(e: MixError) -> TcError {
+    let (code, message) = match &e {
+        MixError::TooManyInputs { .. } => ("InvalidParameter.InputNumLimitExceeded", e.to_string()),
+        MixError::InputIsOutput(_) => ("InvalidParameter.InvalidOutputType", e.to_string()),
+        MixError::Invalid {
+            item,
+            field,
+            reason,
+        } => {
+            let (code, name) = match field {
+                Field::Width => (
+                    "InvalidParameter.InvalidBackgroudResolution",
+                    "the background width",
+                ),
+                Field::Height => (
+                    "InvalidParameter.InvalidBackgroudResolution",
+                    "the background height",
+                ),
+                Field::Rect => ("InvalidParameter.InvalidLayerParam", "LayoutParams"),
+                Field::ImageLayer => (
+                    "InvalidParameter.InvalidLayerParam",
+                    "an image layer's LayoutParams",
+                ),
+                Field::VideoBitrate => ("InvalidParameter", "OutputParams.OutputStreamBitRate"),
+                Field::AudioBitrate => ("InvalidParameter", "OutputParams.OutputAudioBitRate"),
+                Field::Channels => ("InvalidParameter", "OutputParams.OutputAudioChannels"),
+                Field::Fps => ("InvalidParameter", "OutputParams.OutputStreamFrameRate"),
+                other => ("InvalidParameter", other.neutral_name()),
+            };
+            let at = match item {
+                Item::Input(i) => format!("input layer {}: ", i + 1),
+                _ => String::new(),
+            };
+            (code, format!("{at}{name} {reason}"))
+        }
+        _ => ("InvalidParameter", e.to_string()),
+    };
+    TcError::new(code, message)
 }
 
 /// `0xRRGGBB` (also `#RRGGBB`).
@@ -612,6 +703,43 @@ mod tests {
     fn rect(s: &MixSpec, i: usize) -> (i32, i32, i32, i32, i32) {
         let r = s.inputs[i].rect.unwrap();
         (r.layer, r.left, r.top, r.right, r.bottom)
+    }
+
+    #[test]
+    fn stickers_are_image_layers_placed_like_any_layer() {
+        let s = mix(json!({"MixStreamSessionId": "room",
+            "InputStreamList": [
+                {"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1, "ImageHeight": 720, "ImageWidth": 1280}},
+                {"InputStreamName": "sticker1", "LayoutParams": {"ImageLayer": 2, "InputType": 8,
+                    "WebPageUrl": "https://cdn.example.com/s.png", "ImageWidth": 0.25, "ImageHeight": 0.25,
+                    "LocationX": 0.5, "LocationY": 10}}],
+            "OutputParams": {"OutputStreamName": "mix_out", "OutputStreamType": 1}}))
+        .unwrap();
+        assert_eq!(s.images.len(), 1);
+        let img = &s.images[0];
+        assert_eq!(img.image, "https://cdn.example.com/s.png");
+        assert!(!img.opaque, "a sticker keeps its alpha");
+        let r = img.rect;
+        assert_eq!(
+            (r.layer, r.left, r.top, r.right, r.bottom),
+            (2, 640, 10, 960, 190)
+        );
+        let no_url = mix(json!({"MixStreamSessionId": "room",
+            "InputStreamList": [
+                {"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1}},
+                {"InputStreamName": "sticker1", "LayoutParams": {"ImageLayer": 2, "InputType": 8}}],
+            "OutputParams": {"OutputStreamName": "mix_out", "OutputStreamType": 1}}));
+        assert_eq!(
+            no_url.unwrap_err().code,
+            "InvalidParameter.InvalidPictureID"
+        );
+        let file = mix(json!({"MixStreamSessionId": "room",
+            "InputStreamList": [
+                {"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1}},
+                {"InputStreamName": "sticker1", "LayoutParams": {"ImageLayer": 2, "InputType": 8,
+                    "WebPageUrl": "file:///etc/passwd"}}],
+            "OutputParams": {"OutputStreamName": "mix_out", "OutputStreamType": 1}}));
+        assert_eq!(file.unwrap_err().code, "FailedOperation.GetPictureUrlError");
     }
 
     #[test]

@@ -31,7 +31,6 @@ use envelope::{Data, envelope, new_request_id};
 use gateway::{Gateway, parse_action};
 use params::Params;
 
-use crate::clock::now_ms;
 use crate::control::{AppRuntime, ControlPlane};
 use crate::mixing::MixControl;
 
@@ -52,7 +51,7 @@ impl ZegoApi {
         mixing: Option<Arc<MixControl>>,
         rate_limits_off: bool,
     ) -> Arc<Self> {
-        let gateway = Arc::new(Gateway::new(&control, rate_limits_off, now_ms()));
+        let gateway = Arc::new(Gateway::new(&control, rate_limits_off, control.now_ms()));
         Arc::new(ZegoApi {
             control,
             gateway,
@@ -174,7 +173,7 @@ async fn process(
             );
         }
     };
-    let now = now_ms();
+    let now = api.control.now_ms();
     let app = match api.gateway.authenticate(&api.control, query, now) {
         Ok(app) => app.clone(),
         Err(e) => return (Some(action), Err(e)),

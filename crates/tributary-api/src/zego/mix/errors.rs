@@ -1,11 +1,36 @@
 //! Core rule errors and engine refusals → the ZEGO mixing codes.
 
-use tributary_core::mix::MixError;
+use tributary_core::mix::{Field, Item, MixError};
 use tributary_core::mix_task::TaskError;
 
 use crate::control::ControlError;
 use crate::mixing::{EngineRefusal, MixControlError};
 use crate::zego::codes::*;
+
+/// The ZEGO name of a core field.
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Volume => "Volume",
+        Field::Rect => "RectInfo",
+        Field::CornerRadius => "RectInfo.CornerRadius",
+        Field::Uid => "UID",
+        Field::Label => "Label",
+        Field::Blur => "BlurInfo",
+        Field::Width => "Width",
+        Field::Height => "Height",
+        Field::VideoBitrate => "VideoBitrate",
+        Field::AudioBitrate => "AudioBitrate",
+        Field::Channels => "SoundChannel",
+        Field::OutputUrl => "StreamUrl",
+        Field::Replaced => "StreamId",
+        Field::TargetRoom => "TargetRoom",
+        Field::Fps => "Fps",
+        Field::MaxIdleTime => "MaxIdleTime",
+        Field::RecvBuffer => "RecvBufferLevel",
+        Field::Watermark => "WaterMark.RectInfo",
+        Field::ImageLayer => "image layer",
+    }
+}
 
 pub(super) fn spec_error(e: MixError) -> ZegoError {
     let code = match &e {
@@ -14,11 +39,38 @@ pub(super) fn spec_error(e: MixError) -> ZegoError {
         MixError::DuplicateInput(_) => MIX_DUPLICATE_INPUT,
         MixError::DuplicateOutput(_) => MIX_DUPLICATE_OUTPUT,
         MixError::InputIsOutput(_) => MIX_IN_EQUALS_OUT,
-        MixError::BadWidth { .. } => MIX_BAD_WIDTH,
-        MixError::BadWatermark(_) => MIX_WATERMARK_BAD,
+        // The vendor documents 110200161 for the width; the height obeys the same rule and
+        // gets the same code.
+        MixError::Invalid {
+            field: Field::Width | Field::Height,
+            ..
+        } => MIX_BAD_WIDTH,
+        MixError::Invalid {
+            field: Field::Watermark,
+            ..
+        } => MIX_WATERMARK_BAD,
+        MixError::Invalid {
+            field: Field::Label,
+            ..
+        } => MIX_LABEL_BAD,
         _ => MIX_BAD_PARAM,
     };
-    ZegoError::new(code, e.to_string())
+    let message = match &e {
+        MixError::Invalid {
+            item,
+            field,
+            reason,
+        } => {
+            let prefix = match item {
+                Item::Task => String::new(),
+                Item::Input(i) => format!("MixInput[{i}]."),
+                Item::Output(i) => format!("MixOutput[{i}]."),
+            };
+            format!("{prefix}{} {reason}", field_name(*field))
+        }
+        other => other.to_string(),
+    };
+    ZegoError::new(code, message)
 }
 
 pub(super) fn control_error(e: MixControlError) -> ZegoError {
@@ -64,5 +116,42 @@ pub(super) fn control_error(e: MixControlError) -> ZegoError {
             tracing::error!(error = %e, "store write failed");
             ZegoError::new(MIX_FAILED_RETRY, "the task could not be saved; retry")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(item: Item, field: Field) -> MixError {
+        MixError::Invalid {
+            item,
+            field,
+            reason: "must be within [a, b], not c".into(),
+        }
+    }
+
+    #[test]
+    fn core_fields_get_the_vendors_names_and_codes() {
+        let w = spec_error(invalid(Item::Output(1), Field::Width));
+        let h = spec_error(invalid(Item::Output(0), Field::Height));
+        assert_eq!((w.code, h.code), (MIX_BAD_WIDTH, MIX_BAD_WIDTH));
+        assert_eq!(w.message, "MixOutput[1].Width must be within [a, b], not c");
+        assert_eq!(
+            h.message,
+            "MixOutput[0].Height must be within [a, b], not c"
+        );
+        let l = spec_error(invalid(Item::Input(2), Field::Label));
+        assert_eq!(l.code, MIX_LABEL_BAD);
+        assert!(l.message.starts_with("MixInput[2].Label "));
+        let r = spec_error(invalid(Item::Input(0), Field::CornerRadius));
+        assert_eq!(r.code, MIX_BAD_PARAM);
+        assert!(r.message.starts_with("MixInput[0].RectInfo.CornerRadius "));
+        assert_eq!(
+            spec_error(invalid(Item::Task, Field::Watermark)).code,
+            MIX_WATERMARK_BAD
+        );
+        let t = spec_error(invalid(Item::Task, Field::RecvBuffer));
+        assert!(t.message.starts_with("RecvBufferLevel "), "{}", t.message);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use tributary_core::mix::{MixSpec, Overlay, Target};
+use tributary_core::mix::{MAX_FPS, MixSpec, Overlay, Target};
 use tributary_core::mix_task::{MixTask, TaskKind};
 
 use super::errors::*;
@@ -87,7 +87,7 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         }
         outputs.push(o);
     }
-    let fps = in_range(fps, "MixOutput[0].Fps", 1, 60, 1)? as u32;
+    let fps = in_range(fps, "MixOutput[0].Fps", 1, MAX_FPS as i64, 1)? as u32;
     let background_image = p.non_empty("BackgroundImage").map(str::to_string);
     if let Some(uri) = &background_image
         && check_mode < 2
