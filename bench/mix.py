@@ -294,6 +294,64 @@ def j1(clips):
     print(f"ratio tributary/ffmpeg CPU: {t['cpu'] / f['cpu']:.2f} (vs ffmpeg alone {t['cpu'] / f['ffmpeg_cpu']:.2f})")
 
 
+def dressed(clips):
+    """J1 plain beside J1 with its tiles dressed, on one server, one after the other."""
+    print(f"## DRESS: J1 plain vs labelled + rounded tiles (+ blur and placeholders); {SECS} s each")
+    images = os.path.join(TMP, "images")
+    os.makedirs(images, exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=yellow:s=64x48",
+                    "-frames:v", "1", os.path.join(images, "ph.png")], check=True)
+    tp, rtmp, http = start_tributary(["--images-dir", images])
+    pubs = [publish(c, f"{rtmp}/in{i}") for i, c in enumerate(clips)]
+    wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/in{i}")["video_codec"] for i in range(4)), "inputs")
+
+    def body(seq, label=False, corners=False, blur=False, placeholder=False):
+        inputs = quad_inputs([f"in{i}" for i in range(4)], 1280, 720)
+        for i, inp in enumerate(inputs):
+            if label:
+                inp["Label"] = {"Text": f"Speaker {i + 1} 发言人", "Left": 20, "Top": 20,
+                                "Font": {"FontSize": 36, "FontColor": 0xFFFFFF, "BorderColor": 0}}
+            if corners:
+                inp["RectInfo"]["CornerRadius"] = 40
+            if blur:
+                inp["BlurInfo"] = {"LeftPadding": 60, "RightPadding": 60}
+            if placeholder:
+                inp["Image"] = {"Url": "preset-id://ph.png", "DisplayMode": 2}
+        return {"TaskId": "dress", "UserId": "bench", "Sequence": seq, "MixInput": inputs,
+                "MixOutput": [{"StreamId": "mix", "Width": 1280, "Height": 720, "Fps": 30,
+                               "VideoBitrate": 1200000, "AudioCodec": 1, "AudioBitrate": 48000}]}
+
+    configs = [("plain", {}), ("labels + corners", dict(label=True, corners=True)),
+               ("+ blur + placeholders", dict(label=True, corners=True, blur=True, placeholder=True))]
+    rounds = int(os.environ.get("DRESS_ROUNDS", "3"))
+    rout = FlashReader(f"{rtmp}/mix", True)
+    cpu = {name: [] for name, _ in configs}
+    fps, late = {name: [] for name, _ in configs}, {name: 0 for name, _ in configs}
+    seq = 0
+    # Interleaved rounds: drift (thermal, clip content) hits every configuration alike.
+    for _ in range(rounds):
+        for name, opts in configs:
+            seq += 1
+            zego(http, "StartMix", body(seq, **opts))
+            time.sleep(3)
+            s0, c0, f0 = get_json(f"{http}/api/mix/{APP}/dress"), cpu_s(tp.pid), rout.frames
+            time.sleep(SECS)
+            s1, c1, f1 = get_json(f"{http}/api/mix/{APP}/dress"), cpu_s(tp.pid), rout.frames
+            cpu[name].append((c1 - c0) / SECS)
+            fps[name].append((f1 - f0) / SECS)
+            late[name] += s1["late_ticks"] - s0["late_ticks"]
+    rout.close()
+    for p in pubs:
+        stop(p)
+    stop(tp)
+    plain = statistics.median(cpu["plain"])
+    for name, _ in configs:
+        m = statistics.median(cpu[name])
+        runs = ", ".join(f"{c:.3f}" for c in cpu[name])
+        print(f"{name:22s} cpu median {m:.3f} core-s/media-s ({m / plain:.3f}x plain; runs {runs}); "
+              f"out {statistics.median(fps[name]):.1f} fps; late ticks {late[name]}")
+
+
 def capacity(clips):
     print("## CAP: N x (4 x 320x240 -> 640x360@30, 800 kb/s) in real time")
     for n in CAP_LIST:
@@ -381,9 +439,13 @@ def main():
     signal.signal(signal.SIGTERM, cleanup)
     try:
         print(f"{os.cpu_count()} cores; clips in {TMP}")
+        parts = os.environ.get("PARTS", "j1 cap audio")
+        # The clips must outlast the longest part: DRESS measures 3 configurations per round.
+        rounds = int(os.environ.get("DRESS_ROUNDS", "3"))
+        secs = max(90, rounds * 3 * (SECS + 3) + 30) if "dress" in parts else 90
         big = [os.path.join(TMP, f"in{i}.flv") for i in range(4)]
         for i, path in enumerate(big):
-            clip(path, "640x480", 300 + 200 * i, flash=(i == 0))
+            clip(path, "640x480", 300 + 200 * i, flash=(i == 0), secs=secs)
         small = [os.path.join(TMP, f"s{i}.flv") for i in range(4)]
         for i, path in enumerate(small):
             clip(path, "320x240", 300 + 200 * i, bitrate="400k")
@@ -392,6 +454,8 @@ def main():
             audio_clip(path, 300 + 200 * i)
         if "j1" in os.environ.get("PARTS", "j1 cap audio"):
             j1(big)
+        if "dress" in os.environ.get("PARTS", "j1 cap audio"):
+            dressed(big)
         if "cap" in os.environ.get("PARTS", "j1 cap audio"):
             capacity(small)
         if "audio" in os.environ.get("PARTS", "j1 cap audio"):

@@ -2,8 +2,9 @@
 //! paddings are replaced by a blurred copy of what was drawn there, the centre stays sharp.
 //!
 //! The blur is a box filter run twice per axis (close to a Gaussian), radius
-//! [`RADIUS`] luma pixels; it reads the whole tile so a band's blur draws on the sharp
-//! picture next to it, and clamps at the tile's edges.
+//! [`RADIUS`] luma pixels; a band's blur reads the sharp picture next to it (as far as the
+//! filter reaches) and clamps at the tile's edges. Only the bands and that reach are
+//! touched.
 
 use tributary_core::mix::{Padding, Rect};
 
@@ -49,7 +50,9 @@ pub fn margins(canvas: &mut I420, rect: Rect, pad: Padding) {
     blur_plane(&mut canvas.v, cw, c, inner_c, RADIUS / 2);
 }
 
-/// Blurs `region` of a plane into a copy and writes back the pixels outside `inner`.
+/// Blurs the part of `region` outside `inner` (the margins): each margin band is blurred
+/// from a copy of itself plus the `2·radius` of context two box passes reach, clamped to
+/// `region`, so the cost follows the bands' area, not the tile's.
 fn blur_plane(
     plane: &mut [u8],
     stride: u32,
@@ -58,52 +61,102 @@ fn blur_plane(
     radius: usize,
 ) {
     let (rx, ry, rw, rh) = (
-        region.0 as usize,
-        region.1 as usize,
-        region.2 as usize,
-        region.3 as usize,
+        region.0 as i64,
+        region.1 as i64,
+        region.2 as i64,
+        region.3 as i64,
     );
     if rw == 0 || rh == 0 || radius == 0 {
         return;
     }
-    let mut buf: Vec<u16> = Vec::with_capacity(rw * rh);
-    for row in 0..rh {
-        let s = (ry + row) * stride as usize + rx;
-        buf.extend(plane[s..s + rw].iter().map(|&p| p as u16));
-    }
-    let mut tmp = vec![0u16; rw.max(rh)];
-    for _ in 0..2 {
-        for row in 0..rh {
-            box_line(&mut buf[row * rw..(row + 1) * rw], 1, rw, radius, &mut tmp);
+    let (x1, y1) = (rx + rw, ry + rh);
+    // The sharp centre clipped to the region (may be empty: all margin).
+    let ix0 = inner.0.clamp(rx, x1);
+    let iy0 = inner.1.clamp(ry, y1);
+    let ix1 = inner.2.clamp(ix0, x1);
+    let iy1 = inner.3.clamp(iy0, y1);
+    // Top, bottom, left and right bands, [x0, x1) × [y0, y1).
+    let bands = [
+        (rx, ry, x1, iy0),
+        (rx, iy1, x1, y1),
+        (rx, iy0, ix0, iy1),
+        (ix1, iy0, x1, iy1),
+    ];
+    let reach = 2 * radius as i64;
+    let mut tmp: Vec<u32> = Vec::new();
+    for (bx0, by0, bx1, by1) in bands {
+        if bx1 <= bx0 || by1 <= by0 {
+            continue;
         }
-        for col in 0..rw {
-            box_line(&mut buf[col..], rw, rh, radius, &mut tmp);
+        // The band with the context its blur reads, inside the region.
+        let (cx0, cy0) = ((bx0 - reach).max(rx), (by0 - reach).max(ry));
+        let (cx1, cy1) = ((bx1 + reach).min(x1), (by1 + reach).min(y1));
+        let (cw, ch) = ((cx1 - cx0) as usize, (cy1 - cy0) as usize);
+        let mut buf: Vec<u16> = Vec::with_capacity(cw * ch);
+        for row in cy0..cy1 {
+            let s = row as usize * stride as usize + cx0 as usize;
+            buf.extend(plane[s..s + cw].iter().map(|&p| p as u16));
         }
-    }
-    for row in 0..rh {
-        let y = (ry + row) as i64;
-        for col in 0..rw {
-            let x = (rx + col) as i64;
-            if x >= inner.0 && x < inner.2 && y >= inner.1 && y < inner.3 {
-                continue;
+        box_blur(&mut buf, cw, ch, radius, &mut tmp);
+        for y in by0..by1 {
+            let src = (y - cy0) as usize * cw + (bx0 - cx0) as usize;
+            let dst = y as usize * stride as usize + bx0 as usize;
+            let n = (bx1 - bx0) as usize;
+            for (d, s) in plane[dst..dst + n].iter_mut().zip(&buf[src..src + n]) {
+                *d = *s as u8;
             }
-            plane[(ry + row) * stride as usize + rx + col] = buf[row * rw + col] as u8;
         }
     }
 }
 
-/// A box filter along one line of `n` samples `step` apart, edges clamped.
-fn box_line(line: &mut [u16], step: usize, n: usize, r: usize, tmp: &mut [u16]) {
-    let at = |i: isize, line: &[u16]| line[(i.clamp(0, n as isize - 1) as usize) * step] as u32;
+/// Two box passes of radius `r` per axis over a `w × h` buffer, edges clamped. Rows are
+/// filtered along themselves; columns with one running sum per column, walking down the
+/// rows, so both passes read memory in order.
+fn box_blur(buf: &mut [u16], w: usize, h: usize, r: usize, sums: &mut Vec<u32>) {
     let width = (2 * r + 1) as u32;
-    let mut sum: u32 = (-(r as isize)..=r as isize).map(|i| at(i, line)).sum();
-    for (i, t) in tmp.iter_mut().enumerate().take(n) {
-        *t = ((sum + width / 2) / width) as u16;
-        let i = i as isize;
-        sum = sum + at(i + r as isize + 1, line) - at(i - r as isize, line);
-    }
-    for (i, t) in tmp.iter().enumerate().take(n) {
-        line[i * step] = *t;
+    // x / width as (x · mul) >> 24, exact for the sums that occur (< 2^16 · width).
+    let mul = (1u32 << 24).div_ceil(width);
+    let div = |x: u32| ((x as u64 * mul as u64) >> 24) as u16;
+    let mut line = vec![0u16; w.max(h)];
+    for _ in 0..2 {
+        for row in buf.chunks_exact_mut(w) {
+            line[..w].copy_from_slice(row);
+            let at = |i: isize| line[i.clamp(0, w as isize - 1) as usize] as u32;
+            let mut sum: u32 = (-(r as isize)..=r as isize).map(at).sum();
+            for (x, out) in row.iter_mut().enumerate() {
+                *out = div(sum + width / 2);
+                let x = x as isize;
+                sum = sum + at(x + r as isize + 1) - at(x - r as isize);
+            }
+        }
+        // Columns: sums[x] over rows y−r..=y (clamped), slid down one row at a time.
+        sums.clear();
+        sums.resize(w, 0);
+        let row_at = |y: isize| (y.clamp(0, h as isize - 1) as usize) * w;
+        let src: Vec<u16> = buf.to_vec();
+        for dy in -(r as isize)..=r as isize {
+            let o = row_at(dy);
+            for (s, p) in sums.iter_mut().zip(&src[o..o + w]) {
+                *s += *p as u32;
+            }
+        }
+        for y in 0..h {
+            let out = &mut buf[y * w..(y + 1) * w];
+            for (o, s) in out.iter_mut().zip(sums.iter()) {
+                *o = div(*s + width / 2);
+            }
+            let (add, sub) = (
+                row_at(y as isize + r as isize + 1),
+                row_at(y as isize - r as isize),
+            );
+            for ((s, a), d) in sums
+                .iter_mut()
+                .zip(&src[add..add + w])
+                .zip(&src[sub..sub + w])
+            {
+                *s = *s + *a as u32 - *d as u32;
+            }
+        }
     }
 }
 
@@ -129,6 +182,26 @@ mod tests {
                 .unsigned_abs()
         })
         .sum()
+    }
+
+    #[test]
+    fn the_box_blur_keeps_flat_areas_and_averages_edges() {
+        let (w, h) = (40, 30);
+        let mut flat = vec![200u16; w * h];
+        box_blur(&mut flat, w, h, RADIUS, &mut Vec::new());
+        assert!(flat.iter().all(|&p| p == 200));
+        // A step: the blur crosses it smoothly, monotonically, symmetric around the middle.
+        let mut step: Vec<u16> = (0..w * h)
+            .map(|i| if i % w < w / 2 { 16 } else { 235 })
+            .collect();
+        box_blur(&mut step, w, h, RADIUS, &mut Vec::new());
+        let row = &step[10 * w..11 * w];
+        assert!(row.windows(2).all(|p| p[0] <= p[1]), "{row:?}");
+        assert_eq!((row[0], row[w - 1]), (16, 235));
+        assert!(
+            (120..=131).contains(&((row[w / 2 - 1] + row[w / 2]) / 2)),
+            "{row:?}"
+        );
     }
 
     #[test]

@@ -267,8 +267,15 @@ fn blend_region(canvas: &mut I420, overlay: &I420A, region: (u32, u32, u32, u32,
 }
 
 fn mix(src: u8, dst: u8, a: u8) -> u8 {
-    let a = a as u32;
-    ((src as u32 * a + dst as u32 * (255 - a) + 127) / 255) as u8
+    // Labels and watermarks are mostly fully transparent or opaque.
+    match a {
+        0 => dst,
+        255 => src,
+        _ => {
+            let a = a as u32;
+            ((src as u32 * a + dst as u32 * (255 - a) + 127) / 255) as u8
+        }
+    }
 }
 
 #[cfg(test)]
