@@ -226,7 +226,7 @@ fn prepared_bytes(p: &Prepared) -> usize {
             .iter()
             .map(|t| {
                 t.placeholder.as_ref().map_or(0, |(o, _)| over(o))
-                    + t.label.as_ref().map_or(0, |(o, _, _)| over(o))
+                    + t.label.as_ref().map_or(0, |(o, ..)| over(o))
             })
             .sum::<usize>()
 }
@@ -432,7 +432,7 @@ impl Engine {
         }
     }
 
-    fn prepare(&self, spec: &MixSpec) -> Result<Prepared, EngineError> {
+    fn prepare(&self, spec: &MixSpec, old: Option<&Plan>) -> Result<Prepared, EngineError> {
         let Some((w, h)) = spec.canvas() else {
             return Ok(Prepared {
                 background: None,
@@ -483,13 +483,24 @@ impl Engine {
             background: Some(background),
             watermark,
             images,
-            tiles: self.tiles(spec)?,
+            tiles: self.tiles(spec, old)?,
         })
     }
 
     /// Each input's placeholder, scaled for its rect the way its video is (render mode),
     /// and its label, drawn once in its font.
-    fn tiles(&self, spec: &MixSpec) -> Result<Vec<TileDress>, EngineError> {
+    fn tiles(&self, spec: &MixSpec, old: Option<&Plan>) -> Result<Vec<TileDress>, EngineError> {
+        // Labels the running plan already drew, by their text and font.
+        let drawn: Vec<&(
+            Arc<crate::frame::I420A>,
+            tributary_core::mix::Label,
+            i32,
+            i32,
+        )> = old
+            .iter()
+            .flat_map(|p| p.tiles.iter())
+            .filter_map(|t| t.label.as_ref())
+            .collect();
         let mut tiles = Vec::with_capacity(spec.inputs.len());
         for (index, input) in spec.inputs.iter().enumerate() {
             let mut tile = TileDress::default();
@@ -511,12 +522,20 @@ impl Engine {
                         reason: format!("no font configured for FontType {}", l.font.face),
                     }
                 })?;
-                let font = crate::fonts::load(face).map_err(|e| EngineError::Label {
-                    index,
-                    reason: e.to_string(),
-                })?;
-                tile.label = crate::label::render(&l.text, &l.font, &font)
-                    .map(|img| (img, rect.left + l.left, rect.top + l.top));
+                let (x, y) = (rect.left + l.left, rect.top + l.top);
+                if let Some((img, ..)) = drawn
+                    .iter()
+                    .find(|d| d.1.text == l.text && d.1.font == l.font)
+                {
+                    tile.label = Some((img.clone(), l.clone(), x, y));
+                } else {
+                    let font = crate::fonts::load(face).map_err(|e| EngineError::Label {
+                        index,
+                        reason: e.to_string(),
+                    })?;
+                    tile.label = crate::label::render(&l.text, &l.font, &font)
+                        .map(|img| (Arc::new(img), l.clone(), x, y));
+                }
             }
             tiles.push(tile);
         }
@@ -545,7 +564,10 @@ impl Engine {
         let local = self.localize(app_id, spec);
         let spec = &local;
         let cost = self.cost(app_id, spec);
-        let prepared = self.prepare(spec)?;
+        let k = (app_id, task_id.to_string());
+        // The running plan (outside the lock: preparing loads images and fonts).
+        let running = self.lock().get(&k).map(|r| r.shared.plan());
+        let prepared = self.prepare(spec, running.as_deref())?;
         let image_bytes = prepared_bytes(&prepared);
         let Prepared {
             background,
@@ -553,7 +575,6 @@ impl Engine {
             images,
             tiles,
         } = prepared;
-        let k = (app_id, task_id.to_string());
         let mut tasks = self.lock();
         self.admit(&tasks, &k, cost, image_bytes)?;
         let name = format!("{app_id}:{task_id}");

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixSpec, PlaceholderMode, Rect};
+use tributary_core::mix::{Label, MixSpec, PlaceholderMode, Rect};
 
 use crate::audio::{self, RATE, Stereo};
 use crate::compose::{self, Layer};
@@ -55,7 +55,9 @@ pub(crate) struct Plan {
 #[derive(Default)]
 pub(crate) struct TileDress {
     pub placeholder: Option<(I420A, PlaceholderMode)>,
-    pub label: Option<(I420A, i32, i32)>,
+    /// The label drawn, the label it was drawn from (an update that keeps it reuses the
+    /// picture) and where it goes.
+    pub label: Option<(Arc<I420A>, Label, i32, i32)>,
 }
 
 #[derive(Default)]
@@ -295,7 +297,7 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<I420>, bool) {
                 blur: decor.blur,
                 label: tile
                     .and_then(|t| t.label.as_ref())
-                    .map(|(img, x, y)| (img, *x, *y)),
+                    .map(|(img, _, x, y)| (&**img, *x, *y)),
             }
         })
         .collect();

@@ -233,8 +233,11 @@ fn placeholders_labels_rounded_corners_and_blurred_margins_are_drawn() {
     // Live update: the bottom-right placeholder now waits for 3 s without video, and the
     // green video is flowing, so it shows.
     expect_code(&c.post("StartMix", &tiles(2, 2), "application/json"), 0);
+    // The label, unchanged by the update, is still drawn (from the picture drawn before).
     wait_frame(&url, 320, 240, "the green video back", |f| {
-        is(f.at(240, 180), GREEN) && is(f.at(240, 60), YELLOW)
+        is(f.at(240, 180), GREEN)
+            && is(f.at(240, 60), YELLOW)
+            && f.count((100, 40, 160, 100), GREEN) > 50
     });
 }
 
