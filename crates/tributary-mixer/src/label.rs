@@ -111,23 +111,20 @@ fn line_width(line: &str, scaled: &ab_glyph::PxScaleFont<&FontVec>) -> f32 {
 
 /// Coverage grown by `r` pixels (the maximum over a square window, done per axis).
 fn grow(cov: &[f32], w: u32, h: u32, r: i32) -> Vec<f32> {
-    let (w, h) = (w as i32, h as i32);
-    let mut rows = vec![0f32; cov.len()];
+    let rows = max_pass(cov, w as i32, h as i32, r, true);
+    max_pass(&rows, w as i32, h as i32, r, false)
+}
+
+/// The maximum over `2r + 1` samples along rows (or columns), edges clipped.
+fn max_pass(src: &[f32], w: i32, h: i32, r: i32, along_rows: bool) -> Vec<f32> {
+    let mut out = vec![0f32; src.len()];
     for y in 0..h {
         for x in 0..w {
+            let (c, n) = if along_rows { (x, w) } else { (y, h) };
             let mut m = 0f32;
-            for dx in (x - r).max(0)..=(x + r).min(w - 1) {
-                m = m.max(cov[(y * w + dx) as usize]);
-            }
-            rows[(y * w + x) as usize] = m;
-        }
-    }
-    let mut out = vec![0f32; cov.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let mut m = 0f32;
-            for dy in (y - r).max(0)..=(y + r).min(h - 1) {
-                m = m.max(rows[(dy * w + x) as usize]);
+            for k in (c - r).max(0)..=(c + r).min(n - 1) {
+                let i = if along_rows { y * w + k } else { k * w + x };
+                m = m.max(src[i as usize]);
             }
             out[(y * w + x) as usize] = m;
         }

@@ -25,18 +25,7 @@ fn publish_lavfi(url: &str, video: Option<&str>, tone: Option<u32>) -> Proc {
             .arg(format!("sine=frequency={f}:sample_rate=44100"));
     }
     if video.is_some() {
-        cmd.args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-            "-pix_fmt",
-            "yuv420p",
-        ]);
+        cmd.args(X264_LIVE).args(["-pix_fmt", "yuv420p"]);
     }
     if tone.is_some() {
         cmd.args(["-c:a", "aac", "-b:a", "64k"]);

@@ -37,24 +37,21 @@ pub fn publish_url(s: &Server, stream: &str, room: &str, user: &str) -> String {
 
 /// `ffmpeg` publishing a 320×240 test pattern with a 440 Hz tone (H.264 + AAC) for `secs`.
 pub fn publish(url: &str, secs: u32) -> Child {
-    publish_with(
-        url,
-        secs,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-        ],
-        "320x240",
-    )
+    let codec: Vec<&str> = X264_LIVE.iter().copied().chain(["-c:a", "aac"]).collect();
+    publish_with(url, secs, &codec, "320x240")
 }
+
+/// libx264 settings of the test publishers: fast, a key frame every second.
+pub const X264_LIVE: [&str; 8] = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-tune",
+    "zerolatency",
+    "-g",
+    "25",
+];
 
 pub fn publish_with(url: &str, secs: u32, codec: &[&str], size: &str) -> Child {
     Command::new("ffmpeg")
@@ -237,15 +234,8 @@ pub fn publish_color_with(url: &str, color: &str, freq: u32, secs: u32, audio: &
             .arg(format!("color=c={color}:size=160x120:rate=25"))
             .args(["-f", "lavfi", "-i"])
             .arg(format!("sine=frequency={freq}:sample_rate=44100"))
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-g", "25", "-pix_fmt", "yuv420p"])
+            .args(X264_LIVE)
+            .args(["-pix_fmt", "yuv420p"])
             .args(audio)
             .args(["-t", &secs.to_string(), "-f", "flv", url])
             .stdout(Stdio::null())
