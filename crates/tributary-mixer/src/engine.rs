@@ -29,7 +29,7 @@ use crate::frame::I420;
 use crate::images::{self, ImageError};
 use crate::input::{Input, InputMode, Render};
 use crate::output::Output;
-use crate::task::{self, Ended, Plan, Shared, TaskStats, TickMetrics, TileDress};
+use crate::task::{self, DrawnLabel, Ended, Plan, Shared, TaskStats, TickMetrics, TileDress};
 use crate::timeline::TimelineConfig;
 
 #[derive(Debug, Clone)]
@@ -226,7 +226,7 @@ fn prepared_bytes(p: &Prepared) -> usize {
             .iter()
             .map(|t| {
                 t.placeholder.as_ref().map_or(0, |(o, _)| over(o))
-                    + t.label.as_ref().map_or(0, |(o, ..)| over(o))
+                    + t.label.as_ref().map_or(0, |d| over(&d.picture))
             })
             .sum::<usize>()
 }
@@ -491,12 +491,7 @@ impl Engine {
     /// and its label, drawn once in its font.
     fn tiles(&self, spec: &MixSpec, old: Option<&Plan>) -> Result<Vec<TileDress>, EngineError> {
         // Labels the running plan already drew, by their text and font.
-        let drawn: Vec<&(
-            Arc<crate::frame::I420A>,
-            tributary_core::mix::Label,
-            i32,
-            i32,
-        )> = old
+        let drawn: Vec<&DrawnLabel> = old
             .iter()
             .flat_map(|p| p.tiles.iter())
             .filter_map(|t| t.label.as_ref())
@@ -523,19 +518,29 @@ impl Engine {
                     }
                 })?;
                 let (x, y) = (rect.left + l.left, rect.top + l.top);
-                if let Some((img, ..)) = drawn
-                    .iter()
-                    .find(|d| d.1.text == l.text && d.1.font == l.font)
-                {
-                    tile.label = Some((img.clone(), l.clone(), x, y));
-                } else {
-                    let font = crate::fonts::load(face).map_err(|e| EngineError::Label {
-                        index,
-                        reason: e.to_string(),
-                    })?;
-                    tile.label = crate::label::render(&l.text, &l.font, &font)
-                        .map(|img| (Arc::new(img), l.clone(), x, y));
-                }
+                // Only what can show: from the label's corner to the end of its tile and
+                // of the canvas.
+                let (cw, ch) = spec.canvas().unwrap_or((0, 0));
+                let span = |end: i32, limit: u32, at: i32| {
+                    (end.min(limit as i32) - at).clamp(0, 2 * limit as i32) as u32
+                };
+                let room = (span(rect.right, cw, x), span(rect.bottom, ch, y));
+                let picture = match drawn.iter().find(|d| d.label == *l && d.room == room) {
+                    Some(d) => Some(d.picture.clone()),
+                    None => {
+                        let font = crate::fonts::load(face).map_err(|e| EngineError::Label {
+                            index,
+                            reason: e.to_string(),
+                        })?;
+                        crate::label::render(&l.text, &l.font, &font, room.0, room.1).map(Arc::new)
+                    }
+                };
+                tile.label = picture.map(|picture| DrawnLabel {
+                    picture,
+                    label: l.clone(),
+                    room,
+                    at: (x, y),
+                });
             }
             tiles.push(tile);
         }

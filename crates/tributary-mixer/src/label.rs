@@ -11,13 +11,14 @@ use tributary_core::mix::Font;
 
 use crate::frame::{I420, I420A};
 
-/// Widest or tallest label picture, pixels: longer text is cut off (it would be clipped
-/// to its tile anyway, and no tile is larger than twice the 3000-pixel canvas).
-const MAX_SIDE: u32 = 6_000;
-
-/// The text in `font` at `style`, as a picture with alpha; `None` for text that draws
-/// nothing (only spaces).
-pub fn render(text: &str, style: &Font, font: &FontVec) -> Option<I420A> {
+/// The text in `font` at `style`, as a picture with alpha of at most `max_w × max_h` (the
+/// part of its tile from its top-left corner on: what lies beyond would be clipped
+/// anyway, and the caller's text must not size our buffers); `None` for text that draws
+/// nothing (only spaces, or no room).
+pub fn render(text: &str, style: &Font, font: &FontVec, max_w: u32, max_h: u32) -> Option<I420A> {
+    if max_w < 2 || max_h < 2 {
+        return None;
+    }
     // FontSize is the em size; ab_glyph's scale is the ascent-to-descent height.
     let em = font.units_per_em().unwrap_or(1000.0);
     let scale = PxScale::from(style.size as f32 * font.height_unscaled() / em);
@@ -36,8 +37,8 @@ pub fn render(text: &str, style: &Font, font: &FontVec) -> Option<I420A> {
         + 2 * border as i64;
     let height = (line_h * lines.len() as f32).ceil() as i64 + 2 * border as i64;
     let (w, h) = (
-        (width.clamp(1, MAX_SIDE as i64) as u32 + 1) & !1,
-        (height.clamp(1, MAX_SIDE as i64) as u32 + 1) & !1,
+        ((width.clamp(1, max_w as i64) as u32 + 1) & !1).min(max_w & !1),
+        ((height.clamp(1, max_h as i64) as u32 + 1) & !1).min(max_h & !1),
     );
     let mut coverage = vec![0f32; (w * h) as usize];
     let mut any = false;
@@ -176,8 +177,8 @@ mod tests {
     #[test]
     fn latin_and_cjk_text_draw_in_the_colour_asked() {
         let f = font();
-        let latin = render("Hello", &style(0xff0000, None), &f).unwrap();
-        let cjk = render("你好世界", &style(0xff0000, None), &f).unwrap();
+        let latin = render("Hello", &style(0xff0000, None), &f, 640, 480).unwrap();
+        let cjk = render("你好世界", &style(0xff0000, None), &f, 640, 480).unwrap();
         for img in [&latin, &cjk] {
             let (drawn, red) = count(img, 0xff0000);
             assert!(drawn > 50, "glyphs were drawn: {drawn}");
@@ -189,14 +190,19 @@ mod tests {
             "{}",
             cjk.picture.width
         );
-        assert!(render("   ", &style(0xff0000, None), &f).is_none());
+        assert!(render("   ", &style(0xff0000, None), &f, 640, 480).is_none());
+        // Long text is cut at the room it has.
+        let long = "字".repeat(100) + &"\n字".repeat(50);
+        let cut = render(&long, &style(0xff0000, None), &f, 100, 60).unwrap();
+        assert_eq!((cut.picture.width, cut.picture.height), (100, 60));
+        assert!(render("a", &style(0xff0000, None), &f, 1, 60).is_none());
     }
 
     #[test]
     fn an_outline_surrounds_the_text_and_transparency_lowers_alpha() {
         let f = font();
-        let plain = render("Ab", &style(0xffffff, None), &f).unwrap();
-        let lined = render("Ab", &style(0xffffff, Some(0x0000ff)), &f).unwrap();
+        let plain = render("Ab", &style(0xffffff, None), &f, 640, 480).unwrap();
+        let lined = render("Ab", &style(0xffffff, Some(0x0000ff)), &f, 640, 480).unwrap();
         let (_, blue) = count(&lined, 0x0000ff);
         assert!(blue > 20, "outline pixels: {blue}");
         let (plain_drawn, _) = count(&plain, 0xffffff);
@@ -204,7 +210,7 @@ mod tests {
         assert!(lined_drawn > plain_drawn);
         let mut half = style(0xffffff, None);
         half.opacity = 50;
-        let faint = render("Ab", &half, &f).unwrap();
+        let faint = render("Ab", &half, &f, 640, 480).unwrap();
         let max = faint.alpha.iter().copied().max().unwrap_or(0);
         assert!((120..=135).contains(&max), "max alpha {max}");
     }

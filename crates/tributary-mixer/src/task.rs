@@ -55,9 +55,18 @@ pub(crate) struct Plan {
 #[derive(Default)]
 pub(crate) struct TileDress {
     pub placeholder: Option<(I420A, PlaceholderMode)>,
-    /// The label drawn, the label it was drawn from (an update that keeps it reuses the
-    /// picture) and where it goes.
-    pub label: Option<(Arc<I420A>, Label, i32, i32)>,
+    pub label: Option<DrawnLabel>,
+}
+
+/// A label drawn for a tile: an update that keeps the label and its room reuses the
+/// picture.
+pub(crate) struct DrawnLabel {
+    pub picture: Arc<I420A>,
+    pub label: Label,
+    /// The most it could take (`max_w`, `max_h`).
+    pub room: (u32, u32),
+    /// Its top-left corner on the canvas.
+    pub at: (i32, i32),
 }
 
 #[derive(Default)]
@@ -297,7 +306,7 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<I420>, bool) {
                 blur: decor.blur,
                 label: tile
                     .and_then(|t| t.label.as_ref())
-                    .map(|(img, _, x, y)| (&**img, *x, *y)),
+                    .map(|d| (&*d.picture, d.at.0, d.at.1)),
             }
         })
         .collect();
