@@ -123,53 +123,6 @@ fn knee(v: f32) -> f32 {
     }
 }
 
-/// Converts one input's rate to [`RATE`] by linear interpolation. Inputs are nearly
-/// always 44.1 or 48 kHz speech and music already band-limited by their encoder, and
-/// interpolation keeps the state to one sample, so a stream can switch rate on reconnect.
-#[derive(Debug)]
-pub struct Resampler {
-    from: u32,
-    /// Position of the next output sample, in input samples, relative to `prev`.
-    pos: f64,
-    prev: Stereo,
-}
-
-impl Resampler {
-    pub fn new(from: u32) -> Self {
-        Resampler {
-            from: from.max(1),
-            pos: 0.0,
-            prev: [0.0; 2],
-        }
-    }
-
-    pub fn from_rate(&self) -> u32 {
-        self.from
-    }
-
-    pub fn process(&mut self, input: &[Stereo]) -> Vec<Stereo> {
-        if self.from == RATE {
-            return input.to_vec();
-        }
-        let step = self.from as f64 / RATE as f64;
-        let mut out = Vec::with_capacity((input.len() as f64 / step) as usize + 2);
-        // Sample k of the virtual signal: k = 0 is `prev`, k ≥ 1 is input[k − 1].
-        let at = |k: usize| if k == 0 { self.prev } else { input[k - 1] };
-        while self.pos < input.len() as f64 {
-            let k = self.pos.floor() as usize;
-            let f = (self.pos - k as f64) as f32;
-            let (a, b) = (at(k), at(k + 1));
-            out.push([a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f]);
-            self.pos += step;
-        }
-        self.pos -= input.len() as f64;
-        if let Some(last) = input.last() {
-            self.prev = *last;
-        }
-        out
-    }
-}
-
 /// Gain for a `Volume` of 0–200 (percent).
 pub fn gain(volume: u32) -> f32 {
     volume.min(200) as f32 / 100.0
@@ -222,24 +175,6 @@ mod tests {
         let out = mixed([100, 0]);
         assert!(magnitude(&out, 440.0) > 0.1);
         assert!(magnitude(&out, 1000.0) < 0.005);
-    }
-
-    #[test]
-    fn resampling_keeps_duration_and_pitch() {
-        let mut r = Resampler::new(48_000);
-        let tone: Vec<Stereo> = (0..48_000)
-            .map(|i| {
-                let v = 0.5 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 48_000.0).sin();
-                [v, v]
-            })
-            .collect();
-        let mut out = Vec::new();
-        for chunk in tone.chunks(1024) {
-            out.extend(r.process(chunk));
-        }
-        assert!((out.len() as i64 - RATE as i64).abs() <= 2, "{}", out.len());
-        assert!(magnitude(&out, 440.0) > 0.2);
-        assert!(magnitude(&out, 480.0) < 0.02);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! and native AAC encoders. Everything crosses this boundary as plain Rust data
 //! (`I420`, stereo `f32`, byte vectors), so the rest of the mixer stays pure.
 //!
-//! Audio sample conversion and rate conversion are done in Rust (`audio_resample`) rather
-//! than libswresample: the inputs are a handful of known layouts and the channel-layout
-//! API differs between the FFmpeg versions `ffmpeg-next` supports.
+//! Audio sample-format conversion is done in Rust rather than libswresample (the inputs
+//! are a handful of known layouts, and the channel-layout API differs between the FFmpeg
+//! versions `ffmpeg-next` supports); rate conversion is `resample` (band-limited).
 
 use std::sync::Once;
 

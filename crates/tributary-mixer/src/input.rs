@@ -21,10 +21,11 @@ use tributary_live::hub::{Hub, HubEvent, Subscription};
 use tributary_live::media::{Kind, Packet};
 use tributary_live::metrics::Protocol;
 
-use crate::audio::{AudioTrack, RATE, Resampler};
+use crate::audio::{AudioTrack, RATE};
 use crate::codec::{AudioDecoder, VideoDecoder};
 use crate::compose::fitted_size;
 use crate::frame::I420;
+use crate::resample::Resampler;
 use crate::timeline::{Timeline, TimelineConfig, Track};
 
 /// Packets queued between the tap and the decoder (about 4 s of a 30 fps stream).
@@ -542,21 +543,24 @@ impl Decoder {
                         continue;
                     }
                     let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
+                    let now = now_ms(clock);
+                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let t = s.timeline.place(Track::Audio, at_ms, now);
+                    s.status = InputStatus::Live;
+                    let at = t * RATE as i64 / 1000;
                     let out = if rate == RATE {
-                        samples
+                        Some((at, samples))
                     } else {
                         let r = self.resampler.get_or_insert_with(|| Resampler::new(rate));
                         if r.from_rate() != rate {
                             *r = Resampler::new(rate);
                         }
-                        r.process(&samples)
+                        r.process(at, &samples)
                     };
-                    let now = now_ms(clock);
-                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                    let t = s.timeline.place(Track::Audio, at_ms, now);
-                    s.status = InputStatus::Live;
-                    if s.render.content.has_audio() {
-                        s.audio.push(t * RATE as i64 / 1000, &out);
+                    if let Some((at, out)) = out
+                        && s.render.content.has_audio()
+                    {
+                        s.audio.push(at, &out);
                     }
                     at_ms += dur_ms;
                 }

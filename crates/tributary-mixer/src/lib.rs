@@ -20,6 +20,7 @@ pub mod net;
 pub mod output;
 pub mod placeholder;
 mod pull;
+pub mod resample;
 pub mod task;
 pub mod timeline;
 

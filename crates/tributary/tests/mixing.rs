@@ -742,6 +742,50 @@ fn an_http_flv_input_is_pulled_through_the_url_policy() {
 }
 
 #[test]
+fn a_48_khz_input_is_resampled_without_aliases() {
+    let s = Server::start(None);
+    // A 10 kHz tone encoded at 48 kHz (what OBS and browsers send).
+    let _hi = publish_color_with(
+        &publish_url(&s, "hi", "room1", "u1"),
+        "red",
+        10_000,
+        40,
+        &["-c:a", "aac", "-b:a", "128k", "-ar", "48000"],
+    );
+    wait_live(&s, "hi", LIVE);
+    let body = json!({"TaskId": "rs", "UserId": "u",
+        "MixInput": [{"StreamId": "hi", "RectInfo": {}}],
+        "MixOutput": [{"StreamId": "rs-out", "Width": 1, "Height": 1, "Fps": 1, "VideoBitrate": 1,
+                        "AudioCodec": 1, "AudioBitrate": 128000}]});
+    expect_code(
+        &s.app()
+            .post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live_audio(&s, "rs-out");
+    let deadline = Instant::now() + LIVE;
+    let samples = loop {
+        let a = read_audio(&flv_url(&s, "rs-out"), 3.0);
+        if a.len() > 44_100 && tone(&a[22_050..], 10_000.0) > 0.01 {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "the tone never came through");
+    };
+    let steady = &samples[22_050..];
+    // `tone` is half the amplitude; full scale is 1.
+    let dbfs = |f: f64| 20.0 * (2.0 * tone(steady, f)).log10();
+    assert!(
+        dbfs(10_000.0) > -25.0,
+        "the tone: {:.1} dBFS",
+        dbfs(10_000.0)
+    );
+    // Linear interpolation folds 48 ± 10 kHz to 6.1 and 13.9 kHz (about −42 dBFS here).
+    for f in [6_100.0, 13_900.0] {
+        assert!(dbfs(f) < -70.0, "alias at {f} Hz: {:.1} dBFS", dbfs(f));
+    }
+}
+
+#[test]
 fn an_mp3_input_is_mixed_and_an_output_can_change_size_live() {
     let s = Server::start(None);
     let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
