@@ -643,6 +643,7 @@ mod tests {
                 max_idle_s: 90,
                 lenient_images: false,
                 timing: Default::default(),
+                stream_data: Default::default(),
             },
             ex_para: vec![],
             started_ms: 1,

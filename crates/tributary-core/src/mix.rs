@@ -175,9 +175,13 @@ pub struct Decor {
     /// Margins inside the tile that are shown blurred.
     #[serde(default)]
     pub blur: Option<Padding>,
-    /// The publisher's user id, kept and reported with the task.
+    /// The publisher's user id, kept and reported with the task, and written into the
+    /// layout record of the output's SEI.
     #[serde(default)]
     pub uid: Option<String>,
+    /// The key of this input in the sound levels carried in the output (`SoundLevelId`).
+    #[serde(default)]
+    pub sound_level_id: Option<u32>,
 }
 
 /// When a placeholder image replaces an input's video.
@@ -403,6 +407,23 @@ pub struct MixSpec {
     pub lenient_images: bool,
     #[serde(default)]
     pub timing: Timing,
+    /// Data carried in the output stream beside the picture and sound.
+    #[serde(default)]
+    pub stream_data: StreamData,
+}
+
+/// Most user data bytes a task carries (the vendor's 4000 base64 characters, decoded).
+pub const MAX_USER_DATA: usize = 3_000;
+
+/// Timed data in a task's video outputs (SEI; the byte format is `docs/SEI.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamData {
+    /// Bytes passed through to players as given (live-updatable).
+    #[serde(default)]
+    pub user_data: Option<Vec<u8>>,
+    /// Each input's sound level (keyed by its `sound_level_id`) every 100 ms.
+    #[serde(default)]
+    pub sound_levels: bool,
 }
 
 /// A field of a task, named without any vendor's spelling: each dialect maps it to its own
@@ -428,6 +449,8 @@ pub enum Field {
     RecvBuffer,
     Watermark,
     ImageLayer,
+    UserData,
+    SoundLevelId,
 }
 
 impl Field {
@@ -452,6 +475,8 @@ impl Field {
             Field::RecvBuffer => "receive buffer",
             Field::Watermark => "watermark",
             Field::ImageLayer => "image layer",
+            Field::UserData => "user data",
+            Field::SoundLevelId => "sound level id",
         }
     }
 }
@@ -710,6 +735,46 @@ impl MixSpec {
                 ),
             ));
         }
+        if let Some(d) = &self.stream_data.user_data
+            && d.len() > MAX_USER_DATA
+        {
+            return Err(invalid(
+                Item::Task,
+                Field::UserData,
+                format!("is at most {MAX_USER_DATA} bytes, not {}", d.len()),
+            ));
+        }
+        if (self.stream_data.user_data.is_some() || self.stream_data.sound_levels)
+            && !self.has_video()
+        {
+            return Err(invalid(
+                Item::Task,
+                Field::UserData,
+                "travels as SEI in video outputs and this task has none (audio-only \
+                 carriage is not supported yet)",
+            ));
+        }
+        if self.stream_data.sound_levels {
+            for (i, inp) in self.inputs.iter().enumerate() {
+                let Some(id) = inp.decor.sound_level_id else {
+                    return Err(invalid(
+                        Item::Input(i),
+                        Field::SoundLevelId,
+                        "is required when sound levels are on",
+                    ));
+                };
+                if self.inputs[..i]
+                    .iter()
+                    .any(|o| o.decor.sound_level_id == Some(id))
+                {
+                    return Err(invalid(
+                        Item::Input(i),
+                        Field::SoundLevelId,
+                        format!("{id} is used by another input; each must be unique"),
+                    ));
+                }
+            }
+        }
         if self.timing.recv_buffer_ms > MAX_RECV_BUFFER_MS {
             return Err(invalid(
                 Item::Task,
@@ -823,6 +888,7 @@ pub(crate) mod tests {
             max_idle_s: 90,
             lenient_images: false,
             timing: Default::default(),
+            stream_data: Default::default(),
         }
     }
 

@@ -591,6 +591,7 @@ impl Engine {
             watermark,
             images,
             tiles,
+            sei: plan_sei(spec, old.as_deref()),
             inputs: self.reconcile_inputs(app_id, spec, old.as_deref(), clock),
             outputs: self.reconcile_outputs(app_id, task_id, spec, old.as_deref()),
         });
@@ -887,6 +888,40 @@ impl Engine {
 
     pub fn is_running(&self, app_id: u64, task_id: &str) -> bool {
         self.lock().contains_key(&(app_id, task_id.to_string()))
+    }
+}
+
+/// The plan's stream data: the user data (its revision moves only when the bytes change,
+/// so an update that keeps them does not resend them) and the layout record when some
+/// input names its user.
+fn plan_sei(spec: &MixSpec, old: Option<&Plan>) -> crate::task::PlanSei {
+    let user_data = spec.stream_data.user_data.as_ref();
+    let user_data_rev = match old {
+        Some(o) if o.sei.user_data.as_deref() == user_data => o.sei.user_data_rev,
+        Some(o) => o.sei.user_data_rev + 1,
+        None => 0,
+    };
+    let layout = spec
+        .inputs
+        .iter()
+        .any(|i| i.decor.uid.is_some())
+        .then(|| {
+            crate::sei::layout(spec.inputs.iter().filter_map(|i| {
+                let r = i.rect.filter(|_| i.is_visible())?;
+                Some((
+                    r.left,
+                    r.top,
+                    r.right,
+                    r.bottom,
+                    i.decor.uid.as_deref().unwrap_or(""),
+                ))
+            }))
+        })
+        .map(Arc::new);
+    crate::task::PlanSei {
+        user_data: user_data.cloned().map(Arc::new),
+        user_data_rev,
+        layout,
     }
 }
 

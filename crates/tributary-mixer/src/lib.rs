@@ -21,6 +21,8 @@ pub mod output;
 pub mod placeholder;
 mod pull;
 pub mod resample;
+pub mod sei;
+pub mod sound_level;
 pub mod task;
 pub mod timeline;
 

@@ -32,6 +32,19 @@ pub(crate) struct Tick {
     pub pts_ms: i64,
     pub canvas: Option<Arc<I420>>,
     pub audio: Arc<Vec<Stereo>>,
+    /// What this tick's video frame may carry as SEI.
+    pub sei: Option<Arc<TickSei>>,
+}
+
+/// The stream data of a tick: the task's user data and layout (sent when they change and
+/// on key frames), and sound levels when a 100 ms period ended at this tick.
+#[derive(Debug, Default)]
+pub(crate) struct TickSei {
+    pub user_data: Option<Arc<Vec<u8>>>,
+    /// Moves when the user data changes, so each output sends the new one at once.
+    pub user_data_rev: u64,
+    pub layout: Option<Arc<Vec<u8>>>,
+    pub levels: Option<Vec<(u32, u8)>>,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +126,7 @@ impl Output {
             enc: None,
             rescaler: Rescaler::default(),
             warned: false,
+            sent_user_data: None,
         };
         let inline = if spec.video.is_none() {
             Some(Mutex::new(worker))
@@ -189,6 +203,8 @@ struct Worker {
     enc: Option<Encoders>,
     rescaler: Rescaler,
     warned: bool,
+    /// The user data revision this output last carried.
+    sent_user_data: Option<u64>,
 }
 
 struct Encoders {
@@ -332,6 +348,28 @@ impl Worker {
         })
     }
 
+    /// A frame's AVCC bytes with this tick's SEI first: user data when it changed since
+    /// this output last sent it and on key frames, the layout on key frames, sound levels
+    /// on the first frame of the tick that ended a period.
+    fn with_sei(&mut self, avcc: &[u8], key: bool, first: bool, sei: &TickSei) -> Vec<u8> {
+        let user_data = sei
+            .user_data
+            .as_deref()
+            .filter(|_| key || self.sent_user_data != Some(sei.user_data_rev));
+        let msg = crate::sei::Message {
+            user_data: user_data.map(Vec::as_slice),
+            sound_levels: sei.levels.as_deref().filter(|_| first),
+            layout: sei.layout.as_deref().map(Vec::as_slice).filter(|_| key),
+        };
+        if msg.is_empty() {
+            return avcc.to_vec();
+        }
+        if user_data.is_some() {
+            self.sent_user_data = Some(sei.user_data_rev);
+        }
+        crate::sei::prepend_to_avcc(avcc, &crate::sei::h264_nal(&msg.payload()))
+    }
+
     fn encode(&mut self, e: &mut Encoders, tick: &Tick, publisher: &Publisher) {
         let rescaler = &mut self.rescaler;
         if let (Some(ve), Some(v), Some(canvas)) =
@@ -354,7 +392,17 @@ impl Worker {
             };
             match ve.encode(pic, tick.pts_ms) {
                 Ok(packets) => {
+                    let mut first = true;
                     for p in packets {
+                        let data = match tick.sei.as_deref() {
+                            Some(sei) => {
+                                let with = self.with_sei(&p.data, p.key, first, sei);
+                                first = false;
+                                with
+                            }
+                            None => p.data,
+                        };
+                        let p = crate::codec::Encoded { data, ..p };
                         let cts = (p.pts_ms - p.dts_ms).max(0) as i32;
                         self.counters
                             .bytes

@@ -22,8 +22,9 @@ use crate::audio::{self, RATE, Stereo};
 use crate::compose::{self, Layer};
 use crate::frame::{I420, I420A};
 use crate::input::{self, Input, InputStats, InputStatus};
-use crate::output::{Output, OutputStats, Tick};
+use crate::output::{Output, OutputStats, Tick, TickSei};
 use crate::placeholder::{self, Seen};
+use crate::sound_level::Meter;
 use crate::timeline::IdleWatch;
 
 /// Audio-only tasks tick every 20 ms.
@@ -46,8 +47,20 @@ pub(crate) struct Plan {
     pub images: Vec<(I420A, Rect)>,
     /// Each input's placeholder and label, ready to draw (same order as the inputs).
     pub tiles: Vec<TileDress>,
+    /// The task's user data and layout for the outputs' SEI.
+    pub sei: PlanSei,
     pub inputs: Vec<Arc<Input>>,
     pub outputs: Vec<Arc<Output>>,
+}
+
+/// What of the task's stream data stays the same from tick to tick.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PlanSei {
+    pub user_data: Option<Arc<Vec<u8>>>,
+    /// Moves when the user data changes.
+    pub user_data_rev: u64,
+    /// The layout record, when some input names its user (`UID`).
+    pub layout: Option<Arc<Vec<u8>>>,
 }
 
 /// An input's prepared placeholder (scaled for its rect and render mode) and label (with
@@ -152,6 +165,8 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         spec.timing.wait_video && spec.has_video()
     };
     let started = shared.clock.elapsed().as_millis() as i64;
+    let mut meter = Meter::new();
+    let mut scratch: Vec<Stereo> = Vec::new();
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return Ended::Stopped;
@@ -213,7 +228,8 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - start) as usize];
         let mut any_live = false;
         let mut live_inputs = 0i64;
-        for (inp, spec) in plan.inputs.iter().zip(&plan.spec.inputs) {
+        let metering = plan.spec.stream_data.sound_levels;
+        for (idx, (inp, spec)) in plan.inputs.iter().zip(&plan.spec.inputs).enumerate() {
             let mut s = inp.lock();
             if input::update_status(&mut s, now) {
                 // The design's "raise an event": operators see it in the log and in
@@ -224,17 +240,53 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                 any_live = true;
                 live_inputs += 1;
             }
-            if spec.content.has_audio() {
+            if !spec.content.has_audio() {
+                continue;
+            }
+            if metering {
+                // Its own contribution first, to measure it, then into the mix.
+                scratch.clear();
+                scratch.resize(buf.len(), [0.0; 2]);
+                s.audio
+                    .mix_into(start, &mut scratch, audio::gain(spec.volume));
+                meter.add(idx, &scratch);
+                for (b, x) in buf.iter_mut().zip(&scratch) {
+                    b[0] += x[0];
+                    b[1] += x[1];
+                }
+            } else {
                 s.audio.mix_into(start, &mut buf, audio::gain(spec.volume));
             }
         }
         audio::soft_clip(&mut buf);
         samples_done = Some(end);
 
+        let levels = if metering {
+            meter.report(t_ms, plan.inputs.len()).map(|levels| {
+                plan.spec
+                    .inputs
+                    .iter()
+                    .zip(levels)
+                    .filter_map(|(i, l)| i.decor.sound_level_id.map(|id| (id, l)))
+                    .collect::<Vec<_>>()
+            })
+        } else {
+            None
+        };
+        let sei = (plan.sei.user_data.is_some() || plan.sei.layout.is_some() || levels.is_some())
+            .then(|| {
+                Arc::new(TickSei {
+                    user_data: plan.sei.user_data.clone(),
+                    user_data_rev: plan.sei.user_data_rev,
+                    layout: plan.sei.layout.clone(),
+                    levels,
+                })
+            });
         let tick = Arc::new(Tick {
             pts_ms: t_ms,
             canvas: canvas.map(Arc::new),
             audio: Arc::new(buf),
+            sei,
         });
         if !held {
             for out in &plan.outputs {

@@ -5,15 +5,15 @@
 //! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
-//! them: portrait segmentation, SEI, a GOP other than 2 s, output sample rates other than
-//! 44.1 kHz. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
+//! them: portrait segmentation, `PassInputSei`, a GOP other than 2 s, output sample rates
+//! other than 44.1 kHz. `MixSei` travels as the user data of tributary's SEI. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
 //! or JPEG; a web page cannot be rendered here and fails to load).
 
 use serde_json::Value;
 
 use tributary_core::mix::{
     Content, Crop, Field, Item, MixError, MixInput, MixLimits, MixOutput, MixSpec, Overlay, Rect,
-    RenderMode, Source, Target, VideoOut,
+    RenderMode, Source, StreamData, Target, VideoOut,
 };
 use tributary_core::url_policy::{self, Purpose};
 use tributary_core::watermark::Watermark;
@@ -509,9 +509,28 @@ pub fn translate(
         max_idle_s: IDLE_S,
         lenient_images: false,
         timing: Default::default(),
+        stream_data: StreamData {
+            user_data: mix_sei(body)?,
+            sound_levels: false,
+        },
     };
     spec.validate(limits).map_err(spec_error)?;
     Ok(Create::Mix { session_id, spec })
+}
+
+/// `OutputParams.MixSei`: a custom string players receive in the output's SEI. It travels
+/// as the user data record of tributary's SEI (`docs/SEI.md`), its UTF-8 bytes as given.
+fn mix_sei(body: &Value) -> Result<Option<Vec<u8>>, TcError> {
+    let Some(text) = body.get("OutputParams").and_then(|o| string(o, "MixSei")) else {
+        return Ok(None);
+    };
+    if text.len() > tributary_core::mix::MAX_USER_DATA {
+        return Err(invalid(format!(
+            "OutputParams.MixSei is at most {} bytes",
+            tributary_core::mix::MAX_USER_DATA
+        )));
+    }
+    Ok(Some(text.as_bytes().to_vec()))
 }
 
 /// Core's shared rules, in this dialect's names and codes.
@@ -636,9 +655,7 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
             "OutputAudioChannels must be 1 or 2, not {channels}"
         )));
     }
-    if string(o, "MixSei").is_some() {
-        return Err(unsupported("OutputParams.MixSei"));
-    }
+    // MixSei is read by `mix_sei` (it becomes the task's user data).
     Ok((
         (
             MixOutput {
@@ -703,6 +720,17 @@ mod tests {
     fn rect(s: &MixSpec, i: usize) -> (i32, i32, i32, i32, i32) {
         let r = s.inputs[i].rect.unwrap();
         (r.layer, r.left, r.top, r.right, r.bottom)
+    }
+
+    #[test]
+    fn mix_sei_becomes_the_tasks_user_data() {
+        let s = mix(json!({"MixStreamSessionId": "room",
+            "InputStreamList": [
+                {"InputStreamName": "test_stream1", "LayoutParams": {"ImageLayer": 1}},
+                {"InputStreamName": "test_stream2", "LayoutParams": {"ImageLayer": 2}}],
+            "OutputParams": {"OutputStreamName": "mix_out", "OutputStreamType": 1, "MixSei": "custom_sei"}}))
+        .unwrap();
+        assert_eq!(s.stream_data.user_data.as_deref(), Some(b"custom_sei".as_slice()));
     }
 
     #[test]

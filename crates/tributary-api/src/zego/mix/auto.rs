@@ -19,6 +19,17 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
     let room_id = required(p, "RoomId", MIX_BAD_PARAM)?.to_string();
     top_level_refusals(p, 0)?;
+    // Auto-mix outputs are audio-only: SEI has no video to travel in.
+    for f in ["UserData", "SoundLevel"] {
+        if let Some(v) = p.non_empty(f)
+            && v != "0"
+        {
+            return Err(bad(format!(
+                "{f} travels as SEI in video outputs; StartAutoMix outputs are audio-only \
+                 (audio-only carriage is not supported yet)"
+            )));
+        }
+    }
     let raw_extras = objects(p, "ExtraMixInput")?;
     if raw_extras.len() > MAX_AUTO_EXTRAS {
         return Err(ZegoError::new(
@@ -103,6 +114,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             max_idle_s: max_idle(p)?,
             lenient_images: false,
             timing: timing(p)?,
+            stream_data: Default::default(),
         },
         ex_para: ex_para(p)?,
         started_ms: now,

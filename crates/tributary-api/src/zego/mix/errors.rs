@@ -29,6 +29,8 @@ fn field_name(field: Field) -> &'static str {
         Field::RecvBuffer => "RecvBufferLevel",
         Field::Watermark => "WaterMark.RectInfo",
         Field::ImageLayer => "image layer",
+        Field::UserData => "UserData",
+        Field::SoundLevelId => "SoundLevelId",
     }
 }
 

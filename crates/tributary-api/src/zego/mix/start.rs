@@ -132,6 +132,7 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         max_idle_s: max_idle(p)?,
         lenient_images: check_mode > 0,
         timing: timing(p)?,
+        stream_data: stream_data(p)?,
     };
     let now = call.now_ms;
     let task = MixTask {

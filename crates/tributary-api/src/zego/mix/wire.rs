@@ -8,7 +8,7 @@ use tributary_core::mix::{
     AUDIO_BITRATES_BPS, Alignment, Content, DEFAULT_LABEL_FONT_SIZE, Decor, FONT_FACES, Font,
     LABEL_FONT_SIZES, Label, MAX_CORNER_RADIUS, MAX_IDLE_S, MAX_LABEL_UNITS, MAX_RECV_BUFFER_MS,
     MAX_VOLUME, MIN_IDLE_S, MixInput, MixOutput, Padding, Placeholder, PlaceholderMode, Rect,
-    RenderMode, RoomTarget, Source, Target, Timing, VideoOut,
+    RenderMode, RoomTarget, Source, StreamData, Target, Timing, VideoOut,
 };
 use tributary_core::url_policy::{self, Purpose};
 
@@ -276,6 +276,16 @@ fn decor(v: &Value, i: usize, check_mode: i64) -> Result<Decor, ZegoError> {
             (p != Padding::default()).then_some(p)
         }
     };
+    let sound_level_id = int(v, "SoundLevelId")?
+        .map(|id| {
+            u32::try_from(id).map_err(|_| {
+                bad(format!(
+                    "{} must be within [0, 4294967295]",
+                    at("SoundLevelId")
+                ))
+            })
+        })
+        .transpose()?;
     let uid = match v.get("UID") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
@@ -289,6 +299,7 @@ fn decor(v: &Value, i: usize, check_mode: i64) -> Result<Decor, ZegoError> {
         corner_radius,
         blur,
         uid,
+        sound_level_id,
     })
 }
 
@@ -561,8 +572,8 @@ pub(super) fn timing(p: &Params) -> Result<Timing, ZegoError> {
     })
 }
 
-/// Fields of the next part of the work (stream data, pass-through), refused by name when
-/// they ask for something.
+/// Fields of work not done yet (pass-through), refused by name when they ask for
+/// something.
 pub(super) fn top_level_refusals(p: &Params, inputs: usize) -> Result<(), ZegoError> {
     // ByPass only applies to a task of exactly one input; with more it asks for nothing.
     if inputs == 1
@@ -573,19 +584,31 @@ pub(super) fn top_level_refusals(p: &Params, inputs: usize) -> Result<(), ZegoEr
             "ByPass (single-stream pass-through) is not supported by this server yet; leave it out",
         ));
     }
-    for (f, what) in [
-        ("UserData", "SEI user data"),
-        ("SoundLevel", "sound levels in SEI"),
-    ] {
-        if let Some(v) = p.non_empty(f)
-            && v != "0"
-        {
+    Ok(())
+}
+
+/// `UserData` (base64, at most 4000 characters) and `SoundLevel` (0/1).
+pub(super) fn stream_data(p: &Params) -> Result<StreamData, ZegoError> {
+    use base64::Engine as _;
+    let user_data = match p.non_empty("UserData") {
+        None => None,
+        Some(text) if text.len() > 4_000 => {
             return Err(bad(format!(
-                "{f} ({what}) is not supported by this server yet; leave it out"
+                "UserData is at most 4000 base64 characters, not {}",
+                text.len()
             )));
         }
-    }
-    Ok(())
+        Some(text) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| bad("UserData must be base64"))?,
+        ),
+    };
+    let sound_levels = in_range(top_int(p, "SoundLevel")?, "SoundLevel", 0, 1, 0)? == 1;
+    Ok(StreamData {
+        user_data,
+        sound_levels,
+    })
 }
 
 #[cfg(test)]
