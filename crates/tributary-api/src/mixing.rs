@@ -634,6 +634,7 @@ mod tests {
                     audio_bitrate_bps: 48_000,
                     channels: 1,
                     room: None,
+                    audio_codec: Default::default(),
                 }],
                 fps: 15,
                 background_rgb: 0,

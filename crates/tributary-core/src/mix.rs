@@ -354,6 +354,18 @@ pub struct MixOutput {
     /// A room whose stream list shows this output while the task runs.
     #[serde(default)]
     pub room: Option<RoomTarget>,
+    #[serde(default)]
+    pub audio_codec: AudioCodec,
+}
+
+/// How an output's audio is encoded (always 44.1 kHz).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AudioCodec {
+    #[default]
+    AacLc,
+    /// AAC-LC core + SBR (HE-AAC v1).
+    HeAac,
+    Mp3,
 }
 
 /// Where an output stream is listed: the room and the user it is listed under.
@@ -879,6 +891,7 @@ pub(crate) mod tests {
                 audio_bitrate_bps: 48_000,
                 channels: 1,
                 room: None,
+                audio_codec: Default::default(),
             }],
             fps: 15,
             background_rgb: 0,

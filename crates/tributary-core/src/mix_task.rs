@@ -168,7 +168,7 @@ impl MixTasks {
 
     /// Checks a StartMix/StartAutoMix. On an update, the owner and the Sequence are
     /// checked and the fixed fields (frame rate, buffering and alignment, each output's
-    /// audio bitrate and channels matched by position, an output's room matched by its
+    /// audio codec, bitrate and channels matched by position, an output's room matched by its
     /// target) keep their first values.
     pub fn plan_start(&self, mut req: MixTask) -> Result<StartPlan, TaskError> {
         let existing = self.tasks.get(&req.task_id);
@@ -193,6 +193,7 @@ impl MixTasks {
             for (new, first) in req.spec.outputs.iter_mut().zip(&old.spec.outputs) {
                 new.audio_bitrate_bps = first.audio_bitrate_bps;
                 new.channels = first.channels;
+                new.audio_codec = first.audio_codec;
             }
             // An output keeps the room it was listed in for as long as it runs.
             for new in req.spec.outputs.iter_mut() {

@@ -27,6 +27,9 @@ pub enum CodecError {
     },
     #[error("out of memory")]
     NoMemory,
+    /// A codec library other than FFmpeg (libfdk-aac).
+    #[error("{what}: {reason}")]
+    Library { what: &'static str, reason: String },
 }
 
 fn ff_err(what: &'static str) -> impl FnOnce(ff::Error) -> CodecError {
@@ -472,7 +475,7 @@ impl VideoEncoder {
     }
 }
 
-/// FFmpeg's native AAC-LC encoder at 44.1 kHz.
+/// FFmpeg's native AAC-LC encoder, or libmp3lame, at 44.1 kHz.
 pub struct AudioEncoder {
     enc: ff::encoder::audio::Encoder,
     channels: usize,
@@ -484,16 +487,29 @@ pub struct AudioEncoder {
 }
 
 impl AudioEncoder {
+    /// AAC-LC.
     pub fn new(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
         init();
         let codec =
             ff::encoder::find(ff::codec::Id::AAC).ok_or(CodecError::Missing("AAC encoder"))?;
+        Self::open(codec, channels, bitrate_bps)
+    }
+
+    /// MP3 (libmp3lame; no sequence header: [`AudioEncoder::config`] is empty).
+    pub fn mp3(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+        init();
+        let codec = ff::encoder::find_by_name("libmp3lame")
+            .ok_or(CodecError::Missing("libmp3lame encoder"))?;
+        Self::open(codec, channels, bitrate_bps)
+    }
+
+    fn open(codec: ff::Codec, channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
         ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         let mut enc = ctx
             .encoder()
             .audio()
-            .map_err(ff_err("creating the AAC encoder"))?;
+            .map_err(ff_err("creating the audio encoder"))?;
         let channels = channels.clamp(1, 2) as usize;
         enc.set_rate(RATE as i32);
         enc.set_format(Sample::F32(sample::Type::Planar));
@@ -502,7 +518,7 @@ impl AudioEncoder {
         enc.set_time_base((1, RATE as i32));
         let enc = enc
             .open_as(codec)
-            .map_err(ff_err("opening the AAC encoder"))?;
+            .map_err(ff_err("opening the audio encoder"))?;
         let frame_size = (enc.frame_size() as usize).max(1);
         let config = extradata(&enc);
         Ok(AudioEncoder {

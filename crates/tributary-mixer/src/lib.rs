@@ -13,6 +13,7 @@ pub mod corners;
 pub mod engine;
 pub mod fonts;
 pub mod frame;
+pub mod heaac;
 pub mod images;
 pub mod input;
 pub mod label;

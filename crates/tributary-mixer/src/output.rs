@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use tributary_core::mix::{MixOutput, Target};
+use tributary_core::mix::{AudioCodec, MixOutput, Target};
 use tributary_core::url_policy::UrlPolicy;
 use tributary_live::amf0::Amf0;
 use tributary_live::hub::{Hub, HubError, Publisher};
@@ -23,6 +23,7 @@ use tributary_live::push::{self, PushConfig, PushHandle};
 use crate::audio::Stereo;
 use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
 use crate::frame::I420;
+use crate::heaac::HeAacEncoder;
 
 /// Ticks queued per output: a few frames of slack, then drops.
 const OUTPUT_QUEUE: usize = 8;
@@ -207,10 +208,70 @@ struct Worker {
     sent_user_data: Option<u64>,
 }
 
+/// An output's audio encoder, by codec.
+enum AudioOut {
+    /// AAC-LC or MP3 through FFmpeg.
+    Ffmpeg(AudioEncoder, AudioCodec),
+    HeAac(HeAacEncoder),
+}
+
+impl AudioOut {
+    fn open(spec: &MixOutput) -> Result<AudioOut, crate::codec::CodecError> {
+        Ok(match spec.audio_codec {
+            AudioCodec::AacLc => AudioOut::Ffmpeg(
+                AudioEncoder::new(spec.channels, spec.audio_bitrate_bps)?,
+                AudioCodec::AacLc,
+            ),
+            AudioCodec::Mp3 => AudioOut::Ffmpeg(
+                AudioEncoder::mp3(spec.channels, spec.audio_bitrate_bps)?,
+                AudioCodec::Mp3,
+            ),
+            AudioCodec::HeAac => {
+                AudioOut::HeAac(HeAacEncoder::new(spec.channels, spec.audio_bitrate_bps)?)
+            }
+        })
+    }
+
+    fn codec(&self) -> AudioCodec {
+        match self {
+            AudioOut::Ffmpeg(_, c) => *c,
+            AudioOut::HeAac(_) => AudioCodec::HeAac,
+        }
+    }
+
+    /// The AAC sequence header's AudioSpecificConfig; MP3 has none.
+    fn config(&self) -> Option<&[u8]> {
+        match self {
+            AudioOut::Ffmpeg(_, AudioCodec::Mp3) => None,
+            AudioOut::Ffmpeg(e, _) => Some(e.config()),
+            AudioOut::HeAac(e) => Some(e.config()),
+        }
+    }
+
+    fn encode(
+        &mut self,
+        samples: &[Stereo],
+    ) -> Result<Vec<crate::codec::Encoded>, crate::codec::CodecError> {
+        match self {
+            AudioOut::Ffmpeg(e, _) => e.encode(samples),
+            AudioOut::HeAac(e) => e.encode(samples),
+        }
+    }
+
+    /// FLV `codecid` of `onMetaData`.
+    fn flv_codec_id(&self) -> f64 {
+        if self.codec() == AudioCodec::Mp3 {
+            2.0
+        } else {
+            10.0
+        }
+    }
+}
+
 struct Encoders {
     spec: MixOutput,
     video: Option<VideoEncoder>,
-    audio: Option<AudioEncoder>,
+    audio: Option<AudioOut>,
     /// Output time of the audio encoder's first sample (it counts from zero).
     audio_base_ms: i64,
 }
@@ -297,7 +358,7 @@ impl Worker {
             }
             None => None,
         };
-        let audio = match AudioEncoder::new(spec.channels, spec.audio_bitrate_bps) {
+        let audio = match AudioOut::open(spec) {
             Ok(e) => e,
             Err(err) => {
                 warn!(stream = %self.key, error = %err, "cannot open the audio encoder");
@@ -305,7 +366,10 @@ impl Worker {
             }
         };
         let mut meta = vec![
-            ("audiocodecid".to_string(), Amf0::Number(10.0)),
+            (
+                "audiocodecid".to_string(),
+                Amf0::Number(audio.flv_codec_id()),
+            ),
             (
                 "audiosamplerate".to_string(),
                 Amf0::Number(crate::audio::RATE as f64),
@@ -339,7 +403,11 @@ impl Worker {
         if let Some(v) = &video {
             publisher.send(video_packet(0, 0, true, 0, v.config()));
         }
-        publisher.send(audio_packet(0, 0, audio.config()));
+        let mp3 = audio.codec() == AudioCodec::Mp3;
+        let stereo = spec.channels == 2;
+        if let Some(config) = audio.config() {
+            publisher.send(audio_packet(0, mp3, stereo, Some(0), config));
+        }
         Some(Encoders {
             spec: spec.clone(),
             video,
@@ -431,7 +499,9 @@ impl Worker {
                             .fetch_add(p.data.len() as u64, Ordering::Relaxed);
                         publisher.send(audio_packet(
                             (p.pts_ms + e.audio_base_ms).max(0) as u32,
-                            1,
+                            e.spec.audio_codec == AudioCodec::Mp3,
+                            e.spec.channels == 2,
+                            Some(1),
                             &p.data,
                         ));
                     }
@@ -455,11 +525,17 @@ fn video_packet(ts: u32, cts: i32, key: bool, kind: u8, payload: &[u8]) -> Packe
     Packet::new(Kind::Video, ts, b.freeze())
 }
 
-/// An FLV AAC audio tag body (44.1 kHz, 16-bit, stereo flags as FLV requires for AAC).
-fn audio_packet(ts: u32, kind: u8, payload: &[u8]) -> Packet {
+/// An FLV audio tag body: AAC (`0xAF` + packet type: 0 config, 1 data; FLV requires the
+/// 44 kHz / 16-bit / stereo flags whatever the AAC carries) or MP3 (format 2, 44 kHz,
+/// 16-bit, its real channel count, no packet type byte).
+fn audio_packet(ts: u32, mp3: bool, stereo: bool, kind: Option<u8>, payload: &[u8]) -> Packet {
     let mut b = BytesMut::with_capacity(payload.len() + 2);
-    b.put_u8(0xaf);
-    b.put_u8(kind);
+    if mp3 {
+        b.put_u8(0x2e | u8::from(stereo));
+    } else {
+        b.put_u8(0xaf);
+        b.put_u8(kind.unwrap_or(1));
+    }
     b.put_slice(payload);
     Packet::new(Kind::Audio, ts, Bytes::from(b))
 }

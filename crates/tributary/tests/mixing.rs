@@ -352,10 +352,10 @@ fn refusals_use_the_vendors_codes() {
 
     // Features not implemented yet are refused by name, never ignored.
     for (path, value, name) in [
-        ("/UserData", json!("aGk="), "UserData"),
-        ("/SoundLevel", json!(1), "SoundLevel"),
+        ("/UserData", json!("not base64!"), "UserData"),
+        ("/SoundLevel", json!(2), "SoundLevel"),
         ("/MixOutput/0/VideoEncId", json!(3), "VideoEncId"),
-        ("/MixOutput/0/AudioCodec", json!(0), "AudioCodec"),
+        ("/MixOutput/0/AudioCodec", json!(3), "AudioCodec"),
         // Out of range.
         (
             "/MixInput/0/RectInfo/CornerRadius",

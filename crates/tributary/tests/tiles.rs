@@ -435,10 +435,9 @@ fn the_vendors_full_example_body_is_accepted_and_renders() {
     );
     wait_live(&s, "stream1", LIVE);
     wait_live(&s, "stream2", LIVE);
-    // spec §3.1.5, verbatim but for the image URLs (this server's images folder), without
-    // UserData/SoundLevel (stream data) and with AudioCodec 1 instead of 0 (HE-AAC): those
-    // are the next issue's work.
+    // spec §3.1.5, verbatim but for the image URLs (this server's images folder).
     let body = r#"{"TaskId":"2213699902971205739","Sequence":1,"UserId":"123","RoomId":"321",
+ "UserData":"DoraTest","SoundLevel":1,
  "BackgroundImage":"preset-id://no_camera_icon.png","BackGroundColorHex":"0x87CEFA00",
  "ByPass":1,"AlignmentType":0,"CheckImageMode":0,"RecvBufferLevel":0,
  "MixInput":[
@@ -451,7 +450,7 @@ fn the_vendors_full_example_body_is_accepted_and_renders() {
    "RectInfo":{"Top":0,"Left":180,"Bottom":640,"Right":360,"Layer":2}}],
  "WaterMark":{"Image":"preset-id://no_camera_icon.png","RectInfo":{"Top":0,"Left":0,"Bottom":200,"Right":150}},
  "MixOutput":[{"StreamId":"stream3","VideoBitrate":1200000,"Fps":15,"Width":360,"Height":640,
-   "AudioCodec":1,"AudioBitrate":48000,"SoundChannel":2,"VideoEncId":0,
+   "AudioCodec":0,"AudioBitrate":48000,"SoundChannel":2,"VideoEncId":0,
    "ExtraLayers":[{"VideoBitrate":1200000}],"LowBitrateHD":0}],
  "ExPara":[{"Key":"video_encode","Value":"h264"},{"Key":"sei_mode","Value":"1"},
            {"Key":"mixowner_userid","Value":"[\"456\"]"}]}"#;

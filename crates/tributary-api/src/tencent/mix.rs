@@ -668,6 +668,7 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
                 audio_bitrate_bps: akbps as u32 * 1000,
                 channels: channels as u8,
                 room: None,
+                audio_codec: Default::default(),
             },
             kbps as u32 * 1000,
         ),
@@ -730,7 +731,10 @@ mod tests {
                 {"InputStreamName": "test_stream2", "LayoutParams": {"ImageLayer": 2}}],
             "OutputParams": {"OutputStreamName": "mix_out", "OutputStreamType": 1, "MixSei": "custom_sei"}}))
         .unwrap();
-        assert_eq!(s.stream_data.user_data.as_deref(), Some(b"custom_sei".as_slice()));
+        assert_eq!(
+            s.stream_data.user_data.as_deref(),
+            Some(b"custom_sei".as_slice())
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             int(v, "Volume")?,
             &format!("ExtraMixInput[{i}].Volume"),
             0,
-            200,
+            tributary_core::mix::MAX_VOLUME as i64,
             100,
         )? as u32;
         extras.push(AutoExtra {
@@ -86,13 +86,14 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let (bitrate, channels) = audio_fields(v, i, default_channels)?;
+            let (bitrate, channels, audio_codec) = audio_fields(v, i, default_channels)?;
             Ok(MixOutput {
                 target: target(v, i)?,
                 video: None,
                 audio_bitrate_bps: bitrate,
                 channels,
                 room: None,
+                audio_codec,
             })
         })
         .collect::<Result<Vec<_>, ZegoError>>()?;

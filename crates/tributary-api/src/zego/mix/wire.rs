@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use tributary_core::ids::{self, IdKind};
 use tributary_core::mix::{
-    AUDIO_BITRATES_BPS, Alignment, Content, DEFAULT_LABEL_FONT_SIZE, Decor, FONT_FACES, Font,
-    LABEL_FONT_SIZES, Label, MAX_CORNER_RADIUS, MAX_IDLE_S, MAX_LABEL_UNITS, MAX_RECV_BUFFER_MS,
-    MAX_VOLUME, MIN_IDLE_S, MixInput, MixOutput, Padding, Placeholder, PlaceholderMode, Rect,
-    RenderMode, RoomTarget, Source, StreamData, Target, Timing, VideoOut,
+    AUDIO_BITRATES_BPS, Alignment, AudioCodec, Content, DEFAULT_LABEL_FONT_SIZE, Decor, FONT_FACES,
+    Font, LABEL_FONT_SIZES, Label, MAX_CORNER_RADIUS, MAX_IDLE_S, MAX_LABEL_UNITS,
+    MAX_RECV_BUFFER_MS, MAX_VOLUME, MIN_IDLE_S, MixInput, MixOutput, Padding, Placeholder,
+    PlaceholderMode, Rect, RenderMode, RoomTarget, Source, StreamData, Target, Timing, VideoOut,
 };
 use tributary_core::url_policy::{self, Purpose};
 
@@ -390,19 +390,24 @@ pub(super) fn audio_fields(
     v: &Value,
     i: usize,
     default_channels: i64,
-) -> Result<(u32, u8), ZegoError> {
+) -> Result<(u32, u8, AudioCodec), ZegoError> {
     let at = |f: &str| format!("MixOutput[{i}].{f}");
-    match int(v, "AudioCodec")? {
-        None | Some(1) => {}
-        Some(c @ (0 | 2 | 3)) => {
-            let name = ["HE-AAC", "", "MP3", "Opus"][c as usize];
+    // Absent: AAC-LC, which every player and browser decodes (the vendor's default, HE-AAC,
+    // must be asked for with 0).
+    let codec = match int(v, "AudioCodec")? {
+        None | Some(1) => AudioCodec::AacLc,
+        Some(0) => AudioCodec::HeAac,
+        Some(2) => AudioCodec::Mp3,
+        Some(3) => {
             return Err(bad(format!(
-                "{} = {c} ({name}) is not supported by this server yet; use 1 (AAC-LC)",
+                "{} = 3 (Opus) is not supported by this server yet: Opus in FLV needs \
+                 Enhanced RTMP, which the players this server is tested with (FFmpeg 5.1) \
+                 cannot read; use 0 (HE-AAC), 1 (AAC-LC) or 2 (MP3)",
                 at("AudioCodec")
             )));
         }
         Some(c) => return Err(bad(format!("{} must be 0–3, not {c}", at("AudioCodec")))),
-    }
+    };
     let bitrate = in_range(
         int(v, "AudioBitrate")?,
         &at("AudioBitrate"),
@@ -417,7 +422,7 @@ pub(super) fn audio_fields(
         2,
         default_channels,
     )? as u8;
-    Ok((bitrate, channels))
+    Ok((bitrate, channels, codec))
 }
 
 pub(super) fn target(v: &Value, i: usize) -> Result<Target, ZegoError> {
@@ -477,7 +482,7 @@ pub(super) fn output(
         Some(_) => return Err(bad(format!("{} must be an object", at("TargetRoom")))),
     };
     let target = target(v, i)?;
-    let (audio_bitrate_bps, channels) = audio_fields(v, i, default_channels)?;
+    let (audio_bitrate_bps, channels, audio_codec) = audio_fields(v, i, default_channels)?;
     let width = int(v, "Width")?.unwrap_or(0);
     let height = int(v, "Height")?.unwrap_or(0);
     let fps = int(v, "Fps")?;
@@ -501,6 +506,7 @@ pub(super) fn output(
             audio_bitrate_bps,
             channels,
             room,
+            audio_codec,
         },
         fps,
     ))
