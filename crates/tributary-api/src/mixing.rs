@@ -645,6 +645,7 @@ mod tests {
                 lenient_images: false,
                 timing: Default::default(),
                 stream_data: Default::default(),
+                bypass: false,
             },
             ex_para: vec![],
             started_ms: 1,

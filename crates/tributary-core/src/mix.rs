@@ -422,6 +422,10 @@ pub struct MixSpec {
     /// Data carried in the output stream beside the picture and sound.
     #[serde(default)]
     pub stream_data: StreamData,
+    /// Pass-through asked for (`ByPass`, `AllowCopy`): with a single stream input, the
+    /// outputs carry its own packets, nothing decoded or encoded ([`MixSpec::is_bypass`]).
+    #[serde(default)]
+    pub bypass: bool,
 }
 
 /// Most user data bytes a task carries (the vendor's 4000 base64 characters, decoded).
@@ -818,6 +822,13 @@ impl MixSpec {
         Ok(())
     }
 
+    /// Whether the task passes its input through: asked for, exactly one input, and that
+    /// input a stream of the app (a pulled URL is mixed as usual). Layout, images, sizes
+    /// and bitrates then do not apply; the outputs carry the input's own codecs.
+    pub fn is_bypass(&self) -> bool {
+        self.bypass && self.inputs.len() == 1 && matches!(self.inputs[0].source, Source::Stream(_))
+    }
+
     /// Stream ids this task reads from the hub.
     pub fn input_streams(&self) -> impl Iterator<Item = &str> {
         self.inputs.iter().filter_map(|i| match &i.source {
@@ -838,6 +849,10 @@ impl MixSpec {
     /// every encode at its size × fps, every visible input at `input_pixels` × fps
     /// (its real size is unknown until it is decoded).
     pub fn cost_pixels_per_s(&self, input_pixels: u64) -> u64 {
+        if self.is_bypass() {
+            // Packets are only copied: about what a player costs.
+            return AUDIO_TRACK_COST;
+        }
         let fps = self.fps as u64;
         let encode: u64 = self
             .outputs
@@ -902,6 +917,7 @@ pub(crate) mod tests {
             lenient_images: false,
             timing: Default::default(),
             stream_data: Default::default(),
+            bypass: false,
         }
     }
 

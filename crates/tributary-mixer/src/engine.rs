@@ -667,7 +667,8 @@ impl Engine {
         clock: Instant,
     ) -> Vec<Arc<Input>> {
         let prefix = format!("{app_id}/");
-        let polled = !spec.has_video();
+        let copy = spec.is_bypass();
+        let polled = !spec.has_video() || copy;
         spec.inputs
             .iter()
             .map(|i| {
@@ -681,9 +682,9 @@ impl Engine {
                     crop: i.crop,
                 };
                 if let Some(existing) = old.and_then(|p| {
-                    p.inputs
-                        .iter()
-                        .find(|x| x.source == i.source && x.is_polled() == polled)
+                    p.inputs.iter().find(|x| {
+                        x.source == i.source && x.is_polled() == polled && x.is_copy() == copy
+                    })
                 }) {
                     existing.lock().render = render;
                     existing.clone()
@@ -698,6 +699,7 @@ impl Engine {
                             timeline: self.timeline(spec),
                             clock,
                             polled,
+                            copy,
                         },
                         &self.config.url_policy,
                     ))

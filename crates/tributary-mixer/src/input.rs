@@ -85,6 +85,10 @@ pub(crate) struct Polled {
     feed: Feed,
     decoder: Decoder,
     scratch: Vec<Packet>,
+    /// Pass-through: packets are not decoded but re-stamped onto the task's clock and
+    /// kept here for [`Input::take_copied`].
+    copy: Option<Vec<Packet>>,
+    clock: Instant,
 }
 
 /// How an input runs: its timeline settings, the task's clock, and whether the mix thread
@@ -94,6 +98,8 @@ pub(crate) struct InputMode {
     pub timeline: TimelineConfig,
     pub clock: Instant,
     pub polled: bool,
+    /// Pass-through (a polled hub input whose packets are copied, not decoded).
+    pub copy: bool,
 }
 
 /// State shared by the tap, the decoder and the mix thread.
@@ -157,7 +163,10 @@ impl Input {
             timeline,
             clock,
             polled,
+            copy,
         } = mode;
+        let copy = copy && matches!(source, Source::Stream(_));
+        let polled = polled || copy;
         let state = Arc::new(Mutex::new(InputState {
             timeline: Timeline::new(timeline),
             audio: AudioTrack::new(),
@@ -187,6 +196,8 @@ impl Input {
                 feed,
                 decoder,
                 scratch: Vec::new(),
+                copy: copy.then(Vec::new),
+                clock,
             }))
         } else {
             let stop = stop.clone();
@@ -231,6 +242,27 @@ impl Input {
         self.polled.is_some()
     }
 
+    /// Whether this input passes its packets through instead of decoding them.
+    pub fn is_copy(&self) -> bool {
+        self.polled
+            .as_ref()
+            .is_some_and(|p| p.lock().unwrap_or_else(|e| e.into_inner()).copy.is_some())
+    }
+
+    /// The packets a pass-through input gathered since the last call, on the task's
+    /// clock.
+    pub fn take_copied(&self) -> Vec<Packet> {
+        let Some(p) = &self.polled else {
+            return Vec::new();
+        };
+        p.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .copy
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Decodes what has arrived (polled inputs; a no-op for threaded ones).
     pub fn poll(&self) {
         let Some(p) = &self.polled else { return };
@@ -239,6 +271,8 @@ impl Input {
             feed,
             decoder,
             scratch,
+            copy,
+            clock,
         } = &mut *guard;
         match feed {
             Feed::Channel(rx) => {
@@ -268,6 +302,9 @@ impl Input {
                             debug!(stream = %key, "mix input subscribed");
                             *sub = Some(s);
                             decoder.handle(InputMsg::NewTrack);
+                            if copy.is_some() {
+                                self.lock().timeline.new_track();
+                            }
                         }
                         Err(_) => return,
                     }
@@ -275,6 +312,10 @@ impl Input {
                 let Some(s) = sub.as_ref() else { return };
                 scratch.clear();
                 s.drain_ready(scratch, TAP_QUEUE);
+                if let Some(out) = copy.as_mut() {
+                    restamp(&mut self.lock(), scratch, out, now_ms(*clock));
+                    return;
+                }
                 for p in scratch.drain(..) {
                     if let Some(msg) = from_flv(&p) {
                         decoder.handle(msg);
@@ -409,6 +450,28 @@ pub(crate) fn from_flv(p: &Packet) -> Option<InputMsg> {
             }
         }
         Kind::Meta => None,
+    }
+}
+
+/// Pass-through: `packets` onto the task's clock through the input's timeline (the same
+/// anchoring as decoded input: arrival plus buffer, re-anchored on jumps), appended to
+/// `out`. Configuration and metadata packets take the time of what follows them.
+fn restamp(s: &mut InputState, packets: &mut Vec<Packet>, out: &mut Vec<Packet>, now: i64) {
+    for p in packets.drain(..) {
+        let media = !p.is_config() && p.kind != Kind::Meta;
+        let t = if media {
+            let track = if p.kind == Kind::Video {
+                Track::Video
+            } else {
+                Track::Audio
+            };
+            s.frames_in += u64::from(p.kind == Kind::Video);
+            s.timeline.place(track, p.timestamp as i64, now)
+        } else {
+            now
+        };
+        s.status = InputStatus::Live;
+        out.push(Packet::new(p.kind, t.max(0) as u32, p.data));
     }
 }
 

@@ -28,6 +28,13 @@ use crate::heaac::HeAacEncoder;
 /// Ticks queued per output: a few frames of slack, then drops.
 const OUTPUT_QUEUE: usize = 8;
 
+/// What an output's worker is handed: a composed tick to encode, or (pass-through) the
+/// input's own packets, already on the output's timeline.
+pub(crate) enum Work {
+    Tick(Arc<Tick>),
+    Copy(Arc<Vec<Packet>>),
+}
+
 /// One tick of the mix, shared by every output.
 pub(crate) struct Tick {
     pub pts_ms: i64,
@@ -72,7 +79,9 @@ pub(crate) struct Output {
     /// Audio-only outputs encode on the mix thread (a 20 ms AAC frame costs less than the
     /// thread wake-up a queue would need); video outputs have a thread of their own.
     inline: Option<Mutex<Worker>>,
-    tx: SyncSender<Arc<Tick>>,
+    tx: SyncSender<Work>,
+    /// A pass-through batch was dropped: the worker skips video until a key frame.
+    gap: Arc<AtomicBool>,
     settings: Arc<Mutex<MixOutput>>,
     counters: Arc<OutputCounters>,
     stop: Arc<AtomicBool>,
@@ -93,6 +102,7 @@ impl Output {
         let settings = Arc::new(Mutex::new(spec.clone()));
         let counters = Arc::new(OutputCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let gap = Arc::new(AtomicBool::new(false));
         let push = match &spec.target {
             Target::Url(url) => match push::Target::parse(url) {
                 Ok(t) => {
@@ -128,6 +138,8 @@ impl Output {
             rescaler: Rescaler::default(),
             warned: false,
             sent_user_data: None,
+            gap: gap.clone(),
+            last_copy: [0; 3],
         };
         let inline = if spec.video.is_none() {
             Some(Mutex::new(worker))
@@ -145,6 +157,7 @@ impl Output {
             key: worker_key,
             inline,
             tx,
+            gap,
             settings,
             counters,
             stop,
@@ -163,8 +176,22 @@ impl Output {
             w.lock().unwrap_or_else(|e| e.into_inner()).step(tick);
             return;
         }
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(tick.clone()) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Work::Tick(tick.clone())) {
             self.counters.dropped_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands the input's packets over for pass-through (published here, for audio-only
+    /// outputs). A batch that does not fit is dropped and the stream resumes at the next
+    /// key frame.
+    pub fn offer_copy(&self, packets: &Arc<Vec<Packet>>) {
+        if let Some(w) = &self.inline {
+            w.lock().unwrap_or_else(|e| e.into_inner()).copy(packets);
+            return;
+        }
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Work::Copy(packets.clone())) {
+            self.counters.dropped_ticks.fetch_add(1, Ordering::Relaxed);
+            self.gap.store(true, Ordering::Relaxed);
         }
     }
 
@@ -206,6 +233,10 @@ struct Worker {
     warned: bool,
     /// The user data revision this output last carried.
     sent_user_data: Option<u64>,
+    gap: Arc<AtomicBool>,
+    /// Pass-through: the last timestamp sent per kind (audio, video, meta), kept
+    /// non-decreasing.
+    last_copy: [u32; 3],
 }
 
 /// An output's audio encoder, by codec.
@@ -277,14 +308,57 @@ struct Encoders {
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<Arc<Tick>>) {
+    fn run(mut self, rx: Receiver<Work>) {
         while !self.stop.load(Ordering::Relaxed) {
-            let Ok(tick) = rx.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
-            self.step(&tick);
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(Work::Tick(tick)) => self.step(&tick),
+                Ok(Work::Copy(packets)) => self.copy(&packets),
+                Err(_) => continue,
+            }
         }
         info!(stream = %self.key, "mix output stopped");
+    }
+
+    /// Publishes the input's own packets (pass-through). Coming from mixing, the encoders
+    /// close: the input's configuration packets, which open its stream, follow in-band.
+    fn copy(&mut self, packets: &[Packet]) {
+        if self.publisher.is_none() {
+            self.publisher = self.claim();
+            if self.publisher.is_none() {
+                return;
+            }
+            info!(stream = %self.key, "mix output publishing (pass-through)");
+        }
+        self.enc = None;
+        let Some(publisher) = self.publisher.as_ref() else {
+            return;
+        };
+        for p in packets {
+            if p.kind == Kind::Video && self.gap.load(Ordering::Relaxed) {
+                if !p.is_key() {
+                    continue;
+                }
+                self.gap.store(false, Ordering::Relaxed);
+            }
+            let slot = match p.kind {
+                Kind::Audio => 0,
+                Kind::Video => 1,
+                Kind::Meta => 2,
+            };
+            let ts = p.timestamp.max(self.last_copy[slot]);
+            self.last_copy[slot] = ts;
+            self.counters
+                .bytes
+                .fetch_add(p.data.len() as u64, Ordering::Relaxed);
+            if p.kind == Kind::Video && !p.is_config() {
+                self.counters.frames.fetch_add(1, Ordering::Relaxed);
+            }
+            publisher.send(if ts == p.timestamp {
+                p.clone()
+            } else {
+                Packet::new(p.kind, ts, p.data.clone())
+            });
+        }
     }
 
     /// Encodes and publishes one tick (claiming the output stream first if needed).

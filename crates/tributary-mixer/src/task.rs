@@ -207,6 +207,39 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         for inp in &plan.inputs {
             inp.poll();
         }
+        if plan.spec.is_bypass() {
+            // Pass-through: the input's packets go to every output as they are.
+            let packets = plan
+                .inputs
+                .first()
+                .map(|i| i.take_copied())
+                .unwrap_or_default();
+            let mut live = 0;
+            for inp in &plan.inputs {
+                let mut s = inp.lock();
+                if input::update_status(&mut s, now) {
+                    warn!(task = %shared.name, input = %inp.source.describe(), "mix input lost");
+                }
+                live += i64::from(s.status == InputStatus::Live);
+            }
+            if !packets.is_empty() {
+                let packets = Arc::new(packets);
+                for out in &plan.outputs {
+                    out.offer_copy(&packets);
+                }
+            }
+            shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
+            metrics.ticks.inc();
+            metrics.inputs.set(plan.inputs.len() as i64);
+            metrics.inputs_live.set(live);
+            samples_done = None;
+            if idle.observe(live > 0, idle_ms(&plan.spec), now) {
+                info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
+                return Ended::Idle;
+            }
+            n += 1;
+            continue;
+        }
         let (canvas, any_video) = compose_tick(&plan, t_ms);
         if held && any_video {
             held = false;
@@ -307,7 +340,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
 }
 
 fn tick_rate(spec: &MixSpec) -> u32 {
-    if spec.has_video() {
+    if spec.has_video() && !spec.is_bypass() {
         spec.fps.max(1)
     } else {
         AUDIO_ONLY_RATE

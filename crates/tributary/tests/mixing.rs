@@ -380,13 +380,6 @@ fn refusals_use_the_vendors_codes() {
         expect_code(&r, 110200002);
         assert!(r["Message"].as_str().unwrap().contains(name), "{name}: {r}");
     }
-    // ByPass asks for something only with a single input.
-    let mut v = base();
-    v["ByPass"] = json!(1);
-    v["MixInput"].as_array_mut().unwrap().truncate(1);
-    let r = post(v);
-    expect_code(&r, 110200002);
-    assert!(r["Message"].as_str().unwrap().contains("ByPass"), "{r}");
     // A label without its font: the text watermark code.
     let mut v = base();
     v["MixInput"][0]["Label"] = json!({"Text": "x", "Left": 0, "Top": 0});

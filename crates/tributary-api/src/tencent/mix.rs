@@ -513,6 +513,8 @@ pub fn translate(
             user_data: mix_sei(body)?,
             sound_levels: false,
         },
+        // A single input with AllowCopy = 1 is passed through as it is.
+        bypass: allow_copy,
     };
     spec.validate(limits).map_err(spec_error)?;
     Ok(Create::Mix { session_id, spec })

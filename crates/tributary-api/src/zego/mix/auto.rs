@@ -18,7 +18,6 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
     let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
     let room_id = required(p, "RoomId", MIX_BAD_PARAM)?.to_string();
-    top_level_refusals(p, 0)?;
     // Auto-mix outputs are audio-only: SEI has no video to travel in.
     for f in ["UserData", "SoundLevel"] {
         if let Some(v) = p.non_empty(f)
@@ -116,6 +115,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             lenient_images: false,
             timing: timing(p)?,
             stream_data: Default::default(),
+            bypass: false,
         },
         ex_para: ex_para(p)?,
         started_ms: now,

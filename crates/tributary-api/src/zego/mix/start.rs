@@ -69,7 +69,6 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
             ),
         ));
     }
-    top_level_refusals(p, raw_inputs.len())?;
     let check_mode = in_range(top_int(p, "CheckImageMode")?, "CheckImageMode", 0, 2, 0)?;
     let inputs = raw_inputs
         .iter()
@@ -133,6 +132,7 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         lenient_images: check_mode > 0,
         timing: timing(p)?,
         stream_data: stream_data(p)?,
+        bypass: in_range(top_int(p, "ByPass")?, "ByPass", 0, 1, 0)? == 1,
     };
     let now = call.now_ms;
     let task = MixTask {

@@ -578,21 +578,6 @@ pub(super) fn timing(p: &Params) -> Result<Timing, ZegoError> {
     })
 }
 
-/// Fields of work not done yet (pass-through), refused by name when they ask for
-/// something.
-pub(super) fn top_level_refusals(p: &Params, inputs: usize) -> Result<(), ZegoError> {
-    // ByPass only applies to a task of exactly one input; with more it asks for nothing.
-    if inputs == 1
-        && let Some(v) = p.non_empty("ByPass")
-        && v != "0"
-    {
-        return Err(bad(
-            "ByPass (single-stream pass-through) is not supported by this server yet; leave it out",
-        ));
-    }
-    Ok(())
-}
-
 /// `UserData` (base64, at most 4000 characters) and `SoundLevel` (0/1).
 pub(super) fn stream_data(p: &Params) -> Result<StreamData, ZegoError> {
     use base64::Engine as _;
@@ -755,10 +740,6 @@ mod tests {
             1,
         );
         assert!(half.unwrap_err().message.contains("TargetRoom"));
-        // ByPass asks for nothing unless the task has exactly one input.
-        let p = params(json!({"ByPass": 1}));
-        assert!(top_level_refusals(&p, 2).is_ok());
-        assert!(top_level_refusals(&p, 1).is_err());
     }
 
     fn params(body: Value) -> Params {
