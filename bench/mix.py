@@ -352,6 +352,43 @@ def dressed(clips):
               f"out {statistics.median(fps[name]):.1f} fps; late ticks {late[name]}")
 
 
+def bypass(clips):
+    """N pass-through tasks beside N `ffmpeg -c copy` relays through nginx-rtmp, one input."""
+    n = int(os.environ.get("BYPASS_TASKS", "20"))
+    print(f"## BYPASS: {n} pass-through tasks of one 640x480@30 input vs {n} ffmpeg -c copy relays; {SECS} s")
+    tp, rtmp, http = start_tributary()
+    pub = publish(clips[0], f"{rtmp}/in0")
+    wait_for(lambda: get_json(f"{http}/api/streams/{APP}/in0")["video_codec"], "input")
+    for i in range(n):
+        zego(http, "StartMix", {"TaskId": f"bp{i}", "UserId": f"u{i}", "ByPass": 1,
+                                "MixInput": [{"StreamId": "in0", "RectInfo": {"Top": 0, "Left": 0, "Right": 640, "Bottom": 480}}],
+                                "MixOutput": [{"StreamId": f"out{i}", "Width": 640, "Height": 480, "Fps": 30,
+                                               "VideoBitrate": 1000000}]})
+    time.sleep(4)
+    c0 = cpu_s(tp.pid)
+    time.sleep(SECS)
+    t_cpu = (cpu_s(tp.pid) - c0) / SECS
+    outs = sum(o["frames_encoded"] for i in range(n) for o in get_json(f"{http}/api/mix/{APP}/bp{i}")["outputs"])
+    stop(pub)
+    stop(tp)
+    np_, nurl = start_nginx()
+    pub = publish(clips[0], f"{nurl}/in0")
+    time.sleep(2)
+    relays = [spawn(["ffmpeg", "-v", "error", "-i", f"{nurl}/in0", "-c", "copy", "-f", "flv", f"{nurl}/out{i}"])
+              for i in range(n)]
+    time.sleep(6)
+    c0, n0 = sum(cpu_s(r.pid) for r in relays), cpu_s(np_.pid)
+    time.sleep(SECS)
+    f_cpu = (sum(cpu_s(r.pid) for r in relays) - c0 + cpu_s(np_.pid) - n0) / SECS
+    for r in relays:
+        stop(r)
+    stop(pub)
+    stop(np_)
+    print(f"tributary {t_cpu:.3f} core-s/media-s for ingest + {n} pass-through tasks "
+          f"({outs} video packets out so far); ffmpeg x{n} + nginx-rtmp {f_cpu:.3f}; "
+          f"ratio {t_cpu / f_cpu:.2f}")
+
+
 def capacity(clips):
     print("## CAP: N x (4 x 320x240 -> 640x360@30, 800 kb/s) in real time")
     for n in CAP_LIST:
@@ -454,6 +491,8 @@ def main():
             audio_clip(path, 300 + 200 * i)
         if "j1" in os.environ.get("PARTS", "j1 cap audio"):
             j1(big)
+        if "bypass" in os.environ.get("PARTS", "j1 cap audio"):
+            bypass(big)
         if "dress" in os.environ.get("PARTS", "j1 cap audio"):
             dressed(big)
         if "cap" in os.environ.get("PARTS", "j1 cap audio"):
