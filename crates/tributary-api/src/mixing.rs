@@ -646,6 +646,7 @@ mod tests {
                 timing: Default::default(),
                 stream_data: Default::default(),
                 bypass: false,
+                gop_s: 0,
             },
             ex_para: vec![],
             started_ms: 1,

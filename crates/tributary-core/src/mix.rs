@@ -426,7 +426,14 @@ pub struct MixSpec {
     /// outputs carry its own packets, nothing decoded or encoded ([`MixSpec::is_bypass`]).
     #[serde(default)]
     pub bypass: bool,
+    /// Seconds between key frames in video outputs; 0 means the default, 2 s.
+    #[serde(default)]
+    pub gop_s: u32,
 }
+
+/// The key-frame interval when none is asked for, and the longest one, seconds.
+pub const DEFAULT_GOP_S: u32 = 2;
+pub const MAX_GOP_S: u32 = 10;
 
 /// Most user data bytes a task carries (the vendor's 4000 base64 characters, decoded).
 pub const MAX_USER_DATA: usize = 3_000;
@@ -467,6 +474,7 @@ pub enum Field {
     ImageLayer,
     UserData,
     SoundLevelId,
+    Gop,
 }
 
 impl Field {
@@ -493,6 +501,7 @@ impl Field {
             Field::ImageLayer => "image layer",
             Field::UserData => "user data",
             Field::SoundLevelId => "sound level id",
+            Field::Gop => "key-frame interval",
         }
     }
 }
@@ -791,6 +800,16 @@ impl MixSpec {
                 }
             }
         }
+        if self.gop_s > MAX_GOP_S {
+            return Err(invalid(
+                Item::Task,
+                Field::Gop,
+                format!(
+                    "must be within [1, {MAX_GOP_S}] seconds, not {}",
+                    self.gop_s
+                ),
+            ));
+        }
         if self.timing.recv_buffer_ms > MAX_RECV_BUFFER_MS {
             return Err(invalid(
                 Item::Task,
@@ -827,6 +846,15 @@ impl MixSpec {
     /// and bitrates then do not apply; the outputs carry the input's own codecs.
     pub fn is_bypass(&self) -> bool {
         self.bypass && self.inputs.len() == 1 && matches!(self.inputs[0].source, Source::Stream(_))
+    }
+
+    /// Seconds between key frames.
+    pub fn gop(&self) -> u32 {
+        if self.gop_s == 0 {
+            DEFAULT_GOP_S
+        } else {
+            self.gop_s
+        }
     }
 
     /// Stream ids this task reads from the hub.
@@ -918,6 +946,7 @@ pub(crate) mod tests {
             timing: Default::default(),
             stream_data: Default::default(),
             bypass: false,
+            gop_s: 0,
         }
     }
 

@@ -189,6 +189,7 @@ impl MixTasks {
                 return Err(TaskError::KindChanged(old.task_id.clone(), kind));
             }
             req.spec.fps = old.spec.fps;
+            req.spec.gop_s = old.spec.gop_s;
             req.spec.timing = old.spec.timing;
             for (new, first) in req.spec.outputs.iter_mut().zip(&old.spec.outputs) {
                 new.audio_bitrate_bps = first.audio_bitrate_bps;

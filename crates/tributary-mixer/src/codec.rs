@@ -376,7 +376,8 @@ pub struct Encoded {
     pub key: bool,
 }
 
-/// libx264 with `veryfast`/`zerolatency`, CBR-ish (VBV of one second), GOP 2 s.
+/// libx264 with `veryfast`/`zerolatency`, CBR-ish (VBV of one second), a key frame every
+/// `gop_s` seconds.
 pub struct VideoEncoder {
     enc: ff::encoder::video::Encoder,
     frame: ff::frame::Video,
@@ -391,6 +392,7 @@ impl VideoEncoder {
         fps: u32,
         bitrate_bps: u32,
         preset: &str,
+        gop_s: u32,
     ) -> Result<Self, CodecError> {
         init();
         let codec = ff::encoder::find_by_name("libx264").ok_or(CodecError::Missing("libx264"))?;
@@ -405,7 +407,7 @@ impl VideoEncoder {
         enc.set_format(Pixel::YUV420P);
         enc.set_time_base((1, 1000));
         enc.set_frame_rate(Some((fps as i32, 1)));
-        enc.set_gop(2 * fps);
+        enc.set_gop(gop_s.max(1) * fps);
         enc.set_max_b_frames(0);
         enc.set_bit_rate(bitrate_bps as usize);
         enc.set_max_bit_rate(bitrate_bps as usize);
@@ -699,7 +701,7 @@ mod tests {
 
     #[test]
     fn h264_round_trip_keeps_colours() {
-        let mut enc = VideoEncoder::new(160, 120, 15, 300_000, "ultrafast").unwrap();
+        let mut enc = VideoEncoder::new(160, 120, 15, 300_000, "ultrafast", 2).unwrap();
         assert_eq!(enc.config()[0], 1, "an avcC record");
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         let pic = I420::filled(160, 120, 0xff0000);
@@ -733,7 +735,7 @@ mod tests {
                 bottom: 120,
             },
         );
-        let mut enc = VideoEncoder::new(160, 120, 15, 400_000, "ultrafast").unwrap();
+        let mut enc = VideoEncoder::new(160, 120, 15, 400_000, "ultrafast", 2).unwrap();
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         let mut decoded = Vec::new();
         for i in 0..5 {
@@ -772,7 +774,7 @@ mod tests {
                 let _ = dec.decode(&noise(1 + i * 37), i as i64 * 40, i as i64 * 40);
             }
         }
-        let enc = VideoEncoder::new(64, 48, 10, 100_000, "ultrafast").unwrap();
+        let enc = VideoEncoder::new(64, 48, 10, 100_000, "ultrafast", 2).unwrap();
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         for i in 0..50 {
             let mut au = (200u32 + i).to_be_bytes().to_vec();

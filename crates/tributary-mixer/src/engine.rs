@@ -740,7 +740,10 @@ impl Engine {
                         &self.hub,
                         hub_key,
                         o.clone(),
-                        spec.fps,
+                        crate::output::Cadence {
+                            fps: spec.fps,
+                            gop_s: spec.gop(),
+                        },
                         self.config.preset.clone(),
                         &self.config.url_policy,
                     ))

@@ -25,6 +25,13 @@ use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
 use crate::frame::I420;
 use crate::heaac::HeAacEncoder;
 
+/// An output's frame rate and key-frame interval (seconds), fixed for its life.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cadence {
+    pub fps: u32,
+    pub gop_s: u32,
+}
+
 /// Ticks queued per output: a few frames of slack, then drops.
 const OUTPUT_QUEUE: usize = 8;
 
@@ -94,7 +101,7 @@ impl Output {
         hub: &Hub,
         key: String,
         spec: MixOutput,
-        fps: u32,
+        cadence: Cadence,
         preset: String,
         policy: &UrlPolicy,
     ) -> Output {
@@ -131,7 +138,8 @@ impl Output {
             settings: settings.clone(),
             counters: counters.clone(),
             stop: stop.clone(),
-            fps,
+            fps: cadence.fps,
+            gop_s: cadence.gop_s,
             preset,
             publisher: None,
             enc: None,
@@ -226,6 +234,7 @@ struct Worker {
     counters: Arc<OutputCounters>,
     stop: Arc<AtomicBool>,
     fps: u32,
+    gop_s: u32,
     preset: String,
     publisher: Option<Publisher>,
     enc: Option<Encoders>,
@@ -422,7 +431,14 @@ impl Worker {
     fn open(&self, spec: &MixOutput, publisher: &Publisher, now_ms: i64) -> Option<Encoders> {
         let video = match spec.video {
             Some(v) => {
-                match VideoEncoder::new(v.width, v.height, self.fps, v.bitrate_bps, &self.preset) {
+                match VideoEncoder::new(
+                    v.width,
+                    v.height,
+                    self.fps,
+                    v.bitrate_bps,
+                    &self.preset,
+                    self.gop_s,
+                ) {
                     Ok(e) => Some(e),
                     Err(err) => {
                         warn!(stream = %self.key, error = %err, "cannot open the video encoder");

@@ -127,7 +127,8 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
         "InputStreamList": [
             {"InputStreamName": "canvas1", "LayoutParams": {"ImageLayer": 1, "InputType": 3, "ImageWidth": 320, "ImageHeight": 240, "Color": "0x0000FF"}},
             {"InputStreamName": "red", "LayoutParams": {"ImageLayer": 2, "ImageWidth": 0.5, "ImageHeight": 240, "LocationX": 0, "LocationY": 0}}],
-        "OutputParams": {"OutputStreamName": "tc_mix", "OutputStreamType": 1, "OutputStreamBitRate": 500, "OutputStreamFrameRate": 15}})
+        "OutputParams": {"OutputStreamName": "tc_mix", "OutputStreamType": 1, "OutputStreamBitRate": 500,
+                         "OutputStreamFrameRate": 15, "OutputStreamGop": 1}})
     .to_string();
     let now = now_secs();
     let (ct, r) = tc3(&s, "CreateCommonMixStream", SECRET_KEY, now, None, &body);
@@ -157,6 +158,31 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
             break;
         }
         assert!(Instant::now() < deadline, "left {l:?} right {r:?}");
+    }
+
+    // OutputStreamGop 1: a key frame every second.
+    let out = ffprobe(&[
+        "-read_intervals",
+        "%+5",
+        "-select_streams",
+        "v",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+        &url,
+    ]);
+    let keys: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(",K"))
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect();
+    assert!(keys.len() >= 3, "key frames at {keys:?}");
+    for w in keys.windows(2) {
+        assert!(
+            (0.9..=1.1).contains(&(w[1] - w[0])),
+            "key frames at {keys:?}"
+        );
     }
 
     // Same session, another output: refused. Unknown key, bad signature, old timestamp.

@@ -382,6 +382,7 @@ fn run(
                     cancel(mixing, app_id, &session_id, false).map(|_| Map::new())
                 }
                 Create::Mix { session_id, spec } => {
+                    let spec = *spec;
                     if let Ok(Some(old)) = mixing.get(app_id, &session_id)
                         && old.spec.outputs.first().map(|o| &o.target)
                             != spec.outputs.first().map(|o| &o.target)

@@ -5,8 +5,7 @@
 //! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
-//! them: portrait segmentation, `PassInputSei`, a GOP other than 2 s, output sample rates
-//! other than 44.1 kHz. `MixSei` travels as the user data of tributary's SEI. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
+//! them: portrait segmentation, `PassInputSei`, output sample rates other than 44.1 kHz. `MixSei` travels as the user data of tributary's SEI. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
 //! or JPEG; a web page cannot be rendered here and fails to load).
 
 use serde_json::Value;
@@ -29,7 +28,10 @@ pub const IDLE_S: u32 = 900;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Create {
     /// Start or update the session's mix.
-    Mix { session_id: String, spec: MixSpec },
+    Mix {
+        session_id: String,
+        spec: Box<MixSpec>,
+    },
     /// A single input without `AllowCopy`: the vendor's way to end a mix.
     Cancel { session_id: String },
 }
@@ -515,9 +517,22 @@ pub fn translate(
         },
         // A single input with AllowCopy = 1 is passed through as it is.
         bypass: allow_copy,
+        gop_s: match body.get("OutputParams").map(|o| int(o, "OutputStreamGop")) {
+            Some(Ok(Some(g))) if (1..=10).contains(&g) => g as u32,
+            Some(Ok(Some(g))) => {
+                return Err(invalid(format!(
+                    "OutputParams.OutputStreamGop must be within [1, 10] seconds, not {g}"
+                )));
+            }
+            Some(Err(e)) => return Err(e),
+            _ => 0,
+        },
     };
     spec.validate(limits).map_err(spec_error)?;
-    Ok(Create::Mix { session_id, spec })
+    Ok(Create::Mix {
+        session_id,
+        spec: Box::new(spec),
+    })
 }
 
 /// `OutputParams.MixSei`: a custom string players receive in the output's SEI. It travels
@@ -563,6 +578,7 @@ fn spec_error(e: MixError) -> TcError {
                 Field::AudioBitrate => ("InvalidParameter", "OutputParams.OutputAudioBitRate"),
                 Field::Channels => ("InvalidParameter", "OutputParams.OutputAudioChannels"),
                 Field::Fps => ("InvalidParameter", "OutputParams.OutputStreamFrameRate"),
+                Field::Gop => ("InvalidParameter", "OutputParams.OutputStreamGop"),
                 other => ("InvalidParameter", other.neutral_name()),
             };
             let at = match item {
@@ -627,11 +643,7 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
             format!("OutputStreamBitRate is in kbps and must be within [10, 10000], not {kbps}"),
         ));
     }
-    if let Some(g) = int(o, "OutputStreamGop")?
-        && g != 2
-    {
-        return Err(unsupported(&format!("OutputStreamGop {g} (only 2 s)")));
-    }
+    // OutputStreamGop: read by `translate` (core checks 1–10 s).
     let fps = int(o, "OutputStreamFrameRate")?.unwrap_or(25);
     if !(1..=60).contains(&fps) {
         return Err(invalid(format!(
@@ -715,7 +727,7 @@ mod tests {
             &sizes,
             &marks,
         )? {
-            Create::Mix { spec, .. } => Ok(spec),
+            Create::Mix { spec, .. } => Ok(*spec),
             Create::Cancel { .. } => panic!("a cancel"),
         }
     }

@@ -116,6 +116,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
             timing: timing(p)?,
             stream_data: Default::default(),
             bypass: false,
+            gop_s: 0,
         },
         ex_para: ex_para(p)?,
         started_ms: now,

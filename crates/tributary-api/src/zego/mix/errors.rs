@@ -31,6 +31,7 @@ fn field_name(field: Field) -> &'static str {
         Field::ImageLayer => "image layer",
         Field::UserData => "UserData",
         Field::SoundLevelId => "SoundLevelId",
+        Field::Gop => "GOP",
     }
 }
 

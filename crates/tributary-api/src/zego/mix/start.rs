@@ -133,6 +133,7 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
         timing: timing(p)?,
         stream_data: stream_data(p)?,
         bypass: in_range(top_int(p, "ByPass")?, "ByPass", 0, 1, 0)? == 1,
+        gop_s: 0,
     };
     let now = call.now_ms;
     let task = MixTask {
