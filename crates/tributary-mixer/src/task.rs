@@ -228,13 +228,16 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                     out.offer_copy(&packets);
                 }
             }
-            shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
-            metrics.ticks.inc();
-            metrics.inputs.set(plan.inputs.len() as i64);
-            metrics.inputs_live.set(live);
             samples_done = None;
-            if idle.observe(live > 0, idle_ms(&plan.spec), now) {
-                info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
+            if finish_tick(
+                &shared,
+                &metrics,
+                &plan,
+                live,
+                &mut idle,
+                idle_ms(&plan.spec),
+                now,
+            ) {
                 return Ended::Idle;
             }
             n += 1;
@@ -259,7 +262,6 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             _ => end,
         };
         let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - start) as usize];
-        let mut any_live = false;
         let mut live_inputs = 0i64;
         let metering = plan.spec.stream_data.sound_levels;
         for (idx, (inp, spec)) in plan.inputs.iter().zip(&plan.spec.inputs).enumerate() {
@@ -270,7 +272,6 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                 warn!(task = %shared.name, input = %inp.source.describe(), "mix input lost");
             }
             if s.status == InputStatus::Live {
-                any_live = true;
                 live_inputs += 1;
             }
             if !spec.content.has_audio() {
@@ -326,17 +327,41 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                 out.offer(&tick);
             }
         }
-        shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
-        metrics.ticks.inc();
-        metrics.inputs.set(plan.inputs.len() as i64);
-        metrics.inputs_live.set(live_inputs);
-
-        if idle.observe(any_live, idle_ms(&plan.spec), now) {
-            info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
+        if finish_tick(
+            &shared,
+            &metrics,
+            &plan,
+            live_inputs,
+            &mut idle,
+            idle_ms(&plan.spec),
+            now,
+        ) {
             return Ended::Idle;
         }
         n += 1;
     }
+}
+
+/// The end of every tick: counters, gauges and the idle rule. True when every input has
+/// been gone for the task's idle time (the task stops).
+fn finish_tick(
+    shared: &Shared,
+    metrics: &TickMetrics,
+    plan: &Plan,
+    live_inputs: i64,
+    idle: &mut IdleWatch,
+    idle_ms: i64,
+    now: i64,
+) -> bool {
+    shared.counters.ticks.fetch_add(1, Ordering::Relaxed);
+    metrics.ticks.inc();
+    metrics.inputs.set(plan.inputs.len() as i64);
+    metrics.inputs_live.set(live_inputs);
+    if idle.observe(live_inputs > 0, idle_ms, now) {
+        info!(task = %shared.name, idle_s = plan.spec.max_idle_s, "every input gone for MaxIdleTime; stopping");
+        return true;
+    }
+    false
 }
 
 fn tick_rate(spec: &MixSpec) -> u32 {
