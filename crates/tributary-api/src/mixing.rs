@@ -59,6 +59,10 @@ pub trait MixEngine: Send + Sync + 'static {
     /// Starts the task, or updates it in place.
     fn start(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Result<(), EngineRefusal>;
     fn stop(&self, app_id: AppId, task_id: &str);
+    /// The frame rate a live stream announces or shows, if known.
+    fn stream_fps(&self, _app_id: AppId, _stream_id: &str) -> Option<f64> {
+        None
+    }
     /// Whether the task runs here now.
     fn is_running(&self, app_id: AppId, task_id: &str) -> bool;
     /// The picture size of a live stream, from its metadata.
@@ -226,7 +230,22 @@ impl MixControl {
             .map_err(MixControlError::Engine)?;
         let now = self.control.now_ms();
         let mut ops = vec![WriteOp::PutMixTask(Box::new(plan.task.clone()))];
-        if !plan.is_update {
+        if plan.task.is_transcode() {
+            // The vendor announces updates of a transcode too.
+            let status = if plan.is_update {
+                "TranscodeUpdated"
+            } else {
+                "TranscodeStarted"
+            };
+            ops.extend(transcode_callbacks(
+                &app,
+                "transcode_start",
+                status,
+                None,
+                &plan.task,
+                now,
+            ));
+        } else if !plan.is_update {
             ops.extend(mix_callbacks(
                 &app,
                 "mix_start",
@@ -280,13 +299,26 @@ impl MixControl {
         let mut ops = vec![WriteOp::DeleteMixTask {
             task_id: task_id.to_string(),
         }];
-        ops.extend(mix_callbacks(
-            &app,
-            "mix_stop",
-            &task_for_cb,
-            &self.control,
-            self.control.now_ms(),
-        ));
+        if task.is_transcode() {
+            // StopReason 0: stopped by the user; 1: stopped by itself.
+            let why = u8::from(reason != StopReason::Requested);
+            ops.extend(transcode_callbacks(
+                &app,
+                "transcode_stop",
+                "TranscodeStopped",
+                Some(why),
+                &task_for_cb,
+                self.control.now_ms(),
+            ));
+        } else {
+            ops.extend(mix_callbacks(
+                &app,
+                "mix_stop",
+                &task_for_cb,
+                &self.control,
+                self.control.now_ms(),
+            ));
+        }
         self.control.write(&WriteBatch { app_id, ops })?;
         self.engine.stop(app_id, task_id);
         tasks.commit_stop(task_id);
@@ -411,6 +443,10 @@ impl MixControl {
         self.engine.stream_size(app_id, stream_id)
     }
 
+    pub fn stream_fps(&self, app_id: AppId, stream_id: &str) -> Option<f64> {
+        self.engine.stream_fps(app_id, stream_id)
+    }
+
     pub fn control(&self) -> &Arc<ControlPlane> {
         &self.control
     }
@@ -426,6 +462,76 @@ fn listed_outputs(task: &MixTask) -> Vec<(String, RoomTarget)> {
                 Some((id.clone(), room.clone()))
             }
             _ => None,
+        })
+        .collect()
+}
+
+/// `transcode_start` / `transcode_stop` (spec §5.6): PascalCase fields, signed like the
+/// other callbacks but under `Timestamp`/`Nonce`/`Signature`.
+fn transcode_callbacks(
+    app: &AppConfig,
+    event: &'static str,
+    status: &'static str,
+    stop_reason: Option<u8>,
+    task: &MixTask,
+    now: u64,
+) -> Vec<WriteOp> {
+    if app.callback_urls.is_empty() {
+        return Vec::new();
+    }
+    let input = match task.spec.inputs.first().map(|i| &i.source) {
+        Some(tributary_core::mix::Source::Stream(id)) => json!({"StreamId": id, "StreamUrl": ""}),
+        Some(tributary_core::mix::Source::Url(u)) => json!({"StreamId": "", "StreamUrl": u}),
+        None => json!({}),
+    };
+    let outputs: Vec<Value> = task
+        .spec
+        .outputs
+        .iter()
+        .map(|o| {
+            let (id, url) = match &o.target {
+                Target::Stream(id) | Target::Replace(id) => (id.clone(), String::new()),
+                Target::Url(u) => (String::new(), u.clone()),
+            };
+            let v = o.video.unwrap_or(tributary_core::mix::VideoOut {
+                width: 0,
+                height: 0,
+                bitrate_bps: 0,
+            });
+            json!({"StreamId": id, "StreamUrl": url, "VideoEncId": 1,
+                   "VideoBitrate": v.bitrate_bps, "ShortEdgeAdaption": 0,
+                   "Fps": task.spec.fps, "Width": v.width, "Height": v.height,
+                   "GOP": task.spec.gop()})
+        })
+        .collect();
+    let timestamp = (now / 1000).to_string();
+    let nonce = rand::random::<u64>().to_string();
+    let mut body = json!({
+        "Event": event,
+        "Appid": app.app_id,
+        "Timestamp": timestamp,
+        "Nonce": nonce,
+        "Signature": crate::callbacks::signature::sign(&app.callback_secret, &timestamp, &nonce),
+        "TaskId": task.task_id,
+        "UserId": task.user_id,
+        "Sequence": task.sequence.unwrap_or(0),
+        "Status": status,
+        "Details": {"Input": input, "Outputs": outputs},
+    });
+    if let (Some(why), Value::Object(m)) = (stop_reason, &mut body) {
+        m.insert("StopReason".into(), Value::from(why));
+    }
+    let text = body.to_string();
+    app.callback_urls
+        .iter()
+        .map(|url| {
+            WriteOp::EnqueueCallback(NewCallback {
+                app_id: app.app_id,
+                event: event.to_string(),
+                url: url.clone(),
+                body: text.clone(),
+                created_ms: now,
+            })
         })
         .collect()
 }

@@ -29,6 +29,8 @@ pub enum TaskKind {
     Manual,
     /// Every audio stream of `room_id`, following joins and leaves, plus extras.
     Auto { extras: Vec<AutoExtra> },
+    /// One input to several renditions (StartCloudTranscode).
+    Transcode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,19 @@ pub struct MixTask {
 impl MixTask {
     pub fn is_auto(&self) -> bool {
         matches!(self.kind, TaskKind::Auto { .. })
+    }
+
+    pub fn is_transcode(&self) -> bool {
+        matches!(self.kind, TaskKind::Transcode)
+    }
+
+    /// What kind of task this is, in words.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TaskKind::Manual => "audio+video mix",
+            TaskKind::Auto { .. } => "auto-mix",
+            TaskKind::Transcode => "transcode",
+        }
     }
 
     /// The spec to run, given the room's current streams (used by auto-mixes only), at
@@ -108,7 +123,7 @@ pub enum TaskError {
     #[error("task {0} does not exist")]
     NotFound(String),
     #[error(
-        "task {0} is an {1}; stop it before starting it again as the other kind (audio+video vs auto-mix)"
+        "task {0} is a running {1}; stop it before starting it again as another kind (mix, auto-mix, transcode)"
     )]
     KindChanged(String, &'static str),
     #[error("output stream {stream} is already produced by task {task_id}")]
@@ -180,13 +195,8 @@ impl MixTasks {
                 });
             }
             check_sequence(old.sequence, req.sequence)?;
-            if old.is_auto() != req.is_auto() {
-                let kind = if old.is_auto() {
-                    "auto-mix"
-                } else {
-                    "audio+video mix"
-                };
-                return Err(TaskError::KindChanged(old.task_id.clone(), kind));
+            if old.kind_name() != req.kind_name() {
+                return Err(TaskError::KindChanged(old.task_id.clone(), old.kind_name()));
             }
             req.spec.fps = old.spec.fps;
             req.spec.gop_s = old.spec.gop_s;

@@ -886,6 +886,14 @@ impl Engine {
         Some((st.width? as u32, st.height? as u32))
     }
 
+    /// The frame rate a live stream announces in its metadata, else the one measured.
+    pub fn stream_fps(&self, app_id: u64, stream_id: &str) -> Option<f64> {
+        let st = self.hub.stream(&key(app_id, stream_id))?.stats();
+        st.fps
+            .filter(|f| *f > 0.0)
+            .or(Some(st.measured_fps).filter(|f| *f > 0.0))
+    }
+
     /// Tasks stopped or updated since the engine started.
     pub fn churn_total(&self) -> u64 {
         self.churn.load(Ordering::Relaxed)

@@ -66,6 +66,10 @@ impl MixEngine for EngineAdapter {
     fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)> {
         self.0.stream_size(app_id as u64, stream_id)
     }
+
+    fn stream_fps(&self, app_id: AppId, stream_id: &str) -> Option<f64> {
+        self.0.stream_fps(app_id as u64, stream_id)
+    }
 }
 
 /// Stops (with `mix_stop`) the tasks that ended by themselves: idle for MaxIdleTime, or

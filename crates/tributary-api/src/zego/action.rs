@@ -18,13 +18,13 @@ pub enum Action {
     GetMixTaskInfo,
     StartAutoMix,
     StopAutoMix,
+    StartCloudTranscode,
+    StopCloudTranscode,
 }
 
 /// Actions of the vendor's catalogue that this server does not answer yet; they get
 /// 100000007 with a Message saying so rather than a generic "unknown".
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "StartCloudTranscode",
-    "StopCloudTranscode",
     "DescribeUsers",
     "DescribeUserList",
     "KickoutUser",
@@ -32,7 +32,7 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
 ];
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 16] = [
         Action::AddStream,
         Action::DeleteStream,
         Action::DescribeSimpleStreamList,
@@ -47,6 +47,8 @@ impl Action {
         Action::GetMixTaskInfo,
         Action::StartAutoMix,
         Action::StopAutoMix,
+        Action::StartCloudTranscode,
+        Action::StopCloudTranscode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +67,8 @@ impl Action {
             Action::GetMixTaskInfo => "GetMixTaskInfo",
             Action::StartAutoMix => "StartAutoMix",
             Action::StopAutoMix => "StopAutoMix",
+            Action::StartCloudTranscode => "StartCloudTranscode",
+            Action::StopCloudTranscode => "StopCloudTranscode",
         }
     }
 
@@ -92,7 +96,9 @@ impl Action {
             | Action::StopMix
             | Action::GetMixTaskInfo
             | Action::StartAutoMix
-            | Action::StopAutoMix => Family::Mix,
+            | Action::StopAutoMix
+            | Action::StartCloudTranscode
+            | Action::StopCloudTranscode => Family::Mix,
         }
     }
 
@@ -123,7 +129,9 @@ impl Action {
                 | Action::StopMix
                 | Action::GetMixTaskInfo
                 | Action::StartAutoMix
-                | Action::StopAutoMix,
+                | Action::StopAutoMix
+                | Action::StartCloudTranscode
+                | Action::StopCloudTranscode,
                 _,
             ) => 100.0,
         }

@@ -236,6 +236,8 @@ fn writes(action: Action) -> bool {
             | Action::StopMix
             | Action::StartAutoMix
             | Action::StopAutoMix
+            | Action::StartCloudTranscode
+            | Action::StopCloudTranscode
     )
 }
 
@@ -267,5 +269,7 @@ fn dispatch(
         Action::GetMixTaskInfo => mix::get_mix_task_info(&call),
         Action::StartAutoMix => mix::start_auto_mix(&call),
         Action::StopAutoMix => mix::stop_auto_mix(&call),
+        Action::StartCloudTranscode => mix::start_cloud_transcode(&call),
+        Action::StopCloudTranscode => mix::stop_cloud_transcode(&call),
     }
 }

@@ -1,10 +1,11 @@
-//! The mixing actions: StartMix, StopMix, GetMixTaskInfo, StartAutoMix, StopAutoMix.
+//! The mixing actions: StartMix, StopMix, GetMixTaskInfo, StartAutoMix, StopAutoMix,
+//! StartCloudTranscode, StopCloudTranscode.
 //!
 //! Wire fields in, a vendor-neutral [`MixTask`] out. Fields the engine does not implement
 //! yet are refused with 110200002 and a Message naming them, never silently dropped.
 //! Decisions where the vendor is silent or contradicts itself (see the spec §6, §8):
-//! - `AudioCodec` absent means AAC-LC (the vendor's default HE-AAC is not implemented);
-//!   an explicit 0, 2 or 3 is refused.
+//! - `AudioCodec` absent means AAC-LC (what every player decodes); 0 is HE-AAC, 2 MP3;
+//!   3 (Opus) is refused with the reason.
 //! - A `Sequence` not greater than the task's last one is refused with 110200002 and a
 //!   Message saying so; nothing is applied.
 //! - An output of `Width` and `Height` ≤ 1 is audio-only (the vendor's 1×1 convention).
@@ -13,17 +14,20 @@
 //!
 //! One concept per file: `wire` (the request's fields → core types, refusals by name),
 //! `start` (StartMix: start or live update, PlayInfo), `auto` (StartAutoMix/StopAutoMix),
-//! `stop` (StopMix, GetMixTaskInfo), `errors` (core and engine errors → ZEGO codes).
+//! `stop` (StopMix, GetMixTaskInfo), `transcode` (StartCloudTranscode/StopCloudTranscode),
+//! `errors` (core and engine errors → ZEGO codes).
 
 mod auto;
 mod errors;
 mod start;
 mod stop;
+mod transcode;
 mod wire;
 
 pub(super) use auto::{start_auto_mix, stop_auto_mix};
 pub(super) use start::start_mix;
 pub(super) use stop::{get_mix_task_info, stop_mix};
+pub(super) use transcode::{start_cloud_transcode, stop_cloud_transcode};
 
 use super::Call;
 use super::codes::{GW_ACTION_UNSUPPORTED, ZegoError};
