@@ -389,6 +389,48 @@ def bypass(clips):
           f"ratio {t_cpu / f_cpu:.2f}")
 
 
+def transcode():
+    """A 720p30 input to a 720p + 540p + 360p ladder: StartCloudTranscode beside one ffmpeg
+    (one decode, split, three scales and encodes) reading the same input from nginx-rtmp."""
+    path = os.path.join(TMP, "hd.flv")
+    clip(path, "1280x720", 440, secs=60, bitrate="3000k")
+    print(f"## TRANSCODE: 720p30 -> 720p 1.5M + 540p 1M + 360p 0.6M, x264 veryfast + AAC; {SECS} s")
+    tp, rtmp, http = start_tributary()
+    pub = publish(path, f"{rtmp}/hd")
+    wait_for(lambda: get_json(f"{http}/api/streams/{APP}/hd")["video_codec"], "input")
+    zego(http, "StartCloudTranscode", {"TaskId": "tc", "UserId": "bench",
+                                       "TranscodeInput": {"StreamId": "hd"},
+                                       "TranscodeOutput": [{"StreamId": f"r{t}", "TemplateId": t} for t in (2, 1, 0)]})
+    time.sleep(6)
+    s0, c0 = get_json(f"{http}/api/mix/{APP}/tc"), cpu_s(tp.pid)
+    time.sleep(SECS)
+    s1, c1 = get_json(f"{http}/api/mix/{APP}/tc"), cpu_s(tp.pid)
+    t_cpu = (c1 - c0) / SECS
+    frames = [o1["frames_encoded"] - o0["frames_encoded"] for o0, o1 in zip(s0["outputs"], s1["outputs"])]
+    stop(pub)
+    stop(tp)
+    np_, nurl = start_nginx()
+    pub = publish(path, f"{nurl}/hd")
+    time.sleep(2)
+    enc = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-r", "30"]
+    args = ["ffmpeg", "-v", "error", "-i", f"{nurl}/hd", "-filter_complex",
+            "[0:v]split=3[a][b][c];[b]scale=-2:540[b2];[c]scale=-2:360[c2]"]
+    for label, rate, name in (("[a]", "1500k", "r2"), ("[b2]", "1000k", "r1"), ("[c2]", "600k", "r0")):
+        args += ["-map", label, "-map", "0:a", *enc, "-b:v", rate, "-maxrate", rate, "-bufsize", rate,
+                 "-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", "-f", "flv", f"{nurl}/{name}"]
+    fp = spawn(args)
+    time.sleep(8)
+    c0, n0 = cpu_s(fp.pid), cpu_s(np_.pid)
+    time.sleep(SECS)
+    f_cpu = (cpu_s(fp.pid) - c0 + cpu_s(np_.pid) - n0) / SECS
+    stop(fp)
+    stop(pub)
+    stop(np_)
+    fps = ", ".join(f"{f / SECS:.1f}" for f in frames)
+    print(f"tributary {t_cpu:.3f} core-s/media-s (ingest + transcode; renditions at {fps} fps); "
+          f"ffmpeg + nginx-rtmp {f_cpu:.3f}; ratio {t_cpu / f_cpu:.2f}")
+
+
 def capacity(clips):
     print("## CAP: N x (4 x 320x240 -> 640x360@30, 800 kb/s) in real time")
     for n in CAP_LIST:
@@ -491,6 +533,8 @@ def main():
             audio_clip(path, 300 + 200 * i)
         if "j1" in os.environ.get("PARTS", "j1 cap audio"):
             j1(big)
+        if "transcode" in os.environ.get("PARTS", "j1 cap audio"):
+            transcode()
         if "bypass" in os.environ.get("PARTS", "j1 cap audio"):
             bypass(big)
         if "dress" in os.environ.get("PARTS", "j1 cap audio"):

@@ -303,7 +303,8 @@ mod tests {
         assert_eq!(by_short_edge(360, (1280, 720)), (640, 360));
         assert_eq!(by_short_edge(720, (720, 1280)), (720, 1280));
         assert_eq!(by_short_edge(540, (640, 480)), (720, 540));
+        assert_eq!(by_short_edge(360, (1000, 700)), (514, 360));
         // Odd results round up to even.
-        assert_eq!(by_short_edge(360, (1000, 700)), (516, 360));
+        assert_eq!(by_short_edge(360, (1280, 718)), (642, 360));
     }
 }
