@@ -318,7 +318,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             });
         let tick = Arc::new(Tick {
             pts_ms: t_ms,
-            canvas: canvas.map(Arc::new),
+            canvas,
             audio: Arc::new(buf),
             sei,
         });
@@ -374,7 +374,7 @@ fn tick_rate(spec: &MixSpec) -> u32 {
 
 /// The composed picture of one tick (`None` for an audio-only task), and whether any
 /// input's video was on it.
-fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<I420>, bool) {
+fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<Arc<I420>>, bool) {
     let Some(background) = plan.background.as_ref() else {
         return (None, false);
     };
@@ -400,6 +400,19 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<I420>, bool) {
         picks.push((idx, rect, pic, shown));
     }
     let any_video = picks.iter().any(|p| p.2.is_some());
+    // One input that exactly covers the canvas, with nothing drawn on or around it (a
+    // transcode, a full-screen single input): its decoded picture is the canvas, no copy.
+    if let ([(idx, rect, Some(pic), false)], None, true) =
+        (picks.as_slice(), &plan.watermark, plan.images.is_empty())
+    {
+        let decor = &plan.spec.inputs[*idx].decor;
+        let plain = decor.corner_radius == 0 && decor.blur.is_none() && decor.label.is_none();
+        let full = (rect.left, rect.top, rect.right, rect.bottom)
+            == (0, 0, background.width as i32, background.height as i32);
+        if plain && full && (pic.width, pic.height) == (background.width, background.height) {
+            return (Some(pic.clone()), true);
+        }
+    }
     let mut layers: Vec<Layer> = picks
         .iter()
         .map(|(idx, rect, pic, shown)| {
@@ -438,7 +451,7 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<I420>, bool) {
         &mut layers,
         plan.watermark.as_ref().map(|(w, r)| (w, *r)),
     );
-    (Some(canvas), any_video)
+    (Some(Arc::new(canvas)), any_video)
 }
 
 pub(crate) fn stats(shared: &Shared, app_id: u64, task_id: &str, cost: u64) -> TaskStats {
