@@ -565,6 +565,27 @@ fn invalid(item: Item, field: Field, reason: impl Into<String>) -> MixError {
 }
 
 impl MixSpec {
+    /// A task of these inputs and outputs at `fps`, with everything else at its default
+    /// (black canvas, no images, the vendor's 90 s idle time, no stream data, no
+    /// pass-through, the default GOP); dialects set what their request carries.
+    pub fn new(inputs: Vec<MixInput>, outputs: Vec<MixOutput>, fps: u32) -> MixSpec {
+        MixSpec {
+            inputs,
+            outputs,
+            fps,
+            background_rgb: 0,
+            background_image: None,
+            watermark: None,
+            images: Vec::new(),
+            max_idle_s: MIN_IDLE_S,
+            lenient_images: false,
+            timing: Timing::default(),
+            stream_data: StreamData::default(),
+            bypass: false,
+            gop_s: 0,
+        }
+    }
+
     /// The canvas (first video output), if any output carries video.
     pub fn canvas(&self) -> Option<(u32, u32)> {
         self.outputs

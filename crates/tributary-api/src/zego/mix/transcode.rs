@@ -219,48 +219,40 @@ pub(in crate::zego) fn start_cloud_transcode(call: &Call) -> Result<Data, ZegoEr
             .map(|f| f.round().clamp(1.0, 60.0) as u32)
             .unwrap_or(DEFAULT_FPS)
     });
-    let spec = MixSpec {
-        inputs: vec![MixInput {
-            source,
-            rect: Some(Rect {
-                layer: 0,
-                left: 0,
-                top: 0,
-                right: cw as i32,
-                bottom: ch as i32,
+    let inputs = vec![MixInput {
+        source,
+        rect: Some(Rect {
+            layer: 0,
+            left: 0,
+            top: 0,
+            right: cw as i32,
+            bottom: ch as i32,
+        }),
+        content: Content::AudioVideo,
+        volume: 100,
+        render: RenderMode::Fit,
+        crop: None,
+        decor: Default::default(),
+    }];
+    let outputs = renditions
+        .into_iter()
+        .map(|r| MixOutput {
+            target: r.target,
+            video: Some(VideoOut {
+                width: r.width,
+                height: r.height,
+                bitrate_bps: r.bitrate,
             }),
-            content: Content::AudioVideo,
-            volume: 100,
-            render: RenderMode::Fit,
-            crop: None,
-            decor: Default::default(),
-        }],
-        outputs: renditions
-            .into_iter()
-            .map(|r| MixOutput {
-                target: r.target,
-                video: Some(VideoOut {
-                    width: r.width,
-                    height: r.height,
-                    bitrate_bps: r.bitrate,
-                }),
-                audio_bitrate_bps: AUDIO_BPS,
-                channels: 2,
-                room: None,
-                audio_codec: AudioCodec::AacLc,
-            })
-            .collect(),
-        fps,
-        background_rgb: 0,
-        background_image: None,
-        watermark: None,
-        images: Vec::new(),
+            audio_bitrate_bps: AUDIO_BPS,
+            channels: 2,
+            room: None,
+            audio_codec: AudioCodec::AacLc,
+        })
+        .collect();
+    let spec = MixSpec {
         max_idle_s: max_idle(p)?,
-        lenient_images: false,
-        timing: Default::default(),
-        stream_data: Default::default(),
-        bypass: false,
         gop_s: gop.unwrap_or(0),
+        ..MixSpec::new(inputs, outputs, fps)
     };
     let now = call.now_ms;
     let task = MixTask {
