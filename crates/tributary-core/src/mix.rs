@@ -957,17 +957,7 @@ pub(crate) mod tests {
                 room: None,
                 audio_codec: Default::default(),
             }],
-            fps: 15,
-            background_rgb: 0,
-            background_image: None,
-            watermark: None,
-            images: Vec::new(),
-            max_idle_s: 90,
-            lenient_images: false,
-            timing: Default::default(),
-            stream_data: Default::default(),
-            bypass: false,
-            gop_s: 0,
+            ..MixSpec::new(Vec::new(), Vec::new(), 15)
         }
     }
 

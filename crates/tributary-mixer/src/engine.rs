@@ -432,8 +432,10 @@ impl Engine {
         }
     }
 
+    /// Nothing for an audio-only or pass-through task: neither draws a picture (a
+    /// pass-through that becomes a mix is prepared again by that update).
     fn prepare(&self, spec: &MixSpec, old: Option<&Plan>) -> Result<Prepared, EngineError> {
-        let Some((w, h)) = spec.canvas() else {
+        let Some((w, h)) = spec.canvas().filter(|_| !spec.is_bypass()) else {
             return Ok(Prepared {
                 background: None,
                 watermark: None,

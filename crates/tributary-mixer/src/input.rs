@@ -142,6 +142,8 @@ pub(crate) struct Input {
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
     tap: Option<tokio::task::JoinHandle<()>>,
+    /// Pass-through: packets are copied, not decoded.
+    copy: bool,
 }
 
 impl Input {
@@ -235,6 +237,7 @@ impl Input {
             dropped,
             tap,
             polled,
+            copy,
         }
     }
 
@@ -244,9 +247,7 @@ impl Input {
 
     /// Whether this input passes its packets through instead of decoding them.
     pub fn is_copy(&self) -> bool {
-        self.polled
-            .as_ref()
-            .is_some_and(|p| p.lock().unwrap_or_else(|e| e.into_inner()).copy.is_some())
+        self.copy
     }
 
     /// The packets a pass-through input gathered since the last call, on the task's

@@ -16,24 +16,7 @@ const LIVE: Duration = Duration::from_secs(20);
 
 /// MD5 of each video packet's payload over about `secs` of `url`.
 fn packet_hashes(url: &str, secs: u32) -> Vec<String> {
-    let out = ffprobe(&[
-        "-read_intervals",
-        &format!("%+{secs}"),
-        "-select_streams",
-        "v",
-        "-show_entries",
-        "packet=data_hash",
-        "-show_data_hash",
-        "MD5",
-        "-of",
-        "csv=p=0",
-        url,
-    ]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    video_packets(url, secs, "data_hash", &["-show_data_hash", "MD5"]).1
 }
 
 fn body(seq: i64, inputs: &[&str]) -> String {

@@ -161,19 +161,9 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
     }
 
     // OutputStreamGop 1: a key frame every second.
-    let out = ffprobe(&[
-        "-read_intervals",
-        "%+5",
-        "-select_streams",
-        "v",
-        "-show_entries",
-        "packet=pts_time,flags",
-        "-of",
-        "csv=p=0",
-        &url,
-    ]);
-    let keys: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let keys: Vec<f64> = video_packets(&url, 5, "pts_time,flags", &[])
+        .1
+        .iter()
         .filter(|l| l.contains(",K"))
         .filter_map(|l| l.split(',').next()?.parse().ok())
         .collect();

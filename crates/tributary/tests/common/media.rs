@@ -167,27 +167,37 @@ pub fn probe_streams(url: &str) -> Vec<String> {
     v
 }
 
-/// Video packet times (seconds) read over about `secs` of the stream.
-pub fn video_times(url: &str, secs: u32) -> Vec<f64> {
-    let out = ffprobe(&[
+/// ffprobe's `packet=…` entries of the video packets over about `secs` of a stream, one
+/// CSV line each (`extra`: more ffprobe options), and whether ffprobe succeeded.
+pub fn video_packets(url: &str, secs: u32, entries: &str, extra: &[&str]) -> (bool, Vec<String>) {
+    let interval = format!("%+{secs}");
+    let entries = format!("packet={entries}");
+    let mut args = vec![
         "-read_intervals",
-        &format!("%+{secs}"),
+        &interval,
         "-select_streams",
         "v",
         "-show_entries",
-        "packet=dts_time",
-        "-of",
-        "csv=p=0",
-        url,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+        &entries,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-of", "csv=p=0", url]);
+    let out = ffprobe(&args);
+    let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    (out.status.success(), lines)
+}
+
+/// Video packet times (seconds) read over about `secs` of the stream.
+pub fn video_times(url: &str, secs: u32) -> Vec<f64> {
+    let (ok, lines) = video_packets(url, secs, "dts_time", &[]);
+    assert!(ok, "ffprobe failed on {url}");
+    lines
+        .iter()
+        .filter_map(|l| l.trim_end_matches(',').parse().ok())
         .collect()
 }
 

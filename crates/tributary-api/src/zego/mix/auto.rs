@@ -87,7 +87,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
         .map(|(i, v)| {
             let (bitrate, channels, audio_codec) = audio_fields(v, i, default_channels)?;
             Ok(MixOutput {
-                target: target(v, i)?,
+                target: target(v, &format!("MixOutput[{i}]"))?,
                 video: None,
                 audio_bitrate_bps: bitrate,
                 channels,

@@ -18,7 +18,6 @@ use tributary_core::mix::{
     AudioCodec, Content, MixInput, MixOutput, MixSpec, Rect, RenderMode, Source, Target, VideoOut,
 };
 use tributary_core::mix_task::{MixTask, TaskKind};
-use tributary_core::url_policy::{self, Purpose};
 
 use super::errors::*;
 use super::mixing;
@@ -64,15 +63,7 @@ fn rendition(
     gop: &mut Option<u32>,
 ) -> Result<Rendition, ZegoError> {
     let at = |f: &str| format!("TranscodeOutput[{i}].{f}");
-    let target = match (string(v, "StreamUrl"), string(v, "StreamId")) {
-        (Some(url), _) => {
-            url_policy::syntax(url, Purpose::MixOutput)
-                .map_err(|e| bad(format!("{} {e}", at("StreamUrl"))))?;
-            Target::Url(url.to_string())
-        }
-        (None, Some(id)) => Target::Stream(id.to_string()),
-        (None, None) => return Err(bad(format!("{} needs a StreamId or a StreamUrl", at("")))),
-    };
+    let target = target(v, &format!("TranscodeOutput[{i}]"))?;
     let template =
         int(v, "TemplateId")?.ok_or_else(|| bad(format!("{} is required", at("TemplateId"))))?;
     let need_input = || {
@@ -173,15 +164,7 @@ pub(in crate::zego) fn start_cloud_transcode(call: &Call) -> Result<Data, ZegoEr
     let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
     let input = object(p, "TranscodeInput")?.ok_or_else(|| bad("TranscodeInput is required"))?;
-    let source = match (string(&input, "StreamUrl"), string(&input, "StreamId")) {
-        (Some(url), _) => {
-            url_policy::syntax(url, Purpose::MixInput)
-                .map_err(|e| bad(format!("TranscodeInput.StreamUrl {e}")))?;
-            Source::Url(url.to_string())
-        }
-        (None, Some(id)) => Source::Stream(id.to_string()),
-        (None, None) => return Err(bad("TranscodeInput needs a StreamId or a StreamUrl")),
-    };
+    let source = source(&input, "TranscodeInput")?;
     let (size, announced_fps) = match &source {
         Source::Stream(id) => {
             let size = mixing.stream_size(app_id, id).ok_or_else(|| {

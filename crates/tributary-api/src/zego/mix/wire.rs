@@ -186,19 +186,7 @@ pub(super) fn rect(v: &Value, field: &str) -> Result<Option<Rect>, ZegoError> {
 
 pub(super) fn input(v: &Value, i: usize, check_mode: i64) -> Result<MixInput, ZegoError> {
     let at = |f: &str| format!("MixInput[{i}].{f}");
-    let source = match (string(v, "StreamUrl"), string(v, "StreamId")) {
-        (Some(url), _) => {
-            url_policy::syntax(url, Purpose::MixInput)
-                .map_err(|e| bad(format!("{} {e}", at("StreamUrl"))))?;
-            Source::Url(url.to_string())
-        }
-        (None, Some(id)) => Source::Stream(id.to_string()),
-        (None, None) => {
-            return Err(bad(format!(
-                "MixInput[{i}] needs a StreamId or a StreamUrl"
-            )));
-        }
-    };
+    let source = source(v, &format!("MixInput[{i}]"))?;
     let content = match in_range(int(v, "ContentControl")?, &at("ContentControl"), 0, 2, 0)? {
         0 => Content::AudioVideo,
         1 => Content::AudioOnly,
@@ -425,17 +413,30 @@ pub(super) fn audio_fields(
     Ok((bitrate, channels, codec))
 }
 
-pub(super) fn target(v: &Value, i: usize) -> Result<Target, ZegoError> {
+/// Where an output goes: `StreamUrl` (an `rtmp://` URL; it wins) or `StreamId`. `item`
+/// names it in messages (`MixOutput[0]`, `TranscodeOutput[1]`).
+pub(super) fn target(v: &Value, item: &str) -> Result<Target, ZegoError> {
     match (string(v, "StreamUrl"), string(v, "StreamId")) {
         (Some(url), _) => {
             url_policy::syntax(url, Purpose::MixOutput)
-                .map_err(|e| bad(format!("MixOutput[{i}].StreamUrl {e}")))?;
+                .map_err(|e| bad(format!("{item}.StreamUrl {e}")))?;
             Ok(Target::Url(url.to_string()))
         }
         (None, Some(id)) => Ok(Target::Stream(id.to_string())),
-        (None, None) => Err(bad(format!(
-            "MixOutput[{i}] needs a StreamId or a StreamUrl"
-        ))),
+        (None, None) => Err(bad(format!("{item} needs a StreamId or a StreamUrl"))),
+    }
+}
+
+/// Where an input comes from: `StreamUrl` (RTMP or HTTP-FLV; it wins) or `StreamId`.
+pub(super) fn source(v: &Value, item: &str) -> Result<Source, ZegoError> {
+    match (string(v, "StreamUrl"), string(v, "StreamId")) {
+        (Some(url), _) => {
+            url_policy::syntax(url, Purpose::MixInput)
+                .map_err(|e| bad(format!("{item}.StreamUrl {e}")))?;
+            Ok(Source::Url(url.to_string()))
+        }
+        (None, Some(id)) => Ok(Source::Stream(id.to_string())),
+        (None, None) => Err(bad(format!("{item} needs a StreamId or a StreamUrl"))),
     }
 }
 
@@ -481,7 +482,7 @@ pub(super) fn output(
         },
         Some(_) => return Err(bad(format!("{} must be an object", at("TargetRoom")))),
     };
-    let target = target(v, i)?;
+    let target = target(v, &format!("MixOutput[{i}]"))?;
     let (audio_bitrate_bps, channels, audio_codec) = audio_fields(v, i, default_channels)?;
     let width = int(v, "Width")?.unwrap_or(0);
     let height = int(v, "Height")?.unwrap_or(0);
