@@ -41,3 +41,15 @@ if command -v rustup >/dev/null 2>&1; then
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >/dev/null 2>&1 || true
   done
 fi
+
+# A current FFmpeg (9.x, static, from PyPI's imageio-ffmpeg wheel, pinned) for the tests
+# that read and publish Enhanced RTMP (H.265 / Opus in FLV), which Debian 12's FFmpeg 5.1
+# cannot. It is a client we did not write, beside Debian's; the server never uses it.
+TOOLS="${TRIBUTARY_TOOLS:-/var/tmp/tributary-tools}"
+if [ ! -x "$TOOLS/ffmpeg" ]; then
+  echo "setup: installing FFmpeg 9 (imageio-ffmpeg 0.8.1) into $TOOLS"
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q "imageio-ffmpeg==0.8.1"
+  exe=$("$TOOLS/venv/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')
+  ln -sf "$exe" "$TOOLS/ffmpeg"
+fi

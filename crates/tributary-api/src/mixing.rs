@@ -497,6 +497,7 @@ fn transcode_callbacks(
                 width: 0,
                 height: 0,
                 bitrate_bps: 0,
+                codec: Default::default(),
             });
             json!({"StreamId": id, "StreamUrl": url, "VideoEncId": 1,
                    "VideoBitrate": v.bitrate_bps, "ShortEdgeAdaption": 0,
@@ -736,11 +737,13 @@ mod tests {
                         width: 320,
                         height: 240,
                         bitrate_bps: kbps * 1000,
+                        codec: Default::default(),
                     }),
                     audio_bitrate_bps: 48_000,
                     channels: 1,
                     room: None,
                     audio_codec: Default::default(),
+                    sample_rate: 44_100,
                 }],
                 ..MixSpec::new(Vec::new(), Vec::new(), 15)
             },

@@ -341,6 +341,29 @@ pub struct VideoOut {
     pub width: u32,
     pub height: u32,
     pub bitrate_bps: u32,
+    #[serde(default)]
+    pub codec: VideoCodec,
+}
+
+/// How an output's video is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VideoCodec {
+    #[default]
+    H264,
+    /// HEVC, carried in FLV per Enhanced RTMP. `low_bitrate_hd` is the vendors' "HD at a
+    /// low bitrate" tuning (a slower preset and stronger adaptive quantisation, same
+    /// bitrate).
+    H265 { low_bitrate_hd: bool },
+}
+
+impl VideoCodec {
+    /// How much more an encode costs than H.264's, in percent (admission).
+    pub fn cost_percent(self) -> u64 {
+        match self {
+            VideoCodec::H264 => 100,
+            VideoCodec::H265 { .. } => 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,9 +379,25 @@ pub struct MixOutput {
     pub room: Option<RoomTarget>,
     #[serde(default)]
     pub audio_codec: AudioCodec,
+    /// Hz; one of [`SAMPLE_RATES`] the codec can carry (Opus: 48 000 only).
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: u32,
 }
 
-/// How an output's audio is encoded (always 44.1 kHz).
+/// The mix's own rate, and every output's unless asked otherwise.
+pub const DEFAULT_SAMPLE_RATE: u32 = 44_100;
+
+fn default_sample_rate() -> u32 {
+    DEFAULT_SAMPLE_RATE
+}
+
+/// The output sample rates (Hz) an output may ask for; which one a codec can carry is
+/// [`AudioCodec::carries`].
+pub const SAMPLE_RATES: [u32; 12] = [
+    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
+];
+
+/// How an output's audio is encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AudioCodec {
     #[default]
@@ -366,6 +405,31 @@ pub enum AudioCodec {
     /// AAC-LC core + SBR (HE-AAC v1).
     HeAac,
     Mp3,
+    /// Opus at 48 kHz, carried in FLV per Enhanced RTMP.
+    Opus,
+}
+
+impl AudioCodec {
+    /// The rate an output of this codec gets when the request names none: the mix's
+    /// own, except for Opus, which is 48 kHz.
+    pub fn default_rate(self) -> u32 {
+        match self {
+            AudioCodec::Opus => 48_000,
+            _ => DEFAULT_SAMPLE_RATE,
+        }
+    }
+
+    /// Whether the codec can be encoded at `rate` Hz: AAC at every rate of its table,
+    /// HE-AAC from 16 to 48 kHz (libfdk-aac's SBR range), MP3 at the MPEG-1/2/2.5 rates,
+    /// Opus at 48 kHz.
+    pub fn carries(self, rate: u32) -> bool {
+        match self {
+            AudioCodec::AacLc => SAMPLE_RATES.contains(&rate),
+            AudioCodec::HeAac => (16_000..=48_000).contains(&rate) && SAMPLE_RATES.contains(&rate),
+            AudioCodec::Mp3 => rate <= 48_000 && SAMPLE_RATES.contains(&rate),
+            AudioCodec::Opus => rate == 48_000,
+        }
+    }
 }
 
 /// Where an output stream is listed: the room and the user it is listed under.
@@ -475,6 +539,8 @@ pub enum Field {
     UserData,
     SoundLevelId,
     Gop,
+    SampleRate,
+    VideoCodec,
 }
 
 impl Field {
@@ -502,6 +568,8 @@ impl Field {
             Field::UserData => "user data",
             Field::SoundLevelId => "sound level id",
             Field::Gop => "key-frame interval",
+            Field::SampleRate => "audio sample rate",
+            Field::VideoCodec => "video codec",
         }
     }
 }
@@ -679,6 +747,16 @@ impl MixSpec {
                     Item::Output(i),
                     Field::Channels,
                     format!("must be 1 or 2, not {}", o.channels),
+                ));
+            }
+            if !o.audio_codec.carries(o.sample_rate) {
+                return Err(invalid(
+                    Item::Output(i),
+                    Field::SampleRate,
+                    format!(
+                        "{:?} cannot be encoded at {} Hz",
+                        o.audio_codec, o.sample_rate
+                    ),
                 ));
             }
             if !AUDIO_BITRATES_BPS.contains(&o.audio_bitrate_bps) {
@@ -907,7 +985,7 @@ impl MixSpec {
             .outputs
             .iter()
             .filter_map(|o| o.video)
-            .map(|v| v.width as u64 * v.height as u64 * fps)
+            .map(|v| v.width as u64 * v.height as u64 * fps * v.codec.cost_percent() / 100)
             .sum();
         let decode: u64 = self.inputs.iter().filter(|i| i.content.has_video()).count() as u64
             * input_pixels
@@ -951,11 +1029,13 @@ pub(crate) mod tests {
                     width: 320,
                     height: 240,
                     bitrate_bps: 500_000,
+                    codec: Default::default(),
                 }),
                 audio_bitrate_bps: 48_000,
                 channels: 1,
                 room: None,
                 audio_codec: Default::default(),
+                sample_rate: 44_100,
             }],
             ..MixSpec::new(Vec::new(), Vec::new(), 15)
         }

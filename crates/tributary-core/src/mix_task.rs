@@ -205,6 +205,10 @@ impl MixTasks {
                 new.audio_bitrate_bps = first.audio_bitrate_bps;
                 new.channels = first.channels;
                 new.audio_codec = first.audio_codec;
+                new.sample_rate = first.sample_rate;
+                if let (Some(v), Some(was)) = (new.video.as_mut(), first.video) {
+                    v.codec = was.codec;
+                }
             }
             // An output keeps the room it was listed in for as long as it runs.
             for new in req.spec.outputs.iter_mut() {

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 use crate::hub::{Hub, HubEvent};
 use crate::media::{AudioCodec, Kind, Packet, VideoCodec};
 use crate::metrics::Protocol;
-use crate::ts::{AacConfig, AudioFormat, AvcConfig, TsMuxer};
+use crate::ts::{AacConfig, AudioFormat, AvcConfig, HevcConfig, TsMuxer, VideoFormat};
 
 #[derive(Debug, Clone, Copy)]
 pub struct HlsConfig {
@@ -50,12 +50,57 @@ const MAX_SEGMENT_BYTES: usize = 32 << 20;
 /// grow one segment forever (the cap is `max(10 × target, 30 s)`).
 const MIN_MAX_SEGMENT_MS: u32 = 30_000;
 
+/// The video track's configuration: H.264 (legacy FLV) or H.265 (Enhanced RTMP).
+enum VideoTrack {
+    Avc(AvcConfig),
+    Hevc(HevcConfig),
+}
+
+impl VideoTrack {
+    fn format(&self) -> VideoFormat {
+        match self {
+            VideoTrack::Avc(_) => VideoFormat::H264,
+            VideoTrack::Hevc(_) => VideoFormat::H265,
+        }
+    }
+
+    /// A frame's Annex B access unit and composition offset (ms) from its FLV body;
+    /// `None` for what is not a coded frame (end of sequence, metadata, junk).
+    fn access_unit(&self, p: &Packet, key: bool) -> Option<(Vec<u8>, i32)> {
+        match self {
+            VideoTrack::Avc(avc) => {
+                if p.data.get(1) != Some(&1) {
+                    return None;
+                }
+                Some((avc.to_annex_b(p.data.get(5..)?, key)?, p.composition_time()))
+            }
+            VideoTrack::Hevc(hevc) => {
+                let d = &p.data;
+                // [ex|frame type|packet type]["hvc1"]: 1 coded frames + CTS, 3 without.
+                let (body, cts) = match d.first()? & 0x0F {
+                    1 => {
+                        let c = d.get(5..8)?;
+                        let v = ((c[0] as i32) << 16) | ((c[1] as i32) << 8) | c[2] as i32;
+                        (d.get(8..)?, (v << 8) >> 8)
+                    }
+                    3 => (d.get(5..)?, 0),
+                    _ => return None,
+                };
+                if (d[0] >> 4) & 0x07 == 5 {
+                    return None; // a command frame
+                }
+                Some((hevc.to_annex_b(body, key)?, cts))
+            }
+        }
+    }
+}
+
 /// Cuts a packet sequence into TS segments. Pure: no clock, no I/O.
 pub struct Segmenter {
     target_ms: u32,
     window: usize,
     mux: TsMuxer,
-    avc: Option<AvcConfig>,
+    avc: Option<VideoTrack>,
     aac: Option<AacConfig>,
     mp3: bool,
     video: bool,
@@ -122,7 +167,12 @@ impl Segmenter {
     fn open_segment(&mut self, ts: u32) {
         self.current_start = Some(ts);
         let audio = self.audio_format();
-        self.mux.write_tables(&mut self.current, self.video, audio);
+        let video = self
+            .avc
+            .as_ref()
+            .map(VideoTrack::format)
+            .filter(|_| self.video);
+        self.mux.write_tables(&mut self.current, video, audio);
     }
 
     /// Feeds one packet; returns true when a segment was completed.
@@ -131,26 +181,40 @@ impl Segmenter {
         match p.kind {
             Kind::Meta => {}
             Kind::Video if p.is_config() => {
-                if p.video_codec() == Some(VideoCodec::H264) {
-                    self.avc = p.data.get(5..).and_then(AvcConfig::parse);
-                    self.video = self.avc.is_some();
-                } else if !self.unsupported_logged {
-                    self.unsupported_logged = true;
-                    warn!(codec = ?p.video_codec(), "HLS carries H.264 only; this stream's video is left out of HLS");
+                let config = p.data.get(5..);
+                match p.video_codec() {
+                    Some(VideoCodec::H264) => {
+                        self.avc = config.and_then(AvcConfig::parse).map(VideoTrack::Avc);
+                    }
+                    Some(VideoCodec::H265) => {
+                        self.avc = config.and_then(HevcConfig::parse).map(VideoTrack::Hevc);
+                    }
+                    codec => {
+                        if !self.unsupported_logged {
+                            self.unsupported_logged = true;
+                            warn!(
+                                ?codec,
+                                "HLS carries H.264 and H.265 only; this stream's video is left out of HLS"
+                            );
+                        }
+                    }
                 }
+                self.video = self.avc.is_some();
             }
             Kind::Audio if p.is_config() => {
-                if p.audio_codec() == Some(AudioCodec::Aac) {
-                    self.aac = p.data.get(2..).and_then(AacConfig::parse);
+                match p.audio_codec() {
+                    Some(AudioCodec::Aac) => self.aac = p.data.get(2..).and_then(AacConfig::parse),
+                    // Opus in TS is read by FFmpeg but by no browser player: left out.
+                    codec => warn!(
+                        ?codec,
+                        "HLS carries AAC and MP3 audio only; this stream's audio is left out of HLS"
+                    ),
                 }
             }
             Kind::Video => {
-                let Some(avc) = &self.avc else { return false };
-                if p.data.get(1) != Some(&1) {
-                    return false; // end of sequence or junk
-                }
+                let Some(track) = &self.avc else { return false };
                 let key = p.is_key();
-                let Some(au) = p.data.get(5..).and_then(|n| avc.to_annex_b(n, key)) else {
+                let Some((au, cts)) = track.access_unit(p, key) else {
                     return false;
                 };
                 match self.current_start {
@@ -163,8 +227,7 @@ impl Segmenter {
                     _ => {}
                 }
                 let dts = u64::from(p.timestamp) * 90;
-                let pts =
-                    (i64::from(p.timestamp) + i64::from(p.composition_time())).max(0) as u64 * 90;
+                let pts = (i64::from(p.timestamp) + i64::from(cts)).max(0) as u64 * 90;
                 self.mux
                     .write_pes(&mut self.current, true, pts, dts, Some(dts), key, &au);
                 self.last_ts = p.timestamp;

@@ -1,6 +1,6 @@
 //! An MPEG-TS muxer for HLS: PAT/PMT, PES packetisation with PTS/DTS, PCR, and the
 //! conversions FLV payloads need (AVCC → Annex B with parameter sets on key frames,
-//! raw AAC → ADTS). H.264 video; AAC or MP3 audio.
+//! raw AAC → ADTS). H.264 or H.265 video; AAC or MP3 audio.
 
 use bytes::Buf;
 
@@ -8,6 +8,14 @@ pub const PID_PMT: u16 = 0x1000;
 pub const PID_VIDEO: u16 = 0x100;
 pub const PID_AUDIO: u16 = 0x101;
 const PACKET: usize = 188;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoFormat {
+    H264,
+    /// HEVC (stream type 0x24), which Safari, hls.js on HEVC-capable browsers and FFmpeg
+    /// play from TS segments.
+    H265,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioFormat {
@@ -61,36 +69,112 @@ impl AvcConfig {
 
     /// Converts length-prefixed NAL units to an Annex B access unit (with an access unit
     /// delimiter, and SPS/PPS before key frames). `None` if the lengths do not add up.
-    pub fn to_annex_b(&self, mut nalus: &[u8], key: bool) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(nalus.len() + 64);
-        out.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xF0]);
-        if key {
-            for set in self.sps.iter().chain(&self.pps) {
-                out.extend_from_slice(&[0, 0, 0, 1]);
-                out.extend_from_slice(set);
-            }
-        }
-        while !nalus.is_empty() {
-            if nalus.len() < self.length_size {
-                return None;
-            }
-            let mut len = 0usize;
-            for _ in 0..self.length_size {
-                len = (len << 8) | nalus.get_u8() as usize;
-            }
-            if nalus.len() < len {
-                return None;
-            }
-            let nal = &nalus[..len];
-            nalus.advance(len);
-            if nal.first().map(|b| b & 0x1F) == Some(9) {
-                continue; // our own AUD is already there
-            }
-            out.extend_from_slice(&[0, 0, 0, 1]);
-            out.extend_from_slice(nal);
-        }
-        Some(out)
+    pub fn to_annex_b(&self, nalus: &[u8], key: bool) -> Option<Vec<u8>> {
+        let sets: Vec<&[u8]> = self
+            .sps
+            .iter()
+            .chain(&self.pps)
+            .map(Vec::as_slice)
+            .collect();
+        annex_b(
+            self.length_size,
+            &sets,
+            &[0x09, 0xF0],
+            |h| h[0] & 0x1F == 9,
+            nalus,
+            key,
+        )
     }
+}
+
+/// Parsed HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3): the NAL length size
+/// and the parameter sets of its arrays (VPS, SPS, PPS, and any SEI kept in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HevcConfig {
+    pub length_size: usize,
+    pub sets: Vec<Vec<u8>>,
+}
+
+impl HevcConfig {
+    pub fn parse(b: &[u8]) -> Option<HevcConfig> {
+        let length_size = (*b.get(21)? & 0x03) as usize + 1;
+        let arrays = *b.get(22)? as usize;
+        let mut rest = b.get(23..)?;
+        let mut sets = Vec::new();
+        for _ in 0..arrays {
+            if rest.len() < 3 {
+                return None;
+            }
+            rest.advance(1); // completeness + NAL type
+            let n = rest.get_u16() as usize;
+            for _ in 0..n {
+                if rest.len() < 2 {
+                    return None;
+                }
+                let len = rest.get_u16() as usize;
+                let nal = rest.get(..len)?;
+                sets.push(nal.to_vec());
+                rest.advance(len);
+            }
+        }
+        Some(HevcConfig { length_size, sets })
+    }
+
+    /// As [`AvcConfig::to_annex_b`], with H.265's delimiter (type 35) and VPS/SPS/PPS.
+    pub fn to_annex_b(&self, nalus: &[u8], key: bool) -> Option<Vec<u8>> {
+        let sets: Vec<&[u8]> = self.sets.iter().map(Vec::as_slice).collect();
+        let is_aud = |h: &[u8]| (h[0] >> 1) & 0x3F == 35;
+        annex_b(
+            self.length_size,
+            &sets,
+            &[0x46, 0x01, 0x50],
+            is_aud,
+            nalus,
+            key,
+        )
+    }
+}
+
+/// Length-prefixed NAL units to one Annex B access unit: our delimiter first, then the
+/// parameter sets before key frames, then the units (the stream's own delimiters left
+/// out). `None` if the lengths do not add up.
+fn annex_b(
+    length_size: usize,
+    sets: &[&[u8]],
+    aud: &[u8],
+    is_aud: impl Fn(&[u8]) -> bool,
+    mut nalus: &[u8],
+    key: bool,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(nalus.len() + 64);
+    out.extend_from_slice(&[0, 0, 0, 1]);
+    out.extend_from_slice(aud);
+    if key {
+        for set in sets {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(set);
+        }
+    }
+    while !nalus.is_empty() {
+        if nalus.len() < length_size {
+            return None;
+        }
+        let mut len = 0usize;
+        for _ in 0..length_size {
+            len = (len << 8) | nalus.get_u8() as usize;
+        }
+        if nalus.len() < len {
+            return None;
+        }
+        let nal = &nalus[..len];
+        nalus.advance(len);
+        if nal.is_empty() || is_aud(nal) {
+            continue; // our own AUD is already there
+        }
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    Some(out)
 }
 
 /// The fields of an AudioSpecificConfig an ADTS header needs.
@@ -184,7 +268,12 @@ impl TsMuxer {
     }
 
     /// PAT and PMT for the tracks present.
-    pub fn write_tables(&mut self, out: &mut Vec<u8>, video: bool, audio: Option<AudioFormat>) {
+    pub fn write_tables(
+        &mut self,
+        out: &mut Vec<u8>,
+        video: Option<VideoFormat>,
+        audio: Option<AudioFormat>,
+    ) {
         // PAT: one program, PMT on PID_PMT.
         let pat = [
             0x00,
@@ -202,9 +291,12 @@ impl TsMuxer {
         ];
         Self::section_packet(out, 0, &mut self.cc_pat, &pat);
         let mut streams = Vec::new();
-        if video {
+        if let Some(v) = video {
             streams.extend_from_slice(&[
-                0x1B,
+                match v {
+                    VideoFormat::H264 => 0x1B,
+                    VideoFormat::H265 => 0x24,
+                },
                 0xE0 | (PID_VIDEO >> 8) as u8,
                 PID_VIDEO as u8,
                 0xF0,
@@ -224,7 +316,11 @@ impl TsMuxer {
                 0,
             ]);
         }
-        let pcr_pid = if video { PID_VIDEO } else { PID_AUDIO };
+        let pcr_pid = if video.is_some() {
+            PID_VIDEO
+        } else {
+            PID_AUDIO
+        };
         let section_len = 9 + streams.len() + 4;
         let mut pmt = vec![
             0x02,
@@ -365,7 +461,7 @@ mod tests {
         for size in [0usize, 1, 100, 170, 171, 172, 173, 183, 184, 1000, 5000] {
             let mut m = TsMuxer::default();
             let mut out = Vec::new();
-            m.write_tables(&mut out, true, Some(AudioFormat::Aac));
+            m.write_tables(&mut out, Some(VideoFormat::H264), Some(AudioFormat::Aac));
             let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
             m.write_pes(&mut out, true, 9000, 6000, Some(6000), true, &payload);
             m.write_pes(&mut out, false, 9000, 9000, None, false, &payload);

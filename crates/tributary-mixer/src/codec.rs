@@ -1,5 +1,5 @@
-//! The only module that touches FFmpeg: H.264/AAC/MP3 decoders, libswscale, the libx264
-//! and native AAC encoders. Everything crosses this boundary as plain Rust data
+//! The only module that touches FFmpeg: H.264/H.265/AAC/MP3/Opus decoders, libswscale,
+//! the libx264/libx265, native AAC, libmp3lame and libopus encoders. Everything crosses this boundary as plain Rust data
 //! (`I420`, stereo `f32`, byte vectors), so the rest of the mixer stays pure.
 //!
 //! Audio sample-format conversion is done in Rust rather than libswresample (the inputs
@@ -12,7 +12,9 @@ use ff::format::{Pixel, Sample, sample};
 use ffmpeg_next as ff;
 use thiserror::Error;
 
-use crate::audio::{RATE, Stereo};
+use tributary_core::mix::VideoCodec;
+
+use crate::audio::Stereo;
 use crate::frame::I420;
 
 #[derive(Debug, Error)]
@@ -131,11 +133,20 @@ type ScaleKey = (Pixel, u32, u32, u32, u32);
 impl VideoDecoder {
     /// An H.264 decoder for the stream whose `AVCDecoderConfigurationRecord` is `avcc`.
     pub fn h264(avcc: &[u8]) -> Result<Self, CodecError> {
+        Self::open(ff::codec::Id::H264, avcc, "H.264 decoder")
+    }
+
+    /// An H.265 decoder for the stream whose `HEVCDecoderConfigurationRecord` is `hvcc`
+    /// (frames are then length-prefixed, as Enhanced RTMP carries them).
+    pub fn h265(hvcc: &[u8]) -> Result<Self, CodecError> {
+        Self::open(ff::codec::Id::HEVC, hvcc, "H.265 decoder")
+    }
+
+    fn open(id: ff::codec::Id, config: &[u8], name: &'static str) -> Result<Self, CodecError> {
         init();
-        let codec =
-            ff::decoder::find(ff::codec::Id::H264).ok_or(CodecError::Missing("H.264 decoder"))?;
+        let codec = ff::decoder::find(id).ok_or(CodecError::Missing(name))?;
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
-        set_extradata(&mut ctx, avcc)?;
+        set_extradata(&mut ctx, config)?;
         // One thread: each input already has its own decode thread, and frame threads
         // would add a frame of latency per thread.
         ctx.set_threading(ff::codec::threading::Config {
@@ -146,7 +157,7 @@ impl VideoDecoder {
         let dec = ctx
             .decoder()
             .video()
-            .map_err(ff_err("opening the H.264 decoder"))?;
+            .map_err(ff_err("opening a video decoder"))?;
         Ok(VideoDecoder { dec, scaler: None })
     }
 
@@ -304,6 +315,12 @@ impl AudioDecoder {
         Self::open(ff::codec::Id::MP3, &[], "MP3 decoder")
     }
 
+    /// Opus with its identification header (`OpusHead`), as Enhanced RTMP's sequence
+    /// start carries it (empty: FFmpeg assumes stereo 48 kHz).
+    pub fn opus(head: &[u8]) -> Result<Self, CodecError> {
+        Self::open(ff::codec::Id::OPUS, head, "Opus decoder")
+    }
+
     fn open(id: ff::codec::Id, extra: &[u8], name: &'static str) -> Result<Self, CodecError> {
         init();
         let codec = ff::decoder::find(id).ok_or(CodecError::Missing(name))?;
@@ -376,13 +393,14 @@ pub struct Encoded {
     pub key: bool,
 }
 
-/// libx264 with `veryfast`/`zerolatency`, CBR-ish (VBV of one second), a key frame every
-/// `gop_s` seconds.
+/// libx264 (or libx265) with the task's preset and `zerolatency`, CBR-ish (VBV of one
+/// second), a key frame every `gop_s` seconds.
 pub struct VideoEncoder {
     enc: ff::encoder::video::Encoder,
     frame: ff::frame::Video,
     config: Vec<u8>,
     bitrate: u32,
+    codec: VideoCodec,
 }
 
 impl VideoEncoder {
@@ -393,15 +411,20 @@ impl VideoEncoder {
         bitrate_bps: u32,
         preset: &str,
         gop_s: u32,
+        codec: VideoCodec,
     ) -> Result<Self, CodecError> {
         init();
-        let codec = ff::encoder::find_by_name("libx264").ok_or(CodecError::Missing("libx264"))?;
-        let mut ctx = ff::codec::context::Context::new_with_codec(codec);
+        let name = match codec {
+            VideoCodec::H264 => "libx264",
+            VideoCodec::H265 { .. } => "libx265",
+        };
+        let found = ff::encoder::find_by_name(name).ok_or(CodecError::Missing(name))?;
+        let mut ctx = ff::codec::context::Context::new_with_codec(found);
         ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         let mut enc = ctx
             .encoder()
             .video()
-            .map_err(ff_err("creating the H.264 encoder"))?;
+            .map_err(ff_err("creating the video encoder"))?;
         enc.set_width(width);
         enc.set_height(height);
         enc.set_format(Pixel::YUV420P);
@@ -418,22 +441,46 @@ impl VideoEncoder {
         let mut opts = ff::Dictionary::new();
         opts.set("preset", preset);
         opts.set("tune", "zerolatency");
+        if let VideoCodec::H265 { low_bitrate_hd } = codec {
+            // x265 logs to stderr on its own; only errors. LowBitrateHD: adaptive
+            // quantisation mode 3 (auto-variance, biased to dark scenes), which moves bits
+            // to the flat and dark areas where low bitrates show blocks first.
+            let aq = if low_bitrate_hd { ":aq-mode=3" } else { "" };
+            opts.set("x265-params", &format!("log-level=error{aq}"));
+        }
         let enc = enc
-            .open_as_with(codec, opts)
-            .map_err(ff_err("opening libx264"))?;
-        let config = crate::annexb::avc_config(&extradata(&enc))
-            .ok_or(CodecError::Missing("H.264 parameter sets from libx264"))?;
+            .open_as_with(found, opts)
+            .map_err(ff_err("opening the video encoder"))?;
+        let headers = extradata(&enc);
+        let config = match codec {
+            VideoCodec::H264 => crate::annexb::avc_config(&headers)
+                .ok_or(CodecError::Missing("H.264 parameter sets from libx264"))?,
+            VideoCodec::H265 { .. } => crate::hevc::hvcc_config(&headers)
+                .ok_or(CodecError::Missing("H.265 parameter sets from libx265"))?,
+        };
         Ok(VideoEncoder {
             enc,
             frame: ff::frame::Video::new(Pixel::YUV420P, width, height),
             config,
             bitrate: bitrate_bps,
+            codec,
         })
     }
 
-    /// The `AVCDecoderConfigurationRecord` for the FLV sequence header.
+    pub fn codec(&self) -> VideoCodec {
+        self.codec
+    }
+
+    /// The `AVCDecoderConfigurationRecord` (`HEVCDecoderConfigurationRecord`) for the FLV
+    /// sequence header.
     pub fn config(&self) -> &[u8] {
         &self.config
+    }
+
+    /// Whether [`VideoEncoder::set_bitrate`] takes effect without reopening: libx264's
+    /// wrapper reconfigures; libx265's (FFmpeg 5.1) reads the rate only when opened.
+    pub fn retunes_bitrate(&self) -> bool {
+        self.codec == VideoCodec::H264
     }
 
     /// Changes the target bitrate; libx264 reconfigures itself at the next frame.
@@ -465,8 +512,12 @@ impl VideoEncoder {
         let mut pkt = ff::Packet::empty();
         while self.enc.receive_packet(&mut pkt).is_ok() {
             if let Some(d) = pkt.data() {
+                let data = match self.codec {
+                    VideoCodec::H264 => crate::annexb::to_avcc(d),
+                    VideoCodec::H265 { .. } => crate::hevc::to_length_prefixed(d),
+                };
                 out.push(Encoded {
-                    data: crate::annexb::to_avcc(d),
+                    data,
                     pts_ms: pkt.pts().unwrap_or(pts_ms),
                     dts_ms: pkt.dts().unwrap_or(pts_ms),
                     key: pkt.is_key(),
@@ -477,11 +528,15 @@ impl VideoEncoder {
     }
 }
 
-/// FFmpeg's native AAC-LC encoder, or libmp3lame, at 44.1 kHz.
+/// FFmpeg's native AAC-LC encoder, libmp3lame or libopus, at the output's rate (the mix's
+/// samples are converted to it before they get here).
 pub struct AudioEncoder {
     enc: ff::encoder::audio::Encoder,
     channels: usize,
     frame_size: usize,
+    rate: u32,
+    /// libopus takes interleaved samples; the others planar.
+    packed: bool,
     pending: Vec<Stereo>,
     /// Samples sent so far: the next frame's pts.
     sent: i64,
@@ -490,22 +545,37 @@ pub struct AudioEncoder {
 
 impl AudioEncoder {
     /// AAC-LC.
-    pub fn new(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+    pub fn new(channels: u8, bitrate_bps: u32, rate: u32) -> Result<Self, CodecError> {
         init();
         let codec =
             ff::encoder::find(ff::codec::Id::AAC).ok_or(CodecError::Missing("AAC encoder"))?;
-        Self::open(codec, channels, bitrate_bps)
+        Self::open(codec, channels, bitrate_bps, rate, false)
     }
 
     /// MP3 (libmp3lame; no sequence header: [`AudioEncoder::config`] is empty).
-    pub fn mp3(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+    pub fn mp3(channels: u8, bitrate_bps: u32, rate: u32) -> Result<Self, CodecError> {
         init();
         let codec = ff::encoder::find_by_name("libmp3lame")
             .ok_or(CodecError::Missing("libmp3lame encoder"))?;
-        Self::open(codec, channels, bitrate_bps)
+        Self::open(codec, channels, bitrate_bps, rate, false)
     }
 
-    fn open(codec: ff::Codec, channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+    /// Opus at 48 kHz in 20 ms frames (libopus); [`AudioEncoder::config`] is its
+    /// `OpusHead`, which carries the encoder's pre-skip.
+    pub fn opus(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+        init();
+        let codec =
+            ff::encoder::find_by_name("libopus").ok_or(CodecError::Missing("libopus encoder"))?;
+        Self::open(codec, channels, bitrate_bps, 48_000, true)
+    }
+
+    fn open(
+        codec: ff::Codec,
+        channels: u8,
+        bitrate_bps: u32,
+        rate: u32,
+        packed: bool,
+    ) -> Result<Self, CodecError> {
         let mut ctx = ff::codec::context::Context::new_with_codec(codec);
         ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
         let mut enc = ctx
@@ -513,11 +583,16 @@ impl AudioEncoder {
             .audio()
             .map_err(ff_err("creating the audio encoder"))?;
         let channels = channels.clamp(1, 2) as usize;
-        enc.set_rate(RATE as i32);
-        enc.set_format(Sample::F32(sample::Type::Planar));
+        let layout = if packed {
+            sample::Type::Packed
+        } else {
+            sample::Type::Planar
+        };
+        enc.set_rate(rate as i32);
+        enc.set_format(Sample::F32(layout));
         enc.set_channel_layout(ff::ChannelLayout::default(channels as i32));
         enc.set_bit_rate(bitrate_bps as usize);
-        enc.set_time_base((1, RATE as i32));
+        enc.set_time_base((1, rate as i32));
         let enc = enc
             .open_as(codec)
             .map_err(ff_err("opening the audio encoder"))?;
@@ -527,6 +602,8 @@ impl AudioEncoder {
             enc,
             channels,
             frame_size,
+            rate,
+            packed,
             pending: Vec::new(),
             sent: 0,
             config,
@@ -544,13 +621,33 @@ impl AudioEncoder {
         let mut out = Vec::new();
         while self.pending.len() >= self.frame_size {
             let chunk: Vec<Stereo> = self.pending.drain(..self.frame_size).collect();
+            let layout = if self.packed {
+                sample::Type::Packed
+            } else {
+                sample::Type::Planar
+            };
             let mut frame = ff::frame::Audio::new(
-                Sample::F32(sample::Type::Planar),
+                Sample::F32(layout),
                 self.frame_size,
                 ff::ChannelLayout::default(self.channels as i32),
             );
-            frame.set_rate(RATE);
-            for c in 0..self.channels {
+            frame.set_rate(self.rate);
+            if self.packed {
+                let plane = frame.data_mut(0);
+                let mut at = 0;
+                for s in &chunk {
+                    let pair = [s[0], s[1]];
+                    let mono = [(s[0] + s[1]) * 0.5];
+                    let values: &[f32] = if self.channels == 1 { &mono } else { &pair };
+                    for v in values {
+                        if let Some(dst) = plane.get_mut(at..at + 4) {
+                            dst.copy_from_slice(&v.to_ne_bytes());
+                        }
+                        at += 4;
+                    }
+                }
+            }
+            for c in (0..self.channels).filter(|_| !self.packed) {
                 let plane = frame.data_mut(c);
                 for (i, s) in chunk.iter().enumerate() {
                     let v = if self.channels == 1 {
@@ -569,7 +666,7 @@ impl AudioEncoder {
             let mut pkt = ff::Packet::empty();
             while self.enc.receive_packet(&mut pkt).is_ok() {
                 if let Some(d) = pkt.data() {
-                    let pts = pkt.pts().unwrap_or(self.sent) * 1000 / RATE as i64;
+                    let pts = pkt.pts().unwrap_or(self.sent) * 1000 / self.rate as i64;
                     out.push(Encoded {
                         data: d.to_vec(),
                         pts_ms: pts,
@@ -698,10 +795,12 @@ impl Demuxer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::RATE;
 
     #[test]
     fn h264_round_trip_keeps_colours() {
-        let mut enc = VideoEncoder::new(160, 120, 15, 300_000, "ultrafast", 2).unwrap();
+        let mut enc =
+            VideoEncoder::new(160, 120, 15, 300_000, "ultrafast", 2, VideoCodec::H264).unwrap();
         assert_eq!(enc.config()[0], 1, "an avcC record");
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         let pic = I420::filled(160, 120, 0xff0000);
@@ -735,7 +834,8 @@ mod tests {
                 bottom: 120,
             },
         );
-        let mut enc = VideoEncoder::new(160, 120, 15, 400_000, "ultrafast", 2).unwrap();
+        let mut enc =
+            VideoEncoder::new(160, 120, 15, 400_000, "ultrafast", 2, VideoCodec::H264).unwrap();
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         let mut decoded = Vec::new();
         for i in 0..5 {
@@ -774,7 +874,7 @@ mod tests {
                 let _ = dec.decode(&noise(1 + i * 37), i as i64 * 40, i as i64 * 40);
             }
         }
-        let enc = VideoEncoder::new(64, 48, 10, 100_000, "ultrafast", 2).unwrap();
+        let enc = VideoEncoder::new(64, 48, 10, 100_000, "ultrafast", 2, VideoCodec::H264).unwrap();
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         for i in 0..50 {
             let mut au = (200u32 + i).to_be_bytes().to_vec();
@@ -791,7 +891,7 @@ mod tests {
 
     #[test]
     fn aac_round_trip_keeps_a_tone() {
-        let mut enc = AudioEncoder::new(2, 64_000).unwrap();
+        let mut enc = AudioEncoder::new(2, 64_000, RATE).unwrap();
         assert!(enc.config().len() >= 2, "an AudioSpecificConfig");
         let mut dec = AudioDecoder::aac(enc.config()).unwrap();
         let tone: Vec<Stereo> = (0..RATE as usize / 2)

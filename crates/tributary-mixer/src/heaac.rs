@@ -1,4 +1,4 @@
-//! HE-AAC (AAC-LC core at half rate + SBR) at 44.1 kHz through Fraunhofer's libfdk-aac,
+//! HE-AAC (AAC-LC core at half rate + SBR) at the output's rate through Fraunhofer's libfdk-aac,
 //! built from source by `fdk-aac-sys`: Debian's FFmpeg has no HE-AAC encoder.
 //!
 //! SBR is signalled explicitly in the AudioSpecificConfig (object type 5, the extension
@@ -7,7 +7,7 @@
 
 use fdk_aac_sys as sys;
 
-use crate::audio::{RATE, Stereo};
+use crate::audio::Stereo;
 use crate::codec::{CodecError, Encoded};
 
 /// An open libfdk-aac encoder (closed on drop).
@@ -18,6 +18,7 @@ pub struct HeAacEncoder {
     config: Vec<u8>,
     pending: Vec<i16>,
     out: Vec<u8>,
+    rate: u32,
     /// Samples handed in so far (per channel): the next frame's pts.
     sent: i64,
 }
@@ -38,9 +39,9 @@ fn check(e: sys::AACENC_ERROR, what: &'static str) -> Result<(), CodecError> {
 }
 
 impl HeAacEncoder {
-    /// `bitrate_bps` is clamped to what HE-AAC carries at 44.1 kHz (16–64 kb/s stereo,
-    /// 8–48 kb/s mono).
-    pub fn new(channels: u8, bitrate_bps: u32) -> Result<Self, CodecError> {
+    /// `bitrate_bps` is clamped to what HE-AAC carries at 44.1/48 kHz (16–64 kb/s
+    /// stereo, 8–48 kb/s mono); `rate` is 16–48 kHz.
+    pub fn new(channels: u8, bitrate_bps: u32, rate: u32) -> Result<Self, CodecError> {
         let channels = channels.clamp(1, 2) as usize;
         let bitrate = if channels == 1 {
             bitrate_bps.clamp(8_000, 48_000)
@@ -62,6 +63,7 @@ impl HeAacEncoder {
                 config: Vec::new(),
                 pending: Vec::new(),
                 out: Vec::new(),
+                rate,
                 sent: 0,
             };
             let set = |p: sys::AACENC_PARAM, v: u32| {
@@ -74,7 +76,7 @@ impl HeAacEncoder {
                 sys::AACENC_PARAM_AACENC_AOT,
                 sys::AUDIO_OBJECT_TYPE_AOT_SBR as u32,
             )?;
-            set(sys::AACENC_PARAM_AACENC_SAMPLERATE, RATE)?;
+            set(sys::AACENC_PARAM_AACENC_SAMPLERATE, rate)?;
             set(sys::AACENC_PARAM_AACENC_CHANNELMODE, channels as u32)?;
             set(sys::AACENC_PARAM_AACENC_BITRATE, bitrate)?;
             // Raw access units; the AudioSpecificConfig goes in the FLV sequence header.
@@ -166,7 +168,7 @@ impl HeAacEncoder {
             self.sent += (consumed / self.channels) as i64;
             let n = (out_args.numOutBytes.max(0) as usize).min(self.out.len());
             if n > 0 {
-                let pts = (self.sent - self.frame as i64).max(0) * 1000 / RATE as i64;
+                let pts = (self.sent - self.frame as i64).max(0) * 1000 / self.rate as i64;
                 out.push(Encoded {
                     data: self.out[..n].to_vec(),
                     pts_ms: pts,
@@ -191,10 +193,11 @@ impl Drop for HeAacEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::RATE;
 
     #[test]
     fn the_config_signals_sbr_and_frames_come_out() {
-        let mut e = HeAacEncoder::new(2, 48_000).unwrap();
+        let mut e = HeAacEncoder::new(2, 48_000, RATE).unwrap();
         let asc = e.config().to_vec();
         // audioObjectType 5 (SBR) in the first 5 bits, explicit signalling.
         assert_eq!(asc[0] >> 3, 5, "{asc:02x?}");

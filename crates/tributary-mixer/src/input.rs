@@ -34,7 +34,7 @@ const TAP_QUEUE: usize = 256;
 /// What the tap hands the decoder.
 pub(crate) enum InputMsg {
     NewTrack,
-    VideoConfig(Bytes),
+    VideoConfig(VideoCodecIn, Bytes),
     Video { dts: i64, pts: i64, data: Bytes },
     AudioConfig(AudioCodec),
     Audio { pts: i64, data: Bytes },
@@ -43,6 +43,15 @@ pub(crate) enum InputMsg {
 pub(crate) enum AudioCodec {
     Aac(Bytes),
     Mp3,
+    /// With its `OpusHead`.
+    Opus(Bytes),
+}
+
+/// The video codecs an input is decoded from (with their configuration record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VideoCodecIn {
+    H264,
+    H265,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -411,18 +420,51 @@ async fn hub_tap(
 }
 
 /// Reads an FLV-tag-like packet into a decoder message; `None` for what is not decoded
-/// (metadata, codecs other than H.264/AAC/MP3).
+/// (metadata, codecs other than H.264/H.265/AAC/MP3/Opus). Legacy FLV carries H.264, AAC
+/// and MP3; Enhanced RTMP (what OBS and FFmpeg ≥ 6.1 send for H.265 and Opus) carries
+/// `[1 ex][3 frame type][4 packet type]` + FourCC for video, `[4 format 9][4 packet
+/// type]` + FourCC for audio.
 pub(crate) fn from_flv(p: &Packet) -> Option<InputMsg> {
     let d = &p.data;
     let ts = p.timestamp as i64;
     match p.kind {
+        Kind::Video if d.first()? & 0x80 != 0 => {
+            let codec = match d.get(1..5)? {
+                b"hvc1" => VideoCodecIn::H265,
+                b"avc1" => VideoCodecIn::H264,
+                _ => return None,
+            };
+            // Frame type 5 is a command frame, not media.
+            if (d[0] >> 4) & 0x07 == 5 {
+                return None;
+            }
+            match d[0] & 0x0f {
+                0 => Some(InputMsg::VideoConfig(codec, d.slice(5..))),
+                1 => {
+                    let c = d.get(5..8)?;
+                    let cts = (((c[0] as i32) << 16 | (c[1] as i32) << 8 | c[2] as i32) << 8) >> 8;
+                    Some(InputMsg::Video {
+                        dts: ts,
+                        pts: ts + cts as i64,
+                        data: d.slice(8..),
+                    })
+                }
+                // CodedFramesX: no composition time.
+                3 => Some(InputMsg::Video {
+                    dts: ts,
+                    pts: ts,
+                    data: d.slice(5..),
+                }),
+                _ => None,
+            }
+        }
         Kind::Video => {
-            // Legacy FLV AVC only: codec id 7, not an Enhanced RTMP header.
-            if d.len() < 5 || d[0] & 0x80 != 0 || d[0] & 0x0f != 7 {
+            // Legacy FLV AVC: codec id 7.
+            if d.len() < 5 || d[0] & 0x0f != 7 {
                 return None;
             }
             match d[1] {
-                0 => Some(InputMsg::VideoConfig(d.slice(5..))),
+                0 => Some(InputMsg::VideoConfig(VideoCodecIn::H264, d.slice(5..))),
                 1 => Some(InputMsg::Video {
                     dts: ts,
                     pts: ts + p.composition_time() as i64,
@@ -447,6 +489,23 @@ pub(crate) fn from_flv(p: &Packet) -> Option<InputMsg> {
                     pts: ts,
                     data: d.slice(1..),
                 }),
+                9 => {
+                    let body = d.slice(5.min(d.len())..);
+                    let config = match d.get(1..5)? {
+                        b"Opus" => AudioCodec::Opus(body.clone()),
+                        b"mp4a" => AudioCodec::Aac(body.clone()),
+                        b".mp3" => AudioCodec::Mp3,
+                        _ => return None,
+                    };
+                    match d[0] & 0x0f {
+                        0 => Some(InputMsg::AudioConfig(config)),
+                        1 => Some(InputMsg::Audio {
+                            pts: ts,
+                            data: body,
+                        }),
+                        _ => None,
+                    }
+                }
                 _ => None,
             }
         }
@@ -527,14 +586,21 @@ impl Decoder {
                 s.timeline.new_track();
                 s.status = InputStatus::Live;
             }
-            InputMsg::VideoConfig(avcc) => match VideoDecoder::h264(&avcc) {
-                Ok(d) => self.video = Some(d),
-                Err(e) => warn!(error = %e, "cannot open the input's H.264 decoder"),
-            },
+            InputMsg::VideoConfig(codec, config) => {
+                let opened = match codec {
+                    VideoCodecIn::H264 => VideoDecoder::h264(&config),
+                    VideoCodecIn::H265 => VideoDecoder::h265(&config),
+                };
+                match opened {
+                    Ok(d) => self.video = Some(d),
+                    Err(e) => warn!(error = %e, ?codec, "cannot open the input's video decoder"),
+                }
+            }
             InputMsg::AudioConfig(codec) => {
                 let opened = match codec {
                     AudioCodec::Aac(asc) => AudioDecoder::aac(&asc),
                     AudioCodec::Mp3 => AudioDecoder::mp3(),
+                    AudioCodec::Opus(head) => AudioDecoder::opus(&head),
                 };
                 match opened {
                     Ok(d) => self.audio = Some(d),
@@ -670,7 +736,9 @@ mod tests {
             0,
             Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2]),
         );
-        assert!(matches!(from_flv(&cfg), Some(InputMsg::VideoConfig(b)) if b.as_ref() == [1, 2]));
+        assert!(
+            matches!(from_flv(&cfg), Some(InputMsg::VideoConfig(VideoCodecIn::H264, b)) if b.as_ref() == [1, 2])
+        );
         let frame = Packet::new(
             Kind::Video,
             100,

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fonts;
 pub mod frame;
 pub mod heaac;
+pub mod hevc;
 pub mod images;
 pub mod input;
 pub mod label;

@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use tributary_core::mix::{AudioCodec, MixOutput, Target};
+use tributary_core::mix::{AudioCodec, MixOutput, Target, VideoCodec, VideoOut};
 use tributary_core::url_policy::UrlPolicy;
 use tributary_live::amf0::Amf0;
 use tributary_live::hub::{Hub, HubError, Publisher};
@@ -24,6 +24,7 @@ use crate::audio::Stereo;
 use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
 use crate::frame::I420;
 use crate::heaac::HeAacEncoder;
+use crate::resample::Resampler;
 
 /// An output's frame rate and key-frame interval (seconds), fixed for its life.
 #[derive(Debug, Clone, Copy)]
@@ -248,43 +249,44 @@ struct Worker {
     last_copy: [u32; 3],
 }
 
-/// An output's audio encoder, by codec.
-enum AudioOut {
-    /// AAC-LC or MP3 through FFmpeg.
-    Ffmpeg(AudioEncoder, AudioCodec),
+/// An output's audio encoder, and the converter from the mix's rate to the output's when
+/// they differ.
+struct AudioOut {
+    enc: AudioEnc,
+    codec: AudioCodec,
+    resampler: Option<Resampler>,
+}
+
+enum AudioEnc {
+    /// AAC-LC, MP3 or Opus through FFmpeg.
+    Ffmpeg(AudioEncoder),
     HeAac(HeAacEncoder),
 }
 
 impl AudioOut {
     fn open(spec: &MixOutput) -> Result<AudioOut, crate::codec::CodecError> {
-        Ok(match spec.audio_codec {
-            AudioCodec::AacLc => AudioOut::Ffmpeg(
-                AudioEncoder::new(spec.channels, spec.audio_bitrate_bps)?,
-                AudioCodec::AacLc,
-            ),
-            AudioCodec::Mp3 => AudioOut::Ffmpeg(
-                AudioEncoder::mp3(spec.channels, spec.audio_bitrate_bps)?,
-                AudioCodec::Mp3,
-            ),
-            AudioCodec::HeAac => {
-                AudioOut::HeAac(HeAacEncoder::new(spec.channels, spec.audio_bitrate_bps)?)
-            }
+        let (ch, bps, rate) = (spec.channels, spec.audio_bitrate_bps, spec.sample_rate);
+        let enc = match spec.audio_codec {
+            AudioCodec::AacLc => AudioEnc::Ffmpeg(AudioEncoder::new(ch, bps, rate)?),
+            AudioCodec::Mp3 => AudioEnc::Ffmpeg(AudioEncoder::mp3(ch, bps, rate)?),
+            AudioCodec::Opus => AudioEnc::Ffmpeg(AudioEncoder::opus(ch, bps)?),
+            AudioCodec::HeAac => AudioEnc::HeAac(HeAacEncoder::new(ch, bps, rate)?),
+        };
+        Ok(AudioOut {
+            enc,
+            codec: spec.audio_codec,
+            resampler: (rate != crate::audio::RATE)
+                .then(|| Resampler::between(crate::audio::RATE, rate)),
         })
     }
 
-    fn codec(&self) -> AudioCodec {
-        match self {
-            AudioOut::Ffmpeg(_, c) => *c,
-            AudioOut::HeAac(_) => AudioCodec::HeAac,
-        }
-    }
-
-    /// The AAC sequence header's AudioSpecificConfig; MP3 has none.
+    /// The sequence header's payload: AAC's AudioSpecificConfig, Opus's `OpusHead`; MP3
+    /// has none.
     fn config(&self) -> Option<&[u8]> {
-        match self {
-            AudioOut::Ffmpeg(_, AudioCodec::Mp3) => None,
-            AudioOut::Ffmpeg(e, _) => Some(e.config()),
-            AudioOut::HeAac(e) => Some(e.config()),
+        match &self.enc {
+            AudioEnc::Ffmpeg(_) if self.codec == AudioCodec::Mp3 => None,
+            AudioEnc::Ffmpeg(e) => Some(e.config()),
+            AudioEnc::HeAac(e) => Some(e.config()),
         }
     }
 
@@ -292,18 +294,26 @@ impl AudioOut {
         &mut self,
         samples: &[Stereo],
     ) -> Result<Vec<crate::codec::Encoded>, crate::codec::CodecError> {
-        match self {
-            AudioOut::Ffmpeg(e, _) => e.encode(samples),
-            AudioOut::HeAac(e) => e.encode(samples),
+        let converted;
+        let samples = match self.resampler.as_mut() {
+            Some(r) => {
+                converted = r.convert(samples);
+                &converted[..]
+            }
+            None => samples,
+        };
+        match &mut self.enc {
+            AudioEnc::Ffmpeg(e) => e.encode(samples),
+            AudioEnc::HeAac(e) => e.encode(samples),
         }
     }
 
-    /// FLV `codecid` of `onMetaData`.
+    /// FLV `audiocodecid` of `onMetaData` (Enhanced RTMP: the FourCC as a number).
     fn flv_codec_id(&self) -> f64 {
-        if self.codec() == AudioCodec::Mp3 {
-            2.0
-        } else {
-            10.0
+        match self.codec {
+            AudioCodec::Mp3 => 2.0,
+            AudioCodec::Opus => u32::from_be_bytes(*OPUS) as f64,
+            AudioCodec::AacLc | AudioCodec::HeAac => 10.0,
         }
     }
 }
@@ -388,8 +398,12 @@ impl Worker {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let rebuild = self.enc.as_ref().is_none_or(|e| {
-            e.spec.video.map(|v| (v.width, v.height)) != spec.video.map(|v| (v.width, v.height))
+            let retunes = e.video.as_ref().is_none_or(|v| v.retunes_bitrate());
+            let shape = |v: VideoOut| (v.width, v.height, v.codec);
+            e.spec.video.map(shape) != spec.video.map(shape)
                 || e.spec.channels != spec.channels
+                || (!retunes
+                    && e.spec.video.map(|v| v.bitrate_bps) != spec.video.map(|v| v.bitrate_bps))
         });
         if rebuild {
             self.enc = self.open(&spec, &publisher, tick.pts_ms);
@@ -438,6 +452,7 @@ impl Worker {
                     v.bitrate_bps,
                     &self.preset,
                     self.gop_s,
+                    v.codec,
                 ) {
                     Ok(e) => Some(e),
                     Err(err) => {
@@ -462,7 +477,7 @@ impl Worker {
             ),
             (
                 "audiosamplerate".to_string(),
-                Amf0::Number(crate::audio::RATE as f64),
+                Amf0::Number(spec.sample_rate as f64),
             ),
             (
                 "audiochannels".to_string(),
@@ -482,7 +497,13 @@ impl Worker {
                 ("width".to_string(), Amf0::Number(v.width as f64)),
                 ("height".to_string(), Amf0::Number(v.height as f64)),
                 ("framerate".to_string(), Amf0::Number(self.fps as f64)),
-                ("videocodecid".to_string(), Amf0::Number(7.0)),
+                (
+                    "videocodecid".to_string(),
+                    Amf0::Number(match v.codec {
+                        VideoCodec::H264 => 7.0,
+                        VideoCodec::H265 { .. } => u32::from_be_bytes(*HVC1) as f64,
+                    }),
+                ),
                 (
                     "videodatarate".to_string(),
                     Amf0::Number(v.bitrate_bps as f64 / 1000.0),
@@ -491,12 +512,10 @@ impl Worker {
         }
         publisher.send(Packet::metadata(Amf0::EcmaArray(meta)));
         if let Some(v) = &video {
-            publisher.send(video_packet(0, 0, true, 0, v.config()));
+            publisher.send(video_packet(v.codec(), 0, 0, true, 0, v.config()));
         }
-        let mp3 = audio.codec() == AudioCodec::Mp3;
-        let stereo = spec.channels == 2;
         if let Some(config) = audio.config() {
-            publisher.send(audio_packet(0, mp3, stereo, Some(0), config));
+            publisher.send(audio_packet(audio.codec, spec.channels == 2, 0, 0, config));
         }
         Some(Encoders {
             spec: spec.clone(),
@@ -509,7 +528,14 @@ impl Worker {
     /// A frame's AVCC bytes with this tick's SEI first: user data when it changed since
     /// this output last sent it and on key frames, the layout on key frames, sound levels
     /// on the first frame of the tick that ended a period.
-    fn with_sei(&mut self, avcc: &[u8], key: bool, first: bool, sei: &TickSei) -> Vec<u8> {
+    fn with_sei(
+        &mut self,
+        codec: VideoCodec,
+        avcc: &[u8],
+        key: bool,
+        first: bool,
+        sei: &TickSei,
+    ) -> Vec<u8> {
         let user_data = sei
             .user_data
             .as_deref()
@@ -525,7 +551,11 @@ impl Worker {
         if user_data.is_some() {
             self.sent_user_data = Some(sei.user_data_rev);
         }
-        crate::sei::prepend_to_avcc(avcc, &crate::sei::h264_nal(&msg.payload()))
+        let nal = match codec {
+            VideoCodec::H264 => crate::sei::h264_nal(&msg.payload()),
+            VideoCodec::H265 { .. } => crate::hevc::sei_nal(&msg.payload()),
+        };
+        crate::sei::prepend_to_avcc(avcc, &nal)
     }
 
     fn encode(&mut self, e: &mut Encoders, tick: &Tick, publisher: &Publisher) {
@@ -548,13 +578,14 @@ impl Worker {
                     }
                 }
             };
+            let codec = ve.codec();
             match ve.encode(pic, tick.pts_ms) {
                 Ok(packets) => {
                     let mut first = true;
                     for p in packets {
                         let data = match tick.sei.as_deref() {
                             Some(sei) => {
-                                let with = self.with_sei(&p.data, p.key, first, sei);
+                                let with = self.with_sei(codec, &p.data, p.key, first, sei);
                                 first = false;
                                 with
                             }
@@ -566,6 +597,7 @@ impl Worker {
                             .bytes
                             .fetch_add(p.data.len() as u64, Ordering::Relaxed);
                         publisher.send(video_packet(
+                            codec,
                             p.dts_ms.max(0) as u32,
                             cts,
                             p.key,
@@ -588,10 +620,10 @@ impl Worker {
                             .bytes
                             .fetch_add(p.data.len() as u64, Ordering::Relaxed);
                         publisher.send(audio_packet(
-                            (p.pts_ms + e.audio_base_ms).max(0) as u32,
-                            e.spec.audio_codec == AudioCodec::Mp3,
+                            e.spec.audio_codec,
                             e.spec.channels == 2,
-                            Some(1),
+                            (p.pts_ms + e.audio_base_ms).max(0) as u32,
+                            1,
                             &p.data,
                         ));
                     }
@@ -604,27 +636,58 @@ impl Worker {
     }
 }
 
-/// An FLV AVC video tag body.
-fn video_packet(ts: u32, cts: i32, key: bool, kind: u8, payload: &[u8]) -> Packet {
-    let mut b = BytesMut::with_capacity(payload.len() + 5);
-    b.put_u8(if key { 0x17 } else { 0x27 });
-    b.put_u8(kind);
-    let c = cts.to_be_bytes();
-    b.put_slice(&c[1..]);
+/// Enhanced RTMP FourCCs.
+const HVC1: &[u8; 4] = b"hvc1";
+const OPUS: &[u8; 4] = b"Opus";
+
+/// An FLV video tag body; `kind` 0 is the sequence header, 1 a frame. H.264 is legacy FLV
+/// (AVC, codec id 7); H.265 is Enhanced RTMP (`[1 ex][3 frame type][4 packet type]`,
+/// FourCC `hvc1`, then the composition time for coded frames).
+fn video_packet(
+    codec: VideoCodec,
+    ts: u32,
+    cts: i32,
+    key: bool,
+    kind: u8,
+    payload: &[u8],
+) -> Packet {
+    let mut b = BytesMut::with_capacity(payload.len() + 8);
+    let frame_type: u8 = if key { 1 } else { 2 };
+    match codec {
+        VideoCodec::H264 => {
+            b.put_u8((frame_type << 4) | 7);
+            b.put_u8(kind);
+        }
+        VideoCodec::H265 { .. } => {
+            b.put_u8(0x80 | (frame_type << 4) | kind);
+            b.put_slice(HVC1);
+        }
+    }
+    if kind == 1 || codec == VideoCodec::H264 {
+        let c = cts.to_be_bytes();
+        b.put_slice(&c[1..]);
+    }
     b.put_slice(payload);
     Packet::new(Kind::Video, ts, b.freeze())
 }
 
-/// An FLV audio tag body: AAC (`0xAF` + packet type: 0 config, 1 data; FLV requires the
-/// 44 kHz / 16-bit / stereo flags whatever the AAC carries) or MP3 (format 2, 44 kHz,
-/// 16-bit, its real channel count, no packet type byte).
-fn audio_packet(ts: u32, mp3: bool, stereo: bool, kind: Option<u8>, payload: &[u8]) -> Packet {
-    let mut b = BytesMut::with_capacity(payload.len() + 2);
-    if mp3 {
-        b.put_u8(0x2e | u8::from(stereo));
-    } else {
-        b.put_u8(0xaf);
-        b.put_u8(kind.unwrap_or(1));
+/// An FLV audio tag body; `kind` 0 is the sequence header, 1 a frame. AAC is `0xAF` + the
+/// packet type (FLV requires the 44 kHz / 16-bit / stereo flags whatever the AAC
+/// carries); MP3 is format 2 with its real channel count and no packet type; Opus is
+/// Enhanced RTMP (`[4 format 9][4 packet type]`, FourCC `Opus`; the sequence header is
+/// the `OpusHead`).
+fn audio_packet(codec: AudioCodec, stereo: bool, ts: u32, kind: u8, payload: &[u8]) -> Packet {
+    let mut b = BytesMut::with_capacity(payload.len() + 5);
+    match codec {
+        AudioCodec::Mp3 => b.put_u8(0x2e | u8::from(stereo)),
+        AudioCodec::Opus => {
+            b.put_u8(0x90 | kind);
+            b.put_slice(OPUS);
+        }
+        AudioCodec::AacLc | AudioCodec::HeAac => {
+            b.put_u8(0xaf);
+            b.put_u8(kind);
+        }
     }
     b.put_slice(payload);
     Packet::new(Kind::Audio, ts, Bytes::from(b))

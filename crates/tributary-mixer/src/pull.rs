@@ -23,7 +23,7 @@ use tributary_live::dial;
 use tributary_live::flv::FlvReader;
 
 use crate::codec::Demuxer;
-use crate::input::{AudioCodec, InputMsg, from_flv, offer};
+use crate::input::{AudioCodec, InputMsg, VideoCodecIn, from_flv, offer};
 
 /// Network reads give up after this.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,7 +103,11 @@ fn rtmp(
     info!(url = %redact(url), "mix input URL opened");
     let mut ok = offer(tx, InputMsg::NewTrack, dropped);
     if let Some(avcc) = info.avcc {
-        ok &= offer(tx, InputMsg::VideoConfig(Bytes::from(avcc)), dropped);
+        ok &= offer(
+            tx,
+            InputMsg::VideoConfig(VideoCodecIn::H264, Bytes::from(avcc)),
+            dropped,
+        );
     }
     match info.audio {
         Some((true, asc)) => {

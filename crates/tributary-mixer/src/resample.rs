@@ -1,6 +1,7 @@
-//! One input's audio converted to the mix rate ([`RATE`]) by a band-limited resampler
-//! (rubato's FFT resampler: the spectrum is cut at the lower Nyquist frequency, so a
-//! 48 kHz input's content above 22.05 kHz does not fold back as aliases).
+//! One input's audio converted to the mix rate ([`RATE`]), or the mix converted to an
+//! output's rate, by a band-limited resampler (rubato's FFT resampler: the spectrum is cut
+//! at the lower Nyquist frequency, so a 48 kHz input's content above 22.05 kHz does not
+//! fold back as aliases).
 //!
 //! The resampler takes fixed input chunks; the chunk is the input's frame length (1024
 //! for AAC, 1152 for MP3), so a frame converts as it arrives and nothing waits in the FIFO
@@ -13,12 +14,9 @@ use rubato::{FftFixedIn, Resampler as _};
 
 use crate::audio::{RATE, Stereo};
 
-/// Input positions further than this from where the last input ended start a new stretch
-/// (samples at the mix rate: 50 ms).
-const JUMP: i64 = RATE as i64 / 20;
-
 pub struct Resampler {
     from: u32,
+    to: u32,
     engine: Option<FftFixedIn<f32>>,
     /// Input frames waiting for a whole chunk, per channel.
     fifo: [Vec<f32>; 2],
@@ -29,9 +27,15 @@ pub struct Resampler {
 }
 
 impl Resampler {
+    /// From `from` Hz to the mix rate.
     pub fn new(from: u32) -> Self {
+        Self::between(from, RATE)
+    }
+
+    pub fn between(from: u32, to: u32) -> Self {
         Resampler {
             from: from.max(1),
+            to: to.max(1),
             engine: None,
             fifo: [Vec::new(), Vec::new()],
             out_pos: 0,
@@ -43,20 +47,28 @@ impl Resampler {
         self.from
     }
 
-    /// Converts `input` (at `from` Hz) that starts at mix-rate position `at`; returns the
-    /// converted samples and where they play (possibly none yet).
+    /// Converts a continuous stream (an output's): each call's samples follow the last's.
+    pub fn convert(&mut self, input: &[Stereo]) -> Vec<Stereo> {
+        let at = self.expected_in.round() as i64;
+        self.process(at, input).map(|(_, s)| s).unwrap_or_default()
+    }
+
+    /// Converts `input` (at `from` Hz) that starts at target-rate position `at`; returns
+    /// the converted samples and where they play (possibly none yet).
     pub fn process(&mut self, at: i64, input: &[Stereo]) -> Option<(i64, Vec<Stereo>)> {
-        if self.from == RATE {
+        if self.from == self.to {
             return Some((at, input.to_vec()));
         }
         if input.is_empty() {
             return None;
         }
-        let continuous =
-            self.engine.is_some() && (at as f64 - self.expected_in).abs() <= JUMP as f64;
+        // Input positions further than 50 ms from where the last input ended start a new
+        // stretch.
+        let jump = self.to as f64 / 20.0;
+        let continuous = self.engine.is_some() && (at as f64 - self.expected_in).abs() <= jump;
         if !continuous {
             let engine =
-                FftFixedIn::<f32>::new(self.from as usize, RATE as usize, input.len(), 2, 2)
+                FftFixedIn::<f32>::new(self.from as usize, self.to as usize, input.len(), 2, 2)
                     .ok()?;
             self.out_pos = at - engine.output_delay() as i64;
             self.engine = Some(engine);
@@ -64,7 +76,7 @@ impl Resampler {
             self.fifo[1].clear();
             self.expected_in = at as f64;
         }
-        self.expected_in += input.len() as f64 * RATE as f64 / self.from as f64;
+        self.expected_in += input.len() as f64 * self.to as f64 / self.from as f64;
         for s in input {
             self.fifo[0].push(s[0]);
             self.fifo[1].push(s[1]);
@@ -202,5 +214,38 @@ mod tests {
         let mut same = Resampler::new(RATE);
         let (p, s) = same.process(7, &frame).unwrap();
         assert_eq!((p, s.len()), (7, 1024));
+    }
+}
+
+#[cfg(test)]
+mod output_tests {
+    use super::*;
+
+    #[test]
+    fn an_output_stream_converts_continuously_to_its_rate() {
+        // The mix at 44.1 kHz in 25 fps ticks (1764 samples), to a 48 kHz output.
+        let mut r = Resampler::between(RATE, 48_000);
+        let mut out = Vec::new();
+        for k in 0..50 {
+            let tick: Vec<Stereo> = (0..1764)
+                .map(|i| {
+                    let n = (k * 1764 + i) as f32;
+                    let v = 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * n / RATE as f32).sin();
+                    [v, v]
+                })
+                .collect();
+            out.extend(r.convert(&tick));
+        }
+        // Two seconds in: two seconds out at 48 kHz, less what the filter holds back.
+        assert!((94_000..=96_000).contains(&out.len()), "{}", out.len());
+        let steady = &out[4096..];
+        let (mut re, mut im) = (0.0f64, 0.0f64);
+        for (i, s) in steady.iter().enumerate() {
+            let ph = 2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0;
+            re += s[0] as f64 * ph.cos();
+            im += s[0] as f64 * ph.sin();
+        }
+        let level = 2.0 * (re * re + im * im).sqrt() / steady.len() as f64;
+        assert!((level - 0.5).abs() < 0.02, "1 kHz at {level}");
     }
 }

@@ -354,8 +354,10 @@ fn refusals_use_the_vendors_codes() {
     for (path, value, name) in [
         ("/UserData", json!("not base64!"), "UserData"),
         ("/SoundLevel", json!(2), "SoundLevel"),
-        ("/MixOutput/0/VideoEncId", json!(3), "VideoEncId"),
-        ("/MixOutput/0/AudioCodec", json!(3), "AudioCodec"),
+        ("/MixOutput/0/VideoEncId", json!(2), "VP8"),
+        ("/MixOutput/0/VideoEncId", json!(4), "SVC"),
+        ("/MixOutput/0/LowBitrateHD", json!(1), "LowBitrateHD"),
+        ("/MixOutput/0/AudioCodec", json!(9), "AudioCodec"),
         // Out of range.
         (
             "/MixInput/0/RectInfo/CornerRadius",

@@ -128,7 +128,8 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
             {"InputStreamName": "canvas1", "LayoutParams": {"ImageLayer": 1, "InputType": 3, "ImageWidth": 320, "ImageHeight": 240, "Color": "0x0000FF"}},
             {"InputStreamName": "red", "LayoutParams": {"ImageLayer": 2, "ImageWidth": 0.5, "ImageHeight": 240, "LocationX": 0, "LocationY": 0}}],
         "OutputParams": {"OutputStreamName": "tc_mix", "OutputStreamType": 1, "OutputStreamBitRate": 500,
-                         "OutputStreamFrameRate": 15, "OutputStreamGop": 1}})
+                         "OutputStreamFrameRate": 15, "OutputStreamGop": 1,
+                         "OutputAudioSampleRate": 48000, "OutputAudioChannels": 1}})
     .to_string();
     let now = now_secs();
     let (ct, r) = tc3(&s, "CreateCommonMixStream", SECRET_KEY, now, None, &body);
@@ -174,6 +175,21 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
             "key frames at {keys:?}"
         );
     }
+
+    // OutputAudioSampleRate 48000 and OutputAudioChannels 1, as asked.
+    let audio = ffprobe(&[
+        "-select_streams",
+        "a",
+        "-show_entries",
+        "stream=codec_name,profile,sample_rate,channels",
+        "-of",
+        "csv=p=0",
+        &url,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&audio.stdout).trim(),
+        "aac,LC,48000,1"
+    );
 
     // Same session, another output: refused. Unknown key, bad signature, old timestamp.
     let other = body.replace("tc_mix", "tc_other");

@@ -119,9 +119,9 @@ fn transcode_requests_are_checked() {
                         "TranscodeInput": {"StreamUrl": "rtmp://example.com/live/a"},
                         "TranscodeOutput": [{"StreamId": "o", "TemplateId": 1}]}));
     expect_code(&r, 110200002);
-    // H.265 is refused by name; TemplateId must be 0–4.
+    // LowBitrateHD needs H.265; TemplateId must be 0–4.
     for out in [
-        json!({"StreamId": "o", "TemplateId": 4, "TemplateConfig": {"VideoEncId": 2, "Width": 640, "Height": 360}}),
+        json!({"StreamId": "o", "TemplateId": 4, "TemplateConfig": {"LowBitrateHD": 1, "Width": 640, "Height": 360}}),
         json!({"StreamId": "o", "TemplateId": 9}),
         json!({"StreamId": "o"}),
     ] {

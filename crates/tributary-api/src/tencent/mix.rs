@@ -11,8 +11,8 @@
 use serde_json::Value;
 
 use tributary_core::mix::{
-    Content, Crop, Field, Item, MixError, MixInput, MixLimits, MixOutput, MixSpec, Overlay, Rect,
-    RenderMode, Source, StreamData, Target, VideoOut,
+    Content, Crop, DEFAULT_SAMPLE_RATE, Field, Item, MixError, MixInput, MixLimits, MixOutput,
+    MixSpec, Overlay, Rect, RenderMode, SAMPLE_RATES, Source, StreamData, Target, VideoOut,
 };
 use tributary_core::url_policy::{self, Purpose};
 use tributary_core::watermark::Watermark;
@@ -500,6 +500,7 @@ pub fn translate(
                 width: w,
                 height: h,
                 bitrate_bps: output.1,
+                codec: Default::default(),
             }),
             ..output.0
         }],
@@ -579,6 +580,7 @@ fn spec_error(e: MixError) -> TcError {
                 Field::Channels => ("InvalidParameter", "OutputParams.OutputAudioChannels"),
                 Field::Fps => ("InvalidParameter", "OutputParams.OutputStreamFrameRate"),
                 Field::Gop => ("InvalidParameter", "OutputParams.OutputStreamGop"),
+                Field::SampleRate => ("InvalidParameter", "OutputParams.OutputAudioSampleRate"),
                 other => ("InvalidParameter", other.neutral_name()),
             };
             let at = match item {
@@ -656,13 +658,16 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
             "OutputAudioBitRate is in kbps and must be within [8, 320], not {akbps}"
         )));
     }
-    if let Some(r) = int(o, "OutputAudioSampleRate")?
-        && r != 44_100
-    {
-        return Err(unsupported(&format!(
-            "OutputAudioSampleRate {r} (only 44100)"
-        )));
-    }
+    // Empty means "auto": the mix's own rate.
+    let sample_rate = match int(o, "OutputAudioSampleRate")? {
+        None => DEFAULT_SAMPLE_RATE,
+        Some(r) if SAMPLE_RATES.iter().any(|&x| x as i64 == r) => r as u32,
+        Some(r) => {
+            return Err(invalid(format!(
+                "OutputAudioSampleRate must be one of {SAMPLE_RATES:?} Hz, not {r}"
+            )));
+        }
+    };
     let channels = int(o, "OutputAudioChannels")?.unwrap_or(2);
     if !(1..=2).contains(&channels) {
         return Err(invalid(format!(
@@ -683,6 +688,7 @@ fn output(body: &Value, layers: &[Layer]) -> Result<((MixOutput, u32), u32), TcE
                 channels: channels as u8,
                 room: None,
                 audio_codec: Default::default(),
+                sample_rate,
             },
             kbps as u32 * 1000,
         ),

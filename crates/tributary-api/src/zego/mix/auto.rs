@@ -93,6 +93,7 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
                 channels,
                 room: None,
                 audio_codec,
+                sample_rate: audio_codec.default_rate(),
             })
         })
         .collect::<Result<Vec<_>, ZegoError>>()?;

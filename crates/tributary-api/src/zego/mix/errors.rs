@@ -32,6 +32,8 @@ fn field_name(field: Field) -> &'static str {
         Field::UserData => "UserData",
         Field::SoundLevelId => "SoundLevelId",
         Field::Gop => "GOP",
+        Field::SampleRate => "AudioCodec",
+        Field::VideoCodec => "VideoEncId",
     }
 }
 

@@ -10,12 +10,14 @@
 //! - Renditions of another aspect than the largest one are scaled to it (stretched): give
 //!   them the input's aspect (templates and `ShortEdgeAdaption` do).
 //! - Audio: AAC-LC 64 kb/s stereo in every rendition (the templates' codec).
-//! - `VideoEncId` 2 (H.265) is refused by name, like StartMix's H.265.
+//! - `VideoEncId` 0 ("same as the input") encodes H.264, which every player reads; 2 is
+//!   H.265 (Enhanced RTMP), with `LowBitrateHD` as StartMix's.
 
 use serde_json::Value;
 
 use tributary_core::mix::{
-    AudioCodec, Content, MixInput, MixOutput, MixSpec, Rect, RenderMode, Source, Target, VideoOut,
+    AudioCodec, Content, DEFAULT_SAMPLE_RATE, MixInput, MixOutput, MixSpec, Rect, RenderMode,
+    Source, Target, VideoCodec, VideoOut,
 };
 use tributary_core::mix_task::{MixTask, TaskKind};
 
@@ -42,6 +44,7 @@ struct Rendition {
     width: u32,
     height: u32,
     bitrate: u32,
+    codec: VideoCodec,
 }
 
 /// `(w, h)` with `short` as its short edge and the input's orientation and aspect.
@@ -75,11 +78,11 @@ fn rendition(
             ))
         })
     };
-    let (width, height, bitrate) = match template {
+    let (width, height, bitrate, codec) = match template {
         0..=3 => {
             let (short, bps) = TEMPLATES[template as usize];
             let (w, h) = by_short_edge(short, need_input()?);
-            (w, h, bps)
+            (w, h, bps, VideoCodec::H264)
         }
         4 => {
             let c = match v.get("TemplateConfig") {
@@ -92,18 +95,20 @@ fn rendition(
                 }
             };
             let cat = |f: &str| at(&format!("TemplateConfig.{f}"));
-            if in_range(int(c, "VideoEncId")?, &cat("VideoEncId"), 0, 2, 0)? == 2 {
+            let h265 = in_range(int(c, "VideoEncId")?, &cat("VideoEncId"), 0, 2, 0)? == 2;
+            let low_bitrate_hd =
+                in_range(int(c, "LowBitrateHD")?, &cat("LowBitrateHD"), 0, 1, 0)? == 1;
+            if low_bitrate_hd && !h265 {
                 return Err(bad(format!(
-                    "{} = 2 (H.265) is not supported by this server yet; use 0 or 1 (H.264)",
-                    cat("VideoEncId")
-                )));
-            }
-            if in_range(int(c, "LowBitrateHD")?, &cat("LowBitrateHD"), 0, 1, 0)? == 1 {
-                return Err(bad(format!(
-                    "{} needs H.265, which is not supported yet",
+                    "{} needs H.265 (VideoEncId 2)",
                     cat("LowBitrateHD")
                 )));
             }
+            let codec = if h265 {
+                VideoCodec::H265 { low_bitrate_hd }
+            } else {
+                VideoCodec::H264
+            };
             let f = in_range(int(c, "Fps")?, &cat("Fps"), 0, 60, 0)? as u32;
             if f > 0 {
                 match fps {
@@ -143,7 +148,7 @@ fn rendition(
                 50_000_000,
                 0,
             )? as u32;
-            (w, h, if bps == 0 { TEMPLATES[2].1 } else { bps })
+            (w, h, if bps == 0 { TEMPLATES[2].1 } else { bps }, codec)
         }
         t => {
             return Err(bad(format!("{} must be 0–4, not {t}", at("TemplateId"))));
@@ -154,6 +159,7 @@ fn rendition(
         width,
         height,
         bitrate,
+        codec,
     })
 }
 
@@ -225,11 +231,13 @@ pub(in crate::zego) fn start_cloud_transcode(call: &Call) -> Result<Data, ZegoEr
                 width: r.width,
                 height: r.height,
                 bitrate_bps: r.bitrate,
+                codec: r.codec,
             }),
             audio_bitrate_bps: AUDIO_BPS,
             channels: 2,
             room: None,
             audio_codec: AudioCodec::AacLc,
+            sample_rate: DEFAULT_SAMPLE_RATE,
         })
         .collect();
     let spec = MixSpec {

@@ -8,7 +8,8 @@ use tributary_core::mix::{
     AUDIO_BITRATES_BPS, Alignment, AudioCodec, Content, DEFAULT_LABEL_FONT_SIZE, Decor, FONT_FACES,
     Font, LABEL_FONT_SIZES, Label, MAX_CORNER_RADIUS, MAX_IDLE_S, MAX_LABEL_UNITS,
     MAX_RECV_BUFFER_MS, MAX_VOLUME, MIN_IDLE_S, MixInput, MixOutput, Padding, Placeholder,
-    PlaceholderMode, Rect, RenderMode, RoomTarget, Source, StreamData, Target, Timing, VideoOut,
+    PlaceholderMode, Rect, RenderMode, RoomTarget, Source, StreamData, Target, Timing, VideoCodec,
+    VideoOut,
 };
 use tributary_core::url_policy::{self, Purpose};
 
@@ -57,29 +58,6 @@ pub(super) fn in_range(
         return Err(bad(format!("{field} must be within [{lo}, {hi}], not {v}")));
     }
     Ok(v)
-}
-
-/// Refuses a field the engine does not implement yet when it asks for something.
-pub(super) fn refuse_if_set(v: &Value, field: &str, what: &str) -> Result<(), ZegoError> {
-    let set = match v.get(field) {
-        None | Some(Value::Null) => false,
-        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
-        Some(Value::String(s)) => !s.is_empty() && s != "0",
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => o.values().any(|x| match x {
-            Value::Number(n) => n.as_f64() != Some(0.0),
-            Value::String(s) => !s.is_empty(),
-            Value::Null => false,
-            _ => true,
-        }),
-    };
-    if set {
-        return Err(bad(format!(
-            "{field} ({what}) is not supported by this server yet; leave it out"
-        )));
-    }
-    Ok(())
 }
 
 /// A parameter that is a JSON object (POST body) or its JSON text (how Params keeps it).
@@ -386,14 +364,7 @@ pub(super) fn audio_fields(
         None | Some(1) => AudioCodec::AacLc,
         Some(0) => AudioCodec::HeAac,
         Some(2) => AudioCodec::Mp3,
-        Some(3) => {
-            return Err(bad(format!(
-                "{} = 3 (Opus) is not supported by this server yet: Opus in FLV needs \
-                 Enhanced RTMP, which the players this server is tested with (FFmpeg 5.1) \
-                 cannot read; use 0 (HE-AAC), 1 (AAC-LC) or 2 (MP3)",
-                at("AudioCodec")
-            )));
-        }
+        Some(3) => AudioCodec::Opus,
         Some(c) => return Err(bad(format!("{} must be 0–3, not {c}", at("AudioCodec")))),
     };
     let bitrate = in_range(
@@ -447,19 +418,47 @@ pub(super) fn output(
     default_channels: i64,
 ) -> Result<(MixOutput, Option<i64>), ZegoError> {
     let at = |f: &str| format!("MixOutput[{i}].{f}");
-    match int(v, "VideoEncId")? {
-        None | Some(0) => {}
-        Some(c) => {
+    let low_bitrate_hd = match int(v, "LowBitrateHD")? {
+        None | Some(0) => false,
+        Some(1) => true,
+        Some(x) => {
             return Err(bad(format!(
-                "{} = {c} (VP8/H.265/SVC) is not supported by this server yet; use 0 (H.264)",
+                "{} must be 0 or 1, not {x}",
+                at("LowBitrateHD")
+            )));
+        }
+    };
+    let codec = match int(v, "VideoEncId")? {
+        None | Some(0) => VideoCodec::H264,
+        Some(3) => VideoCodec::H265 { low_bitrate_hd },
+        Some(2) => {
+            return Err(bad(format!(
+                "{} = 2 (VP8) is not supported by this server yet: no stream it serves \
+                 (RTMP, HTTP-FLV, HLS) can carry VP8, and its WebRTC plane is not built; \
+                 use 0 (H.264) or 3 (H.265)",
                 at("VideoEncId")
             )));
         }
+        Some(4) => {
+            return Err(bad(format!(
+                "{} = 4 (H.264 SVC with ExtraLayers) is not supported by this server yet; \
+                 use 0 (H.264) or 3 (H.265)",
+                at("VideoEncId")
+            )));
+        }
+        Some(c) => {
+            return Err(bad(format!(
+                "{} must be 0 (H.264), 2 (VP8), 3 (H.265) or 4 (SVC), not {c}",
+                at("VideoEncId")
+            )));
+        }
+    };
+    if low_bitrate_hd && codec == VideoCodec::H264 {
+        return Err(bad(format!(
+            "{} needs VideoEncId 3 (H.265)",
+            at("LowBitrateHD")
+        )));
     }
-    // ExtraLayers only means something with VideoEncId 4 (refused above); LowBitrateHD
-    // asks for H.265.
-    refuse_if_set(v, "LowBitrateHD", "H.265 low-bitrate HD")
-        .map_err(|e| bad(format!("MixOutput[{i}].{}", e.message)))?;
     let room = match v.get("TargetRoom") {
         None | Some(Value::Null) => None,
         Some(r) if r.is_object() => match (string(r, "RoomId"), string(r, "UserId")) {
@@ -498,6 +497,7 @@ pub(super) fn output(
             width: u(width),
             height: u(height),
             bitrate_bps: u(bitrate),
+            codec,
         })
     };
     Ok((
@@ -508,6 +508,7 @@ pub(super) fn output(
             channels,
             room,
             audio_codec,
+            sample_rate: audio_codec.default_rate(),
         },
         fps,
     ))
