@@ -1,6 +1,8 @@
 //! Output codecs through the real binary: each `AudioCodec` probed with ffprobe (codec,
 //! profile, rate, channels) over HTTP-FLV and HLS, and decoded by ffmpeg without errors;
-//! an HE-AAC output mixed again as an input.
+//! an HE-AAC output mixed again as an input. H.265 and Opus travel in Enhanced RTMP,
+//! which only a current FFmpeg reads (`modern_ffmpeg`, FFmpeg 9); H.265 in HLS is read
+//! by Debian's ffprobe as well.
 
 mod common;
 
@@ -108,15 +110,163 @@ fn he_aac_and_mp3_outputs_probe_and_decode() {
         .json()
         .unwrap();
     assert_eq!(info["inputs"][0]["status"], "live", "{info}");
-    // Opus is refused by name, with the reason.
-    let opus = body
-        .to_string()
-        .replace("\"AudioCodec\":2", "\"AudioCodec\":3");
-    let r = c.post(
-        "StartMix",
-        &opus.replace("\"codecs\"", "\"opus\""),
-        "application/json",
+}
+
+#[test]
+fn h265_and_opus_outputs_play_in_a_current_ffmpeg() {
+    let s = Server::start(None);
+    let _a = publish_color(&publish_url(&s, "a", "room1", "a"), "red", 440, 60);
+    wait_live(&s, "a", LIVE);
+    let c = s.app();
+    // "SEI!" as the task's user data, to find it in the H.265 frames.
+    let body = json!({"TaskId": "hevc", "UserId": "u", "UserData": "U0VJIQ==",
+        "MixInput": [{"StreamId": "a", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [
+            {"StreamId": "h265", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000,
+             "VideoEncId": 3, "AudioCodec": 3, "AudioBitrate": 48000, "SoundChannel": 2},
+            {"StreamId": "h265-hd", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 200000,
+             "VideoEncId": 3, "LowBitrateHD": 1, "AudioCodec": 1, "AudioBitrate": 48000,
+             "SoundChannel": 1}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
     );
-    expect_code(&r, 110200002);
-    assert!(r["Message"].as_str().unwrap().contains("Opus"), "{r}");
+    let modern = modern_ffmpeg();
+    let flv = format!("{}/{APP}/h265.flv", s.base);
+    let rtmp = format!("{}/{APP}/h265", s.rtmp);
+    let deadline = Instant::now() + LIVE;
+    while centre_rgb(&modern, &flv).is_none() {
+        assert!(Instant::now() < deadline, "{flv} never played");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for url in [&flv, &rtmp] {
+        let (streams, errors) = streams_and_errors(&modern, url, 3);
+        let all = streams.join("\n");
+        assert!(
+            all.contains("Video: hevc (Main)") && all.contains("320x240"),
+            "{url}: {all}"
+        );
+        assert!(
+            all.contains("Audio: opus, 48000 Hz, stereo"),
+            "{url}: {all}"
+        );
+        assert!(errors.trim().is_empty(), "{url}: {errors}");
+    }
+    // The picture is the red input.
+    let (r, g, b) = centre_rgb(&modern, &flv).unwrap();
+    assert!(r > 200 && g < 60 && b < 60, "centre {r},{g},{b}");
+    // Our SEI travels in H.265 prefix SEI units: the decoder hands the user data up.
+    let out = Command::new(&modern)
+        .args(["-hide_banner", "-nostdin", "-i", &flv, "-frames:v", "40"])
+        .args(["-vf", "showinfo", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    // docs/SEI.md: our UUID, then version 1, record 1 (user data), length 4, "SEI!".
+    assert!(
+        log.contains("UUID=7d0b1f6a-2c4e-4b8e-9a51-3f6c2e8d4b17")
+            && log.contains("User Data=0101000453454921"),
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("side data") || l.contains("User Data"))
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // LowBitrateHD: H.265 with AAC-LC mono, as asked.
+    let (streams, errors) =
+        streams_and_errors(&modern, &format!("{}/{APP}/h265-hd.flv", s.base), 3);
+    let all = streams.join("\n");
+    assert!(all.contains("Video: hevc (Main)"), "{all}");
+    assert!(all.contains("Audio: aac (LC), 44100 Hz, mono"), "{all}");
+    assert!(errors.trim().is_empty(), "{errors}");
+
+    // HLS carries the H.265 (TS stream type 0x24): Debian's ffprobe reads it. Opus is
+    // left out of HLS (no browser player reads Opus in TS); the AAC output keeps audio.
+    let hls = |id: &str| format!("{}/{APP}/{id}/playlist.m3u8", s.base);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let probe = |url: &str| {
+            let out = ffprobe(&[
+                "-show_entries",
+                "stream=codec_name,profile",
+                "-of",
+                "csv=p=0",
+                url,
+            ]);
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .replace('\n', ";")
+        };
+        let (a, b) = (probe(&hls("h265")), probe(&hls("h265-hd")));
+        // (HLS lists its streams twice: under the program and alone.)
+        let only_video = !a.is_empty() && a.split(';').all(|x| x.is_empty() || x == "hevc,Main");
+        if only_video && b.contains("hevc,Main") && b.contains("aac,LC") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "HLS: {a:?} / {b:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn h265_and_opus_publishers_are_mixed() {
+    let s = Server::start(None);
+    // OBS-style Enhanced RTMP: H.265 video, Opus audio at 48 kHz.
+    let _b = publish_hevc_opus(&publish_url(&s, "b", "room1", "b"), "blue", 880, 60);
+    wait_live(&s, "b", LIVE);
+    let c = s.app();
+    let body = json!({"TaskId": "from-hevc", "UserId": "u",
+        "MixInput": [{"StreamId": "b", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "plain", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 300000}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    let flv = format!("{}/{APP}/plain.flv", s.base);
+    wait_probe(&flv, "aac");
+    // The picture is the blue H.265 input, decoded and encoded again as H.264.
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let rgb = centre_rgb("ffmpeg", &flv);
+        if rgb.is_some_and(|(r, g, b)| b > 200 && r < 60 && g < 60) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "centre {rgb:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The Opus tone is heard: a sine at lavfi's default amplitude (1/8) is −21 dB RMS.
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i", &flv, "-t", "3", "-vn"])
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mean: f64 = log
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or(-99.0);
+    assert!((-26.0..=-17.0).contains(&mean), "mean volume {mean} dB");
+    let info: serde_json::Value = admin_get(&s.base, &format!("/api/mix/{APP}/from-hevc"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["inputs"][0]["status"], "live", "{info}");
+    // The publisher's own HLS carries its H.265.
+    let out = ffprobe(&[
+        "-select_streams",
+        "v",
+        "-show_entries",
+        "stream=codec_name",
+        "-of",
+        "csv=p=0",
+        &format!("{}/{APP}/b/playlist.m3u8", s.base),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some("hevc")
+    );
 }

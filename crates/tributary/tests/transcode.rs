@@ -51,7 +51,9 @@ fn a_720p_input_becomes_a_ladder_and_the_callbacks_say_so() {
         "TranscodeInput": {"StreamId": "cam"},
         "TranscodeOutput": [
             {"StreamId": "cam-360", "TemplateId": 0},
-            {"StreamId": "cam-720", "TemplateId": 2}]});
+            {"StreamId": "cam-720", "TemplateId": 2},
+            {"StreamId": "cam-h265", "TemplateId": 4, "TemplateConfig":
+                {"VideoEncId": 2, "Width": 320, "Height": 180, "VideoBitrate": 200000}}]});
     expect_code(
         &c.post("StartCloudTranscode", &body.to_string(), "application/json"),
         0,
@@ -62,7 +64,7 @@ fn a_720p_input_becomes_a_ladder_and_the_callbacks_say_so() {
     assert_eq!(started["TaskId"], "ladder");
     assert_eq!(started["Details"]["Input"]["StreamId"], "cam");
     let outs = started["Details"]["Outputs"].as_array().unwrap();
-    assert_eq!(outs.len(), 2);
+    assert_eq!(outs.len(), 3);
 
     for (id, size) in [("cam-720", "h264:1280:720"), ("cam-360", "h264:640:360")] {
         let url = format!("{}/{APP}/{id}.flv", s.base);
@@ -73,6 +75,26 @@ fn a_720p_input_becomes_a_ladder_and_the_callbacks_say_so() {
             streams.iter().any(|l| l.starts_with("aac")),
             "{id}: {streams:?}"
         );
+    }
+
+    // The H.265 rung (Enhanced RTMP in FLV), read from its HLS by Debian's ffprobe.
+    wait_live(&s, "cam-h265", LIVE);
+    let hls = format!("{}/{APP}/cam-h265/playlist.m3u8", s.base);
+    let deadline = std::time::Instant::now() + LIVE;
+    loop {
+        let out = ffprobe(&[
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+            &hls,
+        ]);
+        let streams = String::from_utf8_lossy(&out.stdout).into_owned();
+        if streams.lines().any(|l| l == "hevc,320,180") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{streams:?}");
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     // A transcode is not a mix: StopMix does not know it, StopCloudTranscode does.

@@ -254,3 +254,79 @@ pub fn publish_color_with(url: &str, color: &str, freq: u32, secs: u32, audio: &
             .expect("ffmpeg"),
     )
 }
+
+/// A current FFmpeg (9.x, static, from PyPI's `imageio-ffmpeg`, installed by
+/// `scripts/setup.sh`): it reads and writes Enhanced RTMP (H.265, Opus in FLV), which
+/// Debian's FFmpeg 5.1 cannot.
+pub fn modern_ffmpeg() -> String {
+    let dir =
+        std::env::var("TRIBUTARY_TOOLS").unwrap_or_else(|_| "/var/tmp/tributary-tools".into());
+    let path = format!("{dir}/ffmpeg");
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: run scripts/setup.sh"
+    );
+    path
+}
+
+/// The modern FFmpeg publishing a solid colour (H.265) and a tone (Opus, 48 kHz) over
+/// Enhanced RTMP, as OBS 30 does.
+pub fn publish_hevc_opus(url: &str, color: &str, freq: u32, secs: u32) -> Proc {
+    Proc(
+        Command::new(modern_ffmpeg())
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("color=c={color}:size=160x120:rate=25"))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency={freq}:sample_rate=48000"))
+            .args(["-c:v", "libx265", "-preset", "ultrafast", "-g", "25"])
+            .args(["-x265-params", "log-level=error", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "libopus", "-b:a", "64k"])
+            .args(["-t", &secs.to_string(), "-f", "flv", url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("modern ffmpeg"),
+    )
+}
+
+/// The `Stream #…` lines `ffmpeg` (the binary given) reports for `url`, and what it
+/// complains about while decoding `secs` of it (empty when clean).
+pub fn streams_and_errors(ffmpeg: &str, url: &str, secs: u32) -> (Vec<String>, String) {
+    let out = Command::new(ffmpeg)
+        .args(["-hide_banner", "-nostdin", "-i", url])
+        .args(["-t", &secs.to_string(), "-f", "null", "-"])
+        .stdout(Stdio::null())
+        .output()
+        .expect("ffmpeg");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let streams = text
+        .lines()
+        .take_while(|l| !l.starts_with("Stream mapping"))
+        .filter(|l| l.trim_start().starts_with("Stream #"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    let errors = Command::new(ffmpeg)
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i", url])
+        .args(["-t", &secs.to_string(), "-f", "null", "-"])
+        .stdout(Stdio::null())
+        .output()
+        .expect("ffmpeg");
+    (
+        streams,
+        String::from_utf8_lossy(&errors.stderr).into_owned(),
+    )
+}
+
+/// The RGB of the centre of the first picture `ffmpeg` (the binary given) decodes at
+/// `url`.
+pub fn centre_rgb(ffmpeg: &str, url: &str) -> Option<(u8, u8, u8)> {
+    let out = Command::new(ffmpeg)
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i", url])
+        .args(["-frames:v", "1", "-vf", "scale=3:3", "-f", "rawvideo"])
+        .args(["-pix_fmt", "rgb24", "-"])
+        .output()
+        .ok()?;
+    let p = out.stdout.get(12..15)?;
+    Some((p[0], p[1], p[2]))
+}
