@@ -511,6 +511,9 @@ pub struct StreamData {
     /// Each input's sound level (keyed by its `sound_level_id`) every 100 ms.
     #[serde(default)]
     pub sound_levels: bool,
+    /// The inputs' own user data SEI, written into the output frames that show them.
+    #[serde(default)]
+    pub pass_input_sei: bool,
 }
 
 /// A field of a task, named without any vendor's spelling: each dialect maps it to its own

@@ -93,7 +93,12 @@ pub fn hvcc_config(headers: &[u8]) -> Option<Vec<u8>> {
 /// An H.265 prefix SEI NAL unit (2-byte header, layer 0, temporal id 0) holding the same
 /// `user_data_unregistered` message [`crate::sei::h264_nal`] makes for H.264.
 pub fn sei_nal(payload: &[u8]) -> Vec<u8> {
-    let h264 = crate::sei::h264_nal(payload);
+    sei_nal_of(5, payload)
+}
+
+/// An H.265 prefix SEI NAL unit holding one message of `payload_type` with `payload`.
+pub fn sei_nal_of(payload_type: u8, payload: &[u8]) -> Vec<u8> {
+    let h264 = crate::sei::h264_nal_of(payload_type, payload);
     // Same SEI message syntax and escaping; only the NAL header differs.
     let mut nal = Vec::with_capacity(h264.len() + 1);
     nal.extend_from_slice(&[SEI << 1, 1]);

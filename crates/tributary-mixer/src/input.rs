@@ -6,6 +6,7 @@
 //! (counted) when the decoder falls behind. A publisher that goes away and comes back is a
 //! new track (new offset), announced to the decoder before its first packet.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +26,7 @@ use crate::audio::{AudioTrack, RATE};
 use crate::codec::{AudioDecoder, VideoDecoder};
 use crate::compose::fitted_size;
 use crate::frame::I420;
+use crate::passed_sei::{self, PassedSei};
 use crate::resample::Resampler;
 use crate::timeline::{Timeline, TimelineConfig, Track};
 
@@ -122,7 +124,14 @@ pub(crate) struct InputState {
     pub since_ms: i64,
     /// Whether the last tick drew its placeholder instead of its video.
     pub placeholder_shown: bool,
+    /// The publisher's user data SEI, at the output time of the frame that carried it
+    /// (oldest first; at most [`MAX_PASSED_SEI`]).
+    pub passed_sei: VecDeque<(i64, Arc<PassedSei>)>,
 }
+
+/// SEI messages waiting per input for the tick that shows their frame; older ones are
+/// dropped beyond this (a tick takes them within a frame's time).
+pub(crate) const MAX_PASSED_SEI: usize = 64;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InputStats {
@@ -186,6 +195,7 @@ impl Input {
             frames_in: 0,
             since_ms: clock.elapsed().as_millis() as i64,
             placeholder_shown: false,
+            passed_sei: VecDeque::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
@@ -550,6 +560,8 @@ pub(crate) struct Decoder {
     audio: Option<AudioDecoder>,
     mp3: bool,
     resampler: Option<Resampler>,
+    /// The video track's NAL length size and whether it is H.265, for reading its SEI.
+    nal_format: (usize, bool),
 }
 
 // SAFETY: a Decoder is used by one thread at a time (its decode thread, or the mix thread
@@ -566,11 +578,27 @@ impl Decoder {
             audio: None,
             mp3: false,
             resampler: None,
+            nal_format: (4, false),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, InputState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame's SEI at the output time of its frame (the timeline's offset as it
+    /// stands; re-anchoring moves frames by a few ms at most, and a tick takes every
+    /// message that is due).
+    fn keep_sei(&self, pts: i64, passed: Vec<PassedSei>) {
+        let now = now_ms(self.clock);
+        let mut s = self.lock();
+        let offset = s.timeline.offset().unwrap_or(now - pts);
+        for m in passed {
+            if s.passed_sei.len() >= MAX_PASSED_SEI {
+                s.passed_sei.pop_front();
+            }
+            s.passed_sei.push_back((pts + offset, Arc::new(m)));
+        }
     }
 
     fn handle(&mut self, msg: InputMsg) {
@@ -587,6 +615,10 @@ impl Decoder {
                 s.status = InputStatus::Live;
             }
             InputMsg::VideoConfig(codec, config) => {
+                // lengthSizeMinusOne: byte 4 of an avcC, byte 21 of an hvcC.
+                let at = if codec == VideoCodecIn::H265 { 21 } else { 4 };
+                let size = config.get(at).map_or(4, |b| (b & 3) as usize + 1);
+                self.nal_format = (size, codec == VideoCodecIn::H265);
                 let opened = match codec {
                     VideoCodecIn::H264 => VideoDecoder::h264(&config),
                     VideoCodecIn::H265 => VideoDecoder::h265(&config),
@@ -609,6 +641,10 @@ impl Decoder {
             }
             InputMsg::Video { dts, pts, data } => {
                 let render = self.lock().render;
+                let passed = passed_sei::read(&data, self.nal_format.0, self.nal_format.1);
+                if !passed.is_empty() {
+                    self.keep_sei(pts, passed);
+                }
                 if !render.content.has_video() || render.rect_size.is_none() {
                     // Not drawn: no need to decode, but note that the input is alive.
                     self.lock().timeline.place(Track::Video, pts, now_ms(clock));

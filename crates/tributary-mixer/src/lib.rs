@@ -20,6 +20,7 @@ pub mod input;
 pub mod label;
 pub mod net;
 pub mod output;
+pub mod passed_sei;
 pub mod placeholder;
 mod pull;
 pub mod resample;

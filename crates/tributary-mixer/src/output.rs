@@ -24,6 +24,7 @@ use crate::audio::Stereo;
 use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
 use crate::frame::I420;
 use crate::heaac::HeAacEncoder;
+use crate::passed_sei::PassedSei;
 use crate::resample::Resampler;
 
 /// An output's frame rate and key-frame interval (seconds), fixed for its life.
@@ -61,6 +62,8 @@ pub(crate) struct TickSei {
     pub user_data_rev: u64,
     pub layout: Option<Arc<Vec<u8>>>,
     pub levels: Option<Vec<(u32, u8)>>,
+    /// The inputs' own SEI messages shown at this tick (PassInputSei), in input order.
+    pub passed: Vec<Arc<PassedSei>>,
 }
 
 #[derive(Debug, Default)]
@@ -545,17 +548,26 @@ impl Worker {
             sound_levels: sei.levels.as_deref().filter(|_| first),
             layout: sei.layout.as_deref().map(Vec::as_slice).filter(|_| key),
         };
-        if msg.is_empty() {
+        let passed: &[Arc<PassedSei>] = if first { &sei.passed } else { &[] };
+        if msg.is_empty() && passed.is_empty() {
             return avcc.to_vec();
         }
         if user_data.is_some() {
             self.sent_user_data = Some(sei.user_data_rev);
         }
-        let nal = match codec {
-            VideoCodec::H264 => crate::sei::h264_nal(&msg.payload()),
-            VideoCodec::H265 { .. } => crate::hevc::sei_nal(&msg.payload()),
+        let nal = |payload_type: u8, payload: &[u8]| match codec {
+            VideoCodec::H264 => crate::sei::h264_nal_of(payload_type, payload),
+            VideoCodec::H265 { .. } => crate::hevc::sei_nal_of(payload_type, payload),
         };
-        crate::sei::prepend_to_avcc(avcc, &nal)
+        // Each unit goes first: prepend the last one first, ours last (it leads).
+        let mut out = avcc.to_vec();
+        for m in passed.iter().rev() {
+            out = crate::sei::prepend_to_avcc(&out, &nal(m.payload_type, &m.payload));
+        }
+        if !msg.is_empty() {
+            out = crate::sei::prepend_to_avcc(&out, &nal(5, &msg.payload()));
+        }
+        out
     }
 
     fn encode(&mut self, e: &mut Encoders, tick: &Tick, publisher: &Publisher) {

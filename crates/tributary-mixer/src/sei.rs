@@ -80,8 +80,14 @@ pub fn layout<'a>(tiles: impl IntoIterator<Item = (i32, i32, i32, i32, &'a str)>
 /// `user_data_unregistered` message with `payload`: size coded in 255-steps,
 /// emulation-prevention bytes inserted, RBSP trailing bits.
 pub fn h264_nal(payload: &[u8]) -> Vec<u8> {
+    h264_nal_of(5, payload)
+}
+
+/// An H.264 SEI NAL unit holding one message of `payload_type` (4 registered, 5
+/// unregistered user data, …) with `payload`.
+pub fn h264_nal_of(payload_type: u8, payload: &[u8]) -> Vec<u8> {
     let mut rbsp = Vec::with_capacity(payload.len() + 8);
-    rbsp.push(5); // payload type: user_data_unregistered
+    rbsp.push(payload_type);
     let mut size = payload.len();
     while size >= 255 {
         rbsp.push(0xff);

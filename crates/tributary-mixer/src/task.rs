@@ -264,6 +264,8 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - start) as usize];
         let mut live_inputs = 0i64;
         let metering = plan.spec.stream_data.sound_levels;
+        let passing = plan.spec.stream_data.pass_input_sei;
+        let mut passed = Vec::new();
         for (idx, (inp, spec)) in plan.inputs.iter().zip(&plan.spec.inputs).enumerate() {
             let mut s = inp.lock();
             if input::update_status(&mut s, now) {
@@ -273,6 +275,14 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             }
             if s.status == InputStatus::Live {
                 live_inputs += 1;
+            }
+            // The input's SEI whose frames are due by this tick (PassInputSei).
+            while s.passed_sei.front().is_some_and(|(t, _)| *t <= t_ms) {
+                if let Some((_, m)) = s.passed_sei.pop_front()
+                    && passing
+                {
+                    passed.push(m);
+                }
             }
             if !spec.content.has_audio() {
                 continue;
@@ -307,15 +317,19 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         } else {
             None
         };
-        let sei = (plan.sei.user_data.is_some() || plan.sei.layout.is_some() || levels.is_some())
-            .then(|| {
-                Arc::new(TickSei {
-                    user_data: plan.sei.user_data.clone(),
-                    user_data_rev: plan.sei.user_data_rev,
-                    layout: plan.sei.layout.clone(),
-                    levels,
-                })
-            });
+        let sei = (plan.sei.user_data.is_some()
+            || plan.sei.layout.is_some()
+            || levels.is_some()
+            || !passed.is_empty())
+        .then(|| {
+            Arc::new(TickSei {
+                user_data: plan.sei.user_data.clone(),
+                user_data_rev: plan.sei.user_data_rev,
+                layout: plan.sei.layout.clone(),
+                levels,
+                passed,
+            })
+        });
         let tick = Arc::new(Tick {
             pts_ms: t_ms,
             canvas,

@@ -197,6 +197,11 @@ impl<F> Timeline<F> {
         }
     }
 
+    /// What an input timestamp maps to on the output's clock (add it), once anchored.
+    pub fn offset(&self) -> Option<i64> {
+        self.offset
+    }
+
     /// When the input's last video frame arrived.
     pub fn last_video_ms(&self) -> Option<i64> {
         self.last_video_ms

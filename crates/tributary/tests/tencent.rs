@@ -644,3 +644,115 @@ fn mixing_calls_of_both_dialects_share_the_apps_rate_limits() {
     );
     expect_code(&r, 110200194);
 }
+
+/// A publisher whose frames carry its own user data SEI ("hello" under `uuid`) once a
+/// second: ffmpeg inserts it in the first access unit of a one-second clip
+/// (`h264_metadata`), and a second ffmpeg publishes the clip over and over (`concat`,
+/// stream copy).
+fn publish_with_sei(dir: &std::path::Path, url: &str, uuid: &str) -> Proc {
+    let clip = dir.join("sei-clip.flv");
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "color=c=green:size=160x120:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", "1"])
+        .args(X264_LIVE)
+        .args([
+            "-bsf:v",
+            &format!("h264_metadata=sei_user_data={uuid}+hello"),
+        ])
+        .args(["-c:a", "aac", "-f", "flv"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let list = dir.join("sei-list.txt");
+    let line = format!("file '{}'\n", clip.display());
+    std::fs::write(&list, line.repeat(60)).unwrap();
+    Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "concat", "-safe", "0", "-i"])
+            .arg(&list)
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The UUIDs and user data of the unregistered SEI that ffmpeg's decoder finds in the
+/// first `frames` frames of `url`.
+fn sei_seen(url: &str, frames: u32) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i", url])
+        .args([
+            "-frames:v",
+            &frames.to_string(),
+            "-vf",
+            "showinfo",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split("] ").nth(1))
+        .filter(|l| l.starts_with("UUID=") || l.starts_with("User Data="))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn pass_input_sei_carries_the_publishers_user_data_into_the_mix() {
+    let (s, dir) = server();
+    const APP_UUID: &str = "086f3693-b7b3-4f2c-9653-21492feee5b8";
+    let _p = publish_with_sei(
+        dir.path(),
+        &publish_url(&s, "sei_in", "room1", "u1"),
+        APP_UUID,
+    );
+    wait_live(&s, "sei_in", Duration::from_secs(20));
+    // (One input alone would be a cancel in this dialect: a canvas goes under it.)
+    let body = |out: &str, pass: u8| {
+        json!({"MixStreamSessionId": out,
+            "InputStreamList": [
+                {"InputStreamName": "canvas", "LayoutParams": {"ImageLayer": 1, "InputType": 3, "ImageWidth": 160, "ImageHeight": 120}},
+                {"InputStreamName": "sei_in", "LayoutParams": {"ImageLayer": 2, "ImageWidth": 160, "ImageHeight": 120}}],
+            "OutputParams": {"OutputStreamName": out, "OutputStreamType": 1, "OutputStreamBitRate": 300,
+                             "OutputStreamFrameRate": 15},
+            "ControlParams": {"PassInputSei": pass}})
+        .to_string()
+    };
+    for (out, pass) in [("sei_pass", 1), ("sei_plain", 0)] {
+        let (_, r) = tc3(
+            &s,
+            "CreateCommonMixStream",
+            SECRET_KEY,
+            now_secs(),
+            None,
+            &body(out, pass),
+        );
+        assert_eq!(error_code(&r), None, "{r}");
+    }
+    let url = |id: &str| format!("{}/{APP}/{id}.flv", s.base);
+    wait_live(&s, "sei_pass", Duration::from_secs(20));
+    wait_live(&s, "sei_plain", Duration::from_secs(20));
+    // Over 3 s of output (45 frames), the publisher's message comes through about once a
+    // second, with its bytes ("hello\0"), and never where it was not asked for.
+    let seen = sei_seen(&url("sei_pass"), 45);
+    let ours = seen
+        .windows(2)
+        .filter(|w| w[0] == format!("UUID={APP_UUID}") && w[1] == "User Data=68656c6c6f00")
+        .count();
+    assert!((2..=4).contains(&ours), "{seen:?}");
+    // x264's banner: the mix's own encoder writes one on its first frame; the publisher's
+    // (in every repeat of its clip) is not passed on.
+    let banners = seen.iter().filter(|l| l.contains("dc45e9bd")).count();
+    assert!(banners <= 1, "{seen:?}");
+    let plain = sei_seen(&url("sei_plain"), 45);
+    assert!(!plain.iter().any(|l| l.contains(APP_UUID)), "{plain:?}");
+}

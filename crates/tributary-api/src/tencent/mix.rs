@@ -5,7 +5,9 @@
 //! output size; geometry is pixels, or a fraction of the background when `0 < v < 1`;
 //! a template places the other layers unless they give their own geometry. Features the
 //! engine does not have yet are refused with `InvalidParameter` and a Message naming
-//! them: portrait segmentation, `PassInputSei`, output sample rates other than 44.1 kHz. `MixSei` travels as the user data of tributary's SEI. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
+//! them: portrait segmentation. `MixSei` travels as the user data of tributary's SEI;
+//! `PassInputSei` 1 writes the inputs' own user data SEI into the output frames that show
+//! them. Stickers (`InputType` 8) are image layers drawn from their `WebPageUrl` (a PNG
 //! or JPEG; a web page cannot be rendered here and fails to load).
 
 use serde_json::Value;
@@ -187,9 +189,7 @@ pub fn translate(
         ));
     }
     let control = body.get("ControlParams").cloned().unwrap_or(Value::Null);
-    if int(&control, "PassInputSei")?.unwrap_or(0) != 0 {
-        return Err(unsupported("ControlParams.PassInputSei"));
-    }
+    let pass_input_sei = int(&control, "PassInputSei")?.unwrap_or(0) == 1;
     let crop_center = int(&control, "UseMixCropCenter")?.unwrap_or(0) == 1;
     let allow_copy = int(&control, "AllowCopy")?.unwrap_or(0) == 1;
     // Image inputs keep their alpha only when asked (UsePictureTransparent = 1).
@@ -515,6 +515,7 @@ pub fn translate(
         stream_data: StreamData {
             user_data: mix_sei(body)?,
             sound_levels: false,
+            pass_input_sei,
         },
         // A single input with AllowCopy = 1 is passed through as it is.
         bypass: allow_copy,

@@ -598,9 +598,11 @@ pub(super) fn stream_data(p: &Params) -> Result<StreamData, ZegoError> {
         ),
     };
     let sound_levels = in_range(top_int(p, "SoundLevel")?, "SoundLevel", 0, 1, 0)? == 1;
+    // ZEGO has no field for passing the inputs' SEI on.
     Ok(StreamData {
         user_data,
         sound_levels,
+        pass_input_sei: false,
     })
 }
 
