@@ -871,16 +871,6 @@ impl MixSpec {
                 format!("is at most {MAX_USER_DATA} bytes, not {}", d.len()),
             ));
         }
-        if (self.stream_data.user_data.is_some() || self.stream_data.sound_levels)
-            && !self.has_video()
-        {
-            return Err(invalid(
-                Item::Task,
-                Field::UserData,
-                "travels as SEI in video outputs and this task has none (audio-only \
-                 carriage is not supported yet)",
-            ));
-        }
         if self.stream_data.sound_levels {
             for (i, inp) in self.inputs.iter().enumerate() {
                 let Some(id) = inp.decor.sound_level_id else {

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 use crate::hub::{Hub, HubEvent};
 use crate::media::{AudioCodec, Kind, Packet, VideoCodec};
 use crate::metrics::Protocol;
-use crate::ts::{AacConfig, AudioFormat, AvcConfig, HevcConfig, TsMuxer, VideoFormat};
+use crate::ts::{AacConfig, AudioFormat, AvcConfig, Es, HevcConfig, TsMuxer, VideoFormat};
 
 #[derive(Debug, Clone, Copy)]
 pub struct HlsConfig {
@@ -104,6 +104,10 @@ pub struct Segmenter {
     aac: Option<AacConfig>,
     mp3: bool,
     video: bool,
+    /// Timed script data has been seen: segments declare an ID3 stream from the next one.
+    id3: bool,
+    /// The open segment's tables declare the ID3 stream.
+    id3_declared: bool,
     current: Vec<u8>,
     current_start: Option<u32>,
     last_ts: u32,
@@ -124,6 +128,8 @@ impl Segmenter {
             aac: None,
             mp3: false,
             video: false,
+            id3: false,
+            id3_declared: false,
             current: Vec::new(),
             current_start: None,
             last_ts: 0,
@@ -172,14 +178,29 @@ impl Segmenter {
             .as_ref()
             .map(VideoTrack::format)
             .filter(|_| self.video);
-        self.mux.write_tables(&mut self.current, video, audio);
+        self.id3_declared = self.id3;
+        self.mux
+            .write_tables(&mut self.current, video, audio, self.id3);
     }
 
     /// Feeds one packet; returns true when a segment was completed.
     pub fn push(&mut self, p: &Packet) -> bool {
         let before = self.next_seq;
         match p.kind {
-            Kind::Meta => {}
+            Kind::Meta if p.is_metadata() => {}
+            Kind::Meta => {
+                // Timed data as timed ID3, in segments whose tables declare it (the first
+                // message only turns the stream on, from the next segment).
+                self.id3 = true;
+                if self.id3_declared
+                    && self.current_start.is_some()
+                    && let Some(tag) = crate::id3::from_script_data(&p.data)
+                {
+                    let t = u64::from(p.timestamp) * 90;
+                    self.mux
+                        .write_pes(&mut self.current, Es::Id3, t, t, None, false, &tag);
+                }
+            }
             Kind::Video if p.is_config() => {
                 let config = p.data.get(5..);
                 match p.video_codec() {
@@ -229,7 +250,7 @@ impl Segmenter {
                 let dts = u64::from(p.timestamp) * 90;
                 let pts = (i64::from(p.timestamp) + i64::from(cts)).max(0) as u64 * 90;
                 self.mux
-                    .write_pes(&mut self.current, true, pts, dts, Some(dts), key, &au);
+                    .write_pes(&mut self.current, Es::Video, pts, dts, Some(dts), key, &au);
                 self.last_ts = p.timestamp;
             }
             Kind::Audio => {
@@ -261,7 +282,7 @@ impl Segmenter {
                 let t = u64::from(p.timestamp) * 90;
                 let pcr = (!self.video).then_some(t);
                 self.mux
-                    .write_pes(&mut self.current, false, t, t, pcr, false, &frame);
+                    .write_pes(&mut self.current, Es::Audio, t, t, pcr, false, &frame);
                 self.last_ts = self.last_ts.max(p.timestamp);
             }
         }

@@ -339,7 +339,8 @@ impl Publisher {
             c.last_ts[track] = p.timestamp;
         }
         match p.kind {
-            Kind::Meta => c.meta = Some(p.clone()),
+            Kind::Meta if p.is_metadata() => c.meta = Some(p.clone()),
+            Kind::Meta => {}
             Kind::Video if p.is_config() => {
                 mark_video(&mut c, p.video_codec());
                 c.video_config = Some(p.clone());

@@ -10,6 +10,7 @@ pub mod handshake;
 pub mod hls;
 pub mod http;
 pub mod hub;
+pub mod id3;
 pub mod media;
 pub mod metrics;
 pub mod push;

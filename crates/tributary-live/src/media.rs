@@ -13,7 +13,8 @@ use crate::amf0::{self, Amf0};
 pub enum Kind {
     Audio,
     Video,
-    /// Script data: AMF0 `"onMetaData", {…}`.
+    /// Script data: AMF0 `"onMetaData", {…}` (the stream's description), or timed data
+    /// of another name that travels in order with the media ([`Packet::data`]).
     Meta,
 }
 
@@ -65,6 +66,20 @@ impl Packet {
     pub fn metadata(props: Amf0) -> Packet {
         let data = amf0::encode_all(&[Amf0::str("onMetaData"), props]).freeze();
         Packet::new(Kind::Meta, 0, data)
+    }
+
+    /// Timed script data: AMF0 `name, {…}` at `timestamp` (cue points, a mix's stream
+    /// data for audio-only outputs). Players get it in order with the media; it is not
+    /// cached for late joiners as metadata is.
+    pub fn data(name: &str, props: Amf0, timestamp: u32) -> Packet {
+        let data = amf0::encode_all(&[Amf0::str(name), props]).freeze();
+        Packet::new(Kind::Meta, timestamp, data)
+    }
+
+    /// Whether this is the stream's `onMetaData` (not timed data).
+    pub fn is_metadata(&self) -> bool {
+        const NAME: &[u8] = b"\x02\x00\x0aonMetaData";
+        self.kind == Kind::Meta && self.data.starts_with(NAME)
     }
 
     /// A video key frame (random access point).

@@ -425,6 +425,7 @@ async fn push_once(
                     match p.kind {
                         Kind::Audio => c.writer.write(&mut c.out, 4, msg_type::AUDIO, stream_id, p.timestamp, &p.data),
                         Kind::Video => c.writer.write(&mut c.out, 6, msg_type::VIDEO, stream_id, p.timestamp, &p.data),
+                        Kind::Meta if !p.is_metadata() => c.writer.write(&mut c.out, 5, msg_type::DATA_AMF0, stream_id, p.timestamp, &p.data),
                         Kind::Meta => {
                             let mut body = BytesMut::new();
                             amf0::encode(&mut body, &Amf0::str("@setDataFrame"));

@@ -7,6 +7,17 @@ use bytes::Buf;
 pub const PID_PMT: u16 = 0x1000;
 pub const PID_VIDEO: u16 = 0x100;
 pub const PID_AUDIO: u16 = 0x101;
+/// Timed ID3 (HLS timed metadata, stream type 0x15).
+pub const PID_ID3: u16 = 0x102;
+
+/// Which elementary stream a PES belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Es {
+    Video,
+    Audio,
+    /// Timed ID3 tags (private stream 1, with a presentation time).
+    Id3,
+}
 const PACKET: usize = 188;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +265,7 @@ pub struct TsMuxer {
     cc_pmt: u8,
     cc_video: u8,
     cc_audio: u8,
+    cc_id3: u8,
 }
 
 impl TsMuxer {
@@ -273,6 +285,7 @@ impl TsMuxer {
         out: &mut Vec<u8>,
         video: Option<VideoFormat>,
         audio: Option<AudioFormat>,
+        id3: bool,
     ) {
         // PAT: one program, PMT on PID_PMT.
         let pat = [
@@ -316,6 +329,16 @@ impl TsMuxer {
                 0,
             ]);
         }
+        if id3 {
+            // Metadata stream with the metadata_descriptor FFmpeg and Apple's HLS timed
+            // metadata use: application and format 0xFFFF/0xFF + "ID3 ".
+            streams.extend_from_slice(&[0x15, 0xE0 | (PID_ID3 >> 8) as u8, PID_ID3 as u8]);
+            streams.extend_from_slice(&[0xF0, 15, 0x26, 13, 0xFF, 0xFF]);
+            streams.extend_from_slice(b"ID3 ");
+            streams.push(0xFF);
+            streams.extend_from_slice(b"ID3 ");
+            streams.extend_from_slice(&[0x00, 0x0F]);
+        }
         let pcr_pid = if video.is_some() {
             PID_VIDEO
         } else {
@@ -355,17 +378,18 @@ impl TsMuxer {
     pub fn write_pes(
         &mut self,
         out: &mut Vec<u8>,
-        video: bool,
+        es: Es,
         pts: u64,
         dts: u64,
         pcr: Option<u64>,
         key: bool,
         payload: &[u8],
     ) {
-        let (pid, stream_id) = if video {
-            (PID_VIDEO, 0xE0)
-        } else {
-            (PID_AUDIO, 0xC0)
+        let video = es == Es::Video;
+        let (pid, stream_id) = match es {
+            Es::Video => (PID_VIDEO, 0xE0),
+            Es::Audio => (PID_AUDIO, 0xC0),
+            Es::Id3 => (PID_ID3, 0xBD),
         };
         let with_dts = video && dts != pts;
         let mut pes = Vec::with_capacity(payload.len() + 19);
@@ -378,7 +402,8 @@ impl TsMuxer {
             pes_len
         };
         pes.extend_from_slice(&(pes_len as u16).to_be_bytes());
-        pes.push(0x80);
+        // Marker bits; ID3 tags are whole units (data_alignment_indicator).
+        pes.push(if es == Es::Id3 { 0x84 } else { 0x80 });
         pes.push(if with_dts { 0xC0 } else { 0x80 });
         pes.push(header_data as u8);
         Self::timestamp(&mut pes, if with_dts { 3 } else { 2 }, pts);
@@ -387,10 +412,10 @@ impl TsMuxer {
         }
         pes.extend_from_slice(payload);
 
-        let cc = if video {
-            &mut self.cc_video
-        } else {
-            &mut self.cc_audio
+        let cc = match es {
+            Es::Video => &mut self.cc_video,
+            Es::Audio => &mut self.cc_audio,
+            Es::Id3 => &mut self.cc_id3,
         };
         let mut pos = 0;
         let mut first = true;
@@ -461,10 +486,15 @@ mod tests {
         for size in [0usize, 1, 100, 170, 171, 172, 173, 183, 184, 1000, 5000] {
             let mut m = TsMuxer::default();
             let mut out = Vec::new();
-            m.write_tables(&mut out, Some(VideoFormat::H264), Some(AudioFormat::Aac));
+            m.write_tables(
+                &mut out,
+                Some(VideoFormat::H264),
+                Some(AudioFormat::Aac),
+                false,
+            );
             let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
-            m.write_pes(&mut out, true, 9000, 6000, Some(6000), true, &payload);
-            m.write_pes(&mut out, false, 9000, 9000, None, false, &payload);
+            m.write_pes(&mut out, Es::Video, 9000, 6000, Some(6000), true, &payload);
+            m.write_pes(&mut out, Es::Audio, 9000, 9000, None, false, &payload);
             assert_eq!(out.len() % 188, 0, "size {size}");
             // Reassemble the video PES payload.
             let mut video = Vec::new();

@@ -34,6 +34,12 @@ pub(crate) struct Cadence {
     pub gop_s: u32,
 }
 
+/// How often an audio-only output repeats the task's user data.
+const DATA_REPEAT_MS: i64 = 2_000;
+
+/// The script data name of the stream data message in audio-only outputs.
+pub const DATA_MESSAGE: &str = "onTributaryData";
+
 /// Ticks queued per output: a few frames of slack, then drops.
 const OUTPUT_QUEUE: usize = 8;
 
@@ -150,6 +156,7 @@ impl Output {
             rescaler: Rescaler::default(),
             warned: false,
             sent_user_data: None,
+            user_data_sent_ms: i64::MIN,
             gap: gap.clone(),
             last_copy: [0; 3],
         };
@@ -246,6 +253,9 @@ struct Worker {
     warned: bool,
     /// The user data revision this output last carried.
     sent_user_data: Option<u64>,
+    /// Audio-only outputs: when the user data last went out (it is repeated every
+    /// [`DATA_REPEAT_MS`] for players that join late, as key frames repeat it in video).
+    user_data_sent_ms: i64,
     gap: Arc<AtomicBool>,
     /// Pass-through: the last timestamp sent per kind (audio, video, meta), kept
     /// non-decreasing.
@@ -570,6 +580,34 @@ impl Worker {
         out
     }
 
+    /// Audio-only outputs carry the stream data as timed script data (`DATA_MESSAGE`,
+    /// `{payload: base64 of the SEI payload}`; HLS turns it into timed ID3): the user
+    /// data when it changes and every 2 s, sound levels when a period ends.
+    fn send_data(&mut self, sei: &TickSei, pts_ms: i64, publisher: &Publisher) {
+        use base64::Engine as _;
+        let due = self.sent_user_data != Some(sei.user_data_rev)
+            || pts_ms - self.user_data_sent_ms >= DATA_REPEAT_MS;
+        let user_data = sei.user_data.as_deref().filter(|_| due);
+        let msg = crate::sei::Message {
+            user_data: user_data.map(Vec::as_slice),
+            sound_levels: sei.levels.as_deref(),
+            layout: None,
+        };
+        if msg.is_empty() {
+            return;
+        }
+        if user_data.is_some() {
+            self.sent_user_data = Some(sei.user_data_rev);
+            self.user_data_sent_ms = pts_ms;
+        }
+        let payload = base64::engine::general_purpose::STANDARD.encode(msg.payload());
+        publisher.send(Packet::data(
+            DATA_MESSAGE,
+            Amf0::EcmaArray(vec![("payload".into(), Amf0::String(payload))]),
+            pts_ms.max(0) as u32,
+        ));
+    }
+
     fn encode(&mut self, e: &mut Encoders, tick: &Tick, publisher: &Publisher) {
         let rescaler = &mut self.rescaler;
         if let (Some(ve), Some(v), Some(canvas)) =
@@ -623,6 +661,11 @@ impl Worker {
                     self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
+        }
+        if e.video.is_none()
+            && let Some(sei) = tick.sei.as_deref()
+        {
+            self.send_data(sei, tick.pts_ms, publisher);
         }
         if let Some(ae) = e.audio.as_mut() {
             match ae.encode(&tick.audio) {

@@ -249,17 +249,11 @@ fn user_data_sound_levels_and_layout_travel_as_sei() {
 }
 
 #[test]
-fn stream_data_needs_a_video_output_and_ids() {
+fn sound_levels_need_ids_and_user_data_base64() {
     let s = Server::start(None);
     let _a = publish_color(&publish_url(&s, "a", "room1", "a"), "red", 440, 30);
     wait_live(&s, "a", LIVE);
     let c = s.app();
-    let audio_only = json!({"TaskId": "t", "UserId": "u", "SoundLevel": 1,
-        "MixInput": [{"StreamId": "a", "SoundLevelId": 1, "RectInfo": {}}],
-        "MixOutput": [{"StreamId": "o", "Width": 1, "Height": 1, "Fps": 1, "VideoBitrate": 1}]});
-    let r = c.post("StartMix", &audio_only.to_string(), "application/json");
-    expect_code(&r, 110200002);
-    assert!(r["Message"].as_str().unwrap().contains("SEI"), "{r}");
     let no_id = json!({"TaskId": "t", "UserId": "u", "SoundLevel": 1,
         "MixInput": [{"StreamId": "a", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
         "MixOutput": [{"StreamId": "o", "Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 300000}]});
@@ -275,5 +269,145 @@ fn stream_data_needs_a_video_output_and_ids() {
     expect_code(
         &c.post("StartMix", &not_b64.to_string(), "application/json"),
         110200002,
+    );
+}
+
+/// The stream data messages (`onTributaryData`) of about `secs` of an HTTP-FLV stream,
+/// read the way a web player's script-data event sees them: FLV tags of type 18, AMF0
+/// name + `{payload: base64}`, the payload being docs/SEI.md's bytes.
+fn flv_data_messages(url: &str, secs: u64) -> Vec<Sei> {
+    use base64::Engine as _;
+    use std::io::Read;
+    let mut body = Vec::new();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(secs + 5))
+        .build()
+        .unwrap();
+    let Ok(mut r) = client.get(url).send() else {
+        return Vec::new();
+    };
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut buf = [0u8; 16384];
+    while Instant::now() < deadline {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut out = Vec::new();
+    let mut at = 13; // FLV header + first PreviousTagSize
+    while at + 11 <= body.len() {
+        let kind = body[at];
+        let size = u32::from_be_bytes([0, body[at + 1], body[at + 2], body[at + 3]]) as usize;
+        let Some(tag) = body.get(at + 11..at + 11 + size) else {
+            break;
+        };
+        at += 11 + size + 4;
+        let name = b"\x02\x00\x0fonTributaryData";
+        let key = b"\x00\x07payload\x02";
+        if kind != 18 || !tag.starts_with(name) {
+            continue;
+        }
+        let Some(k) = tag.windows(key.len()).position(|w| w == key) else {
+            continue;
+        };
+        let v = &tag[k + key.len()..];
+        let len = u16::from_be_bytes([v[0], v[1]]) as usize;
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(&v[2..2 + len])
+            .unwrap();
+        assert_eq!(&payload[..16], &UUID);
+        assert_eq!(payload[16], 1);
+        out.push(parse_records(&payload[17..]));
+    }
+    out
+}
+
+#[test]
+fn audio_only_outputs_carry_stream_data_as_script_data_and_timed_id3() {
+    let s = Server::start(None);
+    let _loud = publish_color(&publish_url(&s, "loud", "room1", "a"), "red", 440, 60);
+    let _muted = publish_color(&publish_url(&s, "muted", "room1", "b"), "blue", 660, 60);
+    wait_live(&s, "loud", LIVE);
+    wait_live(&s, "muted", LIVE);
+    let c = s.app();
+    // "hello" as user data; an audio-only output (1×1).
+    let body = json!({"TaskId": "voice", "UserId": "u", "UserData": "aGVsbG8=", "SoundLevel": 1,
+        "MixInput": [
+            {"StreamId": "loud", "SoundLevelId": 1, "RectInfo": {}},
+            {"StreamId": "muted", "SoundLevelId": 2, "Volume": 0, "RectInfo": {}}],
+        "MixOutput": [{"StreamId": "voice-out", "Width": 1, "Height": 1}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live_audio(&s, "voice-out");
+    let url = format!("{}/{APP}/voice-out.flv", s.base);
+    let deadline = Instant::now() + LIVE;
+    let msgs = loop {
+        let msgs = flv_data_messages(&url, 3);
+        if msgs.iter().filter(|m| m.levels.is_some()).count() >= 15 {
+            break msgs;
+        }
+        assert!(Instant::now() < deadline, "{msgs:?}");
+    };
+    // Levels every 100 ms: the loud input is heard, the muted one is 0.
+    let levels: Vec<&Vec<(u32, u8)>> = msgs.iter().filter_map(|m| m.levels.as_ref()).collect();
+    let last = levels[levels.len() - 1];
+    let level = |id: u32| last.iter().find(|(i, _)| *i == id).map(|(_, l)| *l);
+    assert!(level(1).is_some_and(|l| l >= 30), "{last:?}");
+    assert_eq!(level(2), Some(0), "{last:?}");
+    // The user data, repeated for late joiners (every 2 s) with its bytes as given.
+    assert!(
+        msgs.iter()
+            .any(|m| m.user_data.as_deref() == Some(&b"hello"[..])),
+        "{msgs:?}"
+    );
+
+    // HLS: the same messages as timed ID3 (TXXX, description onTributaryData, value
+    // {"payload": …}), demuxed by ffmpeg from the TS segments.
+    let hls = format!("{}/{APP}/voice-out/playlist.m3u8", s.base);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-v", "error"])
+            .args(["-live_start_index", "0", "-i", &hls])
+            .args(["-map", "0:d", "-c", "copy", "-t", "3", "-f", "data", "-"])
+            .output()
+            .unwrap();
+        let raw = out.stdout;
+        let marker = b"TXXX";
+        let found = raw.windows(4).filter(|w| w == marker).count();
+        let with_hello = raw
+            .windows(b"onTributaryData\x00".len())
+            .enumerate()
+            .filter(|(_, w)| *w == b"onTributaryData\x00")
+            .filter_map(|(i, w)| {
+                let json_start = i + w.len();
+                let end = raw[json_start..].iter().position(|b| *b == b'}')? + json_start + 1;
+                let v: serde_json::Value = serde_json::from_slice(&raw[json_start..end]).ok()?;
+                use base64::Engine as _;
+                let p = base64::engine::general_purpose::STANDARD
+                    .decode(v["payload"].as_str()?)
+                    .ok()?;
+                (p.get(..16)? == UUID).then(|| parse_records(&p[17..]))
+            })
+            .filter(|m| m.user_data.as_deref() == Some(&b"hello"[..]))
+            .count();
+        if found >= 5 && with_hello >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ID3 tags {found}, with the user data {with_hello}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = ffprobe(&["-show_entries", "stream=codec_name", "-of", "csv=p=0", &hls]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("timed_id3"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

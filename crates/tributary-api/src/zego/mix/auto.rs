@@ -18,16 +18,15 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
     let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
     let room_id = required(p, "RoomId", MIX_BAD_PARAM)?.to_string();
-    // Auto-mix outputs are audio-only: SEI has no video to travel in.
-    for f in ["UserData", "SoundLevel"] {
-        if let Some(v) = p.non_empty(f)
-            && v != "0"
-        {
-            return Err(bad(format!(
-                "{f} travels as SEI in video outputs; StartAutoMix outputs are audio-only \
-                 (audio-only carriage is not supported yet)"
-            )));
-        }
+    // The vendor keys an auto-mix's sound levels by stream id; tributary's stream data
+    // format (docs/SEI.md) keys them by SoundLevelId, which auto-mix inputs do not have.
+    if let Some(v) = p.non_empty("SoundLevel")
+        && v != "0"
+    {
+        return Err(bad(
+            "SoundLevel is not supported by StartAutoMix yet (its levels are keyed by \
+             stream id); UserData is",
+        ));
     }
     let raw_extras = objects(p, "ExtraMixInput")?;
     if raw_extras.len() > MAX_AUTO_EXTRAS {
@@ -107,6 +106,8 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
         spec: MixSpec {
             max_idle_s: max_idle(p)?,
             timing: timing(p)?,
+            // Audio-only outputs carry it as timed script data / ID3.
+            stream_data: stream_data(p)?,
             ..MixSpec::new(Vec::new(), outputs, 1)
         },
         ex_para: ex_para(p)?,
