@@ -270,3 +270,57 @@ fn h265_and_opus_publishers_are_mixed() {
         Some("hevc")
     );
 }
+
+#[test]
+fn svc_publishes_a_base_layer_beside_the_output() {
+    let s = Server::start(None);
+    // A busy picture, so that both encoders spend what they are given.
+    let codec: Vec<&str> = X264_LIVE.iter().copied().chain(["-c:a", "aac"]).collect();
+    let _a = Proc(publish_with(
+        &publish_url(&s, "busy", "room1", "a"),
+        60,
+        &codec,
+        "320x240",
+    ));
+    wait_live(&s, "busy", LIVE);
+    let c = s.app();
+    let body = json!({"TaskId": "svc", "UserId": "u",
+        "MixInput": [{"StreamId": "busy", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "layered", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 800000, "VideoEncId": 4,
+                       "ExtraLayers": [{"VideoBitrate": 150000}]}]});
+    let r = c.post("StartMix", &body.to_string(), "application/json");
+    expect_code(&r, 0);
+    // The base layer is listed with the output, so a player learns where it is.
+    let listed: Vec<&str> = r["Data"]["PlayInfo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["StreamId"].as_str())
+        .collect();
+    assert_eq!(listed, ["layered", "layered_base"], "{r}");
+    for id in ["layered", "layered_base"] {
+        wait_live(&s, id, LIVE);
+        let streams = probe_streams(&format!("{}/{APP}/{id}.flv", s.base));
+        assert!(
+            streams.iter().any(|l| l == "h264:320:240"),
+            "{id}: {streams:?}"
+        );
+    }
+    // Over a few seconds the base layer carries a fraction of the main one's bytes.
+    let bytes = || {
+        let info: serde_json::Value = admin_get(&s.base, &format!("/api/mix/{APP}/svc"))
+            .unwrap()
+            .json()
+            .unwrap();
+        let outs = info["outputs"].as_array().cloned().unwrap_or_default();
+        let of = |i: usize| outs.get(i).and_then(|o| o["bytes"].as_u64()).unwrap_or(0);
+        (of(0), of(1))
+    };
+    let (m0, b0) = bytes();
+    std::thread::sleep(Duration::from_secs(4));
+    let (m1, b1) = bytes();
+    let (main, base) = ((m1 - m0) as f64, (b1 - b0) as f64);
+    assert!(main > 0.0 && base > 0.0, "{main} {base}");
+    assert!(base < 0.5 * main, "base {base} B vs main {main} B over 4 s");
+}

@@ -350,12 +350,12 @@ fn refusals_use_the_vendors_codes() {
         json!({"Image": "", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 10, "Right": 10}});
     expect_code(&post(v), 110200171);
 
-    // Features not implemented yet are refused by name, never ignored.
+    // Features not implemented yet, or incomplete, are refused by name, never ignored.
     for (path, value, name) in [
         ("/UserData", json!("not base64!"), "UserData"),
         ("/SoundLevel", json!(2), "SoundLevel"),
         ("/MixOutput/0/VideoEncId", json!(2), "VP8"),
-        ("/MixOutput/0/VideoEncId", json!(4), "SVC"),
+        ("/MixOutput/0/VideoEncId", json!(4), "ExtraLayers"),
         ("/MixOutput/0/LowBitrateHD", json!(1), "LowBitrateHD"),
         ("/MixOutput/0/AudioCodec", json!(9), "AudioCodec"),
         // Out of range.

@@ -79,12 +79,18 @@ pub(in crate::zego) fn start_mix(call: &Call) -> Result<Data, ZegoError> {
     let mut outputs = Vec::new();
     let mut fps = None;
     for (i, v) in raw_outputs.iter().enumerate() {
-        let (o, f) = output(v, i, default_channels)?;
+        let WireOutput {
+            output: o,
+            fps: f,
+            base,
+        } = output(v, i, default_channels)?;
         // Frame rates follow the first video output.
         if o.video.is_some() && fps.is_none() {
             fps = Some(f.ok_or_else(|| bad(format!("MixOutput[{i}].Fps is required")))?);
         }
         outputs.push(o);
+        // An SVC output's base layer is a rendition beside it (counted as an output).
+        outputs.extend(base);
     }
     let fps = in_range(fps, "MixOutput[0].Fps", 1, MAX_FPS as i64, 1)? as u32;
     let background_image = p.non_empty("BackgroundImage").map(str::to_string);

@@ -412,11 +412,70 @@ pub(super) fn source(v: &Value, item: &str) -> Result<Source, ZegoError> {
 }
 
 /// Returns the output and its Fps (audio-only outputs have none).
-pub(super) fn output(
-    v: &Value,
-    i: usize,
-    default_channels: i64,
-) -> Result<(MixOutput, Option<i64>), ZegoError> {
+/// An output as read: the output, its Fps, and (VideoEncId 4) its base layer.
+#[derive(Debug)]
+pub(super) struct WireOutput {
+    pub output: MixOutput,
+    pub fps: Option<i64>,
+    /// H.264 "SVC": the base layer, published beside the output as a rendition of its
+    /// own (x264 has no scalable coding; see [`base_layer`]).
+    pub base: Option<MixOutput>,
+}
+
+/// The suffix of the stream a base layer is published under (`{StreamId}_base`).
+pub const BASE_LAYER_SUFFIX: &str = "_base";
+
+/// VideoEncId 4: `ExtraLayers` (exactly one, `VideoBitrate` in bps, below the output's)
+/// becomes a second H.264 rendition of the same picture at that bitrate, published as
+/// `{StreamId}_base`: the layer a player on a poor link switches to.
+fn base_layer(v: &Value, i: usize, main: &MixOutput) -> Result<MixOutput, ZegoError> {
+    let at = |f: &str| format!("MixOutput[{i}].{f}");
+    let layers = match v.get("ExtraLayers") {
+        Some(Value::Array(a)) => a,
+        _ => {
+            return Err(bad(format!(
+                "{} (one base layer) is required with VideoEncId 4",
+                at("ExtraLayers")
+            )));
+        }
+    };
+    let [layer] = layers.as_slice() else {
+        return Err(bad(format!(
+            "{} must hold exactly one layer, not {}",
+            at("ExtraLayers"),
+            layers.len()
+        )));
+    };
+    let Some(video) = main.video else {
+        return Err(bad(format!("{} needs a video output", at("ExtraLayers"))));
+    };
+    let bps = int(layer, "VideoBitrate")?.unwrap_or(0);
+    if bps <= 0 || bps >= video.bitrate_bps as i64 {
+        return Err(bad(format!(
+            "{}[0].VideoBitrate must be above 0 and below the output's {} bps, not {bps}",
+            at("ExtraLayers"),
+            video.bitrate_bps
+        )));
+    }
+    let Target::Stream(id) = &main.target else {
+        return Err(bad(format!(
+            "{}: VideoEncId 4 needs a StreamId output (its base layer is published as \
+             {{StreamId}}{BASE_LAYER_SUFFIX})",
+            at("StreamUrl")
+        )));
+    };
+    Ok(MixOutput {
+        target: Target::Stream(format!("{id}{BASE_LAYER_SUFFIX}")),
+        video: Some(VideoOut {
+            bitrate_bps: bps as u32,
+            ..video
+        }),
+        room: None,
+        ..main.clone()
+    })
+}
+
+pub(super) fn output(v: &Value, i: usize, default_channels: i64) -> Result<WireOutput, ZegoError> {
     let at = |f: &str| format!("MixOutput[{i}].{f}");
     let low_bitrate_hd = match int(v, "LowBitrateHD")? {
         None | Some(0) => false,
@@ -428,20 +487,14 @@ pub(super) fn output(
             )));
         }
     };
-    let codec = match int(v, "VideoEncId")? {
-        None | Some(0) => VideoCodec::H264,
+    let enc_id = int(v, "VideoEncId")?;
+    let codec = match enc_id {
+        None | Some(0) | Some(4) => VideoCodec::H264,
         Some(3) => VideoCodec::H265 { low_bitrate_hd },
         Some(2) => {
             return Err(bad(format!(
                 "{} = 2 (VP8) is not supported by this server yet: no stream it serves \
                  (RTMP, HTTP-FLV, HLS) can carry VP8, and its WebRTC plane is not built; \
-                 use 0 (H.264) or 3 (H.265)",
-                at("VideoEncId")
-            )));
-        }
-        Some(4) => {
-            return Err(bad(format!(
-                "{} = 4 (H.264 SVC with ExtraLayers) is not supported by this server yet; \
                  use 0 (H.264) or 3 (H.265)",
                 at("VideoEncId")
             )));
@@ -500,18 +553,20 @@ pub(super) fn output(
             codec,
         })
     };
-    Ok((
-        MixOutput {
-            target,
-            video,
-            audio_bitrate_bps,
-            channels,
-            room,
-            audio_codec,
-            sample_rate: audio_codec.default_rate(),
-        },
-        fps,
-    ))
+    let output = MixOutput {
+        target,
+        video,
+        audio_bitrate_bps,
+        channels,
+        room,
+        audio_codec,
+        sample_rate: audio_codec.default_rate(),
+    };
+    let base = match enc_id {
+        Some(4) => Some(base_layer(v, i, &output)?),
+        _ => None,
+    };
+    Ok(WireOutput { output, fps, base })
 }
 
 /// The `MixOutput` items (1 to the app's limit) and the top-level default `SoundChannel`.
@@ -722,7 +777,7 @@ mod tests {
         assert!(timing(&params(json!({"RecvBufferLevel": 4001}))).is_err());
         assert!(timing(&params(json!({"AlignmentType": 3}))).is_err());
 
-        let (o, _) = output(
+        let w = output(
             &json!({"StreamId": "out", "Width": 320, "Height": 240, "Fps": 15,
                     "VideoBitrate": 500000, "TargetRoom": {"RoomId": "r1", "UserId": "mixer"},
                     "ExtraLayers": [{"VideoBitrate": 1200000}], "LowBitrateHD": 0}),
@@ -730,6 +785,9 @@ mod tests {
             1,
         )
         .unwrap();
+        // ExtraLayers means nothing without VideoEncId 4 (the vendor's own example).
+        assert!(w.base.is_none());
+        let o = w.output;
         assert_eq!(
             o.room,
             Some(RoomTarget {
@@ -744,6 +802,43 @@ mod tests {
             1,
         );
         assert!(half.unwrap_err().message.contains("TargetRoom"));
+    }
+
+    #[test]
+    fn svc_publishes_its_base_layer_beside_the_output() {
+        let svc = |layers: Value, target: Value| {
+            let mut v = json!({"Width": 320, "Height": 240, "Fps": 15, "VideoBitrate": 800000,
+                               "VideoEncId": 4, "ExtraLayers": layers});
+            if let (Value::Object(m), Value::Object(t)) = (&mut v, target) {
+                m.extend(t);
+            }
+            output(&v, 0, 1)
+        };
+        let w = svc(json!([{"VideoBitrate": 200000}]), json!({"StreamId": "s"})).unwrap();
+        let base = w.base.unwrap();
+        assert_eq!(base.target, Target::Stream("s_base".into()));
+        assert_eq!(
+            base.video.map(|v| (v.width, v.bitrate_bps)),
+            Some((320, 200_000))
+        );
+        assert_eq!(w.output.video.map(|v| v.bitrate_bps), Some(800_000));
+        for (layers, target, word) in [
+            (json!([]), json!({"StreamId": "s"}), "exactly one"),
+            (
+                json!([{"VideoBitrate": 900000}]),
+                json!({"StreamId": "s"}),
+                "below",
+            ),
+            (json!(null), json!({"StreamId": "s"}), "required"),
+            (
+                json!([{"VideoBitrate": 1}]),
+                json!({"StreamUrl": "rtmp://x/y"}),
+                "StreamId",
+            ),
+        ] {
+            let e = svc(layers, target).unwrap_err();
+            assert!(e.message.contains(word), "{}", e.message);
+        }
     }
 
     fn params(body: Value) -> Params {
@@ -773,7 +868,7 @@ mod tests {
 
     #[test]
     fn outputs_of_one_pixel_are_audio_only_and_units_are_checked() {
-        let (o, fps) = output(
+        let WireOutput { output: o, fps, .. } = output(
             &json!({"StreamId": "a", "Width": 1, "Height": 1, "Fps": 1, "VideoBitrate": 1}),
             0,
             1,
@@ -783,13 +878,14 @@ mod tests {
         assert_eq!(fps, Some(1));
         assert_eq!((o.audio_bitrate_bps, o.channels), (48_000, 1));
 
-        let (o, _) = output(
+        let o = output(
             &json!({"StreamUrl": "rtmp://x/y", "StreamId": "ignored", "Width": 640, "Height": 360,
                     "Fps": 15, "VideoBitrate": "800000", "SoundChannel": 2}),
             0,
             1,
         )
-        .unwrap();
+        .unwrap()
+        .output;
         assert_eq!(o.target, Target::Url("rtmp://x/y".into()));
         assert_eq!(o.video.map(|v| v.bitrate_bps), Some(800_000));
         assert_eq!(o.channels, 2);
