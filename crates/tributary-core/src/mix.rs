@@ -514,6 +514,10 @@ pub struct StreamData {
     /// The inputs' own user data SEI, written into the output frames that show them.
     #[serde(default)]
     pub pass_input_sei: bool,
+    /// Each input's sound level keyed by its stream id (auto-mixes, whose inputs have
+    /// no `sound_level_id`), every 100 ms.
+    #[serde(default)]
+    pub sound_levels_by_stream: bool,
 }
 
 /// A field of a task, named without any vendor's spelling: each dialect maps it to its own

@@ -68,6 +68,8 @@ pub(crate) struct TickSei {
     pub user_data_rev: u64,
     pub layout: Option<Arc<Vec<u8>>>,
     pub levels: Option<Vec<(u32, u8)>>,
+    /// Sound levels keyed by stream id (auto-mixes), an encoded record value.
+    pub stream_levels: Option<Vec<u8>>,
     /// The inputs' own SEI messages shown at this tick (PassInputSei), in input order.
     pub passed: Vec<Arc<PassedSei>>,
 }
@@ -557,6 +559,7 @@ impl Worker {
             user_data: user_data.map(Vec::as_slice),
             sound_levels: sei.levels.as_deref().filter(|_| first),
             layout: sei.layout.as_deref().map(Vec::as_slice).filter(|_| key),
+            stream_levels: sei.stream_levels.as_deref().filter(|_| first),
         };
         let passed: &[Arc<PassedSei>] = if first { &sei.passed } else { &[] };
         if msg.is_empty() && passed.is_empty() {
@@ -592,6 +595,7 @@ impl Worker {
             user_data: user_data.map(Vec::as_slice),
             sound_levels: sei.levels.as_deref(),
             layout: None,
+            stream_levels: sei.stream_levels.as_deref(),
         };
         if msg.is_empty() {
             return;

@@ -17,6 +17,8 @@ pub const TAG_USER_DATA: u8 = 0x01;
 pub const TAG_SOUND_LEVELS: u8 = 0x02;
 /// Layout: per visible input `left, top, right, bottom (i16 each), uid_len u8, uid`.
 pub const TAG_LAYOUT: u8 = 0x03;
+/// Sound levels keyed by stream id (auto-mixes): `(id_len u8, id, level u8)` per input.
+pub const TAG_STREAM_LEVELS: u8 = 0x04;
 
 /// Records for one frame.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -25,11 +27,16 @@ pub struct Message<'a> {
     pub sound_levels: Option<&'a [(u32, u8)]>,
     /// An already encoded layout record value (see [`layout`]).
     pub layout: Option<&'a [u8]>,
+    /// An already encoded stream-keyed levels record value (see [`stream_levels`]).
+    pub stream_levels: Option<&'a [u8]>,
 }
 
 impl Message<'_> {
     pub fn is_empty(&self) -> bool {
-        self.user_data.is_none() && self.sound_levels.is_none() && self.layout.is_none()
+        self.user_data.is_none()
+            && self.sound_levels.is_none()
+            && self.layout.is_none()
+            && self.stream_levels.is_none()
     }
 
     /// The SEI payload (UUID, version, records). A record value over 65535 bytes is cut
@@ -58,8 +65,23 @@ impl Message<'_> {
         if let Some(l) = self.layout {
             record(TAG_LAYOUT, l);
         }
+        if let Some(l) = self.stream_levels {
+            record(TAG_STREAM_LEVELS, l);
+        }
         out
     }
+}
+
+/// The stream-keyed levels record's value (ids cut at 255 bytes; stream ids are ≤ 256).
+pub fn stream_levels<'a>(levels: impl IntoIterator<Item = (&'a str, u8)>) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (id, level) in levels {
+        let id = &id.as_bytes()[..id.len().min(255)];
+        v.push(id.len() as u8);
+        v.extend_from_slice(id);
+        v.push(level);
+    }
+    v
 }
 
 /// The layout record's value: each input's rect and user id.
@@ -158,6 +180,7 @@ mod tests {
             user_data: Some(&data),
             sound_levels: Some(&levels),
             layout: None,
+            stream_levels: None,
         };
         let payload = msg.payload();
         let nal = h264_nal(&payload);

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use tributary_core::mix::{Label, MixSpec, PlaceholderMode, Rect};
+use tributary_core::mix::{Label, MixSpec, PlaceholderMode, Rect, Source};
 
 use crate::audio::{self, RATE, Stereo};
 use crate::compose::{self, Layer};
@@ -263,7 +263,8 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         };
         let mut buf: Vec<Stereo> = vec![[0.0; 2]; (end - start) as usize];
         let mut live_inputs = 0i64;
-        let metering = plan.spec.stream_data.sound_levels;
+        let by_stream = plan.spec.stream_data.sound_levels_by_stream;
+        let metering = plan.spec.stream_data.sound_levels || by_stream;
         let passing = plan.spec.stream_data.pass_input_sei;
         let mut passed = Vec::new();
         for (idx, (inp, spec)) in plan.inputs.iter().zip(&plan.spec.inputs).enumerate() {
@@ -305,21 +306,35 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
         audio::soft_clip(&mut buf);
         samples_done = Some(end);
 
-        let levels = if metering {
-            meter.report(t_ms, plan.inputs.len()).map(|levels| {
-                plan.spec
-                    .inputs
-                    .iter()
-                    .zip(levels)
-                    .filter_map(|(i, l)| i.decor.sound_level_id.map(|id| (id, l)))
-                    .collect::<Vec<_>>()
-            })
+        let report = if metering {
+            meter.report(t_ms, plan.inputs.len())
         } else {
             None
         };
+        let (mut levels, mut stream_levels) = (None, None);
+        if let Some(report) = report {
+            let inputs = plan.spec.inputs.iter().zip(report);
+            if by_stream {
+                // Pulled inputs (URLs) have no stream id to be keyed by.
+                stream_levels =
+                    Some(crate::sei::stream_levels(inputs.filter_map(
+                        |(i, l)| match &i.source {
+                            Source::Stream(id) => Some((id.as_str(), l)),
+                            Source::Url(_) => None,
+                        },
+                    )));
+            } else {
+                levels = Some(
+                    inputs
+                        .filter_map(|(i, l)| i.decor.sound_level_id.map(|id| (id, l)))
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
         let sei = (plan.sei.user_data.is_some()
             || plan.sei.layout.is_some()
             || levels.is_some()
+            || stream_levels.is_some()
             || !passed.is_empty())
         .then(|| {
             Arc::new(TickSei {
@@ -327,6 +342,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                 user_data_rev: plan.sei.user_data_rev,
                 layout: plan.sei.layout.clone(),
                 levels,
+                stream_levels,
                 passed,
             })
         });

@@ -28,6 +28,8 @@ struct Sei {
     user_data: Option<Vec<u8>>,
     levels: Option<Vec<(u32, u8)>>,
     layout: Option<Vec<Tile>>,
+    /// Levels keyed by stream id (auto-mixes).
+    stream_levels: Option<Vec<(String, u8)>>,
 }
 
 /// The reference parser: Annex B bytes → tributary SEI messages, in stream order.
@@ -89,6 +91,19 @@ fn parse_records(mut b: &[u8]) -> Sei {
                     r = &r[(9 + n).min(r.len())..];
                 }
                 sei.layout = Some(l);
+            }
+            4 => {
+                let mut l = Vec::new();
+                let mut r = v;
+                while let Some((&n, rest)) = r.split_first() {
+                    let n = n as usize;
+                    let (Some(id), Some(&level)) = (rest.get(..n), rest.get(n)) else {
+                        break;
+                    };
+                    l.push((String::from_utf8_lossy(id).into_owned(), level));
+                    r = &rest[n + 1..];
+                }
+                sei.stream_levels = Some(l);
             }
             _ => {} // unknown records are skipped
         }
@@ -410,4 +425,53 @@ fn audio_only_outputs_carry_stream_data_as_script_data_and_timed_id3() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+#[test]
+fn auto_mix_sound_levels_are_keyed_by_stream_id() {
+    let s = Server::start(None);
+    let _talker = publish_color(&publish_url(&s, "talker", "voice", "a"), "red", 440, 60);
+    // A listener with a live microphone and digital silence.
+    let _quiet = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo"])
+            .args(["-c:a", "aac", "-t", "60", "-f", "flv"])
+            .arg(publish_url(&s, "quiet", "voice", "b"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    );
+    wait_live(&s, "talker", LIVE);
+    wait_live_audio(&s, "quiet");
+    let c = s.app();
+    let r = c.post(
+        "StartAutoMix",
+        &json!({"TaskId": "room-levels", "UserId": "host", "RoomId": "voice",
+                "SoundLevel": 1, "UserData": "aGk=",
+                "MixOutput": [{"StreamId": "voice-mix", "AudioCodec": 1}]})
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    wait_live_audio(&s, "voice-mix");
+    let url = format!("{}/{APP}/voice-mix.flv", s.base);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let msgs = flv_data_messages(&url, 2);
+        let last = msgs.iter().rev().find_map(|m| m.stream_levels.clone());
+        let level = |id: &str| {
+            last.as_ref()
+                .and_then(|l| l.iter().find(|(i, _)| i == id).map(|(_, v)| *v))
+        };
+        if level("talker").is_some_and(|l| l >= 30) && level("quiet") == Some(0) {
+            assert!(
+                msgs.iter()
+                    .any(|m| m.user_data.as_deref() == Some(&b"hi"[..]))
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{last:?}");
+    }
 }

@@ -516,6 +516,7 @@ pub fn translate(
             user_data: mix_sei(body)?,
             sound_levels: false,
             pass_input_sei,
+            sound_levels_by_stream: false,
         },
         // A single input with AllowCopy = 1 is passed through as it is.
         bypass: allow_copy,

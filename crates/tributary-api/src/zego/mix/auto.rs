@@ -1,6 +1,6 @@
 //! StartAutoMix (the audio of a whole room, following joins and leaves) and StopAutoMix.
 
-use tributary_core::mix::{MixOutput, MixSpec, Source};
+use tributary_core::mix::{MixOutput, MixSpec, Source, StreamData};
 use tributary_core::mix_task::{AutoExtra, MAX_AUTO_EXTRAS, MixTask, TaskKind};
 use tributary_core::url_policy::{self, Purpose};
 
@@ -18,16 +18,6 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
     let task_id = required(p, "TaskId", MIX_BAD_PARAM)?.to_string();
     let user_id = required(p, "UserId", MIX_BAD_PARAM)?.to_string();
     let room_id = required(p, "RoomId", MIX_BAD_PARAM)?.to_string();
-    // The vendor keys an auto-mix's sound levels by stream id; tributary's stream data
-    // format (docs/SEI.md) keys them by SoundLevelId, which auto-mix inputs do not have.
-    if let Some(v) = p.non_empty("SoundLevel")
-        && v != "0"
-    {
-        return Err(bad(
-            "SoundLevel is not supported by StartAutoMix yet (its levels are keyed by \
-             stream id); UserData is",
-        ));
-    }
     let raw_extras = objects(p, "ExtraMixInput")?;
     if raw_extras.len() > MAX_AUTO_EXTRAS {
         return Err(ZegoError::new(
@@ -106,8 +96,16 @@ pub(in crate::zego) fn start_auto_mix(call: &Call) -> Result<Data, ZegoError> {
         spec: MixSpec {
             max_idle_s: max_idle(p)?,
             timing: timing(p)?,
-            // Audio-only outputs carry it as timed script data / ID3.
-            stream_data: stream_data(p)?,
+            // Audio-only outputs carry it as timed script data / ID3. The vendor keys an
+            // auto-mix's levels by stream id (onAutoMixerSoundLevelUpdate), and so do we.
+            stream_data: {
+                let d = stream_data(p)?;
+                StreamData {
+                    sound_levels: false,
+                    sound_levels_by_stream: d.sound_levels,
+                    ..d
+                }
+            },
             ..MixSpec::new(Vec::new(), outputs, 1)
         },
         ex_para: ex_para(p)?,

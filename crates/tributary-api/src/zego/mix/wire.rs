@@ -658,6 +658,7 @@ pub(super) fn stream_data(p: &Params) -> Result<StreamData, ZegoError> {
         user_data,
         sound_levels,
         pass_input_sei: false,
+        sound_levels_by_stream: false,
     })
 }
 
