@@ -10,6 +10,8 @@ J1: 4 x 640x480@30 H.264+AAC inputs -> 1280x720@30 x264 veryfast 1.2 Mb/s + AAC,
     the mixer adds.
 CAP: how many 4 x 320x240 -> 640x360@30 mixes keep real time, tributary vs ffmpeg peers.
 AUDIO: audio-only auto-mix rooms (4 speakers each) per core.
+CODECS: CPU per stream of each output AudioCodec (HE-AAC, AAC-LC, MP3, Opus) beside ffmpeg
+    decoding the same clip and encoding it the same way (no peer for HE-AAC).
 
 Usage: bench/mix.py TRIBUTARY_BINARY   (env: SECS, CAP_LIST, ROOMS_LIST)
 Everything it starts is stopped at exit. Standard library only.
@@ -514,6 +516,46 @@ def audio_rooms(aclips):
         stop(tp)
 
 
+def audio_codecs(aclips):
+    """Encode cost per stream of each output AudioCodec: N one-input audio-only mixes
+    beside N ffmpeg processes decoding the same AAC clip and encoding it the same way."""
+    n = int(os.environ.get("CODEC_TASKS", "20"))
+    print(f"## CODECS: {n} one-input audio-only mixes per codec beside {n} ffmpeg encodes, "
+          f"48 kb/s stereo, {SECS} s each")
+    codecs = [(0, "HE-AAC", None),  # Debian's FFmpeg has no HE-AAC encoder: no peer
+              (1, "AAC-LC", ["-c:a", "aac", "-b:a", "48k"]),
+              (2, "MP3", ["-c:a", "libmp3lame", "-b:a", "48k"]),
+              (3, "Opus", ["-c:a", "libopus", "-b:a", "48k", "-ar", "48000"])]
+    for code, name, peer in codecs:
+        tp, rtmp, http = start_tributary(["--mix-budget", "100000000000"])
+        pub = publish(aclips[0], f"{rtmp}/spk0?room=codecs")
+        wait_for(lambda: get_json(f"{http}/api/streams/{APP}/spk0")["audio_codec"], "speaker")
+        for k in range(n):
+            zego(http, "StartMix", {"TaskId": f"t{k}", "UserId": "u",
+                                    "MixInput": [{"StreamId": "spk0", "RectInfo": {}}],
+                                    "MixOutput": [{"StreamId": f"o{k}", "Width": 1, "Height": 1,
+                                                   "AudioCodec": code, "AudioBitrate": 48000,
+                                                   "SoundChannel": 2}]})
+        time.sleep(5)
+        c0 = cpu_s(tp.pid)
+        time.sleep(SECS)
+        t = (cpu_s(tp.pid) - c0) / SECS / n
+        stop(pub)
+        stop(tp)
+        line = f"{name}: tributary {1000 * t:.1f} ms CPU per stream-second"
+        if peer:
+            procs = [spawn(["ffmpeg", "-v", "error", "-re", "-i", aclips[0], "-vn", *peer,
+                            "-f", "null", "-"]) for _ in range(n)]
+            time.sleep(3)
+            c0 = sum(cpu_s(p.pid) for p in procs)
+            time.sleep(SECS)
+            f = (sum(cpu_s(p.pid) for p in procs) - c0) / SECS / n
+            for p in procs:
+                stop(p)
+            line += f", ffmpeg {1000 * f:.1f} ms -> ratio {t / f:.2f}"
+        print(line)
+
+
 def main():
     signal.signal(signal.SIGTERM, cleanup)
     try:
@@ -523,10 +565,11 @@ def main():
         rounds = int(os.environ.get("DRESS_ROUNDS", "3"))
         secs = max(90, rounds * 3 * (SECS + 3) + 30) if "dress" in parts else 90
         big = [os.path.join(TMP, f"in{i}.flv") for i in range(4)]
-        for i, path in enumerate(big):
+        video = parts.strip() != "codecs"
+        for i, path in enumerate(big if video else []):
             clip(path, "640x480", 300 + 200 * i, flash=(i == 0), secs=secs)
         small = [os.path.join(TMP, f"s{i}.flv") for i in range(4)]
-        for i, path in enumerate(small):
+        for i, path in enumerate(small if video else []):
             clip(path, "320x240", 300 + 200 * i, bitrate="400k")
         aclips = [os.path.join(TMP, f"a{i}.flv") for i in range(4)]
         for i, path in enumerate(aclips):
@@ -543,6 +586,8 @@ def main():
             capacity(small)
         if "audio" in os.environ.get("PARTS", "j1 cap audio"):
             audio_rooms(aclips)
+        if "codecs" in os.environ.get("PARTS", "j1 cap audio"):
+            audio_codecs(aclips)
     finally:
         cleanup()
 
