@@ -8,6 +8,7 @@
 //! 8-bit), which is what `VideoEncoder` asks x265 for.
 
 use crate::annexb::nal_units;
+use crate::sei::unescape;
 
 const VPS: u8 = 32;
 const SPS: u8 = 33;
@@ -31,21 +32,6 @@ pub fn to_length_prefixed(buf: &[u8]) -> Vec<u8> {
         }
         out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
         out.extend_from_slice(nal);
-    }
-    out
-}
-
-/// Removes emulation-prevention bytes (`00 00 03` → `00 00`).
-fn unescape(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
     }
     out
 }

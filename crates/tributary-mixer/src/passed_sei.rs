@@ -8,7 +8,7 @@
 //! not ours, and are left out, as are x264's encoder banner and tributary's own message
 //! (a mix of a mix says only what it itself knows: one tributary SEI per frame).
 
-use crate::sei::UUID;
+use crate::sei::{UUID, unescape};
 
 /// x264's "encoder settings" banner (`x264 - core … options: …`).
 const X264_UUID: [u8; 16] = [
@@ -48,20 +48,6 @@ pub fn read(frame: &[u8], length_size: usize, hevc: bool) -> Vec<PassedSei> {
         if is_sei && let Some(body) = nal.get(header..) {
             messages(&unescape(body), &mut out);
         }
-    }
-    out
-}
-
-fn unescape(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.len());
-    let mut zeros = 0;
-    for &x in b {
-        if zeros >= 2 && x == 3 {
-            zeros = 0;
-            continue;
-        }
-        out.push(x);
-        zeros = if x == 0 { zeros + 1 } else { 0 };
     }
     out
 }

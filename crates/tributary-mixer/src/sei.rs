@@ -152,24 +152,25 @@ pub fn prepend_to_avcc(avcc: &[u8], nal: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A NAL unit's payload with its emulation-prevention bytes removed (`00 00 03` →
+/// `00 00`): the RBSP readers parse.
+pub fn unescape(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut zeros = 0;
+    for &x in b {
+        if zeros >= 2 && x == 3 {
+            zeros = 0;
+            continue;
+        }
+        out.push(x);
+        zeros = if x == 0 { zeros + 1 } else { 0 };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The reverse of [`h264_nal`], as a reader would do it.
-    fn unescape(nal: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut zeros = 0;
-        for &b in &nal[1..] {
-            if zeros >= 2 && b == 3 {
-                zeros = 0;
-                continue;
-            }
-            out.push(b);
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-        }
-        out
-    }
 
     #[test]
     fn payload_sizes_and_zero_runs_survive_the_nal_coding() {
@@ -188,7 +189,7 @@ mod tests {
             !nal.windows(3)
                 .any(|w| w == [0, 0, 0] || w == [0, 0, 1] || w == [0, 0, 2])
         );
-        let rbsp = unescape(&nal);
+        let rbsp = unescape(&nal[1..]);
         assert_eq!(rbsp[0], 5);
         let (size, at) = {
             let (mut size, mut i) = (0usize, 1);

@@ -15,20 +15,6 @@ use serde_json::json;
 
 const LIVE: Duration = Duration::from_secs(20);
 
-/// `codec_name,profile,sample_rate,channels` of the audio stream at `url`.
-fn audio_stream(url: &str) -> String {
-    let out = ffprobe(&[
-        "-select_streams",
-        "a",
-        "-show_entries",
-        "stream=codec_name,profile,sample_rate,channels",
-        "-of",
-        "csv=p=0",
-        url,
-    ]);
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// ffmpeg's complaints while decoding `secs` of `url` (empty when clean).
 fn decode_errors(url: &str, secs: u32) -> String {
     let out = Command::new("ffmpeg")

@@ -177,19 +177,7 @@ fn create_and_cancel_over_tc3_post_and_get_with_the_vendors_errors() {
     }
 
     // OutputAudioSampleRate 48000 and OutputAudioChannels 1, as asked.
-    let audio = ffprobe(&[
-        "-select_streams",
-        "a",
-        "-show_entries",
-        "stream=codec_name,profile,sample_rate,channels",
-        "-of",
-        "csv=p=0",
-        &url,
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&audio.stdout).trim(),
-        "aac,LC,48000,1"
-    );
+    assert_eq!(audio_stream(&url), "aac,LC,48000,1");
 
     // Same session, another output: refused. Unknown key, bad signature, old timestamp.
     let other = body.replace("tc_mix", "tc_other");

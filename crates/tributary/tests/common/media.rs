@@ -330,3 +330,17 @@ pub fn centre_rgb(ffmpeg: &str, url: &str) -> Option<(u8, u8, u8)> {
     let p = out.stdout.get(12..15)?;
     Some((p[0], p[1], p[2]))
 }
+
+/// `codec_name,profile,sample_rate,channels` of the audio stream at `url`.
+pub fn audio_stream(url: &str) -> String {
+    let out = ffprobe(&[
+        "-select_streams",
+        "a",
+        "-show_entries",
+        "stream=codec_name,profile,sample_rate,channels",
+        "-of",
+        "csv=p=0",
+        url,
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
