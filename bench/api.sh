@@ -12,7 +12,7 @@ SECS="${SECS:-10}"
 TMP=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 APP=1000 SECRET=0123456789abcdef0123456789abcdef
-RUST_LOG=warn "$BIN/tributary" serve --http 127.0.0.1:0 --data "$TMP/data" \
+RUST_LOG=warn "$BIN/tributary" serve --rtc-udp 127.0.0.1:0 --http 127.0.0.1:0 --data "$TMP/data" \
   --app "$APP:$SECRET" --no-rate-limits > "$TMP/out" 2> "$TMP/err" &
 PID=$!
 for _ in $(seq 100); do grep -q 'API listening' "$TMP/out" 2>/dev/null && break; sleep 0.1; done

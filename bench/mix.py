@@ -170,7 +170,7 @@ def pct(v, p):
 def start_tributary(extra=()):
     rt, ht = free_port(), free_port()
     out = os.path.join(TMP, f"t{rt}.out")
-    p = spawn([BIN, "serve", "--open-publish", "--rtmp", f"127.0.0.1:{rt}", "--http",
+    p = spawn([BIN, "serve", "--open-publish", "--rtc-udp", "127.0.0.1:0", "--rtmp", f"127.0.0.1:{rt}", "--http",
                f"127.0.0.1:{ht}", "--data", os.path.join(TMP, f"data{rt}"), "--app",
                f"{APP}:{SECRET}", "--no-rate-limits", *extra],
               stdout=open(out, "w"),

@@ -108,7 +108,7 @@ callback_urls = ["http://127.0.0.1:{HUNG}/hook"]
 [apps.rate_limits]
 enabled = false
 """)
-ARGS = [BIN, "serve", "--open-publish", "--rtmp", f"127.0.0.1:{RT}", "--http", f"127.0.0.1:{HT}",
+ARGS = [BIN, "serve", "--open-publish", "--rtc-udp", "127.0.0.1:0", "--rtmp", f"127.0.0.1:{RT}", "--http", f"127.0.0.1:{HT}",
         "--data", DATA, "--config", CONFIG]
 
 

@@ -53,3 +53,9 @@ if [ ! -x "$TOOLS/ffmpeg" ]; then
   exe=$("$TOOLS/venv/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')
   ln -sf "$exe" "$TOOLS/ffmpeg"
 fi
+
+# aiortc (an independent WebRTC stack, pinned) for the WHIP/WHEP tests, beside FFmpeg 9.
+if ! "$TOOLS/venv/bin/python" -c "import aiortc, numpy" >/dev/null 2>&1; then
+  echo "setup: installing aiortc 1.16.0 into $TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q "aiortc==1.16.0" "numpy==2.4.6"
+fi

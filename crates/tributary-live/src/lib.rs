@@ -2,6 +2,7 @@
 //! client. See the crate README for what lives where.
 
 pub mod amf0;
+pub mod annexb;
 pub mod auth;
 pub mod chunk;
 pub mod dial;

@@ -4,7 +4,7 @@
 //! `blur`), `label` and `audio` are pure and tested with synthetic frames and a fake
 //! clock; `task` wires them into threads.
 
-pub mod annexb;
+pub use tributary_live::annexb;
 pub mod audio;
 pub mod blur;
 pub mod codec;

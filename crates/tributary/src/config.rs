@@ -28,6 +28,24 @@ pub struct ConfigArgs {
     /// RTMP address [default: 127.0.0.1:1935].
     #[arg(long, global = true, env = "TRIBUTARY_RTMP", value_name = "ADDR")]
     pub rtmp: Option<SocketAddr>,
+    /// The UDP address every WebRTC (WHIP) session shares [default: 127.0.0.1:8443].
+    #[arg(
+        long = "rtc-udp",
+        global = true,
+        env = "TRIBUTARY_RTC_UDP",
+        value_name = "ADDR"
+    )]
+    pub rtc_udp: Option<SocketAddr>,
+    /// An address WebRTC clients reach this server at (announced as a host candidate;
+    /// for a server behind NAT). Repeatable.
+    #[arg(
+        long = "rtc-public-ip",
+        global = true,
+        env = "TRIBUTARY_RTC_PUBLIC_IP",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    pub rtc_public_ip: Vec<std::net::IpAddr>,
     /// Directory of the store and state [default: ./data].
     #[arg(long, global = true, env = "TRIBUTARY_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -120,6 +138,8 @@ pub struct ConfigArgs {
 pub struct FileConfig {
     pub http: Option<SocketAddr>,
     pub rtmp: Option<SocketAddr>,
+    pub rtc_udp: Option<SocketAddr>,
+    pub rtc_public_ips: Option<Vec<std::net::IpAddr>>,
     pub data: Option<PathBuf>,
     /// Base of the RTMP play URLs handed out (e.g. `rtmp://live.example.com`); by default
     /// derived from `rtmp`.
@@ -248,6 +268,8 @@ pub struct CallbackFileConfig {
 pub struct Config {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
+    pub rtc_udp: SocketAddr,
+    pub rtc_public_ips: Vec<std::net::IpAddr>,
     pub data: PathBuf,
     pub public_rtmp_url: Option<String>,
     pub public_http_url: Option<String>,
@@ -481,6 +503,15 @@ impl Config {
                 .rtmp
                 .or(file.rtmp)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1935))),
+            rtc_udp: args
+                .rtc_udp
+                .or(file.rtc_udp)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443))),
+            rtc_public_ips: if args.rtc_public_ip.is_empty() {
+                file.rtc_public_ips.clone().unwrap_or_default()
+            } else {
+                args.rtc_public_ip.clone()
+            },
             public_rtmp_url: file.public_rtmp_url,
             public_http_url: file.public_http_url,
             rate_limits_off: args.no_rate_limits || file.rate_limits_off.unwrap_or(false),

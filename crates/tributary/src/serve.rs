@@ -24,11 +24,13 @@ use tributary_live::http::LiveHttp;
 use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
 use tributary_live::{Hub, HubConfig, LiveMetrics};
+use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
+use crate::whip;
 use crate::{admin, apps};
 use crate::{events, http_server, memory, metrics_route, mix_engine};
 use tributary_api::mixing::MixControl;
@@ -173,7 +175,20 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     });
     tokio::spawn(hls.clone().run(hub.clone()));
     let rtmp_task = tokio::spawn(rtmp.clone().serve(rtmp_listener, live_stop.clone()));
-    tokio::spawn(moderation(control.clone(), rtmp.clone()));
+    let rtc = RtcServer::start(
+        RtcConfig {
+            udp: cfg.rtc_udp,
+            public_ips: cfg.rtc_public_ips.clone(),
+            idle_timeout: cfg.idle_timeout,
+            first_packet_timeout: cfg.first_packet_timeout,
+            ..RtcConfig::default()
+        },
+        hub.clone(),
+        auth.clone(),
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(|e| format!("binding the WebRTC UDP address {}: {e}", cfg.rtc_udp))?;
+    tokio::spawn(moderation(control.clone(), rtmp.clone(), rtc.clone()));
     let mut relays = Vec::new();
     for r in &cfg.relays {
         let target = Target::parse(&r.url)?;
@@ -200,6 +215,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
         .merge(mix_engine::router(engine.clone()))
         .merge(events::router(control.clone(), cfg.sse_per_app))
+        .merge(whip::router(rtc.clone()))
         .merge(tributary_live::http::router(LiveHttp {
             hub: hub.clone(),
             hls,
@@ -226,6 +242,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     announce(
         &cfg,
         rtmp_addr,
+        rtc.local_addr(),
         &http_base,
         &resolved.apps,
         resolved.created_demo.as_ref(),
@@ -284,6 +301,7 @@ fn self_urls(cfg: &Config, rtmp: std::net::SocketAddr, http: std::net::SocketAdd
 fn announce(
     cfg: &Config,
     rtmp_addr: std::net::SocketAddr,
+    rtc_addr: std::net::SocketAddr,
     http_base: &str,
     apps: &[AppConfig],
     demo: Option<&AppConfig>,
@@ -327,6 +345,10 @@ fn announce(
         let _ = writeln!(out, "tributary: serving apps {}", ids.join(", "));
     }
     let _ = writeln!(out, "tributary: RTMP listening on rtmp://{rtmp_addr}");
+    let _ = writeln!(
+        out,
+        "tributary: WebRTC (WHIP: POST {http_base}/whip/{{AppId}}/{{streamId}}) on udp://{rtc_addr}"
+    );
     let _ = writeln!(out, "tributary: API listening on {http_base}");
     let _ = out.flush();
 }
@@ -361,14 +383,15 @@ async fn shutdown_signal() {
 /// Makes forbids bite: a `StreamForbidden` cuts off the live publisher of that id. If
 /// events were missed (the listener lagged), every live publisher is checked against the
 /// ban list instead, so no forbid is lost.
-async fn moderation(control: Arc<ControlPlane>, rtmp: Arc<RtmpServer>) {
+async fn moderation(control: Arc<ControlPlane>, rtmp: Arc<RtmpServer>, rtc: Arc<RtcServer>) {
     let mut events = control.subscribe();
     loop {
         match events.recv().await {
             Ok(CoreEvent::StreamForbidden {
                 app_id, stream_id, ..
             }) => {
-                if rtmp.kick(&stream_key(app_id, &stream_id)) {
+                let key = stream_key(app_id, &stream_id);
+                if rtmp.kick(&key) | rtc.kick(&key) {
                     info!(app_id, stream_id = %stream_id, "forbidden stream's publisher cut off");
                 }
             }
@@ -378,12 +401,13 @@ async fn moderation(control: Arc<ControlPlane>, rtmp: Arc<RtmpServer>) {
                     missed = n,
                     "moderation missed events; checking every live publisher"
                 );
-                for key in rtmp.live_keys() {
+                for key in rtmp.live_keys().into_iter().chain(rtc.live_keys()) {
                     if let Some((app, stream)) = key.split_once('/')
                         && let Ok(app_id) = app.parse()
                         && control.is_banned(app_id, stream)
                     {
                         rtmp.kick(&key);
+                        rtc.kick(&key);
                     }
                 }
             }

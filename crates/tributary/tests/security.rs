@@ -657,6 +657,8 @@ fn a_relay_to_a_refused_address_is_a_startup_error() {
             "127.0.0.1:0",
             "--rtmp",
             "127.0.0.1:0",
+            "--rtc-udp",
+            "127.0.0.1:0",
             "--data",
         ])
         .arg(tmp.path().join("data"))

@@ -178,6 +178,11 @@ impl Server {
             } else {
                 &["--rtmp", "127.0.0.1:0"][..]
             })
+            .args(if self.args.iter().any(|a| a == "--rtc-udp") {
+                &[][..]
+            } else {
+                &["--rtc-udp", "127.0.0.1:0"][..]
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .spawn()

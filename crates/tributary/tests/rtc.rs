@@ -1,0 +1,242 @@
+//! The RTC plane through the real binary, with a WebRTC stack we did not write: aiortc
+//! (PyPI, installed by `scripts/setup.sh`) publishes over WHIP on loopback; FFmpeg 9
+//! plays the stream over HTTP-FLV (H.264 + Opus in Enhanced RTMP); a mix takes it as an
+//! input; a forbid cuts it off; WHIP's errors are the HTTP ones RFC 9725 names.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::media::*;
+use common::*;
+use serde_json::json;
+
+const LIVE: Duration = Duration::from_secs(20);
+
+fn python() -> String {
+    let dir =
+        std::env::var("TRIBUTARY_TOOLS").unwrap_or_else(|_| "/var/tmp/tributary-tools".into());
+    format!("{dir}/venv/bin/python")
+}
+
+/// aiortc publishing a solid colour and a tone to `stream` over WHIP for `secs`; its
+/// stdout lines arrive on the receiver ("status 201", "connected", "deleted 200").
+fn whip_publish(
+    s: &Server,
+    stream: &str,
+    token: &str,
+    secs: u32,
+    rgb: &str,
+) -> (Proc, mpsc::Receiver<String>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whip_publish.py");
+    let url = format!("{}/whip/{APP}/{stream}?room=room1&user=u1", s.base);
+    let mut child: Child = Command::new(python())
+        .args([script, &url, token, &secs.to_string(), rgb])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the tools venv (scripts/setup.sh installs aiortc)");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Proc(child), rx)
+}
+
+fn expect_line(rx: &mpsc::Receiver<String>, want: &str) {
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l == want => return,
+            Ok(_) => {}
+            Err(_) => panic!("the WHIP client never said {want:?}"),
+        }
+    }
+}
+
+fn token(stream: &str) -> String {
+    mint("publish", SECRET, stream, "room1", "u1", now_secs() + 600)
+}
+
+fn post_offer(s: &Server, stream: &str, auth: Option<&str>, ctype: &str, body: &str) -> u16 {
+    let mut r = reqwest::blocking::Client::new()
+        .post(format!("{}/whip/{APP}/{stream}?room=room1&user=u1", s.base))
+        .header("Content-Type", ctype)
+        .body(body.to_string());
+    if let Some(t) = auth {
+        r = r.header("Authorization", format!("Bearer {t}"));
+    }
+    r.send().unwrap().status().as_u16()
+}
+
+#[test]
+fn whip_refusals_are_the_http_ones() {
+    let s = Server::start(None);
+    let t = token("w");
+    assert_eq!(post_offer(&s, "w", None, "application/sdp", "v=0"), 401);
+    assert_eq!(
+        post_offer(&s, "w", Some("1.bad"), "application/sdp", "v=0"),
+        401
+    );
+    // A token for another stream does not fit this one.
+    assert_eq!(
+        post_offer(&s, "other", Some(&t), "application/sdp", "v=0"),
+        401
+    );
+    assert_eq!(post_offer(&s, "w", Some(&t), "text/plain", "v=0"), 415);
+    assert_eq!(
+        post_offer(&s, "w", Some(&t), "application/sdp", "not sdp"),
+        400
+    );
+    // Trickle is not offered; an unknown session cannot be deleted.
+    let c = reqwest::blocking::Client::new();
+    let url = format!("{}/whip/{APP}/w/0123", s.base);
+    assert_eq!(c.patch(&url).send().unwrap().status().as_u16(), 405);
+    assert_eq!(c.delete(&url).send().unwrap().status().as_u16(), 404);
+    let pre = c
+        .request(reqwest::Method::OPTIONS, format!("{}/whip/{APP}/w", s.base))
+        .send()
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    assert_eq!(
+        pre.headers()["access-control-allow-origin"]
+            .to_str()
+            .unwrap(),
+        "*"
+    );
+}
+
+#[test]
+fn an_aiortc_publisher_is_a_stream_like_any_other() {
+    let rx_cb = Receiver::start(&[]);
+    let s = Server::start(Some(&rx_cb.url));
+    let (_pub, lines) = whip_publish(&s, "whip1", &token("whip1"), 60, "255,0,0");
+    expect_line(&lines, "status 201");
+    expect_line(&lines, "connected");
+    let info = wait_live(&s, "whip1", LIVE);
+    assert_eq!(info["video_codec"], "H264", "{info}");
+    assert_eq!(info["audio_codec"], "Opus", "{info}");
+
+    // stream_create, like an RTMP publish's.
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let cb = rx_cb.next(LIVE).expect("stream_create");
+        if cb.body["event"] == "stream_create" && cb.body["stream_id"] == "whip1" {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+
+    // FFmpeg 9 plays it over HTTP-FLV: H.264 and Opus (Enhanced RTMP), the red picture.
+    let modern = modern_ffmpeg();
+    let flv = format!("{}/{APP}/whip1.flv", s.base);
+    let (streams, errors) = streams_and_errors(&modern, &flv, 2);
+    let all = streams.join("\n");
+    assert!(
+        all.contains("Video: h264") && all.contains("320x240"),
+        "{all}"
+    );
+    assert!(all.contains("Audio: opus, 48000 Hz"), "{all}");
+    assert!(errors.trim().is_empty(), "{errors}");
+    let (r, g, b) = centre_rgb(&modern, &flv).unwrap();
+    assert!(r > 200 && g < 60 && b < 60, "centre {r},{g},{b}");
+
+    // A second publisher of the same stream is refused (409) and the first goes on.
+    let (_dup, dup_lines) = whip_publish(&s, "whip1", &token("whip1"), 5, "0,0,255");
+    expect_line(&dup_lines, "status 409");
+    assert!(is_live(&s, "whip1"));
+
+    // A mix takes it as an input (Opus decoded, H.264 decoded) into H.264 + AAC.
+    let c = s.app();
+    let body = json!({"TaskId": "from-whip", "UserId": "u",
+        "MixInput": [{"StreamId": "whip1", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "whip-mix", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 300000}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live(&s, "whip-mix", LIVE);
+    let mix = format!("{}/{APP}/whip-mix.flv", s.base);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let rgb = centre_rgb("ffmpeg", &mix);
+        if rgb.is_some_and(|(r, g, b)| r > 200 && g < 60 && b < 60) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "mix centre {rgb:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i", &mix, "-t", "2", "-vn"])
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mean: f64 = log
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or(-99.0);
+    assert!(
+        mean > -30.0,
+        "the publisher's tone is heard in the mix: {mean} dB"
+    );
+
+    // ForbidRTCStream cuts the WebRTC publisher off within a second, as an RTMP one.
+    let t0 = Instant::now();
+    expect_code(
+        &c.get(
+            "ForbidRTCStream",
+            &[("StreamId", "whip1"), ("Sequence", "10")],
+        ),
+        0,
+    );
+    while is_live(&s, "whip1") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "still live after a forbid"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "WHIP publisher cut off {:?} after ForbidRTCStream",
+        t0.elapsed()
+    );
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let cb = rx_cb.next(LIVE).expect("stream_close");
+        if cb.body["event"] == "stream_close" && cb.body["stream_id"] == "whip1" {
+            assert_eq!(cb.body["type"], "3", "{}", cb.body);
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    // Refused while forbidden (403).
+    assert_eq!(
+        post_offer(&s, "whip1", Some(&token("whip1")), "application/sdp", "v=0"),
+        403
+    );
+}
+
+#[test]
+fn delete_ends_the_session() {
+    let s = Server::start(None);
+    let (_pub, lines) = whip_publish(&s, "short", &token("short"), 3, "0,255,0");
+    expect_line(&lines, "status 201");
+    expect_line(&lines, "connected");
+    wait_live(&s, "short", LIVE);
+    expect_line(&lines, "deleted 200");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while is_live(&s, "short") {
+        assert!(Instant::now() < deadline, "still live after DELETE");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
