@@ -15,6 +15,8 @@ pub enum Protocol {
     Hls,
     Push,
     Internal,
+    /// WebRTC viewers (WHEP).
+    Whep,
 }
 
 impl Protocol {
@@ -25,6 +27,7 @@ impl Protocol {
             Protocol::Hls => "hls",
             Protocol::Push => "push",
             Protocol::Internal => "internal",
+            Protocol::Whep => "whep",
         }
     }
 }

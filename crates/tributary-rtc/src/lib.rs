@@ -1,6 +1,7 @@
 //! tributary's RTC plane: WebRTC publishers (WHIP) on one UDP socket, bridged into the
 //! live hub as streams like any RTMP one. See the README for what each module owns.
 
+pub mod egress;
 pub mod ingest;
 pub mod server;
 

@@ -17,16 +17,18 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::config::CryptoProvider;
 use str0m::format::Codec;
-use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use tributary_core::CloseReason;
-use tributary_live::auth::{Authority, PublishRequest, Refusal, stream_key};
-use tributary_live::hub::{Hub, Publisher};
+use tributary_live::auth::{Authority, PlayRequest, PublishRequest, Refusal, stream_key};
+use tributary_live::hub::{Hub, Publisher, Subscription};
+use tributary_live::metrics::Protocol as Player;
 
+use crate::egress::Egress;
 use crate::ingest::Ingest;
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ pub enum WhipError {
     Refused(Refusal),
     #[error("stream {0} is already being published")]
     Busy(String),
+    #[error("stream {0} is not being published")]
+    NotLive(String),
     #[error("the server has no room for another WebRTC session")]
     Full,
 }
@@ -92,15 +96,36 @@ impl Ending {
 struct Session {
     id: String,
     key: String,
-    req: PublishRequest,
     rtc: Rtc,
-    publisher: Publisher,
-    ingest: Ingest,
     ending: Ending,
     started: Instant,
-    last_media: Option<Instant>,
-    video: Option<Mid>,
-    last_key_request: Option<Instant>,
+    role: Role,
+}
+
+enum Role {
+    /// A WHIP publisher.
+    Publish {
+        req: PublishRequest,
+        publisher: Publisher,
+        ingest: Ingest,
+        last_media: Option<Instant>,
+        video: Option<Mid>,
+        last_key_request: Option<Instant>,
+    },
+    /// A WHEP viewer: the hub subscription it drains (bounded; a viewer that falls
+    /// behind loses whole GOPs there, never the publisher's pace).
+    Play {
+        sub: Subscription,
+        egress: Egress,
+        video: Option<Mid>,
+        audio: Option<Mid>,
+        dropped_gops: u64,
+        /// DTLS is up: frames written now reach the viewer (until then the hub's queue
+        /// holds them, starting at the last key frame).
+        connected: bool,
+        /// The viewer asked for a key frame (PLI/FIR): passed on to a WHIP publisher.
+        wants_key_frame: bool,
+    },
 }
 
 pub struct RtcServer {
@@ -113,6 +138,8 @@ pub struct RtcServer {
     tx: Mutex<Sender<Session>>,
     /// Live sessions by stream key: their id and how to end them.
     live: Mutex<HashMap<String, (String, Ending)>>,
+    /// WHEP viewers by session id: their stream key and how to end them.
+    viewers: Mutex<HashMap<String, (String, Ending)>>,
 }
 
 impl RtcServer {
@@ -147,6 +174,7 @@ impl RtcServer {
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             tx: Mutex::new(tx),
             live: Mutex::new(HashMap::new()),
+            viewers: Mutex::new(HashMap::new()),
         });
         let s = server.clone();
         std::thread::Builder::new()
@@ -171,24 +199,7 @@ impl RtcServer {
             return Err(WhipError::Full);
         }
         let key = stream_key(req.app_id, &req.stream_id);
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| WhipError::BadOffer(e.to_string()))?;
-        let mut rtc = str0m::RtcConfig::new()
-            .set_crypto_provider(self.crypto.clone())
-            .set_ice_lite(true)
-            .clear_codecs()
-            .enable_h264(true)
-            .enable_opus(true)
-            .build(Instant::now());
-        for addr in &self.candidates {
-            let c =
-                Candidate::host(*addr, "udp").map_err(|e| WhipError::BadOffer(e.to_string()))?;
-            rtc.add_local_candidate(c);
-        }
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| WhipError::BadOffer(e.to_string()))?;
+        let (rtc, answer) = self.answer(offer)?;
         let publisher = self
             .hub
             .publish(&key, unix_ms())
@@ -221,15 +232,17 @@ impl RtcServer {
         let session = Session {
             id: id.clone(),
             key,
-            req,
             rtc,
-            publisher,
-            ingest: Ingest::new(),
             ending,
             started: Instant::now(),
-            last_media: None,
-            video: None,
-            last_key_request: None,
+            role: Role::Publish {
+                req,
+                publisher,
+                ingest: Ingest::new(),
+                last_media: None,
+                video: None,
+                last_key_request: None,
+            },
         };
         let sent = self
             .tx
@@ -248,8 +261,94 @@ impl RtcServer {
         }
         Ok(Accepted {
             session_id: id,
-            answer: answer.to_sdp_string(),
+            answer,
         })
+    }
+
+    /// A str0m session (ICE-lite, H.264 and Opus, our host candidates) and its answer.
+    fn answer(&self, offer: &str) -> Result<(Rtc, String), WhipError> {
+        let bad = |e: &dyn std::fmt::Display| WhipError::BadOffer(e.to_string());
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| bad(&e))?;
+        let mut rtc = str0m::RtcConfig::new()
+            .set_crypto_provider(self.crypto.clone())
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true)
+            .build(Instant::now());
+        for addr in &self.candidates {
+            let c = Candidate::host(*addr, "udp").map_err(|e| bad(&e))?;
+            rtc.add_local_candidate(c);
+        }
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| bad(&e))?;
+        Ok((rtc, answer.to_sdp_string()))
+    }
+
+    /// A WHEP viewer of a live stream: checks, answers the offer, subscribes.
+    pub fn play(&self, req: PlayRequest, offer: &str) -> Result<Accepted, WhipError> {
+        self.auth.check_play(&req).map_err(WhipError::Refused)?;
+        if self.viewers().len() + self.live().len() >= self.config.max_sessions {
+            return Err(WhipError::Full);
+        }
+        let key = stream_key(req.app_id, &req.stream_id);
+        let sub = self
+            .hub
+            .subscribe(&key, Player::Whep)
+            .map_err(|_| WhipError::NotLive(req.stream_id.clone()))?;
+        let (rtc, answer) = self.answer(offer)?;
+        let id = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        let ending = Ending::default();
+        self.viewers()
+            .insert(id.clone(), (key.clone(), ending.clone()));
+        info!(stream = %key, session = %id, "WHEP viewer accepted");
+        let session = Session {
+            id: id.clone(),
+            key,
+            rtc,
+            ending,
+            started: Instant::now(),
+            role: Role::Play {
+                sub,
+                egress: Egress::new(),
+                video: None,
+                audio: None,
+                dropped_gops: 0,
+                connected: false,
+                wants_key_frame: false,
+            },
+        };
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(session);
+        if sent.is_err() {
+            self.viewers().remove(&id);
+            return Err(WhipError::Full);
+        }
+        Ok(Accepted {
+            session_id: id,
+            answer,
+        })
+    }
+
+    /// Ends the WHEP viewer `id` of `key` (`DELETE`). Whether it was there.
+    pub fn stop_viewing(&self, key: &str, id: &str) -> bool {
+        match self.viewers().get(id) {
+            Some((k, ending)) if k == key => {
+                ending.set(CloseReason::Normal);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Ending)>> {
+        self.viewers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Ends the session `id` of `app/stream` (WHIP `DELETE`). Whether it was live.
@@ -302,6 +401,28 @@ impl RtcServer {
                     }
                 }
             }
+            // Viewers' key frame requests go to the stream's WHIP publisher, if it has one.
+            let wanted: Vec<String> = sessions
+                .iter_mut()
+                .filter_map(|s| match &mut s.role {
+                    Role::Play {
+                        wants_key_frame, ..
+                    } if *wants_key_frame => {
+                        *wants_key_frame = false;
+                        Some(s.key.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            for s in sessions.iter_mut() {
+                if matches!(s.role, Role::Publish { .. }) && wanted.contains(&s.key) {
+                    request_key_frame(s);
+                }
+            }
+            // Viewers' packets arrive from the hub, not the socket: look every 10 ms.
+            if sessions.iter().any(|s| matches!(s.role, Role::Play { .. })) {
+                wake = wake.min(now + Duration::from_millis(10));
+            }
             let wait = wake
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1));
@@ -340,8 +461,8 @@ impl RtcServer {
         }
     }
 
-    /// Feeds time in, sends what is due, publishes media. `Ok(next wake-up)`, or why the
-    /// session ends.
+    /// Feeds time in, sends what is due, publishes media (or writes it, for a viewer).
+    /// `Ok(next wake-up)`, or why the session ends.
     fn drive(
         &self,
         s: &mut Session,
@@ -351,16 +472,24 @@ impl RtcServer {
         if let Some(r) = s.ending.get() {
             return Err(r);
         }
-        let deadline = match s.last_media {
-            Some(t) => t + self.config.idle_timeout,
-            None => s.started + self.config.first_packet_timeout,
+        let deadline = match &s.role {
+            Role::Publish { last_media, .. } => match last_media {
+                Some(t) => *t + self.config.idle_timeout,
+                None => s.started + self.config.first_packet_timeout,
+            },
+            // Viewers end with their stream or their connection; a viewer never
+            // connecting is caught by ICE's own timeout.
+            Role::Play { .. } => now + Duration::from_secs(3600),
         };
         if now >= deadline {
-            info!(session = %s.id, stream = %s.key, got_media = s.last_media.is_some(), "WebRTC publisher timed out");
+            info!(session = %s.id, stream = %s.key, "WebRTC publisher timed out");
             return Err(CloseReason::Timeout);
         }
         if s.rtc.handle_input(Input::Timeout(now)).is_err() || !s.rtc.is_alive() {
             return Err(CloseReason::Disconnected);
+        }
+        if let Role::Play { .. } = s.role {
+            feed_viewer(s)?;
         }
         loop {
             let out = match s.rtc.poll_output() {
@@ -377,82 +506,182 @@ impl RtcServer {
                         debug!(session = %s.id, error = %e, "UDP send failed");
                     }
                 }
-                Output::Event(e) => self.event(s, e)?,
+                Output::Event(e) => event(s, e)?,
             }
         }
     }
 
-    fn event(&self, s: &mut Session, e: Event) -> Result<(), CloseReason> {
-        match e {
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                return Err(CloseReason::Disconnected);
-            }
-            Event::Connected => {
-                info!(session = %s.id, stream = %s.key, "WebRTC publisher connected")
-            }
-            Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video = Some(m.mid),
-            Event::MediaData(d) => {
-                let arrival = d
-                    .network_time
-                    .saturating_duration_since(s.started)
-                    .as_millis() as i64;
-                let (rtp, rate) = (d.time.numer(), d.time.denom());
-                let packets = match d.params.spec().codec {
-                    Codec::H264 => {
-                        let p = s.ingest.h264(&d.data, rtp, rate, arrival);
-                        if !d.contiguous || !s.ingest.has_key_frame() {
-                            request_key_frame(s);
-                        }
-                        p
-                    }
-                    Codec::Opus => s.ingest.opus(&d.data, rtp, rate, arrival),
-                    _ => Vec::new(),
-                };
-                s.last_media = Some(Instant::now());
-                for p in packets {
-                    s.publisher.send(p);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Gives the stream back: the hub's claim, the live entry, the room (`stream_close`).
+    /// Ends a session: a publisher gives its stream back (the hub's claim, the live
+    /// entry, the room: `stream_close`); a viewer its subscription.
     fn finish(&self, s: Session, reason: CloseReason, rt: &tokio::runtime::Handle) {
         let Session {
             id,
             key,
-            req,
             mut rtc,
-            publisher,
+            role,
             ..
         } = s;
         rtc.disconnect();
-        drop(publisher);
-        {
-            let mut live = self.live();
-            if live.get(&key).is_some_and(|(sid, _)| *sid == id) {
-                live.remove(&key);
+        match role {
+            Role::Publish { req, publisher, .. } => {
+                drop(publisher);
+                {
+                    let mut live = self.live();
+                    if live.get(&key).is_some_and(|(sid, _)| *sid == id) {
+                        live.remove(&key);
+                    }
+                }
+                info!(stream = %key, session = %id, ?reason, "WHIP publish ended");
+                let auth = self.auth.clone();
+                rt.spawn_blocking(move || auth.unregister_publish(&req, reason));
+            }
+            Role::Play { sub, .. } => {
+                drop(sub);
+                self.viewers().remove(&id);
+                info!(stream = %key, session = %id, ?reason, "WHEP viewer ended");
             }
         }
-        info!(stream = %key, session = %id, ?reason, "WHIP publish ended");
-        let auth = self.auth.clone();
-        rt.spawn_blocking(move || auth.unregister_publish(&req, reason));
     }
+}
+
+fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
+    match (e, &mut s.role) {
+        (Event::IceConnectionStateChange(IceConnectionState::Disconnected), _) => {
+            return Err(CloseReason::Disconnected);
+        }
+        (Event::Connected, role) => {
+            if let Role::Play { connected, .. } = role {
+                *connected = true;
+            }
+            info!(session = %s.id, stream = %s.key, "WebRTC peer connected");
+        }
+        (
+            Event::KeyframeRequest(_),
+            Role::Play {
+                wants_key_frame, ..
+            },
+        ) => {
+            *wants_key_frame = true;
+        }
+        (Event::MediaAdded(m), Role::Publish { video, .. }) if m.kind == MediaKind::Video => {
+            *video = Some(m.mid)
+        }
+        (Event::MediaAdded(m), Role::Play { video, audio, .. }) => match m.kind {
+            MediaKind::Video => *video = Some(m.mid),
+            MediaKind::Audio => *audio = Some(m.mid),
+        },
+        (Event::MediaData(d), Role::Publish { .. }) => {
+            let arrival = d
+                .network_time
+                .saturating_duration_since(s.started)
+                .as_millis() as i64;
+            let (rtp, rate) = (d.time.numer(), d.time.denom());
+            let Role::Publish {
+                publisher,
+                ingest,
+                last_media,
+                ..
+            } = &mut s.role
+            else {
+                return Ok(());
+            };
+            let packets = match d.params.spec().codec {
+                Codec::H264 => ingest.h264(&d.data, rtp, rate, arrival),
+                Codec::Opus => ingest.opus(&d.data, rtp, rate, arrival),
+                _ => Vec::new(),
+            };
+            *last_media = Some(Instant::now());
+            for p in packets {
+                publisher.send(p);
+            }
+            let wants_key =
+                d.params.spec().codec == Codec::H264 && (!d.contiguous || !ingest.has_key_frame());
+            if wants_key {
+                request_key_frame(s);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Writes what the viewer's stream has sent since the last turn. A stream that ended
+/// ends the viewer.
+fn feed_viewer(s: &mut Session) -> Result<(), CloseReason> {
+    let Role::Play {
+        sub,
+        egress,
+        video,
+        audio,
+        dropped_gops,
+        connected,
+        ..
+    } = &mut s.role
+    else {
+        return Ok(());
+    };
+    if !*connected {
+        return Ok(());
+    }
+    let mut batch = Vec::new();
+    sub.drain_ready(&mut batch, 256);
+    if batch.is_empty() && sub.is_finished() {
+        return Err(CloseReason::Normal);
+    }
+    if sub.dropped_gops() != *dropped_gops {
+        *dropped_gops = sub.dropped_gops();
+        egress.restart();
+    }
+    let now = Instant::now();
+    for p in &batch {
+        let Some(f) = egress.frame(p) else { continue };
+        let (mid, clock, codec) = if f.video {
+            (*video, Frequency::NINETY_KHZ, Codec::H264)
+        } else {
+            (*audio, Frequency::FORTY_EIGHT_KHZ, Codec::Opus)
+        };
+        let Some(mid) = mid else {
+            debug!(session = %s.id, video = f.video, "no media for a frame");
+            continue;
+        };
+        let Some(w) = s.rtc.writer(mid) else {
+            debug!(session = %s.id, video = f.video, "no writer for a frame");
+            continue;
+        };
+        // H.264 needs packetization mode 1 (fragmentation units) for frames over the MTU.
+        let Some(pt) = w
+            .payload_params()
+            .filter(|pp| pp.spec().codec == codec)
+            .max_by_key(|pp| pp.spec().format.packetization_mode == Some(1))
+            .map(|pp| pp.pt())
+        else {
+            debug!(session = %s.id, video = f.video, "no payload type for a frame");
+            continue;
+        };
+        if let Err(e) = w.write(pt, now, MediaTime::new(f.rtp_time, clock), f.data) {
+            warn!(session = %s.id, error = %e, "WebRTC write failed");
+        }
+    }
+    Ok(())
 }
 
 /// Asks the publisher for a key frame (PLI), at most once a second.
 fn request_key_frame(s: &mut Session) {
-    if s.last_key_request
-        .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-    {
+    let Role::Publish {
+        video,
+        last_key_request,
+        ..
+    } = &mut s.role
+    else {
+        return;
+    };
+    if last_key_request.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
         return;
     }
-    let Some(mid) = s.video else { return };
+    let Some(mid) = *video else { return };
     if let Some(mut w) = s.rtc.writer(mid) {
         let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-        s.last_key_request = Some(Instant::now());
+        *last_key_request = Some(Instant::now());
     }
 }
 

@@ -14,6 +14,7 @@ mod serve;
 mod sign;
 mod store;
 mod url;
+mod whep;
 mod whip;
 
 use std::process::ExitCode;

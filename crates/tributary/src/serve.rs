@@ -30,9 +30,9 @@ use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
-use crate::whip;
 use crate::{admin, apps};
 use crate::{events, http_server, memory, metrics_route, mix_engine};
+use crate::{whep, whip};
 use tributary_api::mixing::MixControl;
 use tributary_api::tencent::handler::TencentApi;
 use tributary_mixer::{Engine, EngineConfig, MixMetrics};
@@ -216,6 +216,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .merge(mix_engine::router(engine.clone()))
         .merge(events::router(control.clone(), cfg.sse_per_app))
         .merge(whip::router(rtc.clone()))
+        .merge(whep::router(rtc.clone()))
         .merge(tributary_live::http::router(LiveHttp {
             hub: hub.clone(),
             hls,

@@ -42,7 +42,7 @@ pub fn router(rtc: Arc<RtcServer>) -> Router {
         .with_state(rtc)
 }
 
-fn cors(mut r: Response) -> Response {
+pub(crate) fn cors(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -55,11 +55,11 @@ fn cors(mut r: Response) -> Response {
     r
 }
 
-fn plain(status: StatusCode, msg: impl Into<String>) -> Response {
+pub(crate) fn plain(status: StatusCode, msg: impl Into<String>) -> Response {
     cors((status, format!("{}\n", msg.into())).into_response())
 }
 
-async fn preflight() -> Response {
+pub(crate) async fn preflight() -> Response {
     let mut r = cors(StatusCode::NO_CONTENT.into_response());
     let h = r.headers_mut();
     h.insert(
@@ -73,7 +73,7 @@ async fn preflight() -> Response {
     r
 }
 
-async fn no_trickle() -> Response {
+pub(crate) async fn no_trickle() -> Response {
     plain(
         StatusCode::METHOD_NOT_ALLOWED,
         "trickle ICE is not supported: the answer lists every server candidate",
@@ -87,30 +87,10 @@ async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(app_id) = app.parse::<AppId>() else {
-        return plain(StatusCode::NOT_FOUND, format!("unknown app {app:?}"));
+    let (app_id, offer, bearer) = match offer_of(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
-    let sdp = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
-    if !sdp {
-        return plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the offer must be sent as Content-Type: application/sdp",
-        );
-    }
-    if body.len() > MAX_OFFER {
-        return plain(StatusCode::PAYLOAD_TOO_LARGE, "the SDP offer is too large");
-    }
-    let Ok(offer) = std::str::from_utf8(&body) else {
-        return plain(StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8");
-    };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string());
     let req = PublishRequest {
         app_id,
         stream_id: stream.clone(),
@@ -119,9 +99,62 @@ async fn publish(
         token: bearer.or(who.token),
         peer: None,
     };
-    match rtc.publish(req, offer).await {
+    answered(rtc.publish(req, offer).await, "whip", app_id, &stream)
+}
+
+/// The offer of a WHIP/WHEP POST: the app, the SDP (checked: type, size, UTF-8) and the
+/// bearer token.
+pub(crate) fn offer_of<'a>(
+    app: &str,
+    headers: &HeaderMap,
+    body: &'a Bytes,
+) -> Result<(AppId, &'a str, Option<String>), Box<Response>> {
+    let Ok(app_id) = app.parse::<AppId>() else {
+        return Err(Box::new(plain(
+            StatusCode::NOT_FOUND,
+            format!("unknown app {app:?}"),
+        )));
+    };
+    let sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
+    if !sdp {
+        return Err(Box::new(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the offer must be sent as Content-Type: application/sdp",
+        )));
+    }
+    if body.len() > MAX_OFFER {
+        return Err(Box::new(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the SDP offer is too large",
+        )));
+    }
+    let Ok(offer) = std::str::from_utf8(body) else {
+        return Err(Box::new(plain(
+            StatusCode::BAD_REQUEST,
+            "the SDP offer is not UTF-8",
+        )));
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    Ok((app_id, offer, bearer))
+}
+
+/// `201 Created` with the answer and the resource, or the error's status.
+pub(crate) fn answered(
+    result: Result<tributary_rtc::Accepted, WhipError>,
+    kind: &str,
+    app_id: AppId,
+    stream: &str,
+) -> Response {
+    match result {
         Ok(a) => {
-            let location = format!("/whip/{app_id}/{stream}/{}", a.session_id);
+            let location = format!("/{kind}/{app_id}/{stream}/{}", a.session_id);
             let mut r = cors((StatusCode::CREATED, a.answer).into_response());
             let h = r.headers_mut();
             h.insert(
@@ -143,6 +176,7 @@ async fn publish(
             plain(status, r.message)
         }
         Err(e @ WhipError::Busy(_)) => plain(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ WhipError::NotLive(_)) => plain(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ WhipError::BadOffer(_)) => plain(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e @ WhipError::Full) => plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }

@@ -240,3 +240,81 @@ fn delete_ends_the_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// aiortc viewing `stream` over WHEP for `secs`: what it decoded, as `key value` lines.
+fn whep_view(s: &Server, stream: &str, secs: u32) -> std::collections::HashMap<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whep_play.py");
+    let url = format!("{}/whep/{APP}/{stream}", s.base);
+    let out = Command::new(python())
+        .args([script, &url, "", &secs.to_string()])
+        .output()
+        .expect("the tools venv (scripts/setup.sh installs aiortc)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn num(r: &std::collections::HashMap<String, String>, k: &str) -> f64 {
+    r.get(k).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+fn rgb(r: &std::collections::HashMap<String, String>) -> (u8, u8, u8) {
+    let v: Vec<u8> = r
+        .get("rgb")
+        .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
+        .unwrap_or_default();
+    (
+        v.first().copied().unwrap_or(0),
+        v.get(1).copied().unwrap_or(0),
+        v.get(2).copied().unwrap_or(0),
+    )
+}
+
+#[test]
+fn whep_plays_webrtc_rtmp_and_mixed_streams() {
+    let s = Server::start(None);
+    // Nothing live yet: 404.
+    let r = whep_view(&s, "nobody", 1);
+    assert_eq!(r.get("status").map(String::as_str), Some("404"), "{r:?}");
+
+    // A WHIP publisher, played back over WHEP: its red picture and its tone.
+    let (_pub, lines) = whip_publish(&s, "src", &token("src"), 60, "255,0,0");
+    expect_line(&lines, "connected");
+    wait_live(&s, "src", LIVE);
+    let r = whep_view(&s, "src", 4);
+    assert_eq!(r.get("status").map(String::as_str), Some("201"), "{r:?}");
+    assert!(num(&r, "video_frames") >= 30.0, "{r:?}");
+    let (red, g, b) = rgb(&r);
+    assert!(red > 200 && g < 60 && b < 60, "{r:?}");
+    assert!(num(&r, "audio_frames") >= 50.0, "{r:?}");
+    assert!(num(&r, "audio_rms") > 0.05, "{r:?}");
+    assert_eq!(r.get("deleted").map(String::as_str), Some("200"), "{r:?}");
+
+    // An RTMP publisher (H.264 + AAC): its video as published; AAC is not bridged yet.
+    let _blue = publish_color(&publish_url(&s, "cam", "room1", "c"), "blue", 660, 60);
+    wait_live(&s, "cam", LIVE);
+    let r = whep_view(&s, "cam", 3);
+    assert!(num(&r, "video_frames") >= 20.0, "{r:?}");
+    let (red, g, b) = rgb(&r);
+    assert!(b > 200 && red < 60 && g < 60, "{r:?}");
+
+    // A mix with an Opus output (AudioCodec 3): picture and sound over WHEP, no transcode.
+    let c = s.app();
+    let body = json!({"TaskId": "to-whep", "UserId": "u",
+        "MixInput": [{"StreamId": "cam", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "mixed", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 300000, "AudioCodec": 3}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live(&s, "mixed", LIVE);
+    let r = whep_view(&s, "mixed", 4);
+    assert!(num(&r, "video_frames") >= 20.0, "{r:?}");
+    let (red, g, b) = rgb(&r);
+    assert!(b > 200 && red < 60 && g < 60, "{r:?}");
+    assert!(num(&r, "audio_frames") >= 50.0, "{r:?}");
+    assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
+}

@@ -1,0 +1,72 @@
+//! WHEP (the playback twin of WHIP): `POST /whep/{AppId}/{streamId}` with a recvonly SDP
+//! offer answers `201 Created`, the answer and a `Location` to `DELETE`. A play token is
+//! needed when `--play-token` is on (`Authorization: Bearer`, or `?token=`), as for the
+//! other players. The stream must be live (`404` otherwise); the viewer starts at its
+//! last key frame.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+
+use tributary_core::AppId;
+use tributary_live::auth::{PlayRequest, stream_key};
+use tributary_rtc::RtcServer;
+
+use crate::whip::{answered, cors, no_trickle, offer_of, plain, preflight};
+
+#[derive(Debug, Default, Deserialize)]
+struct Who {
+    token: Option<String>,
+}
+
+pub fn router(rtc: Arc<RtcServer>) -> Router {
+    Router::new()
+        .route("/whep/{app}/{stream}", post(play).options(preflight))
+        .route(
+            "/whep/{app}/{stream}/{session}",
+            axum::routing::delete(end)
+                .patch(no_trickle)
+                .options(preflight),
+        )
+        .with_state(rtc)
+}
+
+async fn play(
+    State(rtc): State<Arc<RtcServer>>,
+    Path((app, stream)): Path<(String, String)>,
+    Query(who): Query<Who>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (app_id, offer, bearer) = match offer_of(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let req = PlayRequest {
+        app_id,
+        stream_id: stream.clone(),
+        token: bearer.or(who.token),
+        peer: None,
+    };
+    answered(rtc.play(req, offer), "whep", app_id, &stream)
+}
+
+async fn end(
+    State(rtc): State<Arc<RtcServer>>,
+    Path((app, stream, session)): Path<(String, String, String)>,
+) -> Response {
+    let Ok(app_id) = app.parse::<AppId>() else {
+        return plain(StatusCode::NOT_FOUND, "no such session");
+    };
+    if rtc.stop_viewing(&stream_key(app_id, &stream), &session) {
+        cors(StatusCode::OK.into_response())
+    } else {
+        plain(StatusCode::NOT_FOUND, "no such session")
+    }
+}
