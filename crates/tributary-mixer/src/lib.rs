@@ -7,6 +7,7 @@
 pub use tributary_live::annexb;
 pub mod audio;
 pub mod blur;
+pub mod bridge;
 pub mod codec;
 pub mod compose;
 pub mod corners;

@@ -735,7 +735,13 @@ fn video_packet(
 /// carries); MP3 is format 2 with its real channel count and no packet type; Opus is
 /// Enhanced RTMP (`[4 format 9][4 packet type]`, FourCC `Opus`; the sequence header is
 /// the `OpusHead`).
-fn audio_packet(codec: AudioCodec, stereo: bool, ts: u32, kind: u8, payload: &[u8]) -> Packet {
+pub(crate) fn audio_packet(
+    codec: AudioCodec,
+    stereo: bool,
+    ts: u32,
+    kind: u8,
+    payload: &[u8],
+) -> Packet {
     let mut b = BytesMut::with_capacity(payload.len() + 5);
     match codec {
         AudioCodec::Mp3 => b.put_u8(0x2e | u8::from(stereo)),

@@ -5,8 +5,9 @@
 //!   Annex B, with the SPS/PPS of the last sequence header before every key frame (a
 //!   viewer that joins or loses packets can start at any key frame). Nothing is sent
 //!   before the first key frame.
-//! - Opus (Enhanced RTMP) goes out as it is. Other audio (AAC, MP3) is not sent: WebRTC
-//!   players decode Opus only, and the AAC → Opus bridge is not built yet.
+//! - Opus (Enhanced RTMP) goes out as it is. Other audio (AAC, MP3) is not sent from
+//!   here: WebRTC players decode Opus only, so viewers of such a stream read its Opus
+//!   bridge instead (the mixer's `bridge`, through the server's `SourceFor`).
 //! - Times: the packet's milliseconds on the RTP clocks (90 kHz, 48 kHz).
 
 use tributary_live::media::{AudioCodec, Kind, Packet, VideoCodec};

@@ -140,7 +140,13 @@ pub struct RtcServer {
     live: Mutex<HashMap<String, (String, Ending)>>,
     /// WHEP viewers by session id: their stream key and how to end them.
     viewers: Mutex<HashMap<String, (String, Ending)>>,
+    /// Which stream a viewer of a key reads (the binary's Opus bridge for AAC streams).
+    source_for: SourceFor,
 }
+
+/// Maps a stream key to the key a WebRTC viewer reads (the stream itself, or a stream
+/// with its audio in Opus).
+pub type SourceFor = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 impl RtcServer {
     /// Binds the UDP socket and starts the session loop on a thread of its own. `rt` runs
@@ -150,6 +156,7 @@ impl RtcServer {
         hub: Hub,
         auth: Arc<dyn Authority>,
         rt: tokio::runtime::Handle,
+        source_for: SourceFor,
     ) -> std::io::Result<Arc<RtcServer>> {
         let socket = UdpSocket::bind(config.udp)?;
         let local = socket.local_addr()?;
@@ -175,6 +182,7 @@ impl RtcServer {
             tx: Mutex::new(tx),
             live: Mutex::new(HashMap::new()),
             viewers: Mutex::new(HashMap::new()),
+            source_for,
         });
         let s = server.clone();
         std::thread::Builder::new()
@@ -291,9 +299,12 @@ impl RtcServer {
             return Err(WhipError::Full);
         }
         let key = stream_key(req.app_id, &req.stream_id);
+        if self.hub.stream(&key).is_none() {
+            return Err(WhipError::NotLive(req.stream_id.clone()));
+        }
         let sub = self
             .hub
-            .subscribe(&key, Player::Whep)
+            .subscribe(&(self.source_for)(&key), Player::Whep)
             .map_err(|_| WhipError::NotLive(req.stream_id.clone()))?;
         let (rtc, answer) = self.answer(offer)?;
         let id = format!(

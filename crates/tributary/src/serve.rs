@@ -24,6 +24,7 @@ use tributary_live::http::LiveHttp;
 use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
 use tributary_live::{Hub, HubConfig, LiveMetrics};
+use tributary_mixer::bridge::OpusBridges;
 use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
@@ -186,6 +187,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         hub.clone(),
         auth.clone(),
         tokio::runtime::Handle::current(),
+        {
+            // WebRTC viewers of AAC/MP3 streams read them with their audio in Opus.
+            let bridges = OpusBridges::new(hub.clone(), tokio::runtime::Handle::current());
+            Arc::new(move |key: &str| bridges.source_for(key))
+        },
     )
     .map_err(|e| format!("binding the WebRTC UDP address {}: {e}", cfg.rtc_udp))?;
     tokio::spawn(moderation(control.clone(), rtmp.clone(), rtc.clone()));

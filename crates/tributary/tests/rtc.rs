@@ -292,13 +292,16 @@ fn whep_plays_webrtc_rtmp_and_mixed_streams() {
     assert!(num(&r, "audio_rms") > 0.05, "{r:?}");
     assert_eq!(r.get("deleted").map(String::as_str), Some("200"), "{r:?}");
 
-    // An RTMP publisher (H.264 + AAC): its video as published; AAC is not bridged yet.
+    // An RTMP publisher (H.264 + AAC): its video as published, its AAC as Opus (the
+    // stream's one bridge, shared by its viewers).
     let _blue = publish_color(&publish_url(&s, "cam", "room1", "c"), "blue", 660, 60);
     wait_live(&s, "cam", LIVE);
-    let r = whep_view(&s, "cam", 3);
+    let r = whep_view(&s, "cam", 4);
     assert!(num(&r, "video_frames") >= 20.0, "{r:?}");
     let (red, g, b) = rgb(&r);
     assert!(b > 200 && red < 60 && g < 60, "{r:?}");
+    assert!(num(&r, "audio_frames") >= 50.0, "{r:?}");
+    assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
 
     // A mix with an Opus output (AudioCodec 3): picture and sound over WHEP, no transcode.
     let c = s.app();
