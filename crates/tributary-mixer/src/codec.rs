@@ -499,12 +499,23 @@ impl VideoEncoder {
         }
     }
 
-    pub fn encode(&mut self, pic: &I420, pts_ms: i64) -> Result<Vec<Encoded>, CodecError> {
+    /// Encodes a picture; `key` forces a key frame (an IDR: the GOP is closed).
+    pub fn encode(
+        &mut self,
+        pic: &I420,
+        pts_ms: i64,
+        key: bool,
+    ) -> Result<Vec<Encoded>, CodecError> {
         if (pic.width, pic.height) != (self.frame.width(), self.frame.height()) {
             return Err(CodecError::Missing("a picture of the encoder's size"));
         }
         fill(&mut self.frame, pic);
         self.frame.set_pts(Some(pts_ms));
+        self.frame.set_kind(if key {
+            ff::picture::Type::I
+        } else {
+            ff::picture::Type::None
+        });
         self.enc
             .send_frame(&self.frame)
             .map_err(ff_err("encoding video"))?;
@@ -806,7 +817,7 @@ mod tests {
         let pic = I420::filled(160, 120, 0xff0000);
         let mut decoded = Vec::new();
         for i in 0..10 {
-            for p in enc.encode(&pic, i * 66).unwrap() {
+            for p in enc.encode(&pic, i * 66, false).unwrap() {
                 decoded.extend(dec.decode(&p.data, p.pts_ms, p.dts_ms).unwrap());
             }
         }
@@ -839,7 +850,7 @@ mod tests {
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
         let mut decoded = Vec::new();
         for i in 0..5 {
-            for p in enc.encode(&pic, i * 66).unwrap() {
+            for p in enc.encode(&pic, i * 66, false).unwrap() {
                 decoded.extend(dec.decode(&p.data, p.pts_ms, p.dts_ms).unwrap());
             }
         }
@@ -852,6 +863,22 @@ mod tests {
         // Clamped to the picture; empty regions give nothing.
         assert_eq!(first.cropped(150, 0, 100, 100).map(|p| p.width()), Some(10));
         assert!(first.cropped(160, 0, 10, 10).is_none());
+    }
+
+    #[test]
+    fn a_key_frame_can_be_forced_mid_gop() {
+        let pic = I420::filled(64, 48, 0x0000ff);
+        let mut enc =
+            VideoEncoder::new(64, 48, 10, 100_000, "ultrafast", 10, VideoCodec::H264).unwrap();
+        let mut keys = Vec::new();
+        for i in 0..12i64 {
+            for p in enc.encode(&pic, i * 100, i == 6).unwrap() {
+                keys.push(p.key);
+            }
+        }
+        // The first frame and the forced one; the GOP (10 s) would give no other.
+        assert_eq!(keys.iter().filter(|k| **k).count(), 2, "{keys:?}");
+        assert!(keys[6], "{keys:?}");
     }
 
     #[test]

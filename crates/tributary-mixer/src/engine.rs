@@ -897,6 +897,21 @@ impl Engine {
     }
 
     /// Tasks stopped or updated since the engine started.
+    /// A player of the mix output published as hub stream `key` lost its picture (a
+    /// WebRTC viewer's PLI): that output's encoder makes its next frame a key frame.
+    /// Whether such an output runs here.
+    pub fn request_key_frame(&self, key: &str) -> bool {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = false;
+        for r in tasks.values() {
+            for o in r.shared.plan().outputs.iter().filter(|o| o.key == key) {
+                o.force_key_frame();
+                found = true;
+            }
+        }
+        found
+    }
+
     pub fn churn_total(&self) -> u64 {
         self.churn.load(Ordering::Relaxed)
     }

@@ -101,6 +101,8 @@ pub(crate) struct Output {
     tx: SyncSender<Work>,
     /// A pass-through batch was dropped: the worker skips video until a key frame.
     gap: Arc<AtomicBool>,
+    /// A player asked for a key frame: the next encoded frame is one.
+    key_wanted: Arc<AtomicBool>,
     settings: Arc<Mutex<MixOutput>>,
     counters: Arc<OutputCounters>,
     stop: Arc<AtomicBool>,
@@ -122,6 +124,7 @@ impl Output {
         let counters = Arc::new(OutputCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let gap = Arc::new(AtomicBool::new(false));
+        let key_wanted = Arc::new(AtomicBool::new(false));
         let push = match &spec.target {
             Target::Url(url) => match push::Target::parse(url) {
                 Ok(t) => {
@@ -160,6 +163,8 @@ impl Output {
             sent_user_data: None,
             user_data_sent_ms: i64::MIN,
             gap: gap.clone(),
+            key_wanted: key_wanted.clone(),
+            last_key_forced: None,
             last_copy: [0; 3],
         };
         let inline = if spec.video.is_none() {
@@ -179,6 +184,7 @@ impl Output {
             inline,
             tx,
             gap,
+            key_wanted,
             settings,
             counters,
             stop,
@@ -229,6 +235,11 @@ impl Output {
     pub fn dropped_ticks(&self) -> u64 {
         self.counters.dropped_ticks.load(Ordering::Relaxed)
     }
+
+    /// Makes the next encoded frame a key frame (at most one forced per second).
+    pub fn force_key_frame(&self) {
+        self.key_wanted.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Output {
@@ -259,6 +270,9 @@ struct Worker {
     /// [`DATA_REPEAT_MS`] for players that join late, as key frames repeat it in video).
     user_data_sent_ms: i64,
     gap: Arc<AtomicBool>,
+    key_wanted: Arc<AtomicBool>,
+    /// When a key frame was last forced: viewers asking in a burst get one, not many.
+    last_key_forced: Option<std::time::Instant>,
     /// Pass-through: the last timestamp sent per kind (audio, video, meta), kept
     /// non-decreasing.
     last_copy: [u32; 3],
@@ -633,7 +647,14 @@ impl Worker {
                 }
             };
             let codec = ve.codec();
-            match ve.encode(pic, tick.pts_ms) {
+            let force = self.key_wanted.swap(false, Ordering::Relaxed)
+                && self
+                    .last_key_forced
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if force {
+                self.last_key_forced = Some(std::time::Instant::now());
+            }
+            match ve.encode(pic, tick.pts_ms, force) {
                 Ok(packets) => {
                     let mut first = true;
                     for p in packets {

@@ -142,7 +142,13 @@ pub struct RtcServer {
     viewers: Mutex<HashMap<String, (String, Ending)>>,
     /// Which stream a viewer of a key reads (the binary's Opus bridge for AAC streams).
     source_for: SourceFor,
+    /// Asks the producer of a stream that is not a WHIP publisher (a mix output) for a
+    /// key frame; whether it could.
+    key_frame_for: KeyFrameFor,
 }
+
+/// Asks a stream's producer for a key frame (a mix output's encoder).
+pub type KeyFrameFor = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Maps a stream key to the key a WebRTC viewer reads (the stream itself, or a stream
 /// with its audio in Opus).
@@ -157,6 +163,7 @@ impl RtcServer {
         auth: Arc<dyn Authority>,
         rt: tokio::runtime::Handle,
         source_for: SourceFor,
+        key_frame_for: KeyFrameFor,
     ) -> std::io::Result<Arc<RtcServer>> {
         let socket = UdpSocket::bind(config.udp)?;
         let local = socket.local_addr()?;
@@ -183,6 +190,7 @@ impl RtcServer {
             live: Mutex::new(HashMap::new()),
             viewers: Mutex::new(HashMap::new()),
             source_for,
+            key_frame_for,
         });
         let s = server.clone();
         std::thread::Builder::new()
@@ -425,9 +433,15 @@ impl RtcServer {
                     _ => None,
                 })
                 .collect();
-            for s in sessions.iter_mut() {
-                if matches!(s.role, Role::Publish { .. }) && wanted.contains(&s.key) {
-                    request_key_frame(s);
+            for key in &wanted {
+                let publisher = sessions
+                    .iter_mut()
+                    .find(|s| matches!(s.role, Role::Publish { .. }) && s.key == *key);
+                match publisher {
+                    Some(s) => request_key_frame(s),
+                    None => {
+                        (self.key_frame_for)(key);
+                    }
                 }
             }
             // Viewers' packets arrive from the hub, not the socket: look every 10 ms.

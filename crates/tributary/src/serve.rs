@@ -192,6 +192,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             let bridges = OpusBridges::new(hub.clone(), tokio::runtime::Handle::current());
             Arc::new(move |key: &str| bridges.source_for(key))
         },
+        {
+            // A WebRTC viewer's PLI reaches a mix output's encoder.
+            let engine = engine.clone();
+            Arc::new(move |key: &str| engine.request_key_frame(key))
+        },
     )
     .map_err(|e| format!("binding the WebRTC UDP address {}: {e}", cfg.rtc_udp))?;
     tokio::spawn(moderation(control.clone(), rtmp.clone(), rtc.clone()));
