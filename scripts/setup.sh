@@ -6,10 +6,12 @@ set -euo pipefail
 # Debian packages: FFmpeg (CLI for tests, libraries for the mixer), clang/pkg-config for
 # the FFmpeg bindings, curl for the README examples, python3-venv for the test that
 # drives the Tencent dialect with the vendor's official Python SDK, and the fonts mix
-# labels are drawn with (Noto Sans/Serif CJK = Source Han Sans/Serif: Latin and CJK).
+# labels are drawn with (Noto Sans/Serif CJK = Source Han Sans/Serif: Latin and CJK), and
+# Chromium, the system browser the WebRTC tests drive (Playwright never downloads one).
 PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
           libavutil-dev libswscale-dev libswresample-dev pkg-config clang libclang-dev
-          curl ca-certificates python3 python3-venv fonts-noto-cjk fonts-dejavu-core)
+          curl ca-certificates python3 python3-venv fonts-noto-cjk fonts-dejavu-core
+          chromium)
 
 # `setup.sh --bench` adds what the benchmarks compare against: nginx with the RTMP module.
 if [ "${1:-}" = "--bench" ]; then
@@ -58,4 +60,9 @@ fi
 if ! "$TOOLS/venv/bin/python" -c "import aiortc, numpy" >/dev/null 2>&1; then
   echo "setup: installing aiortc 1.16.0 into $TOOLS/venv"
   "$TOOLS/venv/bin/pip" install -q "aiortc==1.16.0" "numpy==2.4.6"
+fi
+# Playwright for Python drives Debian's chromium (its own browser download is never run).
+if ! "$TOOLS/venv/bin/python" -c "import playwright" >/dev/null 2>&1; then
+  echo "setup: installing playwright 1.65.2 into $TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q "playwright==1.65.2"
 fi

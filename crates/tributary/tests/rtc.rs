@@ -321,3 +321,74 @@ fn whep_plays_webrtc_rtmp_and_mixed_streams() {
     assert!(num(&r, "audio_frames") >= 50.0, "{r:?}");
     assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
 }
+
+/// Debian's Chromium driven by Playwright (`tests/rtc/chromium.py`), one JSON line per
+/// step on the receiver.
+fn chromium(
+    s: &Server,
+    mode: &str,
+    stream: &str,
+    token: &str,
+    secs: u32,
+) -> (Proc, mpsc::Receiver<String>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/chromium.py");
+    let mut child: Child = Command::new(python())
+        .args([
+            script,
+            &s.base,
+            &APP.to_string(),
+            mode,
+            stream,
+            token,
+            &secs.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the tools venv (scripts/setup.sh installs playwright and chromium)");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Proc(child), rx)
+}
+
+fn json_line(rx: &mpsc::Receiver<String>) -> serde_json::Value {
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("chromium said nothing");
+    serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+}
+
+#[test]
+fn chromium_publishes_over_whip_and_plays_over_whep() {
+    let s = Server::start(None);
+    // Its fake camera and microphone, published as a browser does.
+    let (_pub, lines) = chromium(&s, "publish", "chrome-cam", &token("chrome-cam"), 30);
+    let r = json_line(&lines);
+    assert_eq!(r["status"], 201, "{r}");
+    assert_eq!(r["connected"], true, "{r}");
+    let info = wait_live(&s, "chrome-cam", LIVE);
+    assert_eq!(info["video_codec"], "H264", "{info}");
+    assert_eq!(info["audio_codec"], "Opus", "{info}");
+
+    // Played back in a <video> over WHEP: frames decoded, playback time moving.
+    let (_view, view) = chromium(&s, "play", "chrome-cam", "", 3);
+    let r = json_line(&view);
+    assert_eq!(r["status"], 201, "{r}");
+    assert!(r["frames"].as_u64().unwrap_or(0) >= 30, "{r}");
+    assert!(r["time_advanced"].as_f64().unwrap_or(0.0) >= 2.0, "{r}");
+    assert_eq!(r["width"], 320, "{r}");
+
+    // An RTMP publisher plays in the browser too (its AAC through the Opus bridge).
+    let _cam = publish_color(&publish_url(&s, "rtmp-cam", "room1", "c"), "blue", 660, 60);
+    wait_live(&s, "rtmp-cam", LIVE);
+    let (_view, view) = chromium(&s, "play", "rtmp-cam", "", 3);
+    let r = json_line(&view);
+    assert_eq!(r["status"], 201, "{r}");
+    assert!(r["frames"].as_u64().unwrap_or(0) >= 30, "{r}");
+    assert_eq!(r["width"], 160, "{r}");
+}
