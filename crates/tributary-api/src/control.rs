@@ -307,6 +307,49 @@ impl ControlPlane {
             .unwrap_or_default())
     }
 
+    /// The room's users by login time (empty when the room does not exist).
+    pub fn room_users(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+    ) -> Result<Vec<tributary_core::registry::RoomUser>, ControlError> {
+        let app = self.runtime(app_id)?;
+        let state = app.lock();
+        Ok(state.rooms.users(room_id))
+    }
+
+    /// Takes every stream of the room owned by one of `users` (every stream when `None`)
+    /// out of its room with `reason` (`stream_close` for each) and cuts their live
+    /// publishers off. The streams removed.
+    pub fn clear_users(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+        users: Option<&[String]>,
+        reason: CloseReason,
+    ) -> Result<Vec<StreamInfo>, ControlError> {
+        let streams = self.list_streams(app_id, room_id)?;
+        let mut removed = Vec::new();
+        for s in streams
+            .iter()
+            .filter(|s| users.is_none_or(|u| u.contains(&s.user_id)))
+        {
+            match self.remove_stream(app_id, room_id, &s.stream_id, reason) {
+                Ok(info) => {
+                    self.announce(CoreEvent::PublisherKicked {
+                        app_id,
+                        stream_id: info.stream_id.clone(),
+                    });
+                    removed.push(info);
+                }
+                // Gone meanwhile (its publisher left): nothing to take out.
+                Err(ControlError::Rule(CoreError::StreamNotFound { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn user_counts(
         &self,
         app_id: AppId,

@@ -49,4 +49,7 @@ pub enum CoreEvent {
     },
     /// A stream id left the ban list: it may publish again.
     StreamResumed { app_id: AppId, stream_id: String },
+    /// A stream was taken out of its room by the API (KickoutUser, CloseRoom): a live
+    /// publisher of it must be cut off now (its `stream_close` is already queued).
+    PublisherKicked { app_id: AppId, stream_id: String },
 }

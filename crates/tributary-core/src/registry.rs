@@ -125,6 +125,18 @@ pub struct UserCount {
     pub admins: u32,
 }
 
+/// A user in a room, as DescribeUsers / DescribeUserList report them. A user is in a
+/// room while they own a stream there (published, or added by the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomUser {
+    pub user_id: String,
+    pub user_name: String,
+    /// When their first stream in the room was created (ms).
+    pub login_ms: u64,
+    /// 1 host (publishes a stream), 4 admin (only API-added streams: a server identity).
+    pub role: u8,
+}
+
 #[derive(Debug, Default)]
 pub struct Rooms {
     rooms: HashMap<String, Room>,
@@ -364,6 +376,33 @@ impl Rooms {
         }
     }
 
+    /// The room's users, by login time (then id); empty when the room does not exist.
+    pub fn users(&self, room_id: &str) -> Vec<RoomUser> {
+        let Some(room) = self.rooms.get(room_id) else {
+            return Vec::new();
+        };
+        let mut users: Vec<RoomUser> = Vec::new();
+        for s in &room.streams {
+            let host = s.origin != StreamOrigin::Added;
+            match users.iter_mut().find(|u| u.user_id == s.user_id) {
+                Some(u) => {
+                    u.login_ms = u.login_ms.min(s.create_time_ms);
+                    if host {
+                        u.role = 1;
+                    }
+                }
+                None => users.push(RoomUser {
+                    user_id: s.user_id.clone(),
+                    user_name: s.user_name.clone(),
+                    login_ms: s.create_time_ms,
+                    role: if host { 1 } else { 4 },
+                }),
+            }
+        }
+        users.sort_by(|a, b| (a.login_ms, &a.user_id).cmp(&(b.login_ms, &b.user_id)));
+        users
+    }
+
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
@@ -509,6 +548,17 @@ mod tests {
             }
         );
         assert_eq!(reg.user_count("missing"), UserCount::default());
+        // The same room as a user list: the admin first (its streams came first), the
+        // publisher as host.
+        let users = reg.users("r");
+        assert_eq!(
+            users
+                .iter()
+                .map(|u| (u.user_id.as_str(), u.role))
+                .collect::<Vec<_>>(),
+            [("admin", 4), ("alice", 1)]
+        );
+        assert!(reg.users("missing").is_empty());
     }
 
     #[test]

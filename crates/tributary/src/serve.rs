@@ -399,6 +399,12 @@ async fn moderation(control: Arc<ControlPlane>, rtmp: Arc<RtmpServer>, rtc: Arc<
     let mut events = control.subscribe();
     loop {
         match events.recv().await {
+            Ok(CoreEvent::PublisherKicked { app_id, stream_id }) => {
+                let key = stream_key(app_id, &stream_id);
+                if rtmp.kick(&key) | rtc.kick(&key) {
+                    info!(app_id, stream_id = %stream_id, "kicked user's publisher cut off");
+                }
+            }
             Ok(CoreEvent::StreamForbidden {
                 app_id, stream_id, ..
             }) => {

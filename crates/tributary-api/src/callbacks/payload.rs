@@ -83,7 +83,9 @@ pub fn body_for(
             });
             Some(("stream_close", into_map(obj)))
         }
-        CoreEvent::StreamForbidden { .. } | CoreEvent::StreamResumed { .. } => None,
+        CoreEvent::StreamForbidden { .. }
+        | CoreEvent::StreamResumed { .. }
+        | CoreEvent::PublisherKicked { .. } => None,
     }
 }
 

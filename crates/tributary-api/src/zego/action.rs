@@ -8,6 +8,10 @@ pub enum Action {
     DeleteStream,
     DescribeSimpleStreamList,
     DescribeUserNum,
+    DescribeUsers,
+    DescribeUserList,
+    KickoutUser,
+    CloseRoom,
     ForbidRTCStream,
     ResumeRTCStream,
     ForbidRTCStreams,
@@ -22,21 +26,16 @@ pub enum Action {
     StopCloudTranscode,
 }
 
-/// Actions of the vendor's catalogue that this server does not answer yet; they get
-/// 100000007 with a Message saying so rather than a generic "unknown".
-const KNOWN_UNSUPPORTED: &[&str] = &[
-    "DescribeUsers",
-    "DescribeUserList",
-    "KickoutUser",
-    "CloseRoom",
-];
-
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 20] = [
         Action::AddStream,
         Action::DeleteStream,
         Action::DescribeSimpleStreamList,
         Action::DescribeUserNum,
+        Action::DescribeUsers,
+        Action::DescribeUserList,
+        Action::KickoutUser,
+        Action::CloseRoom,
         Action::ForbidRTCStream,
         Action::ResumeRTCStream,
         Action::ForbidRTCStreams,
@@ -57,6 +56,10 @@ impl Action {
             Action::DeleteStream => "DeleteStream",
             Action::DescribeSimpleStreamList => "DescribeSimpleStreamList",
             Action::DescribeUserNum => "DescribeUserNum",
+            Action::DescribeUsers => "DescribeUsers",
+            Action::DescribeUserList => "DescribeUserList",
+            Action::KickoutUser => "KickoutUser",
+            Action::CloseRoom => "CloseRoom",
             Action::ForbidRTCStream => "ForbidRTCStream",
             Action::ResumeRTCStream => "ResumeRTCStream",
             Action::ForbidRTCStreams => "ForbidRTCStreams",
@@ -77,16 +80,16 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.name() == name)
     }
 
-    pub fn is_known_unsupported(name: &str) -> bool {
-        KNOWN_UNSUPPORTED.contains(&name)
-    }
-
     pub fn family(self) -> Family {
         match self {
             Action::AddStream
             | Action::DeleteStream
             | Action::DescribeSimpleStreamList
-            | Action::DescribeUserNum => Family::Room,
+            | Action::DescribeUserNum
+            | Action::DescribeUsers
+            | Action::DescribeUserList
+            | Action::KickoutUser
+            | Action::CloseRoom => Family::Room,
             Action::ForbidRTCStream
             | Action::ResumeRTCStream
             | Action::ForbidRTCStreams
@@ -108,6 +111,10 @@ impl Action {
             (Action::AddStream | Action::DeleteStream | Action::DescribeUserNum, false) => 10.0,
             (Action::AddStream | Action::DeleteStream | Action::DescribeUserNum, true) => 1.0,
             (Action::DescribeSimpleStreamList, _) => 50.0,
+            (Action::DescribeUsers, _) => 10.0,
+            (Action::DescribeUserList, _) => 200.0,
+            (Action::KickoutUser, _) => 50.0,
+            (Action::CloseRoom, _) => 1.0,
             (
                 Action::ForbidRTCStream
                 | Action::ResumeRTCStream
@@ -141,6 +148,7 @@ impl Action {
     pub fn default_room_interval(self) -> Option<f64> {
         match self {
             Action::DescribeSimpleStreamList => Some(10.0),
+            Action::DescribeUserList => Some(1.0),
             _ => None,
         }
     }
@@ -156,7 +164,10 @@ mod tests {
             assert_eq!(Action::parse(a.name()), Some(a));
         }
         assert_eq!(Action::parse("addstream"), None);
-        assert!(Action::is_known_unsupported("CloseRoom"));
+        assert_eq!(
+            Action::parse("CloseRoom").map(Action::family),
+            Some(Family::Room)
+        );
         assert_eq!(
             Action::parse("StartMix").map(Action::family),
             Some(Family::Mix)

@@ -75,6 +75,10 @@ pub const ROOM_LIST_FAILED: u64 = 154;
 pub const ROOM_APP_THROTTLED: u64 = 206;
 pub const ROOM_ROOM_THROTTLED: u64 = 207;
 pub const ROOM_STREAM_CONFLICT: u64 = 1012;
+/// CloseRoom: the room does not exist.
+pub const ROOM_CLOSE_NOT_FOUND: u64 = 5024;
+/// KickoutUser: more users than one call may kick.
+pub const ROOM_USER_LIST_TOO_LONG: u64 = 50011;
 
 // Mixing.
 pub const MIX_FAILED_RETRY: u64 = 110200001;

@@ -33,16 +33,8 @@ pub fn parse_action(query: &Params) -> Result<Action, ZegoError> {
     let name = query
         .non_empty("Action")
         .ok_or_else(|| ZegoError::new(GW_ACTION_EMPTY, "Action is required"))?;
-    Action::parse(name).ok_or_else(|| {
-        if Action::is_known_unsupported(name) {
-            ZegoError::new(
-                GW_ACTION_UNSUPPORTED,
-                format!("Action {name} is not supported by this server yet"),
-            )
-        } else {
-            ZegoError::new(GW_ACTION_UNSUPPORTED, format!("unknown Action {name:?}"))
-        }
-    })
+    Action::parse(name)
+        .ok_or_else(|| ZegoError::new(GW_ACTION_UNSUPPORTED, format!("unknown Action {name:?}")))
 }
 
 struct AppGuards {

@@ -9,6 +9,7 @@ pub mod codes;
 pub mod envelope;
 pub mod gateway;
 mod media;
+mod members;
 mod mix;
 pub mod params;
 mod room;
@@ -259,6 +260,10 @@ fn dispatch(
         Action::DeleteStream => room::delete_stream(&call),
         Action::DescribeSimpleStreamList => room::describe_simple_stream_list(&call),
         Action::DescribeUserNum => room::describe_user_num(&call),
+        Action::DescribeUsers => members::describe_users(&call),
+        Action::DescribeUserList => members::describe_user_list(&call),
+        Action::KickoutUser => members::kickout_user(&call),
+        Action::CloseRoom => members::close_room(&call),
         Action::ForbidRTCStream => media::forbid_one(&call),
         Action::ResumeRTCStream => media::resume_one(&call),
         Action::ForbidRTCStreams => media::forbid_many(&call),

@@ -17,7 +17,7 @@ use crate::control::ControlError;
 
 /// Maps a control-plane error of a room action; `store_code` is the action's own
 /// "failed to save" code.
-fn room_error(e: ControlError, store_code: u64) -> ZegoError {
+pub(super) fn room_error(e: ControlError, store_code: u64) -> ZegoError {
     match e {
         ControlError::Rule(rule) => {
             let code = match &rule {
