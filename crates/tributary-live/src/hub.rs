@@ -270,13 +270,16 @@ impl Hub {
     /// Subscribes to a live stream; the queue starts with metadata, configs and the GOP.
     /// Players follow aliases; internal readers (mixer inputs, the HLS segmenter) do not.
     pub fn subscribe(&self, key: &str, protocol: Protocol) -> Result<Subscription, HubError> {
-        let resolved;
-        let key = if protocol == Protocol::Internal {
-            key
+        if protocol == Protocol::Internal {
+            self.subscribe_exact(key, protocol)
         } else {
-            resolved = self.resolve(key);
-            resolved.as_str()
-        };
+            self.subscribe_exact(&self.resolve(key), protocol)
+        }
+    }
+
+    /// Subscribes a player to exactly `key`, aliases aside (a WebRTC viewer that has
+    /// already chosen its source).
+    pub fn subscribe_exact(&self, key: &str, protocol: Protocol) -> Result<Subscription, HubError> {
         let stream = self
             .stream(key)
             .ok_or_else(|| HubError::NotLive(key.to_string()))?;

@@ -1,9 +1,14 @@
-//! The audio bridge for WebRTC viewers: WebRTC players decode Opus, RTMP publishers and
-//! most mix outputs send AAC (or MP3). A bridge republishes a stream under a hidden key
-//! (`{key}#opus`): its video and metadata as they are, its audio decoded, converted to
-//! 48 kHz (band-limited) and encoded as Opus. One bridge per stream, however many
-//! viewers; it starts with the first viewer that needs it and stops 5 s after the last
-//! one left, or when its stream ends.
+//! Audio bridges between the two worlds, one per stream however many players:
+//! - **Opus for WebRTC viewers**: WebRTC players decode Opus, RTMP publishers and most mix
+//!   outputs send AAC (or MP3). The bridge republishes the stream under `{key}#opus`: its
+//!   video and metadata as they are, its audio decoded, converted to 48 kHz
+//!   (band-limited) and encoded as Opus. It starts with the first viewer that needs it and
+//!   stops 5 s after the last one left, or when its stream ends.
+//! - **AAC for everyone else**: a WHIP publisher sends Opus, which RTMP, HTTP-FLV and HLS
+//!   players (and Debian's FFmpeg, hls.js, Safari) do not read in FLV/TS. Its twin under
+//!   `{key}#aac` carries the same video and AAC-LC 44.1 kHz, and the hub sends that
+//!   stream's players there (an alias); WebRTC viewers and mixes keep reading the Opus
+//!   original. It lives as long as the publisher.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -25,9 +30,12 @@ const IDLE: Duration = Duration::from_secs(5);
 /// Opus bitrate of a bridged stream (stereo speech and music at WebRTC's usual rate).
 const OPUS_BPS: u32 = 64_000;
 
-/// The suffix of a bridged stream's key; `#` is not allowed in stream ids, so no
-/// publisher or player can name it.
+/// The suffixes of bridged streams' keys; `#` is not allowed in stream ids, so no
+/// publisher or player can name them.
 pub const OPUS_SUFFIX: &str = "#opus";
+pub const AAC_SUFFIX: &str = "#aac";
+/// AAC bitrate of a WHIP publisher's twin.
+const AAC_BPS: u32 = 64_000;
 
 #[derive(Clone)]
 pub struct OpusBridges {
@@ -48,6 +56,15 @@ impl OpusBridges {
     /// The stream a WebRTC viewer of `key` reads: `key` itself when its audio is Opus
     /// (or it has none), else its bridge, started if needed.
     pub fn source_for(&self, key: &str) -> String {
+        // Follow the hub's aliases (a mix standing in for the stream), but not to a
+        // WHIP publisher's AAC twin: its Opus original is what WebRTC wants.
+        let resolved = self.hub.resolve(key);
+        let key = if resolved == format!("{key}{AAC_SUFFIX}") {
+            key.to_string()
+        } else {
+            resolved
+        };
+        let key = key.as_str();
         let Some(stream) = self.hub.stream(key) else {
             return key.to_string();
         };
@@ -75,7 +92,7 @@ impl OpusBridges {
             .name("opus-bridge".into())
             .spawn(move || {
                 info!(stream = %name, "Opus bridge started");
-                run(&rt, sub, publisher);
+                run(&rt, sub, publisher, Audio::new(OutCodec::Opus), Some(IDLE));
                 done.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
                 info!(stream = %name, "Opus bridge stopped");
             });
@@ -88,9 +105,39 @@ impl OpusBridges {
     }
 }
 
+/// Starts the AAC twin of a WHIP publisher's stream `key` (see the module doc): it runs
+/// until the stream ends. Players of `key` are sent to the twin meanwhile.
+pub fn start_aac_twin(hub: &Hub, rt: &tokio::runtime::Handle, key: &str) {
+    let twin = format!("{key}{AAC_SUFFIX}");
+    let Ok(sub) = hub.subscribe(key, Protocol::Internal) else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let Ok(publisher) = hub.publish(&twin, now) else {
+        warn!(stream = %twin, "the AAC twin is already published");
+        return;
+    };
+    hub.set_alias(key, &twin);
+    let (hub, rt, key) = (hub.clone(), rt.clone(), key.to_string());
+    let spawned = std::thread::Builder::new()
+        .name("aac-twin".into())
+        .spawn(move || {
+            info!(stream = %twin, "AAC twin started");
+            run(&rt, sub, publisher, Audio::new(OutCodec::AacLc), None);
+            hub.clear_alias(&key, &twin);
+            info!(stream = %twin, "AAC twin stopped");
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "cannot start an AAC twin");
+    }
+}
+
 /// The audio half of a bridge: decoder, converter, encoder, and the output clock.
-#[derive(Default)]
 struct Audio {
+    out: OutCodec,
     decoder: Option<AudioDecoder>,
     resampler: Option<Resampler>,
     encoder: Option<AudioEncoder>,
@@ -98,8 +145,27 @@ struct Audio {
     base_ms: Option<i64>,
 }
 
-fn run(rt: &tokio::runtime::Handle, sub: Subscription, publisher: Publisher) {
-    let mut audio = Audio::default();
+impl Audio {
+    fn new(out: OutCodec) -> Self {
+        Audio {
+            out,
+            decoder: None,
+            resampler: None,
+            encoder: None,
+            base_ms: None,
+        }
+    }
+}
+
+/// Copies video and metadata, converts audio; ends with the source, or (`idle`) when no
+/// player has read the bridge for that long.
+fn run(
+    rt: &tokio::runtime::Handle,
+    sub: Subscription,
+    publisher: Publisher,
+    mut audio: Audio,
+    idle: Option<Duration>,
+) {
     let mut last_viewer = Instant::now();
     let mut checked = Instant::now();
     loop {
@@ -110,7 +176,7 @@ fn run(rt: &tokio::runtime::Handle, sub: Subscription, publisher: Publisher) {
             let viewers: usize = publisher.stream().stats().players.values().sum();
             if viewers > 0 {
                 last_viewer = Instant::now();
-            } else if last_viewer.elapsed() > IDLE {
+            } else if idle.is_some_and(|i| last_viewer.elapsed() > i) {
                 return;
             }
         }
@@ -130,6 +196,14 @@ fn run(rt: &tokio::runtime::Handle, sub: Subscription, publisher: Publisher) {
     }
 }
 
+/// The output codec a source codec already is.
+fn codec_of(c: Option<AudioCodec>) -> Option<OutCodec> {
+    match c {
+        Some(AudioCodec::Opus) => Some(OutCodec::Opus),
+        _ => None,
+    }
+}
+
 impl Audio {
     fn convert(&mut self, p: &Packet) -> Vec<Packet> {
         let codec = p.audio_codec();
@@ -145,8 +219,17 @@ impl Audio {
                 }
                 p.data.get(1..)
             }
+            Some(AudioCodec::Opus) if p.is_config() => {
+                self.decoder = p.data.get(5..).and_then(|h| AudioDecoder::opus(h).ok());
+                return Vec::new();
+            }
+            // Enhanced RTMP: [9|type]["Opus"] + the packet.
+            Some(AudioCodec::Opus) if p.data[0] & 0x0f == 1 => p.data.get(5..),
             _ => None,
         };
+        if Some(self.out) == codec_of(codec) {
+            return vec![p.clone()]; // already what the players want
+        }
         let (Some(body), Some(dec)) = (body, self.decoder.as_mut()) else {
             return Vec::new();
         };
@@ -159,20 +242,18 @@ impl Audio {
         };
         let mut out = Vec::new();
         if self.encoder.is_none() {
-            match AudioEncoder::opus(2, OPUS_BPS) {
+            let opened = match self.out {
+                OutCodec::Opus => AudioEncoder::opus(2, OPUS_BPS),
+                _ => AudioEncoder::new(2, AAC_BPS, self.out.default_rate()),
+            };
+            match opened {
                 Ok(e) => {
-                    out.push(audio_packet(
-                        OutCodec::Opus,
-                        true,
-                        p.timestamp,
-                        0,
-                        e.config(),
-                    ));
+                    out.push(audio_packet(self.out, true, p.timestamp, 0, e.config()));
                     self.encoder = Some(e);
                     self.base_ms = Some(i64::from(p.timestamp));
                 }
                 Err(e) => {
-                    warn!(error = %e, "cannot open the bridge's Opus encoder");
+                    warn!(error = %e, "cannot open the bridge's audio encoder");
                     return out;
                 }
             }
@@ -180,18 +261,19 @@ impl Audio {
         let (Some(enc), Some(base)) = (self.encoder.as_mut(), self.base_ms) else {
             return out;
         };
+        let to = self.out.default_rate();
         for (rate, samples) in frames {
             let r = self
                 .resampler
-                .get_or_insert_with(|| Resampler::between(rate, 48_000));
+                .get_or_insert_with(|| Resampler::between(rate, to));
             if r.from_rate() != rate {
-                *r = Resampler::between(rate, 48_000);
+                *r = Resampler::between(rate, to);
             }
             let pcm = r.convert(&samples);
             if let Ok(packets) = enc.encode(&pcm) {
                 for e in packets {
                     let ts = (base + e.pts_ms).max(0) as u32;
-                    out.push(audio_packet(OutCodec::Opus, true, ts, 1, &e.data));
+                    out.push(audio_packet(self.out, true, ts, 1, &e.data));
                 }
             }
         }

@@ -5,4 +5,4 @@ pub mod egress;
 pub mod ingest;
 pub mod server;
 
-pub use server::{Accepted, KeyFrameFor, RtcConfig, RtcServer, SourceFor, WhipError};
+pub use server::{Accepted, KeyFrameFor, OnPublish, RtcConfig, RtcServer, SourceFor, WhipError};

@@ -145,7 +145,13 @@ pub struct RtcServer {
     /// Asks the producer of a stream that is not a WHIP publisher (a mix output) for a
     /// key frame; whether it could.
     key_frame_for: KeyFrameFor,
+    /// Told the key of each WHIP stream once it is in the hub (the binary starts its AAC
+    /// twin for RTMP, HTTP-FLV and HLS players).
+    on_publish: OnPublish,
 }
+
+/// Called with the key of each new WHIP stream.
+pub type OnPublish = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Asks a stream's producer for a key frame (a mix output's encoder).
 pub type KeyFrameFor = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -164,6 +170,7 @@ impl RtcServer {
         rt: tokio::runtime::Handle,
         source_for: SourceFor,
         key_frame_for: KeyFrameFor,
+        on_publish: OnPublish,
     ) -> std::io::Result<Arc<RtcServer>> {
         let socket = UdpSocket::bind(config.udp)?;
         let local = socket.local_addr()?;
@@ -191,6 +198,7 @@ impl RtcServer {
             viewers: Mutex::new(HashMap::new()),
             source_for,
             key_frame_for,
+            on_publish,
         });
         let s = server.clone();
         std::thread::Builder::new()
@@ -245,6 +253,7 @@ impl RtcServer {
             ending.set(CloseReason::Forbidden);
         }
         info!(stream = %key, room = %req.room_id, user = %req.user_id, session = %id, "WHIP publish accepted");
+        let key_for_hook = key.clone();
         let session = Session {
             id: id.clone(),
             key,
@@ -275,6 +284,7 @@ impl RtcServer {
             );
             return Err(WhipError::Full);
         }
+        (self.on_publish)(&key_for_hook);
         Ok(Accepted {
             session_id: id,
             answer,
@@ -312,7 +322,7 @@ impl RtcServer {
         }
         let sub = self
             .hub
-            .subscribe(&(self.source_for)(&key), Player::Whep)
+            .subscribe_exact(&(self.source_for)(&key), Player::Whep)
             .map_err(|_| WhipError::NotLive(req.stream_id.clone()))?;
         let (rtc, answer) = self.answer(offer)?;
         let id = format!(

@@ -24,7 +24,7 @@ use tributary_live::http::LiveHttp;
 use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
 use tributary_live::{Hub, HubConfig, LiveMetrics};
-use tributary_mixer::bridge::OpusBridges;
+use tributary_mixer::bridge::{OpusBridges, start_aac_twin};
 use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
@@ -196,6 +196,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             // A WebRTC viewer's PLI reaches a mix output's encoder.
             let engine = engine.clone();
             Arc::new(move |key: &str| engine.request_key_frame(key))
+        },
+        {
+            // A WHIP publisher's Opus as AAC for RTMP, HTTP-FLV and HLS players.
+            let (hub, rt) = (hub.clone(), tokio::runtime::Handle::current());
+            Arc::new(move |key: &str| start_aac_twin(&hub, &rt, key))
         },
     )
     .map_err(|e| format!("binding the WebRTC UDP address {}: {e}", cfg.rtc_udp))?;
