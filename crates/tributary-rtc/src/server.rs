@@ -135,7 +135,7 @@ pub struct RtcServer {
     local: SocketAddr,
     candidates: Vec<SocketAddr>,
     crypto: Arc<CryptoProvider>,
-    tx: Mutex<Sender<Session>>,
+    tx: Mutex<Sender<Box<Session>>>,
     /// Live sessions by stream key: their id and how to end them.
     live: Mutex<HashMap<String, (String, Ending)>>,
     /// WHEP viewers by session id: their stream key and how to end them.
@@ -269,16 +269,10 @@ impl RtcServer {
                 last_key_request: None,
             },
         };
-        let sent = self
-            .tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(session);
-        if let Err(e) = sent {
+        if let Err(s) = self.hand_over(session) {
             // The loop is gone (shutting down): give the stream back.
-            let s = e.0;
             self.finish(
-                s,
+                *s,
                 CloseReason::Disconnected,
                 &tokio::runtime::Handle::current(),
             );
@@ -350,12 +344,7 @@ impl RtcServer {
                 wants_key_frame: false,
             },
         };
-        let sent = self
-            .tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(session);
-        if sent.is_err() {
+        if self.hand_over(session).is_err() {
             self.viewers().remove(&id);
             return Err(WhipError::Full);
         }
@@ -363,6 +352,16 @@ impl RtcServer {
             session_id: id,
             answer,
         })
+    }
+
+    /// Gives a new session to the loop; back if the loop is gone (shutting down).
+    /// (Boxed: a session with its `Rtc` is several KiB.)
+    fn hand_over(&self, session: Session) -> Result<(), Box<Session>> {
+        self.tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Box::new(session))
+            .map_err(|e| e.0)
     }
 
     /// Ends the WHEP viewer `id` of `key` (`DELETE`). Whether it was there.
@@ -407,12 +406,12 @@ impl RtcServer {
         self.live().keys().cloned().collect()
     }
 
-    fn run(&self, socket: UdpSocket, rx: Receiver<Session>, rt: tokio::runtime::Handle) {
+    fn run(&self, socket: UdpSocket, rx: Receiver<Box<Session>>, rt: tokio::runtime::Handle) {
         let mut sessions: Vec<Session> = Vec::new();
         let mut buf = vec![0u8; 2048];
         loop {
             while let Ok(s) = rx.try_recv() {
-                sessions.push(s);
+                sessions.push(*s);
             }
             let now = Instant::now();
             // Drive every session, then end the ones that are done.

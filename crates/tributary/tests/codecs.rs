@@ -224,17 +224,7 @@ fn h265_and_opus_publishers_are_mixed() {
         std::thread::sleep(Duration::from_millis(300));
     }
     // The Opus tone is heard: a sine at lavfi's default amplitude (1/8) is −21 dB RMS.
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i", &flv, "-t", "3", "-vn"])
-        .args(["-af", "volumedetect", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    let mean: f64 = log
-        .lines()
-        .find_map(|l| l.split("mean_volume:").nth(1))
-        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
-        .unwrap_or(-99.0);
+    let mean = mean_volume_db(&flv, 3);
     assert!((-26.0..=-17.0).contains(&mean), "mean volume {mean} dB");
     let info: serde_json::Value = admin_get(&s.base, &format!("/api/mix/{APP}/from-hevc"))
         .unwrap()

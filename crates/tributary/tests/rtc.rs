@@ -33,12 +33,16 @@ fn whip_publish(
 ) -> (Proc, mpsc::Receiver<String>) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whip_publish.py");
     let url = format!("{}/whip/{APP}/{stream}?room=room1&user=u1", s.base);
-    let mut child: Child = Command::new(python())
-        .args([script, &url, token, &secs.to_string(), rgb])
+    spawn_lines(Command::new(python()).args([script, &url, token, &secs.to_string(), rgb]))
+}
+
+/// Starts a tools-venv script; its stdout lines arrive on the receiver.
+fn spawn_lines(cmd: &mut Command) -> (Proc, mpsc::Receiver<String>) {
+    let mut child: Child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the tools venv (scripts/setup.sh installs aiortc)");
+        .expect("the tools venv (scripts/setup.sh installs aiortc, playwright, chromium)");
     let out = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -188,17 +192,7 @@ fn an_aiortc_publisher_is_a_stream_like_any_other() {
         assert!(Instant::now() < deadline, "mix centre {rgb:?}");
         std::thread::sleep(Duration::from_millis(300));
     }
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i", &mix, "-t", "2", "-vn"])
-        .args(["-af", "volumedetect", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    let mean: f64 = log
-        .lines()
-        .find_map(|l| l.split("mean_volume:").nth(1))
-        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
-        .unwrap_or(-99.0);
+    let mean = mean_volume_db(&mix, 2);
     assert!(
         mean > -30.0,
         "the publisher's tone is heard in the mix: {mean} dB"
@@ -346,28 +340,15 @@ fn chromium(
     secs: u32,
 ) -> (Proc, mpsc::Receiver<String>) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/chromium.py");
-    let mut child: Child = Command::new(python())
-        .args([
-            script,
-            &s.base,
-            &APP.to_string(),
-            mode,
-            stream,
-            token,
-            &secs.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the tools venv (scripts/setup.sh installs playwright and chromium)");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (Proc(child), rx)
+    spawn_lines(Command::new(python()).args([
+        script,
+        &s.base,
+        &APP.to_string(),
+        mode,
+        stream,
+        token,
+        &secs.to_string(),
+    ]))
 }
 
 fn json_line(rx: &mpsc::Receiver<String>) -> serde_json::Value {

@@ -344,3 +344,26 @@ pub fn audio_stream(url: &str) -> String {
     ]);
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// The mean volume (dB, ffmpeg's `volumedetect`) of the first `secs` of `url`'s audio;
+/// −99 when there is none.
+pub fn mean_volume_db(url: &str, secs: u32) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            url,
+            "-t",
+            &secs.to_string(),
+            "-vn",
+        ])
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or(-99.0)
+}

@@ -8,23 +8,13 @@ picture), "audio_frames N", "audio_rms X" (0–1), and "deleted <code>". Loopbac
 import asyncio
 import sys
 import time
-import urllib.request
 
-import aioice.ice
 import numpy as np
+from whip_http import http, loopback_only
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-
-
-def http(method, url, body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.read().decode(), r.headers.get("Location")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), None
+loopback_only()
 
 
 async def main():

@@ -11,16 +11,15 @@ import fractions
 import math
 import sys
 import time
-import urllib.request
 
-import aioice.ice
 import av
 import numpy as np
+from whip_http import http, loopback_only
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 # aioice leaves 127.0.0.1 out of its host addresses; the test keeps to loopback.
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+loopback_only()
 
 
 class Colour(VideoStreamTrack):
@@ -58,15 +57,6 @@ class Tone(AudioStreamTrack):
         out.time_base = fractions.Fraction(1, 48000)
         self.n += 960
         return out
-
-
-def http(method, url, body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.read().decode(), r.headers.get("Location")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), None
 
 
 async def main():
