@@ -125,6 +125,10 @@ enum Role {
         connected: bool,
         /// The viewer asked for a key frame (PLI/FIR): passed on to a WHIP publisher.
         wants_key_frame: bool,
+        /// `tributary_live_players{protocol="whep"}` while the viewer lives, and the bytes
+        /// it is sent.
+        gauge: prometheus_client::metrics::gauge::Gauge,
+        sent: prometheus_client::metrics::counter::Counter,
     },
 }
 
@@ -342,6 +346,12 @@ impl RtcServer {
                 dropped_gops: 0,
                 connected: false,
                 wants_key_frame: false,
+                gauge: {
+                    let g = self.hub.metrics().player(Player::Whep);
+                    g.inc();
+                    g
+                },
+                sent: self.hub.metrics().sent(Player::Whep),
             },
         };
         if self.hand_over(session).is_err() {
@@ -569,8 +579,9 @@ impl RtcServer {
                 let auth = self.auth.clone();
                 rt.spawn_blocking(move || auth.unregister_publish(&req, reason));
             }
-            Role::Play { sub, .. } => {
+            Role::Play { sub, gauge, .. } => {
                 drop(sub);
+                gauge.dec();
                 self.viewers().remove(&id);
                 info!(stream = %key, session = %id, ?reason, "WHEP viewer ended");
             }
@@ -649,6 +660,7 @@ fn feed_viewer(s: &mut Session) -> Result<(), CloseReason> {
         audio,
         dropped_gops,
         connected,
+        sent,
         ..
     } = &mut s.role
     else {
@@ -692,6 +704,7 @@ fn feed_viewer(s: &mut Session) -> Result<(), CloseReason> {
             debug!(session = %s.id, video = f.video, "no payload type for a frame");
             continue;
         };
+        sent.inc_by(f.data.len() as u64);
         if let Err(e) = w.write(pt, now, MediaTime::new(f.rtp_time, clock), f.data) {
             warn!(session = %s.id, error = %e, "WebRTC write failed");
         }

@@ -387,3 +387,55 @@ fn chromium_publishes_over_whip_and_plays_over_whep() {
     assert!(r["frames"].as_u64().unwrap_or(0) >= 30, "{r}");
     assert_eq!(r["width"], 160, "{r}");
 }
+
+#[test]
+fn kickout_ends_webrtc_publishers_and_their_viewers() {
+    let rx_cb = Receiver::start(&[]);
+    let s = Server::start(Some(&rx_cb.url));
+    let (_pub, lines) = whip_publish(&s, "k1", &token("k1"), 60, "0,0,255");
+    expect_line(&lines, "connected");
+    wait_live(&s, "k1", LIVE);
+    // A WHEP viewer of it, in the background.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whep_play.py");
+    let url = format!("{}/whep/{APP}/k1", s.base);
+    let (_viewer, view) = spawn_lines(Command::new(python()).args([script, &url, "", "20"]));
+    expect_line(&view, "status 201");
+    let whep = || metric(&s, "tributary_live_players", "protocol=\"whep\"");
+    let deadline = Instant::now() + LIVE;
+    while whep() < 1.0 {
+        assert!(Instant::now() < deadline, "the viewer never counted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // KickoutUser u1 (the WHIP publisher's user): its session is cut within a second,
+    // the stream closes as kicked, and its viewer's session ends with it.
+    let t0 = Instant::now();
+    expect_code(
+        &s.app()
+            .get("KickoutUser", &[("RoomId", "room1"), ("UserId[]", "u1")]),
+        0,
+    );
+    while is_live(&s, "k1") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "still live after KickoutUser"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let cb = rx_cb.next(LIVE).expect("stream_close");
+        if cb.body["event"] == "stream_close" && cb.body["stream_id"] == "k1" {
+            assert_eq!(cb.body["type"], "3", "{}", cb.body);
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    while whep() > 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the viewer outlived its stream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
