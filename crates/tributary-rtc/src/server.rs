@@ -125,9 +125,8 @@ enum Role {
         connected: bool,
         /// The viewer asked for a key frame (PLI/FIR): passed on to a WHIP publisher.
         wants_key_frame: bool,
-        /// `tributary_live_players{protocol="whep"}` while the viewer lives, and the bytes
-        /// it is sent.
-        gauge: prometheus_client::metrics::gauge::Gauge,
+        /// The bytes it is sent (`tributary_live_sent_bytes_total{protocol="whep"}`; the
+        /// hub counts the viewer itself).
         sent: prometheus_client::metrics::counter::Counter,
     },
 }
@@ -346,11 +345,6 @@ impl RtcServer {
                 dropped_gops: 0,
                 connected: false,
                 wants_key_frame: false,
-                gauge: {
-                    let g = self.hub.metrics().player(Player::Whep);
-                    g.inc();
-                    g
-                },
                 sent: self.hub.metrics().sent(Player::Whep),
             },
         };
@@ -521,12 +515,18 @@ impl RtcServer {
                 Some(t) => *t + self.config.idle_timeout,
                 None => s.started + self.config.first_packet_timeout,
             },
-            // Viewers end with their stream or their connection; a viewer never
-            // connecting is caught by ICE's own timeout.
-            Role::Play { .. } => now + Duration::from_secs(3600),
+            // Viewers end with their stream or their connection; one that does not
+            // connect in time (the server is ICE-lite: it would wait forever) is ended.
+            Role::Play { connected, .. } => {
+                if *connected {
+                    now + Duration::from_secs(3600)
+                } else {
+                    s.started + self.config.first_packet_timeout
+                }
+            }
         };
         if now >= deadline {
-            info!(session = %s.id, stream = %s.key, "WebRTC publisher timed out");
+            info!(session = %s.id, stream = %s.key, "WebRTC session timed out");
             return Err(CloseReason::Timeout);
         }
         if s.rtc.handle_input(Input::Timeout(now)).is_err() || !s.rtc.is_alive() {
@@ -579,9 +579,8 @@ impl RtcServer {
                 let auth = self.auth.clone();
                 rt.spawn_blocking(move || auth.unregister_publish(&req, reason));
             }
-            Role::Play { sub, gauge, .. } => {
+            Role::Play { sub, .. } => {
                 drop(sub);
-                gauge.dec();
                 self.viewers().remove(&id);
                 info!(stream = %key, session = %id, ?reason, "WHEP viewer ended");
             }

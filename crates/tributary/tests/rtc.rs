@@ -439,3 +439,25 @@ fn kickout_ends_webrtc_publishers_and_their_viewers() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_viewer_that_never_connects_is_dropped() {
+    let s = Server::start_with_sections("[live]\nfirst_packet_timeout_ms = 1500");
+    let _p = publish_color(&publish_url(&s, "v1", "room1", "u"), "red", 440, 30);
+    wait_live(&s, "v1", LIVE);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/offer_only.py");
+    let url = format!("{}/whep/{APP}/v1", s.base);
+    let out = Command::new(python())
+        .args([script, &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "status 201");
+    let whep = || metric(&s, "tributary_live_players", "protocol=\"whep\"");
+    assert_eq!(whep(), 1.0);
+    // The server is ICE-lite and would wait for ever: it gives up at the timeout.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while whep() > 0.0 {
+        assert!(Instant::now() < deadline, "an unconnected viewer is kept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,22 @@
+"""Sends a WHEP offer and never connects (a client that went away, or a flood): prints
+the POST's status and exits without answering ICE."""
+import asyncio
+import sys
+
+from whip_http import http, loopback_only
+from aiortc import RTCPeerConnection
+
+loopback_only()
+
+
+async def main():
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    status, _, _ = http("POST", sys.argv[1], pc.localDescription.sdp.encode(),
+                        {"Content-Type": "application/sdp"})
+    print(f"status {status}", flush=True)
+    # Gone without a word: no ICE check ever reaches the server.
+
+
+asyncio.run(main())
