@@ -2,15 +2,19 @@
 # Fan-out benchmark, tributary beside nginx + libnginx-mod-rtmp (Debian's packages) in one
 # run: one ~1 Mb/s H.264+AAC stream published in real time, N players over RTMP (both
 # servers) and HTTP-FLV (tributary; nginx-rtmp has no HTTP-FLV), the server's CPU per
-# player and publish→play latency measured by examples/fanout.rs. Prints one line per run.
-#   N_LIST="50 200 500" SECS=10 bench/fanout.sh
+# player and publish→play latency measured by examples/fanout.rs; then WebRTC viewers
+# (WHEP, examples/whep_load.rs in tributary-rtc) of the same clip beside the same number
+# of RTMP players. Prints one line per run.
+#   N_LIST="50 200 500" WHEP_LIST="20 100" SECS=10 bench/fanout.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench
 cargo build --release --locked -q -p tributary --bin tributary --example fanout
+cargo build --release --locked -q -p tributary-rtc --example whep_load
 BIN="${CARGO_TARGET_DIR:-target}/release"
 SECS="${SECS:-10}"
 N_LIST="${N_LIST:-50 200 500}"
+WHEP_LIST="${WHEP_LIST:-20 100}"
 TMP=$(mktemp -d)
 trap 'kill $TPID $NPID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -48,5 +52,16 @@ for n in $N_LIST; do
   "$BIN/examples/fanout" --rtmp rtmp://127.0.0.1:$NP/app --stream r$n --file "$TMP/clip.flv" --players $n --mode rtmp --pid $NPID --secs $SECS
   echo -n "tributary http-flv: "
   "$BIN/examples/fanout" --rtmp rtmp://127.0.0.1:$RT/1 --http http://127.0.0.1:$HT/1 --stream f$n --file "$TMP/clip.flv" --players $n --mode flv --pid $TPID --secs $SECS
+done
+for n in $WHEP_LIST; do
+  # WHEP viewers of a looped publish (its AAC reaches them through one Opus bridge).
+  ffmpeg -v error -re -stream_loop -1 -i "$TMP/clip.flv" -c copy -f flv rtmp://127.0.0.1:$RT/1/w$n &
+  FPID=$!
+  sleep 2
+  echo -n "tributary whep: "
+  "$BIN/examples/whep_load" --url http://127.0.0.1:$HT/whep/1/w$n --viewers $n --pid $TPID --secs $SECS
+  kill $FPID 2>/dev/null || true
+  echo -n "tributary rtmp (same n): "
+  "$BIN/examples/fanout" --rtmp rtmp://127.0.0.1:$RT/1 --stream x$n --file "$TMP/clip.flv" --players $n --mode rtmp --pid $TPID --secs $SECS
 done
 echo "tributary peak RSS: $(grep VmHWM /proc/$TPID/status | awk '{print $2, $3}')"
