@@ -27,6 +27,7 @@ use tributary_core::CloseReason;
 use tributary_live::auth::{Authority, PlayRequest, PublishRequest, Refusal, stream_key};
 use tributary_live::hub::{Hub, Publisher, Subscription};
 use tributary_live::metrics::Protocol as Player;
+use tributary_live::slots::{KeyedSlots, Slot};
 
 use crate::egress::Egress;
 use crate::ingest::Ingest;
@@ -44,6 +45,8 @@ pub struct RtcConfig {
     pub first_packet_timeout: Duration,
     /// Sessions at most (each holds an `Rtc` and its buffers).
     pub max_sessions: usize,
+    /// Sessions (publishers and viewers) at most from one address.
+    pub max_sessions_per_ip: usize,
 }
 
 impl Default for RtcConfig {
@@ -54,6 +57,7 @@ impl Default for RtcConfig {
             idle_timeout: Duration::from_secs(5),
             first_packet_timeout: Duration::from_secs(20),
             max_sessions: 1000,
+            max_sessions_per_ip: 50,
         }
     }
 }
@@ -70,6 +74,8 @@ pub enum WhipError {
     NotLive(String),
     #[error("the server has no room for another WebRTC session")]
     Full,
+    #[error("too many WebRTC sessions from this address")]
+    TooMany,
 }
 
 /// A session accepted: its id (the WHIP resource) and the SDP answer.
@@ -96,6 +102,8 @@ impl Ending {
 struct Session {
     id: String,
     key: String,
+    /// The session's place among its address's (given back when it ends).
+    _slot: Option<Slot<IpAddr>>,
     rtc: Rtc,
     ending: Ending,
     started: Instant,
@@ -143,6 +151,8 @@ pub struct RtcServer {
     live: Mutex<HashMap<String, (String, Ending)>>,
     /// WHEP viewers by session id: their stream key and how to end them.
     viewers: Mutex<HashMap<String, (String, Ending)>>,
+    /// Sessions per client address.
+    per_ip: Arc<KeyedSlots<IpAddr>>,
     /// Which stream a viewer of a key reads (the binary's Opus bridge for AAC streams).
     source_for: SourceFor,
     /// Asks the producer of a stream that is not a WHIP publisher (a mix output) for a
@@ -189,6 +199,7 @@ impl RtcServer {
             vec![local]
         };
         let (tx, rx) = channel();
+        let per_ip = KeyedSlots::new(config.max_sessions_per_ip.max(1));
         let server = Arc::new(RtcServer {
             hub,
             auth,
@@ -199,6 +210,7 @@ impl RtcServer {
             tx: Mutex::new(tx),
             live: Mutex::new(HashMap::new()),
             viewers: Mutex::new(HashMap::new()),
+            per_ip,
             source_for,
             key_frame_for,
             on_publish,
@@ -225,6 +237,7 @@ impl RtcServer {
         if self.live().len() >= self.config.max_sessions {
             return Err(WhipError::Full);
         }
+        let slot = self.slot(req.peer)?;
         let key = stream_key(req.app_id, &req.stream_id);
         let (rtc, answer) = self.answer(offer)?;
         let publisher = self
@@ -260,6 +273,7 @@ impl RtcServer {
         let session = Session {
             id: id.clone(),
             key,
+            _slot: slot,
             rtc,
             ending,
             started: Instant::now(),
@@ -313,6 +327,7 @@ impl RtcServer {
         if self.viewers().len() + self.live().len() >= self.config.max_sessions {
             return Err(WhipError::Full);
         }
+        let slot = self.slot(req.peer)?;
         let key = stream_key(req.app_id, &req.stream_id);
         if self.hub.stream(&key).is_none() {
             return Err(WhipError::NotLive(req.stream_id.clone()));
@@ -334,6 +349,7 @@ impl RtcServer {
         let session = Session {
             id: id.clone(),
             key,
+            _slot: slot,
             rtc,
             ending,
             started: Instant::now(),
@@ -356,6 +372,14 @@ impl RtcServer {
             session_id: id,
             answer,
         })
+    }
+
+    /// A place for one more session from `peer` (none needed when it is unknown).
+    fn slot(&self, peer: Option<SocketAddr>) -> Result<Option<Slot<IpAddr>>, WhipError> {
+        match peer {
+            None => Ok(None),
+            Some(p) => self.per_ip.take(p.ip()).map(Some).ok_or(WhipError::TooMany),
+        }
     }
 
     /// Gives a new session to the loop; back if the loop is gone (shutting down).

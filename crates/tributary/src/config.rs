@@ -210,6 +210,8 @@ pub struct LiveFileConfig {
     pub hls_segment_ms: Option<u64>,
     /// Segments kept in the HLS playlist.
     pub hls_window: Option<usize>,
+    /// WebRTC sessions (WHIP publishers and WHEP viewers) at most from one address.
+    pub rtc_sessions_per_ip: Option<usize>,
     /// Streams forwarded to external RTMP servers whenever they are live.
     pub relays: Vec<Relay>,
 }
@@ -279,6 +281,7 @@ pub struct Config {
     pub open_publish: bool,
     pub play_token: bool,
     pub first_packet_timeout: Duration,
+    pub rtc_sessions_per_ip: usize,
     pub idle_timeout: Duration,
     pub hls_segment: Duration,
     pub hls_window: usize,
@@ -529,6 +532,7 @@ impl Config {
             first_packet_timeout: Duration::from_millis(
                 file.live.first_packet_timeout_ms.unwrap_or(20_000).max(100),
             ),
+            rtc_sessions_per_ip: file.live.rtc_sessions_per_ip.unwrap_or(50).max(1),
             idle_timeout: Duration::from_millis(
                 file.live.idle_timeout_ms.unwrap_or(5_000).max(100),
             ),

@@ -97,8 +97,12 @@ pub async fn serve(
         let mut stream = TimeoutStream::new(sock);
         stream.set_write_timeout(Some(limits.write_timeout));
         let io = TokioIo::new(Box::pin(stream));
+        // Handlers that limit per address (WHIP/WHEP) read the peer as axum's ConnectInfo.
+        let routed = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         let service =
-            TowerToHyperService::new(RequestBodyTimeout::new(router.clone(), limits.body_timeout));
+            TowerToHyperService::new(RequestBodyTimeout::new(routed, limits.body_timeout));
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())

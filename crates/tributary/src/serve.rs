@@ -182,6 +182,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             public_ips: cfg.rtc_public_ips.clone(),
             idle_timeout: cfg.idle_timeout,
             first_packet_timeout: cfg.first_packet_timeout,
+            max_sessions_per_ip: cfg.rtc_sessions_per_ip,
             ..RtcConfig::default()
         },
         hub.clone(),

@@ -4,11 +4,13 @@
 //! other players. The stream must be live (`404` otherwise); the viewer starts at its
 //! last key frame.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -41,6 +43,7 @@ async fn play(
     State(rtc): State<Arc<RtcServer>>,
     Path((app, stream)): Path<(String, String)>,
     Query(who): Query<Who>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -52,7 +55,7 @@ async fn play(
         app_id,
         stream_id: stream.clone(),
         token: bearer.or(who.token),
-        peer: None,
+        peer: peer.map(|e| e.0.0),
     };
     answered(rtc.play(req, offer), "whep", app_id, &stream)
 }

@@ -5,11 +5,13 @@
 //! (`PATCH` → 405): the server is ICE-lite and lists its candidates in the answer.
 //! Browsers get CORS headers and an `OPTIONS` preflight.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -84,6 +86,7 @@ async fn publish(
     State(rtc): State<Arc<RtcServer>>,
     Path((app, stream)): Path<(String, String)>,
     Query(who): Query<Who>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -97,7 +100,7 @@ async fn publish(
         room_id: who.room.unwrap_or_default(),
         user_id: who.user.unwrap_or_default(),
         token: bearer.or(who.token),
-        peer: None,
+        peer: peer.map(|e| e.0.0),
     };
     answered(rtc.publish(req, offer).await, "whip", app_id, &stream)
 }
@@ -179,6 +182,7 @@ pub(crate) fn answered(
         Err(e @ WhipError::NotLive(_)) => plain(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ WhipError::BadOffer(_)) => plain(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e @ WhipError::Full) => plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ WhipError::TooMany) => plain(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
     }
 }
 

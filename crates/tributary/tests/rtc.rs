@@ -441,8 +441,10 @@ fn kickout_ends_webrtc_publishers_and_their_viewers() {
 }
 
 #[test]
-fn a_viewer_that_never_connects_is_dropped() {
-    let s = Server::start_with_sections("[live]\nfirst_packet_timeout_ms = 1500");
+fn viewers_that_never_connect_are_dropped_and_an_address_is_capped() {
+    let s = Server::start_with_sections(
+        "[live]\nfirst_packet_timeout_ms = 1500\nrtc_sessions_per_ip = 3",
+    );
     let _p = publish_color(&publish_url(&s, "v1", "room1", "u"), "red", 440, 30);
     wait_live(&s, "v1", LIVE);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/offer_only.py");

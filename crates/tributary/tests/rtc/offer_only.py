@@ -1,5 +1,5 @@
-"""Sends a WHEP offer and never connects (a client that went away, or a flood): prints
-the POST's status and exits without answering ICE."""
+"""Sends COUNT (default 1) WHEP offers and never connects (a client that went away, or a
+flood): prints each POST's status and exits without answering ICE."""
 import asyncio
 import sys
 
@@ -10,12 +10,14 @@ loopback_only()
 
 
 async def main():
-    pc = RTCPeerConnection()
-    pc.addTransceiver("video", direction="recvonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    status, _, _ = http("POST", sys.argv[1], pc.localDescription.sdp.encode(),
-                        {"Content-Type": "application/sdp"})
-    print(f"status {status}", flush=True)
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    for _ in range(count):
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        status, _, _ = http("POST", sys.argv[1], pc.localDescription.sdp.encode(),
+                            {"Content-Type": "application/sdp"})
+        print(f"status {status}", flush=True)
     # Gone without a word: no ICE check ever reaches the server.
 
 
