@@ -198,6 +198,19 @@ fn an_aiortc_publisher_is_a_stream_like_any_other() {
         "the publisher's tone is heard in the mix: {mean} dB"
     );
 
+    // DescribeRTCStreamState answers for it while it is live.
+    let state = c.get(
+        "DescribeRTCStreamState",
+        &[("StreamId", "whip1"), ("Sequence", "5")],
+    );
+    expect_code(&state, 0);
+    assert!(
+        state["Data"]["create_time"]
+            .as_str()
+            .is_some_and(|t| t != "0"),
+        "{state}"
+    );
+
     // ForbidRTCStream cuts the WebRTC publisher off within a second, as an RTMP one.
     let t0 = Instant::now();
     expect_code(
