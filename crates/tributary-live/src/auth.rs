@@ -58,6 +58,24 @@ pub trait Authority: Send + Sync + 'static {
     fn check_play(&self, req: &PlayRequest) -> Result<(), Refusal>;
 }
 
+/// [`Authority::register_publish`] on tokio's blocking pool (it may wait on the store),
+/// for a publisher being admitted by an async task.
+pub async fn register(
+    auth: &std::sync::Arc<dyn Authority>,
+    req: &PublishRequest,
+) -> Result<(), Refusal> {
+    let (auth, req) = (auth.clone(), req.clone());
+    tokio::task::spawn_blocking(move || auth.register_publish(&req))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Refusal::new(
+                "NetStream.Publish.Rejected",
+                "internal",
+                format!("registration failed: {e}"),
+            ))
+        })
+}
+
 /// The hub key of a stream.
 pub fn stream_key(app_id: AppId, stream_id: &str) -> String {
     format!("{app_id}/{stream_id}")

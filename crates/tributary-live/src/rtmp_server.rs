@@ -319,17 +319,7 @@ impl RtmpServer {
                 return self.refuse(&mut sock, &mut session, &r, &key).await;
             }
         };
-        let auth = self.auth.clone();
-        let req2 = req.clone();
-        let registered = tokio::task::spawn_blocking(move || auth.register_publish(&req2))
-            .await
-            .unwrap_or_else(|e| {
-                Err(Refusal::new(
-                    "NetStream.Publish.Rejected",
-                    "internal",
-                    format!("registration failed: {e}"),
-                ))
-            });
+        let registered = crate::auth::register(&self.auth, &req).await;
         if let Err(r) = registered {
             drop(publisher);
             return self.refuse(&mut sock, &mut session, &r, &key).await;

@@ -81,15 +81,9 @@ impl AvcConfig {
     /// Converts length-prefixed NAL units to an Annex B access unit (with an access unit
     /// delimiter, and SPS/PPS before key frames). `None` if the lengths do not add up.
     pub fn to_annex_b(&self, nalus: &[u8], key: bool) -> Option<Vec<u8>> {
-        let sets: Vec<&[u8]> = self
-            .sps
-            .iter()
-            .chain(&self.pps)
-            .map(Vec::as_slice)
-            .collect();
         annex_b(
             self.length_size,
-            &sets,
+            self.sps.iter().chain(&self.pps),
             &[0x09, 0xF0],
             |h| h[0] & 0x1F == 9,
             nalus,
@@ -133,11 +127,10 @@ impl HevcConfig {
 
     /// As [`AvcConfig::to_annex_b`], with H.265's delimiter (type 35) and VPS/SPS/PPS.
     pub fn to_annex_b(&self, nalus: &[u8], key: bool) -> Option<Vec<u8>> {
-        let sets: Vec<&[u8]> = self.sets.iter().map(Vec::as_slice).collect();
         let is_aud = |h: &[u8]| (h[0] >> 1) & 0x3F == 35;
         annex_b(
             self.length_size,
-            &sets,
+            &self.sets,
             &[0x46, 0x01, 0x50],
             is_aud,
             nalus,
@@ -149,9 +142,9 @@ impl HevcConfig {
 /// Length-prefixed NAL units to one Annex B access unit: our delimiter first, then the
 /// parameter sets before key frames, then the units (the stream's own delimiters left
 /// out). `None` if the lengths do not add up.
-fn annex_b(
+fn annex_b<'a>(
     length_size: usize,
-    sets: &[&[u8]],
+    sets: impl IntoIterator<Item = &'a Vec<u8>>,
     aud: &[u8],
     is_aud: impl Fn(&[u8]) -> bool,
     mut nalus: &[u8],

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::config::CryptoProvider;
 use str0m::format::Codec;
-use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use thiserror::Error;
@@ -127,6 +127,8 @@ enum Role {
         egress: Egress,
         video: Option<Mid>,
         audio: Option<Mid>,
+        /// The payload types negotiated for video and audio, found once.
+        pts: [Option<Pt>; 2],
         dropped_gops: u64,
         /// DTLS is up: frames written now reach the viewer (until then the hub's queue
         /// holds them, starting at the last key frame).
@@ -244,23 +246,10 @@ impl RtcServer {
             .hub
             .publish(&key, unix_ms())
             .map_err(|_| WhipError::Busy(req.stream_id.clone()))?;
-        let auth = self.auth.clone();
-        let req2 = req.clone();
-        tokio::task::spawn_blocking(move || auth.register_publish(&req2))
+        tributary_live::auth::register(&self.auth, &req)
             .await
-            .unwrap_or_else(|e| {
-                Err(Refusal::new(
-                    "NetStream.Publish.Rejected",
-                    "internal",
-                    format!("registration failed: {e}"),
-                ))
-            })
             .map_err(WhipError::Refused)?;
-        let id = format!(
-            "{:016x}{:016x}",
-            rand::random::<u64>(),
-            rand::random::<u64>()
-        );
+        let id = new_session_id();
         let ending = Ending::default();
         self.live()
             .insert(key.clone(), (id.clone(), ending.clone()));
@@ -268,7 +257,7 @@ impl RtcServer {
         if self.auth.check_publish(&req).is_err() {
             ending.set(CloseReason::Forbidden);
         }
-        info!(stream = %key, room = %req.room_id, user = %req.user_id, session = %id, "WHIP publish accepted");
+        info!(stream = %key, room = %req.room_id, user = %req.user_id, session = tag(&id), "WHIP publish accepted");
         let key_for_hook = key.clone();
         let session = Session {
             id: id.clone(),
@@ -337,15 +326,11 @@ impl RtcServer {
             .subscribe_exact(&(self.source_for)(&key), Player::Whep)
             .map_err(|_| WhipError::NotLive(req.stream_id.clone()))?;
         let (rtc, answer) = self.answer(offer)?;
-        let id = format!(
-            "{:016x}{:016x}",
-            rand::random::<u64>(),
-            rand::random::<u64>()
-        );
+        let id = new_session_id();
         let ending = Ending::default();
         self.viewers()
             .insert(id.clone(), (key.clone(), ending.clone()));
-        info!(stream = %key, session = %id, "WHEP viewer accepted");
+        info!(stream = %key, session = tag(&id), "WHEP viewer accepted");
         let session = Session {
             id: id.clone(),
             key,
@@ -358,6 +343,7 @@ impl RtcServer {
                 egress: Egress::new(),
                 video: None,
                 audio: None,
+                pts: [None; 2],
                 dropped_gops: 0,
                 connected: false,
                 wants_key_frame: false,
@@ -508,7 +494,7 @@ impl RtcServer {
                     );
                     if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
                         if let Err(e) = s.rtc.handle_input(input) {
-                            debug!(session = %s.id, error = %e, "WebRTC input refused");
+                            debug!(session = tag(&s.id), error = %e, "WebRTC input refused");
                         }
                     } else {
                         debug!(%source, "UDP datagram for no session");
@@ -550,7 +536,7 @@ impl RtcServer {
             }
         };
         if now >= deadline {
-            info!(session = %s.id, stream = %s.key, "WebRTC session timed out");
+            info!(session = tag(&s.id), stream = %s.key, "WebRTC session timed out");
             return Err(CloseReason::Timeout);
         }
         if s.rtc.handle_input(Input::Timeout(now)).is_err() || !s.rtc.is_alive() {
@@ -563,7 +549,7 @@ impl RtcServer {
             let out = match s.rtc.poll_output() {
                 Ok(o) => o,
                 Err(e) => {
-                    debug!(session = %s.id, error = %e, "WebRTC session failed");
+                    debug!(session = tag(&s.id), error = %e, "WebRTC session failed");
                     return Err(CloseReason::Disconnected);
                 }
             };
@@ -571,7 +557,7 @@ impl RtcServer {
                 Output::Timeout(t) => return Ok(t.min(deadline)),
                 Output::Transmit(t) => {
                     if let Err(e) = socket.send_to(&t.contents, t.destination) {
-                        debug!(session = %s.id, error = %e, "UDP send failed");
+                        debug!(session = tag(&s.id), error = %e, "UDP send failed");
                     }
                 }
                 Output::Event(e) => event(s, e)?,
@@ -599,14 +585,14 @@ impl RtcServer {
                         live.remove(&key);
                     }
                 }
-                info!(stream = %key, session = %id, ?reason, "WHIP publish ended");
+                info!(stream = %key, session = tag(&id), ?reason, "WHIP publish ended");
                 let auth = self.auth.clone();
                 rt.spawn_blocking(move || auth.unregister_publish(&req, reason));
             }
             Role::Play { sub, .. } => {
                 drop(sub);
                 self.viewers().remove(&id);
-                info!(stream = %key, session = %id, ?reason, "WHEP viewer ended");
+                info!(stream = %key, session = tag(&id), ?reason, "WHEP viewer ended");
             }
         }
     }
@@ -621,7 +607,7 @@ fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
             if let Role::Play { connected, .. } = role {
                 *connected = true;
             }
-            info!(session = %s.id, stream = %s.key, "WebRTC peer connected");
+            info!(session = tag(&s.id), stream = %s.key, "WebRTC peer connected");
         }
         (
             Event::KeyframeRequest(_),
@@ -681,6 +667,7 @@ fn feed_viewer(s: &mut Session) -> Result<(), CloseReason> {
         egress,
         video,
         audio,
+        pts,
         dropped_gops,
         connected,
         sent,
@@ -704,32 +691,46 @@ fn feed_viewer(s: &mut Session) -> Result<(), CloseReason> {
     let now = Instant::now();
     for p in &batch {
         let Some(f) = egress.frame(p) else { continue };
-        let (mid, clock, codec) = if f.video {
-            (*video, Frequency::NINETY_KHZ, Codec::H264)
+        let (mid, clock, codec, slot) = if f.video {
+            (*video, Frequency::NINETY_KHZ, Codec::H264, 0)
         } else {
-            (*audio, Frequency::FORTY_EIGHT_KHZ, Codec::Opus)
+            (*audio, Frequency::FORTY_EIGHT_KHZ, Codec::Opus, 1)
         };
         let Some(mid) = mid else {
-            debug!(session = %s.id, video = f.video, "no media for a frame");
+            debug!(
+                session = tag(&s.id),
+                video = f.video,
+                "no media for a frame"
+            );
             continue;
         };
         let Some(w) = s.rtc.writer(mid) else {
-            debug!(session = %s.id, video = f.video, "no writer for a frame");
+            debug!(
+                session = tag(&s.id),
+                video = f.video,
+                "no writer for a frame"
+            );
             continue;
         };
         // H.264 needs packetization mode 1 (fragmentation units) for frames over the MTU.
-        let Some(pt) = w
-            .payload_params()
-            .filter(|pp| pp.spec().codec == codec)
-            .max_by_key(|pp| pp.spec().format.packetization_mode == Some(1))
-            .map(|pp| pp.pt())
-        else {
-            debug!(session = %s.id, video = f.video, "no payload type for a frame");
+        let found = pts[slot].or_else(|| {
+            w.payload_params()
+                .filter(|pp| pp.spec().codec == codec)
+                .max_by_key(|pp| pp.spec().format.packetization_mode == Some(1))
+                .map(|pp| pp.pt())
+        });
+        let Some(pt) = found else {
+            debug!(
+                session = tag(&s.id),
+                video = f.video,
+                "no payload type for a frame"
+            );
             continue;
         };
+        pts[slot] = Some(pt);
         sent.inc_by(f.data.len() as u64);
         if let Err(e) = w.write(pt, now, MediaTime::new(f.rtp_time, clock), f.data) {
-            warn!(session = %s.id, error = %e, "WebRTC write failed");
+            warn!(session = tag(&s.id), error = %e, "WebRTC write failed");
         }
     }
     Ok(())
@@ -753,6 +754,20 @@ fn request_key_frame(s: &mut Session) {
         let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
         *last_key_request = Some(Instant::now());
     }
+}
+
+/// A session's resource id: 128 random bits, the credential of its `DELETE`.
+fn new_session_id() -> String {
+    format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+/// What logs show of a session id: enough to follow it, not enough to delete it.
+fn tag(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 fn unix_ms() -> u64 {

@@ -11,16 +11,15 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 
-use tributary_core::AppId;
-use tributary_live::auth::{PlayRequest, stream_key};
+use tributary_live::auth::PlayRequest;
 use tributary_rtc::RtcServer;
 
-use crate::whip::{answered, cors, no_trickle, offer_of, plain, preflight};
+use crate::whip::{answered, ended, no_trickle, offer_of, preflight};
 
 #[derive(Debug, Default, Deserialize)]
 struct Who {
@@ -64,12 +63,5 @@ async fn end(
     State(rtc): State<Arc<RtcServer>>,
     Path((app, stream, session)): Path<(String, String, String)>,
 ) -> Response {
-    let Ok(app_id) = app.parse::<AppId>() else {
-        return plain(StatusCode::NOT_FOUND, "no such session");
-    };
-    if rtc.stop_viewing(&stream_key(app_id, &stream), &session) {
-        cors(StatusCode::OK.into_response())
-    } else {
-        plain(StatusCode::NOT_FOUND, "no such session")
-    }
+    ended(&app, &stream, |key| rtc.stop_viewing(key, &session))
 }

@@ -186,17 +186,19 @@ pub(crate) fn answered(
     }
 }
 
-/// Ends the session. The resource's unguessable id is its credential, as WHIP intends.
+/// Ends the session.
 async fn end(
     State(rtc): State<Arc<RtcServer>>,
     Path((app, stream, session)): Path<(String, String, String)>,
 ) -> Response {
-    let Ok(app_id) = app.parse::<AppId>() else {
-        return plain(StatusCode::NOT_FOUND, "no such session");
-    };
-    if rtc.end(&stream_key(app_id, &stream), &session) {
-        cors(StatusCode::OK.into_response())
-    } else {
-        plain(StatusCode::NOT_FOUND, "no such session")
+    ended(&app, &stream, |key| rtc.end(key, &session))
+}
+
+/// A `DELETE` of a WHIP/WHEP resource: `200` when `end(stream key)` found the session,
+/// `404` otherwise. The resource's unguessable id is its credential.
+pub(crate) fn ended(app: &str, stream: &str, end: impl FnOnce(&str) -> bool) -> Response {
+    match app.parse::<AppId>() {
+        Ok(app_id) if end(&stream_key(app_id, stream)) => cors(StatusCode::OK.into_response()),
+        _ => plain(StatusCode::NOT_FOUND, "no such session"),
     }
 }

@@ -7,11 +7,10 @@ picture), "audio_frames N", "audio_rms X" (0–1), and "deleted <code>". Loopbac
 """
 import asyncio
 import sys
-import time
 
 import numpy as np
-from whip_http import http, loopback_only
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from whip_http import http, loopback_only, negotiate
+from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
 loopback_only()
@@ -48,17 +47,9 @@ async def main():
     def on_track(track):
         tasks.append(asyncio.ensure_future(consume(track)))
 
-    await pc.setLocalDescription(await pc.createOffer())
-    headers = {"Content-Type": "application/sdp"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    status, answer, location = http("POST", url, pc.localDescription.sdp.encode(), headers)
-    print(f"status {status}", flush=True)
-    if status != 201:
-        print(answer, flush=True)
-        await pc.close()
+    location = await negotiate(pc, url, token)
+    if location is None:
         return
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     await asyncio.sleep(secs)
     print(f"video_frames {stats['video']}", flush=True)
     if stats["rgb"]:

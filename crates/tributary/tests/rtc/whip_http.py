@@ -4,6 +4,7 @@ import urllib.error
 import urllib.request
 
 import aioice.ice
+from aiortc import RTCSessionDescription
 
 
 def loopback_only():
@@ -18,3 +19,20 @@ def http(method, url, body=None, headers=None):
             return r.status, r.read().decode(), r.headers.get("Location")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), None
+
+
+async def negotiate(pc, url, token):
+    """Offers, POSTs, and applies the answer; prints "status <code>". The resource's
+    Location, or None when the server refused (the peer connection is then closed)."""
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    status, answer, location = http("POST", url, pc.localDescription.sdp.encode(), headers)
+    print(f"status {status}", flush=True)
+    if status != 201:
+        print(answer, flush=True)
+        await pc.close()
+        return None
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return location

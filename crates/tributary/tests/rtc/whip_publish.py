@@ -14,8 +14,8 @@ import time
 
 import av
 import numpy as np
-from whip_http import http, loopback_only
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from whip_http import http, loopback_only, negotiate
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 # aioice leaves 127.0.0.1 out of its host addresses; the test keeps to loopback.
@@ -74,17 +74,9 @@ async def main():
         if pc.connectionState == "connected":
             connected.set()
 
-    await pc.setLocalDescription(await pc.createOffer())
-    headers = {"Content-Type": "application/sdp"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    status, answer, location = http("POST", url, pc.localDescription.sdp.encode(), headers)
-    print(f"status {status}", flush=True)
-    if status != 201:
-        print(answer, flush=True)
-        await pc.close()
+    location = await negotiate(pc, url, token)
+    if location is None:
         return
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     await asyncio.wait_for(connected.wait(), 10)
     print("connected", flush=True)
     await asyncio.sleep(secs)
