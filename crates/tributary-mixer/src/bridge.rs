@@ -143,6 +143,7 @@ struct Audio {
     encoder: Option<AudioEncoder>,
     /// The source time of the encoder's first sample.
     base_ms: Option<i64>,
+    config_sent: bool,
 }
 
 impl Audio {
@@ -153,6 +154,7 @@ impl Audio {
             resampler: None,
             encoder: None,
             base_ms: None,
+            config_sent: false,
         }
     }
 }
@@ -248,7 +250,6 @@ impl Audio {
             };
             match opened {
                 Ok(e) => {
-                    out.push(audio_packet(self.out, true, p.timestamp, 0, e.config()));
                     self.encoder = Some(e);
                     self.base_ms = Some(i64::from(p.timestamp));
                 }
@@ -273,6 +274,14 @@ impl Audio {
             if let Ok(packets) = enc.encode(&pcm) {
                 for e in packets {
                     let ts = (base + e.pts_ms).max(0) as u32;
+                    // The sequence header goes out with the first frame, at its time: the
+                    // encoder's first frame starts before `base` (its priming), and a header
+                    // stamped later would make the hub push that frame forward onto the
+                    // next one's time.
+                    if !self.config_sent {
+                        self.config_sent = true;
+                        out.push(audio_packet(self.out, true, ts, 0, enc.config()));
+                    }
                     out.push(audio_packet(self.out, true, ts, 1, &e.data));
                 }
             }
