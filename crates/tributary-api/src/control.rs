@@ -17,7 +17,9 @@ use tokio::sync::{Notify, broadcast};
 use tracing::info;
 
 use tributary_core::ban::BanList;
-use tributary_core::registry::{AddKind, NewStream, Rooms, StreamInfo, StreamOrigin, UserCount};
+use tributary_core::registry::{
+    AddKind, LeavePlan, NewStream, RoomUser, Rooms, StreamInfo, StreamOrigin, UserCount,
+};
 use tributary_core::sequence::SequenceGuard;
 use tributary_core::store::{Store, StoreError, WriteBatch, WriteOp};
 use tributary_core::{AppConfig, AppId, CloseReason, CoreError, CoreEvent};
@@ -221,12 +223,29 @@ impl ControlPlane {
         if plan.stream.origin == StreamOrigin::Added {
             batch.ops.push(WriteOp::PutStream(plan.stream.clone()));
         }
-        let event = (plan.kind == AddKind::New).then(|| CoreEvent::StreamAdded {
-            app_id,
-            room: plan.room.clone(),
-            stream: plan.stream.clone(),
-        });
-        if let Some(ev) = &event {
+        let mut events = Vec::new();
+        if plan.room_created {
+            events.push(CoreEvent::RoomCreated {
+                app_id,
+                room: plan.room.clone(),
+                creator: plan.stream.user_id.clone(),
+            });
+        }
+        if let Some(user) = &plan.joined {
+            events.push(CoreEvent::UserJoined {
+                app_id,
+                room: plan.room.clone(),
+                user: user.clone(),
+            });
+        }
+        if plan.kind == AddKind::New {
+            events.push(CoreEvent::StreamAdded {
+                app_id,
+                room: plan.room.clone(),
+                stream: plan.stream.clone(),
+            });
+        }
+        for ev in &events {
             batch.ops.extend(payload::callbacks_for(
                 &app.config,
                 ev,
@@ -236,22 +255,148 @@ impl ControlPlane {
         }
         self.write(&batch)?;
         let stream = plan.stream.clone();
+        let new = plan.kind == AddKind::New;
         state.rooms.commit_add(plan);
         drop(state);
-        if let Some(ev) = event {
+        if new {
             info!(app_id, stream_id = %stream.stream_id, room_id = %stream.room_id, "stream added");
+        }
+        for ev in events {
             self.announce(ev);
         }
         Ok(stream)
     }
 
-    /// Removes a stream from its room's list and queues `stream_close` with `reason`.
+    /// Puts a viewer session of `user_id` (a player or an event feed with a user-bound
+    /// token) in `room_id`, creating the room if needed; queues `room_create` /
+    /// `room_login` when the room or the member is new. The session id, to leave with.
+    pub fn join(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+        user_id: &str,
+        user_name: &str,
+    ) -> Result<u64, ControlError> {
+        let app = self.runtime(app_id)?;
+        let now = self.now_ms();
+        let mut state = app.lock();
+        let plan = state.rooms.plan_join(
+            room_id,
+            user_id,
+            user_name,
+            now,
+            rand::random::<u32>() as u64,
+        )?;
+        let mut events = Vec::new();
+        if plan.room_created {
+            events.push(CoreEvent::RoomCreated {
+                app_id,
+                room: plan.room.clone(),
+                creator: user_id.to_string(),
+            });
+        }
+        if let Some(user) = &plan.joined {
+            events.push(CoreEvent::UserJoined {
+                app_id,
+                room: plan.room.clone(),
+                user: user.clone(),
+            });
+        }
+        self.write_events(&app.config, &events, None, now)?;
+        state.rooms.commit_join(&plan);
+        drop(state);
+        if plan.joined.is_some() {
+            info!(app_id, room_id, user_id, "viewer joined the room");
+        }
+        for ev in events {
+            self.announce(ev);
+        }
+        Ok(plan.session)
+    }
+
+    /// Takes viewer session `session` of `user_id` out of `room_id`; queues
+    /// `room_logout` / `room_close` when that ends the membership or the room. Nothing
+    /// happens when the session is gone already (kicked, room closed).
+    pub fn leave(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+        user_id: &str,
+        session: u64,
+        reason: CloseReason,
+    ) -> Result<(), ControlError> {
+        let app = self.runtime(app_id)?;
+        let now = self.now_ms();
+        let mut state = app.lock();
+        let Some(plan) = state.rooms.plan_leave(room_id, user_id, session) else {
+            return Ok(());
+        };
+        let events = left_events(
+            app_id,
+            &plan.room,
+            plan.left.as_ref(),
+            plan.room_closes,
+            reason,
+            now,
+            false,
+        );
+        self.write_events(&app.config, &events, closed(&plan), now)?;
+        state.rooms.commit_leave(&plan);
+        drop(state);
+        for ev in events {
+            self.announce(ev);
+        }
+        Ok(())
+    }
+
+    /// Writes the callbacks of membership events, and deletes the stored row of a room
+    /// that `closes` (viewer sessions themselves are live state, gone with a restart).
+    fn write_events(
+        &self,
+        app: &tributary_core::AppConfig,
+        events: &[CoreEvent],
+        closes: Option<&str>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut batch = WriteBatch {
+            app_id: app.app_id,
+            ops: Vec::new(),
+        };
+        if let Some(room_id) = closes {
+            batch.ops.push(WriteOp::DeleteRoom {
+                room_id: room_id.to_string(),
+            });
+        }
+        for ev in events {
+            batch
+                .ops
+                .extend(payload::callbacks_for(app, ev, &self.play_urls, now));
+        }
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        self.write(&batch)
+    }
+
+    /// Removes a stream from its room's list and queues `stream_close` with `reason`
+    /// (and `room_logout` / `room_close` when its owner or the room is left with nothing).
     pub fn remove_stream(
         &self,
         app_id: AppId,
         room_id: &str,
         stream_id: &str,
         reason: CloseReason,
+    ) -> Result<StreamInfo, ControlError> {
+        self.remove_stream_with(app_id, room_id, stream_id, reason, false)
+    }
+
+    fn remove_stream_with(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+        stream_id: &str,
+        reason: CloseReason,
+        quiet_close: bool,
     ) -> Result<StreamInfo, ControlError> {
         let app = self.runtime(app_id)?;
         let now = self.now_ms();
@@ -271,24 +416,37 @@ impl ControlPlane {
         batch.ops.push(WriteOp::DeleteStream {
             stream_id: plan.stream.stream_id.clone(),
         });
-        let event = CoreEvent::StreamRemoved {
+        let mut events = vec![CoreEvent::StreamRemoved {
             app_id,
             room: plan.room.clone(),
             stream: plan.stream.clone(),
             reason,
             at_ms: now,
-        };
-        batch.ops.extend(payload::callbacks_for(
-            &app.config,
-            &event,
-            &self.play_urls,
+        }];
+        events.extend(left_events(
+            app_id,
+            &plan.room,
+            plan.left.as_ref(),
+            plan.room_closes,
+            reason,
             now,
+            quiet_close,
         ));
+        for ev in &events {
+            batch.ops.extend(payload::callbacks_for(
+                &app.config,
+                ev,
+                &self.play_urls,
+                now,
+            ));
+        }
         self.write(&batch)?;
         state.rooms.commit_remove(&plan);
         drop(state);
         info!(app_id, stream_id, room_id, ?reason, "stream removed");
-        self.announce(event);
+        for ev in events {
+            self.announce(ev);
+        }
         Ok(plan.stream)
     }
 
@@ -318,23 +476,75 @@ impl ControlPlane {
         Ok(state.rooms.users(room_id))
     }
 
-    /// Takes every stream of the room owned by one of `users` (every stream when `None`)
-    /// out of its room with `reason` (`stream_close` for each) and cuts their live
-    /// publishers off. The streams removed.
+    /// Takes every member of the room in `users` (everyone when `None`) out of it with
+    /// `reason`: their streams leave the list (`stream_close` each) and their live
+    /// publishers are cut off; their viewer sessions end. Kicked users are refused for the
+    /// app's `kick_refusal_secs`. `room_close` is queued only when `room_callback` (a
+    /// kick that empties the room always sends it). The streams removed.
     pub fn clear_users(
         &self,
         app_id: AppId,
         room_id: &str,
         users: Option<&[String]>,
         reason: CloseReason,
+        room_callback: bool,
     ) -> Result<Vec<StreamInfo>, ControlError> {
+        let app = self.runtime(app_id)?;
+        let quiet = reason == CloseReason::RoomCleared && !room_callback;
+        if reason == CloseReason::Kicked
+            && let Some(kicked) = users
+        {
+            let now = self.now_ms();
+            let until = now + u64::from(app.config.limits.kick_refusal_secs) * 1000;
+            let mut state = app.lock();
+            for u in kicked {
+                state.rooms.refuse(room_id, u, now, until);
+            }
+        }
+        // Viewers first, so the last stream's removal is what closes the room.
+        let viewers: Vec<String> = app
+            .lock()
+            .rooms
+            .viewers(room_id)
+            .into_iter()
+            .filter(|v| users.is_none_or(|u| u.contains(v)))
+            .collect();
+        for user in &viewers {
+            let now = self.now_ms();
+            let mut state = app.lock();
+            let Some(plan) = state.rooms.plan_leave_all(room_id, user) else {
+                continue;
+            };
+            let events = left_events(
+                app_id,
+                &plan.room,
+                plan.left.as_ref(),
+                plan.room_closes,
+                reason,
+                now,
+                quiet,
+            );
+            self.write_events(&app.config, &events, closed(&plan), now)?;
+            state.rooms.commit_leave(&plan);
+            drop(state);
+            for ev in events {
+                self.announce(ev);
+            }
+        }
+        if !viewers.is_empty() {
+            self.announce(CoreEvent::ViewersRemoved {
+                app_id,
+                room_id: room_id.to_string(),
+                users: users.map(<[String]>::to_vec),
+            });
+        }
         let streams = self.list_streams(app_id, room_id)?;
         let mut removed = Vec::new();
         for s in streams
             .iter()
             .filter(|s| users.is_none_or(|u| u.contains(&s.user_id)))
         {
-            match self.remove_stream(app_id, room_id, &s.stream_id, reason) {
+            match self.remove_stream_with(app_id, room_id, &s.stream_id, reason, quiet) {
                 Ok(info) => {
                     self.announce(CoreEvent::PublisherKicked {
                         app_id,
@@ -477,6 +687,44 @@ impl ControlPlane {
     }
 }
 
+/// The room a leave closes, if it does.
+fn closed(plan: &LeavePlan) -> Option<&str> {
+    plan.room_closes.then_some(plan.room.room_id.as_str())
+}
+
+/// What a member leaving causes: `UserLeft` if it was their last tie to the room, then
+/// `RoomClosed` if the room is empty.
+fn left_events(
+    app_id: AppId,
+    room: &tributary_core::registry::RoomInfo,
+    left: Option<&RoomUser>,
+    room_closes: bool,
+    reason: CloseReason,
+    now: u64,
+    quiet_close: bool,
+) -> Vec<CoreEvent> {
+    let mut events = Vec::new();
+    if let Some(user) = left {
+        events.push(CoreEvent::UserLeft {
+            app_id,
+            room: room.clone(),
+            user: user.clone(),
+            reason,
+            at_ms: now,
+        });
+    }
+    if room_closes {
+        events.push(CoreEvent::RoomClosed {
+            app_id,
+            room: room.clone(),
+            reason,
+            at_ms: now,
+            quiet: quiet_close,
+        });
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
@@ -565,6 +813,19 @@ mod tests {
         assert!(
             matches!(&batch.ops[2], WriteOp::EnqueueCallback(cb) if cb.event == "stream_create")
         );
+        assert_eq!(
+            batch.ops.len(),
+            3,
+            "no room callback URL, no room callbacks"
+        );
+        assert!(matches!(
+            events.try_recv(),
+            Ok(CoreEvent::RoomCreated { .. })
+        ));
+        assert!(matches!(
+            events.try_recv(),
+            Ok(CoreEvent::UserJoined { .. })
+        ));
         assert!(matches!(
             events.try_recv(),
             Ok(CoreEvent::StreamAdded { .. })
@@ -600,9 +861,132 @@ mod tests {
                 ..
             })
         ));
+        assert!(matches!(events.try_recv(), Ok(CoreEvent::UserLeft { .. })));
+        assert!(matches!(
+            events.try_recv(),
+            Ok(CoreEvent::RoomClosed { .. })
+        ));
         assert!(matches!(
             cp.add_stream(2, new_stream("z")),
             Err(ControlError::UnknownApp(2))
         ));
+    }
+
+    fn events_of(batches: &[WriteBatch]) -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| b.ops.iter())
+            .filter_map(|op| match op {
+                WriteOp::EnqueueCallback(cb) => Some(cb.event.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn members_log_in_and_out_and_rooms_open_and_close_with_them() {
+        let store = Arc::new(MemStore::default());
+        let mut app = AppConfig::new(1, "s".into(), "c".into());
+        app.room_callback_urls = vec!["http://rooms/".into()];
+        let urls = PlayUrls {
+            rtmp_base: "rtmp://h".into(),
+            http_base: "http://h".into(),
+        };
+        let cp = ControlPlane::load(vec![app], store.clone(), urls).unwrap();
+        // A viewer opens the room; a publisher joins it; the viewer's second session
+        // adds nothing.
+        let v1 = cp.join(1, "r", "viewer", "V").unwrap();
+        cp.add_stream(1, new_stream("a")).unwrap();
+        let v2 = cp.join(1, "r", "viewer", "V").unwrap();
+        assert_ne!(v1, v2);
+        let users = cp.room_users(1, "r").unwrap();
+        let mut roles: Vec<(&str, u8)> =
+            users.iter().map(|u| (u.user_id.as_str(), u.role)).collect();
+        roles.sort();
+        assert_eq!(
+            roles,
+            [("u", 4), ("viewer", 2)],
+            "an admin and an audience member"
+        );
+        assert_eq!(
+            events_of(&store.batches.lock().unwrap()),
+            ["room_create", "room_login", "room_login"]
+        );
+        // One session ends: still a member. The publisher leaves; then the last session.
+        cp.leave(1, "r", "viewer", v1, CloseReason::Normal).unwrap();
+        cp.leave(1, "r", "viewer", v1, CloseReason::Normal).unwrap();
+        assert_eq!(cp.room_users(1, "r").unwrap().len(), 2);
+        cp.remove_stream(1, "r", "a", CloseReason::Disconnected)
+            .unwrap();
+        cp.leave(1, "r", "viewer", v2, CloseReason::Disconnected)
+            .unwrap();
+        assert!(cp.room_users(1, "r").unwrap().is_empty());
+        let batches = store.batches.lock().unwrap().clone();
+        assert_eq!(
+            events_of(&batches),
+            [
+                "room_create",
+                "room_login",
+                "room_login",
+                "room_logout",
+                "room_logout",
+                "room_close"
+            ]
+        );
+        let last = batches.last().unwrap();
+        assert!(matches!(&last.ops[0], WriteOp::DeleteRoom { room_id } if room_id == "r"));
+        let WriteOp::EnqueueCallback(close) = &last.ops[2] else {
+            panic!("{:?}", last.ops);
+        };
+        let body: serde_json::Value = serde_json::from_str(&close.body).unwrap();
+        assert_eq!(body["close_reason"], "2", "the last member went offline");
+    }
+
+    #[test]
+    fn a_kicked_user_is_refused_for_a_while_and_a_closed_room_stays_quiet() {
+        let store = Arc::new(MemStore::default());
+        let mut app = AppConfig::new(1, "s".into(), "c".into());
+        app.room_callback_urls = vec!["http://rooms/".into()];
+        app.limits.kick_refusal_secs = 30;
+        let clock = crate::clock::ManualClock::at(1_000_000);
+        let urls = PlayUrls {
+            rtmp_base: "rtmp://h".into(),
+            http_base: "http://h".into(),
+        };
+        let cp =
+            ControlPlane::load_with_clock(vec![app], store.clone(), urls, clock.clone()).unwrap();
+        let mut events = cp.subscribe();
+        cp.join(1, "r", "bad", "").unwrap();
+        cp.join(1, "r", "good", "").unwrap();
+        cp.clear_users(1, "r", Some(&["bad".into()]), CloseReason::Kicked, false)
+            .unwrap();
+        let mut saw_removed = false;
+        while let Ok(ev) = events.try_recv() {
+            if let CoreEvent::ViewersRemoved { users, .. } = ev {
+                assert_eq!(users, Some(vec!["bad".to_string()]));
+                saw_removed = true;
+            }
+        }
+        assert!(saw_removed);
+        assert!(matches!(
+            cp.join(1, "r", "bad", ""),
+            Err(ControlError::Rule(CoreError::UserKicked {
+                secs_left: 30,
+                ..
+            }))
+        ));
+        let mut publish = new_stream("p");
+        publish.user_id = "bad".into();
+        publish.origin = StreamOrigin::Published;
+        assert!(cp.add_stream(1, publish.clone()).is_err());
+        clock.advance(30_000);
+        cp.add_stream(1, publish).unwrap();
+        // CloseRoom without RoomCloseCallback: everyone logs out, no room_close.
+        cp.clear_users(1, "r", None, CloseReason::RoomCleared, false)
+            .unwrap();
+        let names = events_of(&store.batches.lock().unwrap());
+        assert_eq!(names.iter().filter(|n| *n == "room_logout").count(), 3);
+        assert!(!names.iter().any(|n| n == "room_close"));
+        assert!(cp.room_users(1, "r").unwrap().is_empty());
     }
 }

@@ -22,6 +22,11 @@ pub struct AppConfig {
     /// Where callbacks go. Every URL receives every callback (each its own delivery).
     #[serde(default)]
     pub callback_urls: Vec<String>,
+    /// Where the room callbacks (`room_create`, `room_close`, `room_login`,
+    /// `room_logout`) go; none when empty. Apart from the stream and mix callbacks, as
+    /// the vendor configures them, because they come once per player.
+    #[serde(default)]
+    pub room_callback_urls: Vec<String>,
     /// A test-only app: requests must say `IsTest=true`, and hand-typed stream ids carry
     /// the `zegotest-<AppId>-` prefix.
     #[serde(default)]
@@ -50,6 +55,7 @@ impl AppConfig {
             server_secret,
             callback_secret,
             callback_urls: Vec::new(),
+            room_callback_urls: Vec::new(),
             is_test: false,
             limits: AppLimits::default(),
             rate_limits: RateLimitConfig::default(),
@@ -71,6 +77,10 @@ pub struct AppLimits {
     pub max_rooms: u32,
     /// Stream ids the ban list may hold; bounds its memory and the store.
     pub max_banned_streams: u32,
+    /// How long a user removed by KickoutUser is refused in that room (publishing and
+    /// playing), in seconds. The vendor does not say; a refusal outlasts a client's
+    /// automatic reconnect, so a kick sticks. 0 lets them back at once.
+    pub kick_refusal_secs: u32,
 }
 
 impl Default for AppLimits {
@@ -81,6 +91,7 @@ impl Default for AppLimits {
             max_streams_per_room: 1000,
             max_rooms: 100_000,
             max_banned_streams: 100_000,
+            kick_refusal_secs: 60,
         }
     }
 }

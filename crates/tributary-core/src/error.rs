@@ -34,6 +34,12 @@ pub enum CoreError {
     StreamNotFound { stream_id: String, room_id: String },
     #[error("room {room_id} already holds {max} streams")]
     RoomFull { room_id: String, max: u32 },
+    #[error("user {user_id} was kicked out of room {room_id}; refused for {secs_left} s more")]
+    UserKicked {
+        user_id: String,
+        room_id: String,
+        secs_left: u64,
+    },
     #[error("the app already has {max} rooms open")]
     TooManyRooms { max: u32 },
     #[error("the ban list already holds {max} stream ids")]

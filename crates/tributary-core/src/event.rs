@@ -2,7 +2,7 @@
 //! plane (which cuts off a publisher on [`CoreEvent::StreamForbidden`]).
 
 use crate::app::AppId;
-use crate::registry::{RoomInfo, StreamInfo};
+use crate::registry::{RoomInfo, RoomUser, StreamInfo};
 
 /// Why a stream left its room's list. Dialects map these to their own numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,4 +52,40 @@ pub enum CoreEvent {
     /// A stream was taken out of its room by the API (KickoutUser, CloseRoom): a live
     /// publisher of it must be cut off now (its `stream_close` is already queued).
     PublisherKicked { app_id: AppId, stream_id: String },
+    /// A room got its first member. `creator` is that member's user id.
+    RoomCreated {
+        app_id: AppId,
+        room: RoomInfo,
+        creator: String,
+    },
+    /// A room lost its last member. `reason` is how that member left; `quiet` when the
+    /// caller asked for no `room_close` callback (CloseRoom without RoomCloseCallback).
+    RoomClosed {
+        app_id: AppId,
+        room: RoomInfo,
+        reason: CloseReason,
+        at_ms: u64,
+        quiet: bool,
+    },
+    /// A user became a member of a room (their first stream or viewer session there).
+    UserJoined {
+        app_id: AppId,
+        room: RoomInfo,
+        user: RoomUser,
+    },
+    /// A user stopped being a member of a room (their last stream or session ended).
+    UserLeft {
+        app_id: AppId,
+        room: RoomInfo,
+        user: RoomUser,
+        reason: CloseReason,
+        at_ms: u64,
+    },
+    /// Viewer sessions were taken out of a room by the API (KickoutUser: `users`;
+    /// CloseRoom: `None`, everyone): their players and feeds must end now.
+    ViewersRemoved {
+        app_id: AppId,
+        room_id: String,
+        users: Option<Vec<String>>,
+    },
 }

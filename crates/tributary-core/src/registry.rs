@@ -6,6 +6,13 @@
 //! exists while it holds at least one stream: the first stream creates it (with a new
 //! `room_session_id`), the last one leaving closes it.
 //!
+//! A user is a *member* of a room while they own a stream there or hold a viewer session
+//! in it (a player or an event feed opened with a user-bound token). Membership drives
+//! DescribeUsers and the `room_login` / `room_logout` callbacks; a room lives while it
+//! has any member, so `room_create` / `room_close` follow the first and the last one. A
+//! user kicked out by the API is refused (publishing and viewing, not AddStream, which is
+//! the backend itself) until their refusal ends.
+//!
 //! Changes are made in two steps, `plan_*` (checks, computes the new state, changes
 //! nothing) and `commit_*` (applies it), so the caller can persist a plan before the
 //! in-memory state moves, and a failed write leaves both unchanged.
@@ -97,15 +104,56 @@ pub struct AddPlan {
     pub room: RoomInfo,
     pub stream: StreamInfo,
     pub kind: AddKind,
+    /// The room did not exist: this stream creates it.
+    pub room_created: bool,
+    /// The stream's owner was not a member before: they join the room with it.
+    pub joined: Option<RoomUser>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemovePlan {
     /// The room after the removal, `stream_seq` bumped.
     pub room: RoomInfo,
-    /// True when the stream was the room's last: the room closes.
+    /// True when the room has no member left after this: the room closes.
     pub room_closes: bool,
     pub stream: StreamInfo,
+    /// The owner is no longer a member after this (it was their last stream and they
+    /// view nothing there).
+    pub left: Option<RoomUser>,
+}
+
+/// A viewer session joining a room: a player or an event feed with a user-bound token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinPlan {
+    pub room: RoomInfo,
+    pub room_created: bool,
+    /// Set when the user was not a member before.
+    pub joined: Option<RoomUser>,
+    pub user_id: String,
+    pub user_name: String,
+    /// The session's id, to leave with.
+    pub session: u64,
+    pub now_ms: u64,
+}
+
+/// A viewer session leaving its room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeavePlan {
+    pub room: RoomInfo,
+    pub room_closes: bool,
+    /// Set when the user is no longer a member after this.
+    pub left: Option<RoomUser>,
+    pub user_id: String,
+    pub session: u64,
+}
+
+/// One user's viewer sessions in a room.
+#[derive(Debug, Clone)]
+struct Viewer {
+    user_id: String,
+    user_name: String,
+    since_ms: u64,
+    sessions: Vec<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,27 +161,80 @@ struct Room {
     info: RoomInfo,
     /// In creation order (number ids only grow), so listing needs no sort.
     streams: Vec<StreamInfo>,
+    /// Users who view (play or follow the feed) without necessarily owning a stream.
+    viewers: Vec<Viewer>,
 }
+
+impl Room {
+    fn new(info: RoomInfo) -> Self {
+        Room {
+            info,
+            streams: Vec::new(),
+            viewers: Vec::new(),
+        }
+    }
+
+    /// The user as a member of this room, if they are one: host when they publish (or a
+    /// mix lists its output as theirs), audience when they only view, admin when they own
+    /// only API-added streams (a server identity).
+    fn member(&self, user_id: &str) -> Option<RoomUser> {
+        let mut found: Option<RoomUser> = None;
+        let mut host = false;
+        for s in self.streams.iter().filter(|s| s.user_id == user_id) {
+            host |= s.origin != StreamOrigin::Added;
+            let u = found.get_or_insert_with(|| RoomUser {
+                user_id: s.user_id.clone(),
+                user_name: s.user_name.clone(),
+                login_ms: s.create_time_ms,
+                role: 4,
+            });
+            u.login_ms = u.login_ms.min(s.create_time_ms);
+        }
+        let viewer = self.viewers.iter().find(|v| v.user_id == user_id);
+        if let Some(v) = viewer {
+            let u = found.get_or_insert_with(|| RoomUser {
+                user_id: v.user_id.clone(),
+                user_name: v.user_name.clone(),
+                login_ms: v.since_ms,
+                role: 2,
+            });
+            u.login_ms = u.login_ms.min(v.since_ms);
+            u.role = 2;
+        }
+        if host && let Some(u) = &mut found {
+            u.role = 1;
+        }
+        found
+    }
+
+    fn is_empty(&self) -> bool {
+        self.streams.is_empty() && self.viewers.is_empty()
+    }
+}
+
+/// Kicked users still refused, at most this many per app: the oldest refusal is
+/// forgotten first past it (a bound against a caller kicking invented ids).
+const MAX_REFUSALS: usize = 10_000;
 
 /// Users in a room, as DescribeUserNum reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UserCount {
-    /// Distinct users owning a stream in the room.
+    /// The room's members: distinct users owning a stream or viewing there.
     pub users: u32,
     /// Of those, the ones that own only API-added streams: server identities such as
     /// "Server-Administrator", which the vendor tells callers to use for AddStream.
     pub admins: u32,
 }
 
-/// A user in a room, as DescribeUsers / DescribeUserList report them. A user is in a
-/// room while they own a stream there (published, or added by the API).
+/// A user in a room, as DescribeUsers / DescribeUserList report them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomUser {
     pub user_id: String,
     pub user_name: String,
-    /// When their first stream in the room was created (ms).
+    /// When they became a member (ms).
     pub login_ms: u64,
-    /// 1 host (publishes a stream), 4 admin (only API-added streams: a server identity).
+    /// 1 host (publishes a stream), 2 audience (views only), 4 admin (only API-added
+    /// streams: a server identity).
     pub role: u8,
 }
 
@@ -144,6 +245,9 @@ pub struct Rooms {
     stream_room: HashMap<String, String>,
     max_streams_per_room: u32,
     max_rooms: u32,
+    /// (room, user) → until when (ms) a kicked user is refused.
+    refused: HashMap<(String, String), u64>,
+    next_session: u64,
 }
 
 impl Rooms {
@@ -153,6 +257,8 @@ impl Rooms {
             stream_room: HashMap::new(),
             max_streams_per_room: max_streams_per_room.max(1),
             max_rooms: max_rooms.max(1),
+            refused: HashMap::new(),
+            next_session: 0,
         }
     }
 
@@ -166,13 +272,7 @@ impl Rooms {
     ) -> Self {
         let mut reg = Rooms::new(max_streams_per_room, max_rooms);
         for info in rooms {
-            reg.rooms.insert(
-                info.room_id.clone(),
-                Room {
-                    info,
-                    streams: Vec::new(),
-                },
-            );
+            reg.rooms.insert(info.room_id.clone(), Room::new(info));
         }
         for s in streams {
             if let Some(room) = reg.rooms.get_mut(&s.room_id) {
@@ -211,6 +311,9 @@ impl Rooms {
                 room_id: other_room.clone(),
             });
         }
+        if req.origin == StreamOrigin::Published {
+            self.check_refused(&req.room_id, &req.user_id, now_ms)?;
+        }
         let room = self.rooms.get(&req.room_id);
         if let Some(r) = room
             && let Some(existing) = r.streams.iter().find(|s| s.stream_id == req.stream_id)
@@ -231,6 +334,8 @@ impl Rooms {
                 room: r.info.clone(),
                 stream,
                 kind: AddKind::Refresh,
+                room_created: false,
+                joined: None,
             });
         }
 
@@ -257,6 +362,7 @@ impl Rooms {
                 create_time_ms: now_ms,
             },
         };
+        let was_member = room.and_then(|r| r.member(&req.user_id)).is_some();
         let number_id = info.next_number_id;
         info.next_number_id = info.next_number_id.wrapping_add(1).max(1);
         info.stream_seq += 1;
@@ -272,10 +378,22 @@ impl Rooms {
             create_time_ms: now_ms,
             origin: req.origin,
         };
+        let joined = (!was_member).then(|| RoomUser {
+            user_id: stream.user_id.clone(),
+            user_name: stream.user_name.clone(),
+            login_ms: now_ms,
+            role: if stream.origin == StreamOrigin::Added {
+                4
+            } else {
+                1
+            },
+        });
         Ok(AddPlan {
             room: info,
             stream,
             kind: AddKind::New,
+            room_created: room.is_none(),
+            joined,
         })
     }
 
@@ -284,10 +402,7 @@ impl Rooms {
         let room = self
             .rooms
             .entry(plan.room.room_id.clone())
-            .or_insert_with(|| Room {
-                info: plan.room.clone(),
-                streams: Vec::new(),
-            });
+            .or_insert_with(|| Room::new(plan.room.clone()));
         room.info = plan.room;
         match plan.kind {
             AddKind::Refresh => {
@@ -321,10 +436,17 @@ impl Rooms {
             .ok_or_else(not_found)?;
         let mut info = room.info.clone();
         info.stream_seq += 1;
+        let mut after = room.clone();
+        after.streams.retain(|s| s.stream_id != stream_id);
+        let left = match after.member(&stream.user_id) {
+            Some(_) => None,
+            None => room.member(&stream.user_id),
+        };
         Ok(RemovePlan {
             room: info,
-            room_closes: room.streams.len() == 1,
+            room_closes: after.is_empty(),
             stream: stream.clone(),
+            left,
         })
     }
 
@@ -335,9 +457,180 @@ impl Rooms {
             room.streams
                 .retain(|s| s.stream_id != plan.stream.stream_id);
             room.info = plan.room.clone();
-            if room.streams.is_empty() {
+            if room.is_empty() {
                 self.rooms.remove(&plan.room.room_id);
             }
+        }
+    }
+
+    /// Checks a viewer session of `user_id` joining `room_id` (creating the room if it
+    /// has to, with `new_session_id`).
+    pub fn plan_join(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        user_name: &str,
+        now_ms: u64,
+        new_session_id: u64,
+    ) -> Result<JoinPlan, CoreError> {
+        ids::validate(IdKind::Room, room_id)?;
+        ids::validate(IdKind::User, user_id)?;
+        ids::validate_len("UserName", user_name, MAX_USER_NAME_LEN)?;
+        self.check_refused(room_id, user_id, now_ms)?;
+        let room = self.rooms.get(room_id);
+        let info = match room {
+            Some(r) => r.info.clone(),
+            None if self.rooms.len() as u64 >= u64::from(self.max_rooms) => {
+                return Err(CoreError::TooManyRooms {
+                    max: self.max_rooms,
+                });
+            }
+            None => RoomInfo {
+                room_id: room_id.to_string(),
+                session_id: new_session_id,
+                stream_seq: 0,
+                next_number_id: 1,
+                create_time_ms: now_ms,
+            },
+        };
+        let joined = match room.and_then(|r| r.member(user_id)) {
+            Some(_) => None,
+            None => Some(RoomUser {
+                user_id: user_id.to_string(),
+                user_name: user_name.to_string(),
+                login_ms: now_ms,
+                role: 2,
+            }),
+        };
+        Ok(JoinPlan {
+            room: info,
+            room_created: room.is_none(),
+            joined,
+            user_id: user_id.to_string(),
+            user_name: user_name.to_string(),
+            session: self.next_session.wrapping_add(1),
+            now_ms,
+        })
+    }
+
+    pub fn commit_join(&mut self, plan: &JoinPlan) {
+        self.next_session = plan.session;
+        let room = self
+            .rooms
+            .entry(plan.room.room_id.clone())
+            .or_insert_with(|| Room::new(plan.room.clone()));
+        match room.viewers.iter_mut().find(|v| v.user_id == plan.user_id) {
+            Some(v) => v.sessions.push(plan.session),
+            None => room.viewers.push(Viewer {
+                user_id: plan.user_id.clone(),
+                user_name: plan.user_name.clone(),
+                since_ms: plan.now_ms,
+                sessions: vec![plan.session],
+            }),
+        }
+    }
+
+    /// Checks viewer session `session` of `user_id` leaving `room_id`; `None` when it is
+    /// not there any more (the user was kicked, or the room closed, meanwhile).
+    pub fn plan_leave(&self, room_id: &str, user_id: &str, session: u64) -> Option<LeavePlan> {
+        let room = self.rooms.get(room_id)?;
+        room.viewers
+            .iter()
+            .find(|v| v.user_id == user_id && v.sessions.contains(&session))?;
+        let mut after = room.clone();
+        Self::drop_session(&mut after, user_id, Some(session));
+        let left = match after.member(user_id) {
+            Some(_) => None,
+            None => room.member(user_id),
+        };
+        Some(LeavePlan {
+            room: room.info.clone(),
+            room_closes: after.is_empty(),
+            left,
+            user_id: user_id.to_string(),
+            session,
+        })
+    }
+
+    /// Checks every viewer session of `user_id` leaving `room_id` at once (a kick or the
+    /// room closing); `None` when they view nothing there.
+    pub fn plan_leave_all(&self, room_id: &str, user_id: &str) -> Option<LeavePlan> {
+        let room = self.rooms.get(room_id)?;
+        room.viewers.iter().find(|v| v.user_id == user_id)?;
+        let mut after = room.clone();
+        Self::drop_session(&mut after, user_id, None);
+        let left = match after.member(user_id) {
+            Some(_) => None,
+            None => room.member(user_id),
+        };
+        Some(LeavePlan {
+            room: room.info.clone(),
+            room_closes: after.is_empty(),
+            left,
+            user_id: user_id.to_string(),
+            session: 0,
+        })
+    }
+
+    /// Applies a plan of [`Rooms::plan_leave`] (`session` 0: every session of the user).
+    pub fn commit_leave(&mut self, plan: &LeavePlan) {
+        if let Some(room) = self.rooms.get_mut(&plan.room.room_id) {
+            let session = (plan.session != 0).then_some(plan.session);
+            Self::drop_session(room, &plan.user_id, session);
+            if room.is_empty() {
+                self.rooms.remove(&plan.room.room_id);
+            }
+        }
+    }
+
+    fn drop_session(room: &mut Room, user_id: &str, session: Option<u64>) {
+        for v in room.viewers.iter_mut().filter(|v| v.user_id == user_id) {
+            match session {
+                Some(id) => v.sessions.retain(|s| *s != id),
+                None => v.sessions.clear(),
+            }
+        }
+        room.viewers.retain(|v| !v.sessions.is_empty());
+    }
+
+    /// The users viewing `room_id` (not only owning streams there).
+    pub fn viewers(&self, room_id: &str) -> Vec<String> {
+        self.rooms
+            .get(room_id)
+            .map(|r| r.viewers.iter().map(|v| v.user_id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Refuses `user_id` in `room_id` until `until_ms` (a kick). Expired refusals are
+    /// forgotten here; past [`MAX_REFUSALS`] the one ending soonest goes first.
+    pub fn refuse(&mut self, room_id: &str, user_id: &str, now_ms: u64, until_ms: u64) {
+        self.refused.retain(|_, until| *until > now_ms);
+        if self.refused.len() >= MAX_REFUSALS
+            && let Some(first) = self
+                .refused
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(k, _)| k.clone())
+        {
+            self.refused.remove(&first);
+        }
+        if until_ms > now_ms {
+            self.refused
+                .insert((room_id.to_string(), user_id.to_string()), until_ms);
+        }
+    }
+
+    fn check_refused(&self, room_id: &str, user_id: &str, now_ms: u64) -> Result<(), CoreError> {
+        match self
+            .refused
+            .get(&(room_id.to_string(), user_id.to_string()))
+        {
+            Some(until) if *until > now_ms => Err(CoreError::UserKicked {
+                user_id: user_id.to_string(),
+                room_id: room_id.to_string(),
+                secs_left: (until - now_ms).div_ceil(1000),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -362,43 +655,27 @@ impl Rooms {
 
     /// Users of a room; a room that does not exist counts zero.
     pub fn user_count(&self, room_id: &str) -> UserCount {
-        let Some(room) = self.rooms.get(room_id) else {
-            return UserCount::default();
-        };
-        let mut publishers: HashMap<&str, bool> = HashMap::new();
-        for s in &room.streams {
-            let publishes = publishers.entry(s.user_id.as_str()).or_insert(false);
-            *publishes |= s.origin != StreamOrigin::Added;
-        }
+        let users = self.users(room_id);
         UserCount {
-            users: publishers.len() as u32,
-            admins: publishers.values().filter(|p| !**p).count() as u32,
+            users: users.len() as u32,
+            admins: users.iter().filter(|u| u.role == 4).count() as u32,
         }
     }
 
-    /// The room's users, by login time (then id); empty when the room does not exist.
+    /// The room's members, by login time (then id); empty when the room does not exist.
     pub fn users(&self, room_id: &str) -> Vec<RoomUser> {
         let Some(room) = self.rooms.get(room_id) else {
             return Vec::new();
         };
-        let mut users: Vec<RoomUser> = Vec::new();
-        for s in &room.streams {
-            let host = s.origin != StreamOrigin::Added;
-            match users.iter_mut().find(|u| u.user_id == s.user_id) {
-                Some(u) => {
-                    u.login_ms = u.login_ms.min(s.create_time_ms);
-                    if host {
-                        u.role = 1;
-                    }
-                }
-                None => users.push(RoomUser {
-                    user_id: s.user_id.clone(),
-                    user_name: s.user_name.clone(),
-                    login_ms: s.create_time_ms,
-                    role: if host { 1 } else { 4 },
-                }),
-            }
-        }
+        let mut ids: Vec<&str> = room
+            .streams
+            .iter()
+            .map(|s| s.user_id.as_str())
+            .chain(room.viewers.iter().map(|v| v.user_id.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut users: Vec<RoomUser> = ids.into_iter().filter_map(|u| room.member(u)).collect();
         users.sort_by(|a, b| (a.login_ms, &a.user_id).cmp(&(b.login_ms, &b.user_id)));
         users
     }

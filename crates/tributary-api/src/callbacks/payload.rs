@@ -21,6 +21,28 @@ pub fn close_type(reason: CloseReason) -> u32 {
     }
 }
 
+/// The vendor's `room_logout` `reason`: 0 normal, 1 heartbeat timeout, 2 network
+/// disconnected, 3 kicked out. A room cleared by CloseRoom kicks everyone out.
+pub fn logout_reason(reason: CloseReason) -> u32 {
+    match reason {
+        CloseReason::Normal | CloseReason::Deleted => 0,
+        CloseReason::Timeout => 1,
+        CloseReason::Disconnected => 2,
+        CloseReason::Kicked | CloseReason::Forbidden | CloseReason::RoomCleared => 3,
+    }
+}
+
+/// The vendor's `room_close` `close_reason`: 0 normal (CloseRoom included), and 1, 2, 3
+/// when the last member timed out, went offline or was kicked out.
+pub fn room_close_reason(reason: CloseReason) -> u32 {
+    match reason {
+        CloseReason::Normal | CloseReason::Deleted | CloseReason::RoomCleared => 0,
+        CloseReason::Timeout => 1,
+        CloseReason::Disconnected => 2,
+        CloseReason::Kicked | CloseReason::Forbidden => 3,
+    }
+}
+
 /// The body of the callback for an event, or `None` for events that have no callback.
 pub fn body_for(
     app: &AppConfig,
@@ -83,9 +105,76 @@ pub fn body_for(
             });
             Some(("stream_close", into_map(obj)))
         }
+        CoreEvent::RoomCreated { room, creator, .. } => {
+            let obj = json!({
+                "event": "room_create",
+                "appid": app_id.to_string(),
+                "room_id": room.room_id,
+                "room_session_id": room.session_id.to_string(),
+                "room_create_time": room.create_time_ms.to_string(),
+                "id_name": creator,
+            });
+            Some(("room_create", into_map(obj)))
+        }
+        CoreEvent::RoomClosed {
+            room,
+            reason,
+            at_ms,
+            quiet: false,
+            ..
+        } => {
+            let obj = json!({
+                "event": "room_close",
+                "appid": app_id.to_string(),
+                "room_id": room.room_id,
+                "room_session_id": room.session_id.to_string(),
+                "close_reason": room_close_reason(*reason).to_string(),
+                "room_close_time": at_ms.to_string(),
+            });
+            Some(("room_close", into_map(obj)))
+        }
+        CoreEvent::UserJoined { room, user, .. } => {
+            let obj = json!({
+                "event": "room_login",
+                "appid": app_id.to_string(),
+                "room_id": room.room_id,
+                "room_name": room.room_id,
+                "room_seq": room.session_id.to_string(),
+                "user_account": user.user_id,
+                "user_nickname": user.user_name,
+                "session_id": user.login_ms.to_string(),
+                "login_time": user.login_ms.to_string(),
+                "user_role": user.role.to_string(),
+            });
+            Some(("room_login", into_map(obj)))
+        }
+        CoreEvent::UserLeft {
+            room,
+            user,
+            reason,
+            at_ms,
+            ..
+        } => {
+            let obj = json!({
+                "event": "room_logout",
+                "appid": app_id.to_string(),
+                "room_id": room.room_id,
+                "room_seq": room.session_id.to_string(),
+                "user_account": user.user_id,
+                "user_nickname": user.user_name,
+                "session_id": user.login_ms.to_string(),
+                "login_time": user.login_ms.to_string(),
+                "logout_time": at_ms.to_string(),
+                "reason": logout_reason(*reason).to_string(),
+                "user_role": user.role.to_string(),
+            });
+            Some(("room_logout", into_map(obj)))
+        }
         CoreEvent::StreamForbidden { .. }
         | CoreEvent::StreamResumed { .. }
-        | CoreEvent::PublisherKicked { .. } => None,
+        | CoreEvent::PublisherKicked { .. }
+        | CoreEvent::RoomClosed { quiet: true, .. }
+        | CoreEvent::ViewersRemoved { .. } => None,
     }
 }
 
@@ -113,15 +202,22 @@ pub fn callbacks_for(
     urls: &PlayUrls,
     now_ms: u64,
 ) -> Vec<WriteOp> {
-    if app.callback_urls.is_empty() {
-        return Vec::new();
-    }
     let Some((name, mut body)) = body_for(app, event, urls) else {
         return Vec::new();
     };
+    // Room callbacks go where the app asked for them (the vendor's console has a URL per
+    // callback family); a stream receiver is not sent a login per player.
+    let targets = if name.starts_with("room_") {
+        &app.room_callback_urls
+    } else {
+        &app.callback_urls
+    };
+    if targets.is_empty() {
+        return Vec::new();
+    }
     sign_payload(app, &mut body, now_ms);
     let text = Value::Object(body).to_string();
-    app.callback_urls
+    targets
         .iter()
         .map(|url| {
             WriteOp::EnqueueCallback(NewCallback {

@@ -1,17 +1,17 @@
 //! Room membership actions: DescribeUsers, DescribeUserList, KickoutUser, CloseRoom.
 //!
-//! A user is in a room while they own a stream there: an RTMP or WHIP publish, or a
-//! stream added by the API (such a user is an admin, role 4; a publisher is a host,
-//! role 1). Players and event feeds do not make a user a member yet. Decisions where the
-//! vendor is silent:
+//! A user is in a room while they own a stream there (an RTMP or WHIP publish: host,
+//! role 1; a stream added by the API: admin, role 4) or view it with a user-bound token
+//! (an RTMP, HTTP-FLV, HLS or WHEP player, or the room's event feed: audience, role 2).
+//! Decisions where the vendor is silent:
 //! - DescribeUserList's `Marker` is `{login_ms}:{user_id}` of the last user returned;
 //!   the next page starts after it. An empty Marker ends the list.
 //! - KickoutUser takes every stream of those users out of the room (`stream_close` type
-//!   3) and cuts their live publishers off; they may publish again at once (the vendor
-//!   does not say for how long a kicked user is refused).
-//! - CloseRoom does the same for every user (`stream_close` type 5, "room cleared");
-//!   mixes reading those streams go on without them. `RoomCloseCallback` is accepted;
-//!   the `room_close` callback itself is not sent yet.
+//!   3), cuts their publishers and players off, and refuses them in that room for the
+//!   app's `kick_refusal_secs` (60 by default), so a client's reconnect does not undo it.
+//! - CloseRoom does the same for every member (`stream_close` type 5, "room cleared",
+//!   `room_logout` reason 3) without a refusal; mixes reading those streams go on
+//!   without them. `room_close` is sent only when `RoomCloseCallback` is true.
 
 use serde_json::{Value, json};
 
@@ -159,6 +159,7 @@ pub(super) fn kickout_user(call: &Call) -> Result<Data, ZegoError> {
             room,
             Some(&kicked),
             CloseReason::Kicked,
+            false,
         )
         .map_err(|e| room_error(e, ROOM_DELETE_STREAM_FAILED))?;
     Ok(Data::Absent)
@@ -167,6 +168,16 @@ pub(super) fn kickout_user(call: &Call) -> Result<Data, ZegoError> {
 pub(super) fn close_room(call: &Call) -> Result<Data, ZegoError> {
     let room = required(call.params, "RoomId", ROOM_BAD_PARAM)?;
     reason_param(call)?;
+    let callback = match call.params.non_empty("RoomCloseCallback") {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => {
+            return Err(ZegoError::new(
+                ROOM_BAD_PARAM,
+                format!("RoomCloseCallback must be true or false, not {v:?}"),
+            ));
+        }
+    };
     if users(call, room)?.is_empty() {
         return Err(ZegoError::new(
             ROOM_CLOSE_NOT_FOUND,
@@ -174,7 +185,13 @@ pub(super) fn close_room(call: &Call) -> Result<Data, ZegoError> {
         ));
     }
     call.control()
-        .clear_users(call.app.config.app_id, room, None, CloseReason::RoomCleared)
+        .clear_users(
+            call.app.config.app_id,
+            room,
+            None,
+            CloseReason::RoomCleared,
+            callback,
+        )
         .map_err(|e| room_error(e, ROOM_DELETE_STREAM_FAILED))?;
     Ok(Data::Absent)
 }
