@@ -20,6 +20,7 @@ use tributary_core::AppId;
 use crate::auth::{Authority, PlayRequest, stream_key};
 use crate::flv;
 use crate::hls::Hls;
+use crate::hls_audience::{HlsAudience, Presence};
 use crate::hub::Hub;
 use crate::metrics::Protocol;
 
@@ -28,6 +29,8 @@ pub struct LiveHttp {
     pub hub: Hub,
     pub hls: Hls,
     pub auth: Arc<dyn Authority>,
+    /// HLS players that are room members (see [`HlsAudience`]).
+    pub audience: Arc<HlsAudience>,
 }
 
 pub fn router(state: LiveHttp) -> Router {
@@ -57,21 +60,50 @@ fn check(
     app: &str,
     stream: &str,
     q: &HashMap<String, String>,
-) -> Result<AppId, Box<Response>> {
+) -> Result<PlayRequest, Box<Response>> {
     let app_id: AppId = app
         .parse()
         .map_err(|_| Box::new(plain(StatusCode::NOT_FOUND, "no such app\n")))?;
+    let field = |k: &str| q.get(k).cloned().unwrap_or_default();
     let req = PlayRequest {
         app_id,
         stream_id: stream.to_string(),
+        room_id: field("room"),
+        user_id: field("user"),
         token: q.get("token").cloned(),
         peer: None,
     };
-    s.auth.check_play(&req).map_err(|r| {
-        s.hub.metrics().refused(r.reason);
-        Box::new(plain(StatusCode::FORBIDDEN, format!("{}\n", r.message)))
-    })?;
-    Ok(app_id)
+    s.auth
+        .check_play(&req)
+        .map_err(|r| refused(s, r.reason, &r.message))?;
+    Ok(req)
+}
+
+fn refused(s: &LiveHttp, reason: &'static str, message: &str) -> Box<Response> {
+    s.hub.metrics().refused(reason);
+    Box::new(plain(StatusCode::FORBIDDEN, format!("{message}\n")))
+}
+
+/// Makes an HLS player that names a room and user a member at its first playlist fetch
+/// and renews it at every later one.
+async fn attend_hls(s: &LiveHttp, req: &PlayRequest) -> Result<(), Box<Response>> {
+    if !req.names_a_member() {
+        return Ok(());
+    }
+    let now = tokio::time::Instant::now();
+    let (app, stream, room, user) = (req.app_id, &req.stream_id, &req.room_id, &req.user_id);
+    match s.audience.touch(app, stream, room, user, now) {
+        Presence::Renewed => Ok(()),
+        Presence::Removed => Err(refused(s, "removed", "removed from the room by the server")),
+        Presence::New => match crate::auth::join(&s.auth, req).await {
+            Ok(Some(a)) => {
+                s.audience.admit(app, stream, room, user, a, now);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(r) => Err(refused(s, r.reason, &r.message)),
+        },
+    }
 }
 
 async fn flv_stream(
@@ -82,9 +114,14 @@ async fn flv_stream(
     let Some(stream) = file.strip_suffix(".flv") else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
-    let app_id = match check(&s, &app, stream, &q) {
-        Ok(a) => a,
+    let req = match check(&s, &app, stream, &q) {
+        Ok(r) => r,
         Err(r) => return *r,
+    };
+    let app_id = req.app_id;
+    let attendance = match crate::auth::join(&s.auth, &req).await {
+        Ok(a) => a,
+        Err(r) => return *refused(&s, r.reason, &r.message),
     };
     let sub = match s.hub.subscribe(&stream_key(app_id, stream), Protocol::Flv) {
         Ok(sub) => sub,
@@ -97,20 +134,31 @@ async fn flv_stream(
     let header = flv::header(has_audio, has_video);
     sent.inc_by(header.len() as u64);
     let first = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(header) });
-    let tags = futures_util::stream::unfold((sub, Vec::new()), move |(sub, mut batch)| {
-        let sent = sent.clone();
-        async move {
-            let p = sub.recv().await?;
-            batch.push(p);
-            sub.drain_ready(&mut batch, 64);
-            let mut out = BytesMut::new();
-            for p in batch.drain(..) {
-                flv::write_tag(&mut out, &p);
+    // The attendance lives in the stream's state: the player leaves its room when the
+    // response ends, and a removal by the API ends the response.
+    let tags = futures_util::stream::unfold(
+        (sub, Vec::new(), attendance),
+        move |(sub, mut batch, attendance)| {
+            let sent = sent.clone();
+            async move {
+                let p = tokio::select! {
+                    p = sub.recv() => p?,
+                    _ = crate::auth::removed(&attendance) => return None,
+                };
+                batch.push(p);
+                sub.drain_ready(&mut batch, 64);
+                let mut out = BytesMut::new();
+                for p in batch.drain(..) {
+                    flv::write_tag(&mut out, &p);
+                }
+                sent.inc_by(out.len() as u64);
+                Some((
+                    Ok::<Bytes, Infallible>(out.freeze()),
+                    (sub, batch, attendance),
+                ))
             }
-            sent.inc_by(out.len() as u64);
-            Some((Ok::<Bytes, Infallible>(out.freeze()), (sub, batch)))
-        }
-    });
+        },
+    );
     let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
         first, tags,
     )));
@@ -129,23 +177,32 @@ async fn hls_file(
     Path((app, stream, file)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let app_id = match check(&s, &app, &stream, &q) {
-        Ok(a) => a,
+    let req = match check(&s, &app, &stream, &q) {
+        Ok(r) => r,
         Err(r) => return *r,
     };
-    let key = s.hub.resolve(&stream_key(app_id, &stream));
+    let key = s.hub.resolve(&stream_key(req.app_id, &stream));
     let sent = s.hub.metrics().sent(Protocol::Hls);
     if file == "playlist.m3u8" || file == "index.m3u8" {
-        let query = q
-            .get("token")
-            .map(|t| {
-                let enc: String = form_urlencoded::byte_serialize(t.as_bytes()).collect();
-                format!("?token={enc}")
-            })
-            .unwrap_or_default();
+        // Segment fetches carry what the token is bound to, so they pass the same check.
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for k in ["token", "room", "user"] {
+                if let Some(v) = q.get(k) {
+                    query.append_pair(k, v);
+                }
+            }
+            match query.finish() {
+                q if q.is_empty() => q,
+                q => format!("?{q}"),
+            }
+        };
         let Some(text) = s.hls.playlist(&key, &query) else {
             return plain(StatusCode::NOT_FOUND, "stream is not live\n");
         };
+        if let Err(r) = attend_hls(&s, &req).await {
+            return *r;
+        }
         sent.inc_by(text.len() as u64);
         let mut r = text.into_response();
         r.headers_mut().insert(

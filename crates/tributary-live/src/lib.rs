@@ -9,6 +9,7 @@ pub mod dial;
 pub mod flv;
 pub mod handshake;
 pub mod hls;
+pub mod hls_audience;
 pub mod http;
 pub mod hub;
 pub mod id3;

@@ -422,12 +422,18 @@ impl RtmpServer {
         let req = PlayRequest {
             app_id,
             stream_id: stream_id.clone(),
+            room_id: param(&params, "room").unwrap_or_default(),
+            user_id: param(&params, "user").unwrap_or_default(),
             token: param(&params, "token"),
             peer: Some(peer),
         };
         if let Err(r) = self.auth.check_play(&req) {
             return self.refuse(&mut sock, &mut session, &r, &key).await;
         }
+        let mut attendance = match crate::auth::join(&self.auth, &req).await {
+            Ok(a) => a,
+            Err(r) => return self.refuse(&mut sock, &mut session, &r, &key).await,
+        };
         let sub = match self.hub.subscribe(&key, Protocol::Rtmp) {
             Ok(s) => s,
             Err(e) => {
@@ -467,9 +473,18 @@ impl RtmpServer {
                     }
                     session.feed(&mut buf, &mut events)?;
                     if events.drain(..).any(|e| e == SessionEvent::StopPlay) {
+                        if let Some(a) = &mut attendance {
+                            a.set_reason(CloseReason::Normal);
+                        }
                         break;
                     }
                     flush(&mut sock, &mut session, w).await?;
+                }
+                _ = crate::auth::removed(&attendance) => {
+                    info!(stream = %key, %peer, "player removed from its room by the API");
+                    session.end_play(&stream_id);
+                    let _ = flush(&mut sock, &mut session, Duration::from_secs(2)).await;
+                    break;
                 }
             }
         }

@@ -24,7 +24,9 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use tributary_core::CloseReason;
-use tributary_live::auth::{Authority, PlayRequest, PublishRequest, Refusal, stream_key};
+use tributary_live::auth::{
+    Attendance, Authority, PlayRequest, PublishRequest, Refusal, stream_key,
+};
 use tributary_live::hub::{Hub, Publisher, Subscription};
 use tributary_live::metrics::Protocol as Player;
 use tributary_live::slots::{KeyedSlots, Slot};
@@ -124,6 +126,9 @@ enum Role {
     /// behind loses whole GOPs there, never the publisher's pace).
     Play {
         sub: Subscription,
+        /// Its place in a room when it named one (user-bound token); the API's removal
+        /// of the user ends the session.
+        attendance: Option<Attendance>,
         egress: Egress,
         video: Option<Mid>,
         audio: Option<Mid>,
@@ -310,8 +315,24 @@ impl RtcServer {
         Ok((rtc, answer.to_sdp_string()))
     }
 
-    /// A WHEP viewer of a live stream: checks, answers the offer, subscribes.
-    pub fn play(&self, req: PlayRequest, offer: &str) -> Result<Accepted, WhipError> {
+    /// The authority that checks publishers and players.
+    pub fn authority(&self) -> &Arc<dyn Authority> {
+        &self.auth
+    }
+
+    /// Whether `app/stream` is live to be played.
+    pub fn is_live(&self, key: &str) -> bool {
+        self.hub.stream(key).is_some()
+    }
+
+    /// A WHEP viewer of a live stream: checks, answers the offer, subscribes. A viewer
+    /// that is a room member brings its `attendance`, held until the session ends.
+    pub fn play(
+        &self,
+        req: PlayRequest,
+        offer: &str,
+        attendance: Option<Attendance>,
+    ) -> Result<Accepted, WhipError> {
         self.auth.check_play(&req).map_err(WhipError::Refused)?;
         if self.viewers().len() + self.live().len() >= self.config.max_sessions {
             return Err(WhipError::Full);
@@ -340,6 +361,7 @@ impl RtcServer {
             started: Instant::now(),
             role: Role::Play {
                 sub,
+                attendance,
                 egress: Egress::new(),
                 video: None,
                 audio: None,
@@ -520,6 +542,15 @@ impl RtcServer {
         if let Some(r) = s.ending.get() {
             return Err(r);
         }
+        if let Role::Play {
+            attendance: Some(a),
+            ..
+        } = &s.role
+            && a.ended().is_cancelled()
+        {
+            info!(session = tag(&s.id), stream = %s.key, "WHEP viewer removed from its room by the API");
+            return Err(CloseReason::Kicked);
+        }
         let deadline = match &s.role {
             Role::Publish { last_media, .. } => match last_media {
                 Some(t) => *t + self.config.idle_timeout,
@@ -589,8 +620,15 @@ impl RtcServer {
                 let auth = self.auth.clone();
                 rt.spawn_blocking(move || auth.unregister_publish(&req, reason));
             }
-            Role::Play { sub, .. } => {
+            Role::Play {
+                sub, attendance, ..
+            } => {
                 drop(sub);
+                if let Some(mut a) = attendance {
+                    // Leaving writes callbacks: not on this thread.
+                    a.set_reason(reason);
+                    rt.spawn_blocking(move || drop(a));
+                }
                 self.viewers().remove(&id);
                 info!(stream = %key, session = tag(&id), ?reason, "WHEP viewer ended");
             }

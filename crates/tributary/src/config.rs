@@ -407,7 +407,7 @@ impl Config {
             check_url(url)?;
         }
         for app in &apps {
-            for url in &app.callback_urls {
+            for url in app.callback_urls.iter().chain(&app.room_callback_urls) {
                 check_url(url)?;
             }
         }

@@ -7,21 +7,25 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use tributary_api::ControlPlane;
 use tributary_api::clock::now_ms;
+use tributary_api::{ControlError, ControlPlane};
 use tributary_core::ids::{self, IdKind};
 use tributary_core::registry::{NewStream, StreamOrigin};
 use tributary_core::token::{self, Claims, Purpose, TokenError};
-use tributary_core::{AppId, CloseReason};
-use tributary_live::auth::{Authority, PlayRequest, PublishRequest, Refusal};
+use tributary_core::{AppId, CloseReason, CoreError};
+use tributary_live::auth::{Attendance, Authority, PlayRequest, PublishRequest, Refusal};
+
+use crate::viewers::Viewers;
 
 pub struct LiveAuth {
     pub control: Arc<ControlPlane>,
+    pub viewers: Arc<Viewers>,
     pub open_publish: bool,
     pub play_token: bool,
 }
 
 const REJECTED: &str = "NetStream.Publish.Rejected";
+const PLAY_FAILED: &str = "NetStream.Play.Failed";
 
 fn token_refusal(status: &'static str, e: TokenError) -> Refusal {
     let reason = match e {
@@ -107,7 +111,12 @@ impl Authority for LiveAuth {
                 },
             )
             .map(|_| ())
-            .map_err(|e| Refusal::new("NetStream.Publish.BadName", "room_rules", e.to_string()))
+            .map_err(|e| match e {
+                ControlError::Rule(CoreError::UserKicked { .. }) => {
+                    Refusal::new(REJECTED, "kicked", e.to_string())
+                }
+                e => Refusal::new("NetStream.Publish.BadName", "room_rules", e.to_string()),
+            })
     }
 
     fn unregister_publish(&self, req: &PublishRequest, reason: CloseReason) {
@@ -121,20 +130,44 @@ impl Authority for LiveAuth {
         }
     }
 
+    /// A player that names a room and user must hold a play token bound to them (even
+    /// with `--play-token` off): membership is not taken on the player's word.
     fn check_play(&self, req: &PlayRequest) -> Result<(), Refusal> {
-        const FAILED: &str = "NetStream.Play.Failed";
-        let secret = self.secret(req.app_id, FAILED)?;
-        if self.play_token {
+        let secret = self.secret(req.app_id, PLAY_FAILED)?;
+        if self.play_token || req.names_a_member() {
+            if req.names_a_member() && (req.room_id.is_empty() || req.user_id.is_empty()) {
+                return Err(Refusal::new(
+                    PLAY_FAILED,
+                    "bad_member",
+                    "a player that names a room must name its user too, and the other way round",
+                ));
+            }
             let claims = Claims {
                 purpose: Purpose::Play,
                 app_id: req.app_id,
                 stream_id: &req.stream_id,
-                room_id: "",
-                user_id: "",
+                room_id: &req.room_id,
+                user_id: &req.user_id,
             };
             token::verify(&secret, &claims, req.token.as_deref(), now_ms() / 1000)
-                .map_err(|e| token_refusal(FAILED, e))?;
+                .map_err(|e| token_refusal(PLAY_FAILED, e))?;
         }
         Ok(())
+    }
+
+    fn join_play(&self, req: &PlayRequest) -> Result<Option<Attendance>, Refusal> {
+        if !req.names_a_member() {
+            return Ok(None);
+        }
+        self.viewers
+            .join(req.app_id, &req.room_id, &req.user_id)
+            .map(Some)
+            .map_err(|e| {
+                let reason = match &e {
+                    ControlError::Rule(CoreError::UserKicked { .. }) => "kicked",
+                    _ => "room_rules",
+                };
+                Refusal::new(PLAY_FAILED, reason, e.to_string())
+            })
     }
 }

@@ -14,6 +14,7 @@ mod serve;
 mod sign;
 mod store;
 mod url;
+mod viewers;
 mod whep;
 mod whip;
 

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -20,6 +21,7 @@ use tributary_core::url_policy::{Purpose, redact};
 use tributary_core::{AppConfig, CoreEvent};
 use tributary_live::auth::stream_key;
 use tributary_live::hls::{Hls, HlsConfig};
+use tributary_live::hls_audience::HlsAudience;
 use tributary_live::http::LiveHttp;
 use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
@@ -31,6 +33,7 @@ use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
+use crate::viewers::Viewers;
 use crate::{admin, apps};
 use crate::{events, http_server, memory, metrics_route, mix_engine};
 use crate::{whep, whip};
@@ -152,8 +155,10 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             http_server::serve(l, router, limits, std::future::pending()).await;
         });
     }
+    let viewers = Viewers::new(control.clone());
     let auth = Arc::new(LiveAuth {
         control: control.clone(),
+        viewers: viewers.clone(),
         open_publish: cfg.open_publish,
         play_token: cfg.play_token,
     });
@@ -175,6 +180,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         ..HlsConfig::default()
     });
     tokio::spawn(hls.clone().run(hub.clone()));
+    // An HLS member that fetched no playlist for a whole window has gone (heartbeat).
+    let audience = Arc::new(HlsAudience::new(
+        (cfg.hls_segment * cfg.hls_window as u32).max(Duration::from_secs(6)),
+    ));
+    tokio::spawn(audience.clone().run());
     let rtmp_task = tokio::spawn(rtmp.clone().serve(rtmp_listener, live_stop.clone()));
     let rtc = RtcServer::start(
         RtcConfig {
@@ -205,7 +215,12 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         },
     )
     .map_err(|e| format!("binding the WebRTC UDP address {}: {e}", cfg.rtc_udp))?;
-    tokio::spawn(moderation(control.clone(), rtmp.clone(), rtc.clone()));
+    tokio::spawn(moderation(
+        control.clone(),
+        rtmp.clone(),
+        rtc.clone(),
+        viewers.clone(),
+    ));
     let mut relays = Vec::new();
     for r in &cfg.relays {
         let target = Target::parse(&r.url)?;
@@ -231,13 +246,18 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
         .merge(mix_engine::router(engine.clone()))
-        .merge(events::router(control.clone(), cfg.sse_per_app))
+        .merge(events::router(
+            control.clone(),
+            viewers.clone(),
+            cfg.sse_per_app,
+        ))
         .merge(whip::router(rtc.clone()))
         .merge(whep::router(rtc.clone()))
         .merge(tributary_live::http::router(LiveHttp {
             hub: hub.clone(),
             hls,
             auth,
+            audience,
         }))
         .layer(axum::middleware::from_fn_with_state(
             admin::AdminAuth::new(&admin_token),
@@ -401,10 +421,23 @@ async fn shutdown_signal() {
 /// Makes forbids bite: a `StreamForbidden` cuts off the live publisher of that id. If
 /// events were missed (the listener lagged), every live publisher is checked against the
 /// ban list instead, so no forbid is lost.
-async fn moderation(control: Arc<ControlPlane>, rtmp: Arc<RtmpServer>, rtc: Arc<RtcServer>) {
+async fn moderation(
+    control: Arc<ControlPlane>,
+    rtmp: Arc<RtmpServer>,
+    rtc: Arc<RtcServer>,
+    viewers: Arc<Viewers>,
+) {
     let mut events = control.subscribe();
     loop {
         match events.recv().await {
+            Ok(CoreEvent::ViewersRemoved {
+                app_id,
+                room_id,
+                users,
+            }) => {
+                let n = viewers.end(app_id, &room_id, users.as_deref());
+                info!(app_id, room_id = %room_id, sessions = n, "removed members' players and feeds ended");
+            }
             Ok(CoreEvent::PublisherKicked { app_id, stream_id }) => {
                 let key = stream_key(app_id, &stream_id);
                 if rtmp.kick(&key) | rtc.kick(&key) {

@@ -37,24 +37,26 @@ pub fn urls(cfg: &Config, app: &AppConfig, req: &UrlRequest<'_>) -> Vec<String> 
         .clone()
         .unwrap_or_else(|| format!("http://{}", cfg.http));
     let (app_id, stream) = (app.app_id, enc(req.stream));
+    // What the token is bound to travels beside it: the server checks the token against
+    // exactly these, and a player or feed that names its room and user is a member.
+    let mut q = String::new();
+    if !req.user.is_empty() {
+        q.push_str(&format!("user={}&", enc(req.user)));
+    }
+    if !req.room.is_empty() && req.purpose != Purpose::RoomEvents {
+        q.push_str(&format!("room={}&", enc(req.room)));
+    }
+    q.push_str(&format!("token={t}"));
     match req.purpose {
-        Purpose::Publish => {
-            let mut q = format!("token={t}");
-            if !req.room.is_empty() {
-                q = format!("room={}&{q}", enc(req.room));
-            }
-            if !req.user.is_empty() {
-                q = format!("user={}&{q}", enc(req.user));
-            }
-            vec![format!("{rtmp}/{app_id}/{stream}?{q}")]
-        }
+        Purpose::Publish => vec![format!("{rtmp}/{app_id}/{stream}?{q}")],
         Purpose::Play => vec![
-            format!("{rtmp}/{app_id}/{stream}?token={t}"),
-            format!("{http}/{app_id}/{stream}.flv?token={t}"),
-            format!("{http}/{app_id}/{stream}/playlist.m3u8?token={t}"),
+            format!("{rtmp}/{app_id}/{stream}?{q}"),
+            format!("{http}/{app_id}/{stream}.flv?{q}"),
+            format!("{http}/{app_id}/{stream}/playlist.m3u8?{q}"),
+            format!("{http}/whep/{app_id}/{stream}?{q}"),
         ],
         Purpose::RoomEvents => vec![format!(
-            "{http}/rooms/{}/events?app_id={app_id}&token={t}",
+            "{http}/rooms/{}/events?app_id={app_id}&{q}",
             enc(req.room)
         )],
     }

@@ -454,6 +454,67 @@ fn kickout_ends_webrtc_publishers_and_their_viewers() {
 }
 
 #[test]
+fn a_whep_viewer_with_a_user_bound_token_is_a_member_and_kicked_alone() {
+    let s = Server::start(None);
+    let _cam = publish_color(&publish_url(&s, "r2", "room1", "cam"), "red", 440, 60);
+    wait_live(&s, "r2", LIVE);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whep_play.py");
+    let url = format!("{}/whep/{APP}/r2?room=room1&user=watcher", s.base);
+    let t = mint("play", SECRET, "r2", "room1", "watcher", now_secs() + 600);
+    // A token bound to someone else is refused.
+    let wrong = mint("play", SECRET, "r2", "room1", "other", now_secs() + 600);
+    let out = Command::new(python())
+        .args([script, &url, &wrong, "1"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("status 401"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (_viewer, view) = spawn_lines(Command::new(python()).args([script, &url, &t, "30"]));
+    expect_line(&view, "status 201");
+    let c = s.app();
+    let v = c.get(
+        "DescribeUsers",
+        &[("RoomId", "room1"), ("UserId[]", "watcher")],
+    );
+    assert_eq!(v["Data"]["UserStatusList"][0]["Status"], 1, "{v}");
+    assert_eq!(v["Data"]["UserStatusList"][0]["UserRole"], 2, "{v}");
+    let whep = || metric(&s, "tributary_live_players", "protocol=\"whep\"");
+    let deadline = Instant::now() + LIVE;
+    while whep() < 1.0 {
+        assert!(Instant::now() < deadline, "the viewer never counted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t0 = Instant::now();
+    expect_code(
+        &c.get(
+            "KickoutUser",
+            &[("RoomId", "room1"), ("UserId[]", "watcher")],
+        ),
+        0,
+    );
+    while whep() > 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the kicked viewer still plays"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "kicked WHEP viewer ended in {} ms",
+        t0.elapsed().as_millis()
+    );
+    assert!(is_live(&s, "r2"), "the stream it watched goes on");
+    let v = c.get(
+        "DescribeUsers",
+        &[("RoomId", "room1"), ("UserId[]", "watcher")],
+    );
+    assert_eq!(v["Data"]["UserStatusList"][0]["Status"], 0, "{v}");
+}
+
+#[test]
 fn viewers_that_never_connect_are_dropped_and_an_address_is_capped() {
     let s = Server::start_with_sections(
         "[live]\nfirst_packet_timeout_ms = 1500\nrtc_sessions_per_ip = 3",
