@@ -354,6 +354,9 @@ pub enum VideoCodec {
     /// low bitrate" tuning (a slower preset and stronger adaptive quantisation, same
     /// bitrate).
     H265 { low_bitrate_hd: bool },
+    /// VP8 (libvpx, real-time), carried in FLV per Enhanced RTMP (`vp08`); WebRTC viewers
+    /// play it as it is, RTMP, HTTP-FLV and HLS players read its H.264 twin.
+    Vp8,
 }
 
 impl VideoCodec {
@@ -362,6 +365,10 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => 100,
             VideoCodec::H265 { .. } => 300,
+            // libvpx at its fastest real-time speed costs about what x264 veryfast does
+            // here; the twin that players of such an output may start is counted by
+            // nothing (it runs only while someone reads it).
+            VideoCodec::Vp8 => 150,
         }
     }
 }

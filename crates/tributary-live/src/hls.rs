@@ -375,6 +375,9 @@ type Entry = Arc<Mutex<Segmenter>>;
 pub struct Hls {
     streams: Arc<Mutex<HashMap<String, Entry>>>,
     config: HlsConfig,
+    /// When each live stream's playlist was last asked for: what HLS's demand looks like
+    /// to a producer that works only on demand (a VP8 stream's H.264 twin).
+    asked: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -386,6 +389,7 @@ impl Hls {
         Hls {
             streams: Arc::new(Mutex::new(HashMap::new())),
             config,
+            asked: Arc::default(),
         }
     }
 
@@ -423,6 +427,7 @@ impl Hls {
         )));
         lock(&self.streams).insert(key.clone(), entry.clone());
         let streams = self.streams.clone();
+        let asked = self.asked.clone();
         let linger = self.config.linger;
         tokio::spawn(async move {
             while let Some(p) = sub.recv().await {
@@ -435,14 +440,27 @@ impl Hls {
             let mut map = lock(&streams);
             if map.get(&key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
                 map.remove(&key);
+                lock(&asked).remove(&key);
             }
         });
     }
 
     pub fn playlist(&self, key: &str, query: &str) -> Option<String> {
         let e = lock(&self.streams).get(key).cloned()?;
+        {
+            // Bounded by the live streams: an entry goes with its stream's segmenter.
+            let mut asked = lock(&self.asked);
+            asked.insert(key.to_string(), std::time::Instant::now());
+        }
         let seg = lock(&e);
         Some(seg.playlist(query))
+    }
+
+    /// Whether a player asked for `key`'s playlist within `within`.
+    pub fn asked_within(&self, key: &str, within: std::time::Duration) -> bool {
+        lock(&self.asked)
+            .get(key)
+            .is_some_and(|t| t.elapsed() < within)
     }
 
     pub fn segment(&self, key: &str, seq: u64) -> Option<Bytes> {

@@ -34,6 +34,7 @@ pub enum VideoCodec {
     H264,
     H265,
     Av1,
+    Vp8,
     Vp9,
     Other,
 }
@@ -103,6 +104,7 @@ impl Packet {
                 b"avc1" => VideoCodec::H264,
                 b"hvc1" => VideoCodec::H265,
                 b"av01" => VideoCodec::Av1,
+                b"vp08" => VideoCodec::Vp8,
                 b"vp09" => VideoCodec::Vp9,
                 _ => VideoCodec::Other,
             }
@@ -139,6 +141,14 @@ impl Packet {
             _ => 0,
         }
     }
+}
+
+/// The `VPCodecConfigurationRecord` of a VP8 stream's Enhanced RTMP sequence start (ISO/IEC
+/// 14496-15 VP codec mapping): version 1, profile 0, level 0 (unknown), 8 bits, 4:2:0,
+/// limited range, BT.709, no initialization data. VP8 carries everything else in its
+/// frames.
+pub fn vp8_config_record() -> Vec<u8> {
+    vec![1, 0, 0, 0, 0, 0, 0x82, 1, 1, 1, 0, 0]
 }
 
 fn video_flags(data: &[u8]) -> (bool, bool) {
@@ -190,6 +200,9 @@ mod tests {
             p(Kind::Audio, &[0x2F, 0xFF]).audio_codec(),
             Some(AudioCodec::Mp3)
         );
+        let vp8_key = p(Kind::Video, &[0x91, b'v', b'p', b'0', b'8', 0x10]);
+        assert!(vp8_key.is_key() && !vp8_key.is_config());
+        assert_eq!(vp8_key.video_codec(), Some(VideoCodec::Vp8));
         let hevc_ex = p(Kind::Video, &[0x90, b'h', b'v', b'c', b'1']);
         assert!(!hevc_ex.is_key() && hevc_ex.is_config());
         assert_eq!(hevc_ex.video_codec(), Some(VideoCodec::H265));

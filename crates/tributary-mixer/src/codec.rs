@@ -136,6 +136,11 @@ impl VideoDecoder {
         Self::open(ff::codec::Id::H264, avcc, "H.264 decoder")
     }
 
+    /// A VP8 decoder (FFmpeg's own; VP8 frames carry their configuration).
+    pub fn vp8() -> Result<Self, CodecError> {
+        Self::open(ff::codec::Id::VP8, &[], "VP8 decoder")
+    }
+
     /// An H.265 decoder for the stream whose `HEVCDecoderConfigurationRecord` is `hvcc`
     /// (frames are then length-prefixed, as Enhanced RTMP carries them).
     pub fn h265(hvcc: &[u8]) -> Result<Self, CodecError> {
@@ -417,6 +422,7 @@ impl VideoEncoder {
         let name = match codec {
             VideoCodec::H264 => "libx264",
             VideoCodec::H265 { .. } => "libx265",
+            VideoCodec::Vp8 => "libvpx",
         };
         let found = ff::encoder::find_by_name(name).ok_or(CodecError::Missing(name))?;
         let mut ctx = ff::codec::context::Context::new_with_codec(found);
@@ -439,8 +445,15 @@ impl VideoEncoder {
             (*enc.as_mut_ptr()).rc_buffer_size = bitrate_bps as i32;
         }
         let mut opts = ff::Dictionary::new();
-        opts.set("preset", preset);
-        opts.set("tune", "zerolatency");
+        if codec == VideoCodec::Vp8 {
+            // Real-time: the fastest speed, no look-ahead (a frame out per frame in).
+            opts.set("deadline", "realtime");
+            opts.set("cpu-used", "8");
+            opts.set("lag-in-frames", "0");
+        } else {
+            opts.set("preset", preset);
+            opts.set("tune", "zerolatency");
+        }
         if let VideoCodec::H265 { low_bitrate_hd } = codec {
             // x265 logs to stderr on its own; only errors. LowBitrateHD: adaptive
             // quantisation mode 3 (auto-variance, biased to dark scenes), which moves bits
@@ -457,6 +470,7 @@ impl VideoEncoder {
                 .ok_or(CodecError::Missing("H.264 parameter sets from libx264"))?,
             VideoCodec::H265 { .. } => crate::hevc::hvcc_config(&headers)
                 .ok_or(CodecError::Missing("H.265 parameter sets from libx265"))?,
+            VideoCodec::Vp8 => tributary_live::media::vp8_config_record(),
         };
         Ok(VideoEncoder {
             enc,
@@ -526,6 +540,7 @@ impl VideoEncoder {
                 let data = match self.codec {
                     VideoCodec::H264 => crate::annexb::to_avcc(d),
                     VideoCodec::H265 { .. } => crate::hevc::to_length_prefixed(d),
+                    VideoCodec::Vp8 => d.to_vec(),
                 };
                 out.push(Encoded {
                     data,

@@ -54,6 +54,8 @@ pub(crate) enum AudioCodec {
 pub(crate) enum VideoCodecIn {
     H264,
     H265,
+    /// From a WHIP publisher or a VP8 mix output (Enhanced RTMP `vp08`).
+    Vp8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -442,6 +444,7 @@ pub(crate) fn from_flv(p: &Packet) -> Option<InputMsg> {
             let codec = match d.get(1..5)? {
                 b"hvc1" => VideoCodecIn::H265,
                 b"avc1" => VideoCodecIn::H264,
+                b"vp08" => VideoCodecIn::Vp8,
                 _ => return None,
             };
             // Frame type 5 is a command frame, not media.
@@ -450,6 +453,12 @@ pub(crate) fn from_flv(p: &Packet) -> Option<InputMsg> {
             }
             match d[0] & 0x0f {
                 0 => Some(InputMsg::VideoConfig(codec, d.slice(5..))),
+                // VP8's coded frames have no composition time (no reordering).
+                1 if codec == VideoCodecIn::Vp8 => Some(InputMsg::Video {
+                    dts: ts,
+                    pts: ts,
+                    data: d.slice(5..),
+                }),
                 1 => {
                     let c = d.get(5..8)?;
                     let cts = (((c[0] as i32) << 16 | (c[1] as i32) << 8 | c[2] as i32) << 8) >> 8;
@@ -618,10 +627,13 @@ impl Decoder {
                 // lengthSizeMinusOne: byte 4 of an avcC, byte 21 of an hvcC.
                 let at = if codec == VideoCodecIn::H265 { 21 } else { 4 };
                 let size = config.get(at).map_or(4, |b| (b & 3) as usize + 1);
+                // Size 0: VP8 frames are not NAL units and carry no SEI.
+                let size = if codec == VideoCodecIn::Vp8 { 0 } else { size };
                 self.nal_format = (size, codec == VideoCodecIn::H265);
                 let opened = match codec {
                     VideoCodecIn::H264 => VideoDecoder::h264(&config),
                     VideoCodecIn::H265 => VideoDecoder::h265(&config),
+                    VideoCodecIn::Vp8 => VideoDecoder::vp8(),
                 };
                 match opened {
                     Ok(d) => self.video = Some(d),
@@ -641,7 +653,10 @@ impl Decoder {
             }
             InputMsg::Video { dts, pts, data } => {
                 let render = self.lock().render;
-                let passed = passed_sei::read(&data, self.nal_format.0, self.nal_format.1);
+                let passed = match self.nal_format {
+                    (0, _) => Vec::new(),
+                    (size, hevc) => passed_sei::read(&data, size, hevc),
+                };
                 if !passed.is_empty() {
                     self.keep_sei(pts, passed);
                 }

@@ -531,6 +531,7 @@ impl Worker {
                     Amf0::Number(match v.codec {
                         VideoCodec::H264 => 7.0,
                         VideoCodec::H265 { .. } => u32::from_be_bytes(*HVC1) as f64,
+                        VideoCodec::Vp8 => u32::from_be_bytes(*VP08) as f64,
                     }),
                 ),
                 (
@@ -584,7 +585,9 @@ impl Worker {
         }
         let nal = |payload_type: u8, payload: &[u8]| match codec {
             VideoCodec::H264 => crate::sei::h264_nal_of(payload_type, payload),
-            VideoCodec::H265 { .. } => crate::hevc::sei_nal_of(payload_type, payload),
+            VideoCodec::H265 { .. } | VideoCodec::Vp8 => {
+                crate::hevc::sei_nal_of(payload_type, payload)
+            }
         };
         // Each unit goes first: prepend the last one first, ours last (it leads).
         let mut out = avcc.to_vec();
@@ -658,7 +661,7 @@ impl Worker {
                 Ok(packets) => {
                     let mut first = true;
                     for p in packets {
-                        let data = match tick.sei.as_deref() {
+                        let data = match tick.sei.as_deref().filter(|_| codec != VideoCodec::Vp8) {
                             Some(sei) => {
                                 let with = self.with_sei(codec, &p.data, p.key, first, sei);
                                 first = false;
@@ -687,9 +690,13 @@ impl Worker {
                 }
             }
         }
-        if e.video.is_none()
-            && let Some(sei) = tick.sei.as_deref()
-        {
+        // VP8 has no SEI: its stream data goes as timed script data, as audio-only
+        // outputs' does.
+        let frames_carry_data = e
+            .video
+            .as_ref()
+            .is_some_and(|v| v.codec() != VideoCodec::Vp8);
+        if !frames_carry_data && let Some(sei) = tick.sei.as_deref() {
             self.send_data(sei, tick.pts_ms, publisher);
         }
         if let Some(ae) = e.audio.as_mut() {
@@ -718,12 +725,13 @@ impl Worker {
 
 /// Enhanced RTMP FourCCs.
 const HVC1: &[u8; 4] = b"hvc1";
+const VP08: &[u8; 4] = b"vp08";
 const OPUS: &[u8; 4] = b"Opus";
 
 /// An FLV video tag body; `kind` 0 is the sequence header, 1 a frame. H.264 is legacy FLV
 /// (AVC, codec id 7); H.265 is Enhanced RTMP (`[1 ex][3 frame type][4 packet type]`,
 /// FourCC `hvc1`, then the composition time for coded frames).
-fn video_packet(
+pub(crate) fn video_packet(
     codec: VideoCodec,
     ts: u32,
     cts: i32,
@@ -742,8 +750,13 @@ fn video_packet(
             b.put_u8(0x80 | (frame_type << 4) | kind);
             b.put_slice(HVC1);
         }
+        VideoCodec::Vp8 => {
+            b.put_u8(0x80 | (frame_type << 4) | kind);
+            b.put_slice(VP08);
+        }
     }
-    if kind == 1 || codec == VideoCodec::H264 {
+    // A composition time for AVC (legacy) and HEVC coded frames; none for VP8.
+    if (kind == 1 && codec != VideoCodec::Vp8) || codec == VideoCodec::H264 {
         let c = cts.to_be_bytes();
         b.put_slice(&c[1..]);
     }

@@ -5,6 +5,7 @@
 //!   Annex B, with the SPS/PPS of the last sequence header before every key frame (a
 //!   viewer that joins or loses packets can start at any key frame). Nothing is sent
 //!   before the first key frame.
+//! - VP8 (Enhanced RTMP `vp08`) goes out frame by frame as it is, from a key frame on.
 //! - Opus (Enhanced RTMP) goes out as it is. Other audio (AAC, MP3) is not sent from
 //!   here: WebRTC players decode Opus only, so viewers of such a stream read its Opus
 //!   bridge instead (the mixer's `bridge`, through the server's `SourceFor`).
@@ -17,6 +18,8 @@ use tributary_live::ts::AvcConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub video: bool,
+    /// VP8 rather than H.264 (video only).
+    pub vp8: bool,
     pub rtp_time: u64,
     pub data: Vec<u8>,
 }
@@ -40,6 +43,23 @@ impl Egress {
 
     pub fn frame(&mut self, p: &Packet) -> Option<Frame> {
         match p.kind {
+            Kind::Video if p.video_codec() == Some(VideoCodec::Vp8) => {
+                // [1|type|kind]["vp08"] + the frame; kind 1 = a coded frame.
+                if p.is_config() || p.data[0] & 0x0f != 1 {
+                    return None;
+                }
+                let key = p.is_key();
+                if !self.started && !key {
+                    return None;
+                }
+                self.started = true;
+                Some(Frame {
+                    video: true,
+                    vp8: true,
+                    rtp_time: u64::from(p.timestamp) * 90,
+                    data: p.data.get(5..)?.to_vec(),
+                })
+            }
             Kind::Video if p.video_codec() != Some(VideoCodec::H264) || p.data[0] & 0x80 != 0 => {
                 None
             }
@@ -62,6 +82,7 @@ impl Egress {
                 let pts = (i64::from(p.timestamp) + i64::from(p.composition_time())).max(0);
                 Some(Frame {
                     video: true,
+                    vp8: false,
                     rtp_time: pts as u64 * 90,
                     data: au,
                 })
@@ -70,6 +91,7 @@ impl Egress {
                 // [9|1]["Opus"] + the packet.
                 (p.data[0] & 0x0f == 1).then(|| Frame {
                     video: false,
+                    vp8: false,
                     rtp_time: u64::from(p.timestamp) * 48,
                     data: p.data.get(5..).unwrap_or_default().to_vec(),
                 })
@@ -115,6 +137,21 @@ mod tests {
             e.frame(&video(160, &[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41])),
             None
         );
+    }
+
+    #[test]
+    fn vp8_frames_pass_from_a_key_frame() {
+        let mut e = Egress::new();
+        let start = video(0, b"\x90vp08\x01\x00\x00\x00");
+        assert_eq!(e.frame(&start), None);
+        assert_eq!(e.frame(&video(33, b"\xa1vp08\x31\x02")), None);
+        let key = e.frame(&video(66, b"\x91vp08\x30\x01\x9d")).unwrap();
+        assert!(key.video && key.vp8);
+        assert_eq!(
+            (key.rtp_time, key.data.as_slice()),
+            (66 * 90, &[0x30, 1, 0x9d][..])
+        );
+        assert!(e.frame(&video(99, b"\xa1vp08\x31\x02")).is_some());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! - H.264 arrives as Annex B access units. Its SPS/PPS become an AVC sequence header
 //!   (sent again whenever they change); frames become length-prefixed NAL units, and
 //!   nothing is sent before the first key frame (a player could not start from it).
+//! - VP8 arrives as whole frames and becomes Enhanced RTMP `vp08` (a `vpcC` sequence
+//!   start, then coded frames), from the first key frame on. No RTMP player of ours
+//!   reads it: RTMP, HTTP-FLV and HLS players get the stream's H.264 twin.
 //! - Opus becomes Enhanced RTMP Opus (`[9|type]` + `Opus`), after a sequence header
 //!   holding an `OpusHead` for the stereo 48 kHz stream WebRTC negotiates.
 //! - Times: each track is anchored once at the arrival of its first frame (ms since the
@@ -12,7 +15,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tributary_live::annexb;
-use tributary_live::media::{Kind, Packet};
+use tributary_live::media::{Kind, Packet, vp8_config_record};
 
 /// An RTP clock mapped onto the session's millisecond clock.
 #[derive(Debug, Default)]
@@ -40,6 +43,8 @@ pub struct Ingest {
     /// A key frame has gone out since the last sequence header.
     started: bool,
     opus_head_sent: bool,
+    /// The VP8 sequence start went out (with the first key frame).
+    vp8_started: bool,
     /// Key frames seen (for requesting one until the first arrives).
     key_frames: u64,
 }
@@ -88,6 +93,29 @@ impl Ingest {
         out
     }
 
+    /// A VP8 frame at RTP time `rtp` (90 kHz), arrived at `arrival_ms`.
+    pub fn vp8(&mut self, frame: &[u8], rtp: u64, rate: u32, arrival_ms: i64) -> Vec<Packet> {
+        let mut out = Vec::new();
+        let Some(&tag) = frame.first() else {
+            return out;
+        };
+        let ts = self.video.ms(rtp, rate, arrival_ms);
+        // RFC 6386 §9.1: the frame tag's lowest bit is 0 on a key frame.
+        let key = tag & 0x01 == 0;
+        if key {
+            self.key_frames += 1;
+        }
+        if !self.vp8_started {
+            if !key {
+                return out;
+            }
+            self.vp8_started = true;
+            out.push(vp8_tag(ts, true, 0, &vp8_config_record()));
+        }
+        out.push(vp8_tag(ts, key, 1, frame));
+        out
+    }
+
     /// An Opus packet at RTP time `rtp` (48 kHz), arrived at `arrival_ms`.
     pub fn opus(&mut self, packet: &[u8], rtp: u64, rate: u32, arrival_ms: i64) -> Vec<Packet> {
         let mut out = Vec::new();
@@ -124,6 +152,16 @@ fn video_tag(ts: u32, key: bool, kind: u8, payload: &[u8]) -> Packet {
     b.put_u8(if key { 0x17 } else { 0x27 });
     b.put_u8(kind);
     b.put_slice(&[0, 0, 0]);
+    b.put_slice(payload);
+    Packet::new(Kind::Video, ts, b.freeze())
+}
+
+/// An Enhanced RTMP `vp08` tag body: `kind` 0 sequence start, 1 coded frame (no
+/// composition time: VP8 has no reordering).
+fn vp8_tag(ts: u32, key: bool, kind: u8, payload: &[u8]) -> Packet {
+    let mut b = BytesMut::with_capacity(payload.len() + 5);
+    b.put_u8(0x80 | if key { 0x10 } else { 0x20 } | kind);
+    b.put_slice(b"vp08");
     b.put_slice(payload);
     Packet::new(Kind::Video, ts, b.freeze())
 }
@@ -172,6 +210,25 @@ mod tests {
         // The same sets again: no new sequence header.
         let again = i.h264(&au(&[&SPS, &PPS, &[0x65, 0x88]]), 99_000, 90_000, 1000);
         assert_eq!(again.len(), 1);
+        assert!(i.has_key_frame());
+    }
+
+    #[test]
+    fn vp8_starts_at_a_key_frame_with_its_sequence_start() {
+        use tributary_live::media::VideoCodec;
+        let mut i = Ingest::new();
+        // An inter frame (tag bit 0 set) first: dropped.
+        assert!(i.vp8(&[0x31, 0x01], 90_000, 90_000, 10).is_empty());
+        let out = i.vp8(&[0x30, 0x01, 0x9d, 0x01, 0x2a], 93_000, 90_000, 50);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].is_config());
+        assert_eq!(out[0].video_codec(), Some(VideoCodec::Vp8));
+        assert!(out[1].is_key());
+        assert_eq!(&out[1].data[5..], &[0x30, 0x01, 0x9d, 0x01, 0x2a]);
+        let next = i.vp8(&[0x31, 0x02], 96_000, 90_000, 999);
+        assert_eq!(next.len(), 1);
+        assert!(!next[0].is_key() && !next[0].is_config());
+        assert_eq!(next[0].timestamp, out[1].timestamp + 33);
         assert!(i.has_key_frame());
     }
 

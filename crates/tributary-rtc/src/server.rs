@@ -7,7 +7,7 @@
 //! the server, so the server needs no gathering and no trickle (`PATCH` is answered 405,
 //! as RFC 9725 allows for servers that do not support it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -132,8 +132,8 @@ enum Role {
         egress: Egress,
         video: Option<Mid>,
         audio: Option<Mid>,
-        /// The payload types negotiated for video and audio, found once.
-        pts: [Option<Pt>; 2],
+        /// The payload types negotiated for H.264, Opus and VP8, found once.
+        pts: [Option<Pt>; 3],
         dropped_gops: u64,
         /// DTLS is up: frames written now reach the viewer (until then the hub's queue
         /// holds them, starting at the last key frame).
@@ -168,6 +168,9 @@ pub struct RtcServer {
     /// Told the key of each WHIP stream once it is in the hub (the binary starts its AAC
     /// twin for RTMP, HTTP-FLV and HLS players).
     on_publish: OnPublish,
+    /// Streams whose WHIP publisher was asked for a key frame from outside (a twin that
+    /// starts transcoding); the session loop passes them on.
+    key_wanted: Mutex<HashSet<String>>,
 }
 
 /// Called with the key of each new WHIP stream.
@@ -221,6 +224,7 @@ impl RtcServer {
             source_for,
             key_frame_for,
             on_publish,
+            key_wanted: Mutex::new(HashSet::new()),
         });
         let s = server.clone();
         std::thread::Builder::new()
@@ -305,6 +309,7 @@ impl RtcServer {
             .set_ice_lite(true)
             .clear_codecs()
             .enable_h264(true)
+            .enable_vp8(true)
             .enable_opus(true)
             .build(Instant::now());
         for addr in &self.candidates {
@@ -365,7 +370,7 @@ impl RtcServer {
                 egress: Egress::new(),
                 video: None,
                 audio: None,
-                pts: [None; 2],
+                pts: [None; 3],
                 dropped_gops: 0,
                 connected: false,
                 wants_key_frame: false,
@@ -437,6 +442,19 @@ impl RtcServer {
         }
     }
 
+    /// Asks the WHIP publisher of `key` for a key frame (PLI, at most one a second);
+    /// whether there is one.
+    pub fn request_key_frame(&self, key: &str) -> bool {
+        if !self.live().contains_key(key) {
+            return false;
+        }
+        self.key_wanted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string());
+        true
+    }
+
     /// Keys of the streams published over WebRTC right now.
     pub fn live_keys(&self) -> Vec<String> {
         self.live().keys().cloned().collect()
@@ -466,7 +484,7 @@ impl RtcServer {
                 }
             }
             // Viewers' key frame requests go to the stream's WHIP publisher, if it has one.
-            let wanted: Vec<String> = sessions
+            let mut wanted: Vec<String> = sessions
                 .iter_mut()
                 .filter_map(|s| match &mut s.role {
                     Role::Play {
@@ -478,6 +496,12 @@ impl RtcServer {
                     _ => None,
                 })
                 .collect();
+            wanted.extend(
+                self.key_wanted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drain(),
+            );
             for key in &wanted {
                 let publisher = sessions
                     .iter_mut()
@@ -679,6 +703,7 @@ fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
             };
             let packets = match d.params.spec().codec {
                 Codec::H264 => ingest.h264(&d.data, rtp, rate, arrival),
+                Codec::Vp8 => ingest.vp8(&d.data, rtp, rate, arrival),
                 Codec::Opus => ingest.opus(&d.data, rtp, rate, arrival),
                 _ => Vec::new(),
             };
@@ -686,8 +711,8 @@ fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
             for p in packets {
                 publisher.send(p);
             }
-            let wants_key =
-                d.params.spec().codec == Codec::H264 && (!d.contiguous || !ingest.has_key_frame());
+            let video = matches!(d.params.spec().codec, Codec::H264 | Codec::Vp8);
+            let wants_key = video && (!d.contiguous || !ingest.has_key_frame());
             if wants_key {
                 request_key_frame(s);
             }
@@ -729,10 +754,10 @@ fn feed_viewer(s: &mut Session) -> Result<(), CloseReason> {
     let now = Instant::now();
     for p in &batch {
         let Some(f) = egress.frame(p) else { continue };
-        let (mid, clock, codec, slot) = if f.video {
-            (*video, Frequency::NINETY_KHZ, Codec::H264, 0)
-        } else {
-            (*audio, Frequency::FORTY_EIGHT_KHZ, Codec::Opus, 1)
+        let (mid, clock, codec, slot) = match (f.video, f.vp8) {
+            (true, false) => (*video, Frequency::NINETY_KHZ, Codec::H264, 0),
+            (true, true) => (*video, Frequency::NINETY_KHZ, Codec::Vp8, 2),
+            _ => (*audio, Frequency::FORTY_EIGHT_KHZ, Codec::Opus, 1),
         };
         let Some(mid) = mid else {
             debug!(

@@ -26,7 +26,7 @@ use tributary_live::http::LiveHttp;
 use tributary_live::push::{self, PushConfig, Target};
 use tributary_live::rtmp_server::{RtmpConfig, RtmpServer};
 use tributary_live::{Hub, HubConfig, LiveMetrics};
-use tributary_mixer::bridge::{OpusBridges, start_aac_twin};
+use tributary_mixer::bridge::{OpusBridges, TwinContext, start_twin, twin_vp8_streams};
 use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
@@ -186,6 +186,24 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     ));
     tokio::spawn(audience.clone().run());
     let rtmp_task = tokio::spawn(rtmp.clone().serve(rtmp_listener, live_stop.clone()));
+    // A twin that starts transcoding VP8 asks the source for a key frame: a WHIP
+    // publisher (the RTC server, made just below) or a mix output's encoder.
+    let rtc_cell: Arc<std::sync::OnceLock<std::sync::Weak<RtcServer>>> = Arc::default();
+    let twin_cx = TwinContext {
+        hls: hls.clone(),
+        key_frame: {
+            let (cell, engine) = (rtc_cell.clone(), engine.clone());
+            Arc::new(move |key: &str| {
+                let asked = cell
+                    .get()
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|rtc| rtc.request_key_frame(key));
+                if !asked {
+                    engine.request_key_frame(key);
+                }
+            })
+        },
+    };
     let rtc = RtcServer::start(
         RtcConfig {
             udp: cfg.rtc_udp,
@@ -209,12 +227,23 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             Arc::new(move |key: &str| engine.request_key_frame(key))
         },
         {
-            // A WHIP publisher's Opus as AAC for RTMP, HTTP-FLV and HLS players.
-            let (hub, rt) = (hub.clone(), tokio::runtime::Handle::current());
-            Arc::new(move |key: &str| start_aac_twin(&hub, &rt, key))
+            // A WHIP publisher's Opus (and VP8) as AAC (and H.264) for RTMP, HTTP-FLV and
+            // HLS players.
+            let (hub, rt, cx) = (
+                hub.clone(),
+                tokio::runtime::Handle::current(),
+                twin_cx.clone(),
+            );
+            Arc::new(move |key: &str| start_twin(&hub, &rt, key, cx.clone()))
         },
     )
     .map_err(|e| format!("binding the WebRTC UDP address {}: {e}", cfg.rtc_udp))?;
+    let _ = rtc_cell.set(Arc::downgrade(&rtc));
+    tokio::spawn(twin_vp8_streams(
+        hub.clone(),
+        tokio::runtime::Handle::current(),
+        twin_cx,
+    ));
     tokio::spawn(moderation(
         control.clone(),
         rtmp.clone(),

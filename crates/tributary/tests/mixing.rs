@@ -354,7 +354,6 @@ fn refusals_use_the_vendors_codes() {
     for (path, value, name) in [
         ("/UserData", json!("not base64!"), "UserData"),
         ("/SoundLevel", json!(2), "SoundLevel"),
-        ("/MixOutput/0/VideoEncId", json!(2), "VP8"),
         ("/MixOutput/0/VideoEncId", json!(4), "ExtraLayers"),
         ("/MixOutput/0/LowBitrateHD", json!(1), "LowBitrateHD"),
         ("/MixOutput/0/AudioCodec", json!(9), "AudioCodec"),
@@ -382,6 +381,13 @@ fn refusals_use_the_vendors_codes() {
         expect_code(&r, 110200002);
         assert!(r["Message"].as_str().unwrap().contains(name), "{name}: {r}");
     }
+    // VP8 only where this server serves it (a StreamId output, played over WHEP).
+    let mut v = base();
+    v["MixOutput"][0]["VideoEncId"] = json!(2);
+    v["MixOutput"][0]["StreamUrl"] = json!("rtmp://127.0.0.1:1/live/x");
+    let r = post(v);
+    expect_code(&r, 110200002);
+    assert!(r["Message"].as_str().unwrap().contains("VP8"), "{r}");
     // A label without its font: the text watermark code.
     let mut v = base();
     v["MixInput"][0]["Label"] = json!({"Text": "x", "Left": 0, "Top": 0});

@@ -343,6 +343,135 @@ fn whep_plays_webrtc_rtmp_and_mixed_streams() {
     assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
 }
 
+/// A WHEP viewer that accepts only `codec` video, for `secs`.
+fn whep_view_codec(
+    s: &Server,
+    stream: &str,
+    secs: u32,
+    codec: &str,
+) -> std::collections::HashMap<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whep_play.py");
+    let url = format!("{}/whep/{APP}/{stream}", s.base);
+    let out = Command::new(python())
+        .args([script, &url, "", &secs.to_string(), codec])
+        .output()
+        .expect("the tools venv (scripts/setup.sh installs aiortc)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The centre colour FFmpeg decodes at `url`, retried until `ok` holds (a twin starts
+/// transcoding at the first reader and the next key frame).
+fn wait_centre(url: &str, ok: impl Fn((u8, u8, u8)) -> bool) -> (u8, u8, u8) {
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let got = centre_rgb("ffmpeg", url);
+        if let Some(c) = got
+            && ok(c)
+        {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "{url}: last colour {got:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn vp8_is_published_played_transcoded_for_players_and_mixed_both_ways() {
+    let s = Server::start(None);
+    let green = |(r, g, b): (u8, u8, u8)| g > 180 && r < 80 && b < 80;
+    // aiortc publishes VP8 over WHIP.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whip_publish.py");
+    let url = format!("{}/whip/{APP}/v8?room=room1&user=u1", s.base);
+    let (_pub, lines) = spawn_lines(Command::new(python()).args([
+        script,
+        &url,
+        &token("v8"),
+        "90",
+        "0,255,0",
+        "VP8",
+    ]));
+    expect_line(&lines, "connected");
+    let info = wait_live(&s, "v8", LIVE);
+    assert_eq!(info["video_codec"], "Vp8", "{info}");
+
+    // WebRTC viewers get VP8 as it is.
+    let r = whep_view_codec(&s, "v8", 3, "VP8");
+    assert_eq!(r.get("status").map(String::as_str), Some("201"), "{r:?}");
+    assert!(num(&r, "video_frames") >= 20.0, "{r:?}");
+    assert!(green(rgb(&r)), "{r:?}");
+
+    // HLS asks for the H.264 twin by asking for its playlist: video appears in the
+    // segments made from then on.
+    let hls = format!("{}/{APP}/v8/playlist.m3u8", s.base);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let out = ffprobe(&["-show_entries", "stream=codec_name", "-of", "csv=p=0", &hls]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.lines().any(|l| l.trim_end_matches(',') == "h264") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no H.264 in the VP8 stream's HLS: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // RTMP / HTTP-FLV players (Debian's FFmpeg) get the H.264 twin, made on demand.
+    let flv = format!("{}/{APP}/v8.flv", s.base);
+    let t0 = Instant::now();
+    wait_centre(&flv, green);
+    println!(
+        "first H.264 picture of the VP8 stream after {} ms",
+        t0.elapsed().as_millis()
+    );
+    let streams = probe_streams(&flv);
+    assert!(streams.iter().any(|l| l == "h264:320:240"), "{streams:?}");
+    assert!(streams.iter().any(|l| l == "aac"), "{streams:?}");
+    wait_centre(&format!("{}/{APP}/v8", s.rtmp), green);
+
+    // A mix reads the VP8 publisher (decoded) into an H.264 output.
+    let c = s.app();
+    let body = json!({"TaskId": "from-vp8", "UserId": "u",
+        "MixInput": [{"StreamId": "v8", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "mix-h264", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 300000}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live(&s, "mix-h264", LIVE);
+    wait_centre(&format!("{}/{APP}/mix-h264.flv", s.base), green);
+
+    // A VP8 mix output (VideoEncId 2, Opus): WebRTC viewers get it with no transcode;
+    // FLV players through its twin.
+    let body = json!({"TaskId": "to-vp8", "UserId": "u",
+        "MixInput": [{"StreamId": "v8", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [{"StreamId": "mix-vp8", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 300000, "VideoEncId": 2, "AudioCodec": 3}]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    let info = wait_live(&s, "mix-vp8", LIVE);
+    let deadline = Instant::now() + LIVE;
+    let mut info = info;
+    while info["video_codec"] != "Vp8" {
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(200));
+        info = wait_live(&s, "mix-vp8", LIVE);
+    }
+    let r = whep_view_codec(&s, "mix-vp8", 3, "VP8");
+    assert!(num(&r, "video_frames") >= 15.0, "{r:?}");
+    assert!(green(rgb(&r)), "{r:?}");
+    assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
+    wait_centre(&format!("{}/{APP}/mix-vp8.flv", s.base), green);
+}
+
 /// Debian's Chromium driven by Playwright (`tests/rtc/chromium.py`), one JSON line per
 /// step on the receiver.
 fn chromium(

@@ -1,7 +1,7 @@
 """A WHEP viewer made with aiortc: receives a stream for SECONDS and reports what it
 decoded.
 
-Usage: whep_play.py WHEP_URL TOKEN SECONDS
+Usage: whep_play.py WHEP_URL TOKEN SECONDS [H264|VP8]
 Prints "status <code>", then "video_frames N", "rgb R,G,B" (the centre of the last
 picture), "audio_frames N", "audio_rms X" (0–1), and "deleted <code>". Loopback only.
 """
@@ -20,8 +20,9 @@ async def main():
     url, token, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
     pc = RTCPeerConnection()
     video = pc.addTransceiver("video", direction="recvonly")
-    h264 = [c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.mimeType == "video/H264"]
-    video.setCodecPreferences(h264)
+    codec = "video/" + (sys.argv[4] if len(sys.argv) > 4 else "H264")
+    chosen = [c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.mimeType == codec]
+    video.setCodecPreferences(chosen)
     pc.addTransceiver("audio", direction="recvonly")
     stats = {"video": 0, "audio": 0, "rgb": None, "rms": []}
 

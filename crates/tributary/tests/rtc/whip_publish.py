@@ -1,7 +1,8 @@
 """A WHIP publisher made with aiortc (an independent WebRTC stack): a solid-colour
-320x240 picture at 25 fps (H.264) and a 440 Hz tone (Opus), for SECONDS, then DELETE.
+320x240 picture at 25 fps (H.264, or VP8) and a 440 Hz tone (Opus), for SECONDS, then
+DELETE.
 
-Usage: whip_publish.py WHIP_URL TOKEN SECONDS COLOUR(r,g,b)
+Usage: whip_publish.py WHIP_URL TOKEN SECONDS COLOUR(r,g,b) [H264|VP8]
 Prints "status <code>" after the POST, "connected" once ICE and DTLS are up, and
 "deleted <code>" at the end. Only loopback candidates are gathered, so every packet
 stays on 127.0.0.1.
@@ -64,8 +65,9 @@ async def main():
     rgb = [int(c) for c in colour.split(",")]
     pc = RTCPeerConnection()
     video = pc.addTransceiver(Colour(rgb), direction="sendonly")
-    h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
-    video.setCodecPreferences(h264)
+    codec = "video/" + (sys.argv[5] if len(sys.argv) > 5 else "H264")
+    chosen = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == codec]
+    video.setCodecPreferences(chosen)
     pc.addTransceiver(Tone(), direction="sendonly")
     connected = asyncio.Event()
 

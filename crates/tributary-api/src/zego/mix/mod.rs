@@ -5,8 +5,9 @@
 //! yet are refused with 110200002 and a Message naming them, never silently dropped.
 //! Decisions where the vendor is silent or contradicts itself (see the spec §6, §8):
 //! - `AudioCodec` absent means AAC-LC (what every player decodes); 0 is HE-AAC, 2 MP3;
-//!   3 is Opus at 48 kHz (Enhanced RTMP). `VideoEncId` 3 is H.265 (Enhanced RTMP); 2 (VP8)
-//!   and 4 (SVC) are refused with the reason.
+//!   3 is Opus at 48 kHz (Enhanced RTMP). `VideoEncId` 3 is H.265 (Enhanced RTMP); 2 is VP8
+//!   (Enhanced RTMP `vp08`, StreamId outputs only: WHEP viewers get it as it is, other
+//!   players an H.264 twin); 4 is SVC as a base-layer rendition (see `wire`).
 //! - A `Sequence` not greater than the task's last one is refused with 110200002 and a
 //!   Message saying so; nothing is applied.
 //! - An output of `Width` and `Height` ≤ 1 is audio-only (the vendor's 1×1 convention).

@@ -491,14 +491,7 @@ pub(super) fn output(v: &Value, i: usize, default_channels: i64) -> Result<WireO
     let codec = match enc_id {
         None | Some(0) | Some(4) => VideoCodec::H264,
         Some(3) => VideoCodec::H265 { low_bitrate_hd },
-        Some(2) => {
-            return Err(bad(format!(
-                "{} = 2 (VP8) is not supported by this server yet: no stream it serves \
-                 (RTMP, HTTP-FLV, HLS) can carry VP8, and its WebRTC plane is not built; \
-                 use 0 (H.264) or 3 (H.265)",
-                at("VideoEncId")
-            )));
-        }
+        Some(2) => VideoCodec::Vp8,
         Some(c) => {
             return Err(bad(format!(
                 "{} must be 0 (H.264), 2 (VP8), 3 (H.265) or 4 (SVC), not {c}",
@@ -535,6 +528,14 @@ pub(super) fn output(v: &Value, i: usize, default_channels: i64) -> Result<WireO
         Some(_) => return Err(bad(format!("{} must be an object", at("TargetRoom")))),
     };
     let target = target(v, &format!("MixOutput[{i}]"))?;
+    if codec == VideoCodec::Vp8 && matches!(target, Target::Url(_)) {
+        return Err(bad(format!(
+            "{}: VideoEncId 2 (VP8) needs a StreamId output: RTMP servers downstream do not \
+             take VP8; this server plays it over WHEP and gives its RTMP, HTTP-FLV and HLS \
+             players an H.264 rendition",
+            at("StreamUrl")
+        )));
+    }
     let (audio_bitrate_bps, channels, audio_codec) = audio_fields(v, i, default_channels)?;
     let width = int(v, "Width")?.unwrap_or(0);
     let height = int(v, "Height")?.unwrap_or(0);
