@@ -5,4 +5,7 @@ pub mod egress;
 pub mod ingest;
 pub mod server;
 
-pub use server::{Accepted, KeyFrameFor, OnPublish, RtcConfig, RtcServer, SourceFor, WhipError};
+pub mod tcp;
+pub use server::{
+    Accepted, KeyFrameFor, OnPublish, RtcConfig, RtcServer, SourceFor, TcpSetting, WhipError,
+};

@@ -5,11 +5,12 @@
 //!
 //! The server is ICE-lite with host candidates only: a WHIP client always reaches out to
 //! the server, so the server needs no gathering and no trickle (`PATCH` is answered 405,
-//! as RFC 9725 allows for servers that do not support it).
+//! as RFC 9725 allows for servers that do not support it). Beside each UDP candidate it
+//! announces a passive TCP one (`tcp`), for clients whose UDP is blocked.
 
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use str0m::change::SdpOffer;
 use str0m::config::CryptoProvider;
 use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use thiserror::Error;
 use tracing::{debug, info, warn};
@@ -33,11 +34,24 @@ use tributary_live::slots::{KeyedSlots, Slot};
 
 use crate::egress::Egress;
 use crate::ingest::Ingest;
+use crate::tcp::{TcpConfig, TcpPlane};
+
+/// Where the ICE-TCP fallback listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpSetting {
+    /// No TCP candidate.
+    Off,
+    /// The UDP socket's IP and port (any free port when that one is taken).
+    BesideUdp,
+    At(SocketAddr),
+}
 
 #[derive(Debug, Clone)]
 pub struct RtcConfig {
     /// The one UDP socket every session shares.
     pub udp: SocketAddr,
+    /// The ICE-TCP fallback's listener.
+    pub tcp: TcpSetting,
     /// Addresses announced as host candidates (for a server behind NAT); empty: the
     /// bound address, or loopback when bound to every interface.
     pub public_ips: Vec<IpAddr>,
@@ -55,6 +69,7 @@ impl Default for RtcConfig {
     fn default() -> Self {
         RtcConfig {
             udp: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tcp: TcpSetting::BesideUdp,
             public_ips: Vec::new(),
             idle_timeout: Duration::from_secs(5),
             first_packet_timeout: Duration::from_secs(20),
@@ -151,7 +166,8 @@ pub struct RtcServer {
     auth: Arc<dyn Authority>,
     config: RtcConfig,
     local: SocketAddr,
-    candidates: Vec<SocketAddr>,
+    /// Host candidates: (address, TCP).
+    candidates: Vec<(SocketAddr, bool)>,
     crypto: Arc<CryptoProvider>,
     tx: Mutex<Sender<Box<Session>>>,
     /// Live sessions by stream key: their id and how to end them.
@@ -171,6 +187,8 @@ pub struct RtcServer {
     /// Streams whose WHIP publisher was asked for a key frame from outside (a twin that
     /// starts transcoding); the session loop passes them on.
     key_wanted: Mutex<HashSet<String>>,
+    /// The ICE-TCP fallback, unless it is off.
+    tcp: Option<TcpPlane>,
 }
 
 /// Called with the key of each new WHIP stream.
@@ -208,6 +226,45 @@ impl RtcServer {
         } else {
             vec![local]
         };
+        let tcp = match config.tcp {
+            TcpSetting::Off => None,
+            TcpSetting::At(addr) => Some(TcpListener::bind(addr)?),
+            TcpSetting::BesideUdp => Some(
+                TcpListener::bind(local)
+                    .or_else(|_| TcpListener::bind(SocketAddr::new(local.ip(), 0)))?,
+            ),
+        };
+        let tcp = match tcp {
+            Some(l) => {
+                let doorbell = if local.ip().is_unspecified() {
+                    SocketAddr::from(([127, 0, 0, 1], local.port()))
+                } else {
+                    local
+                };
+                let plane = TcpPlane::start(
+                    l,
+                    doorbell,
+                    TcpConfig {
+                        max_connections: config.max_sessions,
+                        max_per_ip: config.max_sessions_per_ip,
+                        idle: config.first_packet_timeout.max(Duration::from_secs(30)),
+                        write_timeout: Duration::from_secs(5),
+                    },
+                )?;
+                Some(plane)
+            }
+            None => None,
+        };
+        let mut candidates: Vec<(SocketAddr, bool)> =
+            candidates.into_iter().map(|a| (a, false)).collect();
+        if let Some(t) = &tcp {
+            let port = t.local_addr().port();
+            let tcp_candidates: Vec<(SocketAddr, bool)> = candidates
+                .iter()
+                .map(|(a, _)| (SocketAddr::new(a.ip(), port), true))
+                .collect();
+            candidates.extend(tcp_candidates);
+        }
         let (tx, rx) = channel();
         let per_ip = KeyedSlots::new(config.max_sessions_per_ip.max(1));
         let server = Arc::new(RtcServer {
@@ -225,6 +282,7 @@ impl RtcServer {
             key_frame_for,
             on_publish,
             key_wanted: Mutex::new(HashSet::new()),
+            tcp,
         });
         let s = server.clone();
         std::thread::Builder::new()
@@ -235,6 +293,11 @@ impl RtcServer {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The ICE-TCP listener's address, unless TCP is off.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().map(TcpPlane::local_addr)
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Ending)>> {
@@ -312,9 +375,18 @@ impl RtcServer {
             .enable_vp8(true)
             .enable_opus(true)
             .build(Instant::now());
-        for addr in &self.candidates {
-            let c = Candidate::host(*addr, "udp").map_err(|e| bad(&e))?;
-            rtc.add_local_candidate(c);
+        for (addr, tcp) in &self.candidates {
+            let c = if *tcp {
+                // Passive: the client connects; it is the fallback, so it ranks below UDP.
+                Candidate::builder()
+                    .tcp()
+                    .host(*addr)
+                    .tcptype(TcpType::Passive)
+                    .build()
+            } else {
+                Candidate::host(*addr, "udp")
+            };
+            rtc.add_local_candidate(c.map_err(|e| bad(&e))?);
         }
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| bad(&e))?;
         Ok((rtc, answer.to_sdp_string()))
@@ -552,6 +624,30 @@ impl RtcServer {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
+            // Frames from ICE-TCP connections (their readers rang the socket above).
+            if let Some(tcp) = &self.tcp {
+                while let Some((source, frame)) = tcp.try_recv() {
+                    let Ok(contents) = frame.as_slice().try_into() else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Tcp,
+                            source,
+                            destination: tcp.local_addr(),
+                            contents,
+                        },
+                    );
+                    if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
+                        if let Err(e) = s.rtc.handle_input(input) {
+                            debug!(session = tag(&s.id), error = %e, "WebRTC input refused");
+                        }
+                    } else {
+                        debug!(%source, "TCP frame for no session");
+                    }
+                }
+            }
         }
     }
 
@@ -610,11 +706,14 @@ impl RtcServer {
             };
             match out {
                 Output::Timeout(t) => return Ok(t.min(deadline)),
-                Output::Transmit(t) => {
-                    if let Err(e) = socket.send_to(&t.contents, t.destination) {
-                        debug!(session = tag(&s.id), error = %e, "UDP send failed");
+                Output::Transmit(t) => match (t.proto, &self.tcp) {
+                    (Protocol::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
+                    _ => {
+                        if let Err(e) = socket.send_to(&t.contents, t.destination) {
+                            debug!(session = tag(&s.id), error = %e, "UDP send failed");
+                        }
                     }
-                }
+                },
                 Output::Event(e) => event(s, e)?,
             }
         }

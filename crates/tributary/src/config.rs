@@ -36,6 +36,15 @@ pub struct ConfigArgs {
         value_name = "ADDR"
     )]
     pub rtc_udp: Option<SocketAddr>,
+    /// The TCP address of the ICE-TCP fallback (a passive candidate for clients whose UDP
+    /// is blocked), or `off` [default: the UDP address's IP and port].
+    #[arg(
+        long = "rtc-tcp",
+        global = true,
+        env = "TRIBUTARY_RTC_TCP",
+        value_name = "ADDR|off"
+    )]
+    pub rtc_tcp: Option<String>,
     /// An address WebRTC clients reach this server at (announced as a host candidate;
     /// for a server behind NAT). Repeatable.
     #[arg(
@@ -139,6 +148,8 @@ pub struct FileConfig {
     pub http: Option<SocketAddr>,
     pub rtmp: Option<SocketAddr>,
     pub rtc_udp: Option<SocketAddr>,
+    /// `"off"` or an address (see `--rtc-tcp`).
+    pub rtc_tcp: Option<String>,
     pub rtc_public_ips: Option<Vec<std::net::IpAddr>>,
     pub data: Option<PathBuf>,
     /// Base of the RTMP play URLs handed out (e.g. `rtmp://live.example.com`); by default
@@ -271,6 +282,7 @@ pub struct Config {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
     pub rtc_udp: SocketAddr,
+    pub rtc_tcp: tributary_rtc::TcpSetting,
     pub rtc_public_ips: Vec<std::net::IpAddr>,
     pub data: PathBuf,
     pub public_rtmp_url: Option<String>,
@@ -336,6 +348,8 @@ pub enum ConfigError {
     BadNetwork(#[from] BadCidr),
     #[error("the admin token must not be empty (from {0})")]
     EmptyAdminToken(String),
+    #[error("rtc_tcp {0:?} is not an address or \"off\"")]
+    BadRtcTcp(String),
 }
 
 /// Parses `APPID:SERVERSECRET[:CALLBACKSECRET]`. Without a callback secret the server
@@ -510,6 +524,14 @@ impl Config {
                 .rtc_udp
                 .or(file.rtc_udp)
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443))),
+            rtc_tcp: match args.rtc_tcp.as_deref().or(file.rtc_tcp.as_deref()) {
+                None => tributary_rtc::TcpSetting::BesideUdp,
+                Some("off") => tributary_rtc::TcpSetting::Off,
+                Some(a) => tributary_rtc::TcpSetting::At(
+                    a.parse()
+                        .map_err(|_| ConfigError::BadRtcTcp(a.to_string()))?,
+                ),
+            },
             rtc_public_ips: if args.rtc_public_ip.is_empty() {
                 file.rtc_public_ips.clone().unwrap_or_default()
             } else {

@@ -207,6 +207,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let rtc = RtcServer::start(
         RtcConfig {
             udp: cfg.rtc_udp,
+            tcp: cfg.rtc_tcp,
             public_ips: cfg.rtc_public_ips.clone(),
             idle_timeout: cfg.idle_timeout,
             first_packet_timeout: cfg.first_packet_timeout,
@@ -309,7 +310,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     announce(
         &cfg,
         rtmp_addr,
-        rtc.local_addr(),
+        &rtc,
         &http_base,
         &resolved.apps,
         resolved.created_demo.as_ref(),
@@ -368,7 +369,7 @@ fn self_urls(cfg: &Config, rtmp: std::net::SocketAddr, http: std::net::SocketAdd
 fn announce(
     cfg: &Config,
     rtmp_addr: std::net::SocketAddr,
-    rtc_addr: std::net::SocketAddr,
+    rtc: &RtcServer,
     http_base: &str,
     apps: &[AppConfig],
     demo: Option<&AppConfig>,
@@ -414,8 +415,12 @@ fn announce(
     let _ = writeln!(out, "tributary: RTMP listening on rtmp://{rtmp_addr}");
     let _ = writeln!(
         out,
-        "tributary: WebRTC (WHIP: POST {http_base}/whip/{{AppId}}/{{streamId}}) on udp://{rtc_addr}"
+        "tributary: WebRTC (WHIP: POST {http_base}/whip/{{AppId}}/{{streamId}}) on udp://{}",
+        rtc.local_addr()
     );
+    if let Some(tcp) = rtc.tcp_addr() {
+        let _ = writeln!(out, "tributary: WebRTC ICE-TCP fallback on tcp://{tcp}");
+    }
     let _ = writeln!(out, "tributary: API listening on {http_base}");
     let _ = out.flush();
 }

@@ -528,6 +528,16 @@ fn chromium_publishes_over_whip_and_plays_over_whep() {
     assert_eq!(r["status"], 201, "{r}");
     assert!(r["frames"].as_u64().unwrap_or(0) >= 30, "{r}");
     assert_eq!(r["width"], 160, "{r}");
+    assert_eq!(r["protocol"], "udp", "{r}");
+
+    // When the server's UDP cannot be reached (the page drops the answer's UDP
+    // candidates), the browser connects to the passive TCP candidate instead.
+    let (_view, view) = chromium(&s, "play-tcp", "rtmp-cam", "", 3);
+    let r = json_line(&view);
+    assert_eq!(r["status"], 201, "{r}");
+    assert_eq!(r["protocol"], "tcp", "{r}");
+    assert!(r["frames"].as_u64().unwrap_or(0) >= 30, "{r}");
+    assert!(r["time_advanced"].as_f64().unwrap_or(0.0) >= 2.0, "{r}");
 }
 
 #[test]

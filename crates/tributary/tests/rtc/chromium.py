@@ -3,12 +3,14 @@ downloaded) against tributary's WebRTC plane:
 
   publish: its fake camera and microphone over WHIP (H.264 preferred, as browsers do),
   play:    a stream over WHEP in a <video>; reports frames decoded and playback time.
+  play-tcp: the same as if the server's UDP were unreachable: the page drops the
+           answer's UDP candidates, so only ICE-TCP can connect.
 
 Usage: chromium.py BASE_URL APP MODE STREAM [TOKEN] [SECONDS]
   MODE publish: prints {"status": 201, "connected": true}, keeps publishing SECONDS, then
                 DELETEs and prints {"deleted": 200}.
-  MODE play:    prints {"status": 201, "frames": N, "time_advanced": T, "width": W}
-                after SECONDS.
+  MODE play:    prints {"status": 201, "frames": N, "time_advanced": T, "width": W,
+                "protocol": "udp"|"tcp"} after SECONDS.
 The page is the server's own origin (http://127.0.0.1 is a secure context), so the
 fetches are same-origin.
 """
@@ -51,7 +53,7 @@ async ([url, token]) => {
 """
 
 PLAY = """
-async ([url, token]) => {
+async ([url, token, tcpOnly]) => {
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', {direction: 'recvonly'});
   pc.addTransceiver('audio', {direction: 'recvonly'});
@@ -67,8 +69,12 @@ async ([url, token]) => {
   const headers = {'Content-Type': 'application/sdp'};
   if (token) headers['Authorization'] = 'Bearer ' + token;
   const res = await fetch(url, {method: 'POST', body: pc.localDescription.sdp, headers});
-  const answer = await res.text();
+  let answer = await res.text();
   if (res.status !== 201) return {status: res.status, body: answer};
+  if (tcpOnly) {
+    answer = answer.split('\\r\\n')
+      .filter(l => !(l.startsWith('a=candidate') && / udp /i.test(l))).join('\\r\\n');
+  }
   await pc.setRemoteDescription({type: 'answer', sdp: answer});
   window.viewer = {pc, video};
   return {status: res.status};
@@ -78,11 +84,15 @@ async ([url, token]) => {
 STATS = """
 async () => {
   const {pc, video} = window.viewer;
-  let frames = 0;
-  (await pc.getStats()).forEach(s => {
+  let frames = 0, pair = null;
+  const stats = await pc.getStats();
+  stats.forEach(s => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0;
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
   });
-  return {frames, time: video.currentTime, width: video.videoWidth};
+  const local = pair && stats.get(pair.localCandidateId);
+  return {frames, time: video.currentTime, width: video.videoWidth,
+          protocol: local ? local.protocol : null};
 }
 """
 
@@ -92,10 +102,9 @@ def main():
     token = sys.argv[5] if len(sys.argv) > 5 else ""
     secs = float(sys.argv[6]) if len(sys.argv) > 6 else 3
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                  "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"])
+        args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"]
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         page = browser.new_page()
         page.goto(f"{base}/healthz")
         if mode == "publish":
@@ -108,14 +117,14 @@ def main():
             print(json.dumps({"deleted": deleted}), flush=True)
         else:
             url = f"{base}/whep/{app}/{stream}"
-            r = page.evaluate(PLAY, [url, token])
+            r = page.evaluate(PLAY, [url, token, mode == "play-tcp"])
             if r.get("status") == 201:
                 time.sleep(0.5)
                 first = page.evaluate(STATS)
                 time.sleep(secs)
                 last = page.evaluate(STATS)
                 r.update(frames=last["frames"], time_advanced=last["time"] - first["time"],
-                         width=last["width"])
+                         width=last["width"], protocol=last["protocol"])
             print(json.dumps(r), flush=True)
         browser.close()
 
