@@ -414,7 +414,16 @@ fn run(
             if let Some(v) = video.as_mut() {
                 v.check_demand(&publisher);
             }
-            let viewers: usize = publisher.stream().stats().players.values().sum();
+            // Players only: HLS segments every stream, bridges included, as an internal
+            // reader, which must not keep a bridge alive.
+            let viewers: usize = publisher
+                .stream()
+                .stats()
+                .players
+                .iter()
+                .filter(|(p, _)| **p != Protocol::Internal)
+                .map(|(_, n)| n)
+                .sum();
             if viewers > 0 {
                 last_viewer = Instant::now();
             } else if idle.is_some_and(|i| last_viewer.elapsed() > i) {

@@ -323,6 +323,25 @@ fn whep_plays_webrtc_rtmp_and_mixed_streams() {
     assert!(b > 200 && red < 60 && g < 60, "{r:?}");
     assert!(num(&r, "audio_frames") >= 50.0, "{r:?}");
     assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
+    // Its viewer gone, the bridge stops within its 5 s idle time (HLS, which segments
+    // every stream, does not keep it alive).
+    let bridge = format!("{APP}/cam#opus");
+    let listed = || {
+        admin_get(&s.base, "/api/streams")
+            .unwrap()
+            .text()
+            .unwrap()
+            .contains(&bridge)
+    };
+    assert!(listed(), "the stream's Opus bridge runs while viewed");
+    let deadline = Instant::now() + LIVE;
+    while listed() {
+        assert!(
+            Instant::now() < deadline,
+            "the Opus bridge outlived its viewers"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 
     // A mix with an Opus output (AudioCodec 3): picture and sound over WHEP, no transcode.
     let c = s.app();
