@@ -25,8 +25,9 @@ ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequ
   -t 20 -c:v libx264 -preset veryfast -b:v 900k -maxrate 1M -bufsize 1M -g 60 -c:a aac -b:a 64k \
   -f flv "$TMP/clip.flv"
 
-# Every load client is on 127.0.0.1: lift the per-address WebRTC session cap.
-printf '[live]\nrtc_sessions_per_ip = 100000\n' > "$TMP/tributary.toml"
+# Every load client is on 127.0.0.1: lift the per-address caps (WebRTC sessions, RTMP
+# and HTTP connections).
+printf '[live]\nrtc_sessions_per_ip = 100000\n[limits]\nrtmp_connections_per_ip = 100000\nhttp_connections_per_ip = 100000\nhttp_connections = 100000\n' > "$TMP/tributary.toml"
 RUST_LOG=warn "$BIN/tributary" serve --config "$TMP/tributary.toml" --open-publish --rtc-udp 127.0.0.1:0 --rtmp 127.0.0.1:$RT --http 127.0.0.1:$HT \
   --data "$TMP/data" --app 1:benchsecret > "$TMP/t.out" 2> "$TMP/t.err" &
 TPID=$!

@@ -29,6 +29,9 @@ pub struct LiveHttp {
     pub hub: Hub,
     pub hls: Hls,
     pub auth: Arc<dyn Authority>,
+    /// HTTP-FLV players are written at most once per this long (see
+    /// `RtmpConfig::write_coalesce`).
+    pub write_coalesce: std::time::Duration,
     /// HLS players that are room members (see [`HlsAudience`]).
     pub audience: Arc<HlsAudience>,
 }
@@ -136,9 +139,15 @@ async fn flv_stream(
     let first = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(header) });
     // The attendance lives in the stream's state: the player leaves its room when the
     // response ends, and a removal by the API ends the response.
+    let coalesce = s.write_coalesce;
     let tags = futures_util::stream::unfold(
-        (sub, Vec::new(), attendance),
-        move |(sub, mut batch, attendance)| {
+        (
+            sub,
+            Vec::new(),
+            attendance,
+            tokio::time::Instant::now() - coalesce,
+        ),
+        move |(sub, mut batch, attendance, last_write)| {
             let sent = sent.clone();
             async move {
                 let p = tokio::select! {
@@ -146,7 +155,10 @@ async fn flv_stream(
                     _ = crate::auth::removed(&attendance) => return None,
                 };
                 batch.push(p);
-                sub.drain_ready(&mut batch, 64);
+                if last_write.elapsed() < coalesce {
+                    tokio::time::sleep_until(last_write + coalesce).await;
+                }
+                sub.drain_ready(&mut batch, 256);
                 let mut out = BytesMut::new();
                 for p in batch.drain(..) {
                     flv::write_tag(&mut out, &p);
@@ -154,7 +166,7 @@ async fn flv_stream(
                 sent.inc_by(out.len() as u64);
                 Some((
                     Ok::<Bytes, Infallible>(out.freeze()),
-                    (sub, batch, attendance),
+                    (sub, batch, attendance, tokio::time::Instant::now()),
                 ))
             }
         },

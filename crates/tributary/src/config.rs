@@ -223,6 +223,10 @@ pub struct LiveFileConfig {
     pub hls_window: Option<usize>,
     /// WebRTC sessions (WHIP publishers and WHEP viewers) at most from one address.
     pub rtc_sessions_per_ip: Option<usize>,
+    /// RTMP and HTTP-FLV players are written at most once per this long: packets wait
+    /// and go out in one send (merged writes, as SRS does for its players) [default:
+    /// 100]; 0 writes each packet at once (lowest latency, most CPU).
+    pub player_write_coalesce_ms: Option<u64>,
     /// Streams forwarded to external RTMP servers whenever they are live.
     pub relays: Vec<Relay>,
 }
@@ -294,6 +298,7 @@ pub struct Config {
     pub play_token: bool,
     pub first_packet_timeout: Duration,
     pub rtc_sessions_per_ip: usize,
+    pub player_write_coalesce: Duration,
     pub idle_timeout: Duration,
     pub hls_segment: Duration,
     pub hls_window: usize,
@@ -555,6 +560,9 @@ impl Config {
                 file.live.first_packet_timeout_ms.unwrap_or(20_000).max(100),
             ),
             rtc_sessions_per_ip: file.live.rtc_sessions_per_ip.unwrap_or(50).max(1),
+            player_write_coalesce: Duration::from_millis(
+                file.live.player_write_coalesce_ms.unwrap_or(100).min(500),
+            ),
             idle_timeout: Duration::from_millis(
                 file.live.idle_timeout_ms.unwrap_or(5_000).max(100),
             ),

@@ -168,6 +168,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             first_packet_timeout: cfg.first_packet_timeout,
             idle_timeout: cfg.idle_timeout,
             write_timeout: cfg.http_limits.write_timeout,
+            write_coalesce: cfg.player_write_coalesce,
             max_connections_per_ip: cfg
                 .rtmp_connections_per_ip
                 .unwrap_or(d.max_connections_per_ip),
@@ -288,6 +289,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             hls,
             auth,
             audience,
+            write_coalesce: cfg.player_write_coalesce,
         }))
         .layer(axum::middleware::from_fn_with_state(
             admin::AdminAuth::new(&admin_token),
