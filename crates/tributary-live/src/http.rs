@@ -145,7 +145,11 @@ async fn flv_stream(
             sub,
             Vec::new(),
             attendance,
-            tokio::time::Instant::now() - coalesce,
+            // The first packet goes at once (`checked_sub`: no underflow near boot).
+            {
+                let now = tokio::time::Instant::now();
+                now.checked_sub(coalesce).unwrap_or(now)
+            },
         ),
         move |(sub, mut batch, attendance, last_write)| {
             let sent = sent.clone();

@@ -456,7 +456,11 @@ impl RtmpServer {
         let mut batch = Vec::with_capacity(self.config.write_batch);
         let mut events = Vec::new();
         let coalesce = self.config.write_coalesce;
-        let mut last_write = Instant::now() - coalesce;
+        // The first packet goes at once (`checked_sub`: no underflow near boot).
+        let mut last_write = {
+            let now = Instant::now();
+            now.checked_sub(coalesce).unwrap_or(now)
+        };
         loop {
             tokio::select! {
                 p = sub.recv() => match p {

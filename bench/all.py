@@ -1,0 +1,161 @@
+"""Runs every side-by-side benchmark and prints one table: metric, tributary, peer,
+ratio, goal, met / not met.
+
+Each part is its own script, and every script still runs alone and prints its own lines
+(other tools read them). This script runs them, keeps their full output in
+$OUT_DIR (printed at the end), and reads their lines.
+
+Parts, chosen with PARTS (default: all of them):
+  fanout  bench/fanout.sh — RTMP/HTTP-FLV players per core beside nginx-rtmp, WHEP
+          viewers beside RTMP players
+  mix     bench/mix.sh j1 cap audio — J1 CPU beside nginx-rtmp + ffmpeg, the
+          mixer-added latency, mixes held in real time beside ffmpeg processes, and
+          audio-only rooms per core
+  api     bench/api.sh — signed API requests per second (no peer)
+
+QUICK=1 shrinks every part (fewer players, shorter runs) to fit in about 5 minutes for
+a first look. Numbers from a quick run are noisier; BENCHMARKS.md quotes full runs.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
+PARTS = os.environ.get("PARTS", "fanout mix api").split()
+OUT_DIR = os.environ.get("OUT_DIR") or tempfile.mkdtemp(prefix="tributary-bench-")
+
+rows = []
+
+
+def row(metric, ours, peer, ratio, goal, met):
+    rows.append((metric, ours, peer, ratio, goal, met))
+
+
+def run(name, cmd, env):
+    """Runs one part; its output is kept in OUT_DIR and returned."""
+    path = os.path.join(OUT_DIR, f"{name}.log")
+    print(f"== {name}: {' '.join(cmd)} ({' '.join(f'{k}={v}' for k, v in env.items())})", flush=True)
+    with open(path, "w") as log:
+        r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        log.write(r.stdout)
+    if r.returncode != 0:
+        print(f"   {name} failed (exit {r.returncode}); see {path}", flush=True)
+    return r.stdout
+
+
+def fields(line):
+    return dict(re.findall(r"(\w+)=([\w.]+)", line))
+
+
+def fanout():
+    env = ({"N_LIST": "500", "WHEP_LIST": "20", "SECS": "5"} if QUICK
+           else {"N_LIST": "500 2000", "WHEP_LIST": "20 100", "SECS": "8"})
+    out = run("fanout", ["bench/fanout.sh"], env)
+    ours = {}
+    for line in out.splitlines():
+        for who in ("tributary rtmp", "nginx-rtmp rtmp", "tributary http-flv"):
+            if line.startswith(who + ": mode="):
+                f = fields(line)
+                ours[(who, f["players"])] = f
+    for n in env["N_LIST"].split():
+        t, ng, flv = (ours.get((w, n)) for w in ("tributary rtmp", "nginx-rtmp rtmp", "tributary http-flv"))
+        if not (t and ng):
+            row(f"RTMP players/core, {n} players", "n/a", "n/a", "-", ">= 1.5x", "not measured")
+            continue
+        tp, npc = float(t["players_per_core"]), float(ng["players_per_core"])
+        full = float(t["recv_mbps_per_player"]) >= 0.95
+        ratio = tp / npc if npc else float("inf")
+        row(f"RTMP players/core, {n} players (1 Mb/s)", f"{tp:.0f}", f"{npc:.0f} nginx-rtmp", f"{ratio:.2f}",
+            ">= 1.5x, full rate", "met" if ratio >= 1.5 and full else "NOT MET")
+        if flv:
+            fp = float(flv["players_per_core"])
+            full = float(flv["recv_mbps_per_player"]) >= 0.95
+            r2 = fp / npc if npc else float("inf")
+            row(f"HTTP-FLV players/core, {n} players", f"{fp:.0f}", f"{npc:.0f} nginx-rtmp (RTMP)", f"{r2:.2f}",
+                ">= 1.5x, full rate", "met" if r2 >= 1.5 and full else "NOT MET")
+        n_i = int(n)
+        row(f"RSS per player, {n} players", f"{float(t['rss_mib']) * 1024 / n_i:.0f} KiB",
+            f"{float(ng['rss_mib']) * 1024 / n_i:.0f} KiB nginx-rtmp", "-", "reported", "reported")
+    whep = re.findall(r"tributary whep: (\d+) WHEP viewers: .*?([\d.]+) ms CPU per viewer-second", out)
+    same = re.findall(r"tributary rtmp \(same n\): (mode=.*)", out)
+    for (n, ms), line in zip(whep, same):
+        f = fields(line)
+        rtmp_ms = float(f["cpu_pct_per_player"]) * 10  # % of a core → ms per second
+        ratio = float(ms) / rtmp_ms if rtmp_ms else float("inf")
+        row(f"WHEP cost per viewer, {n} viewers", f"{float(ms):.2f} ms/s", f"{rtmp_ms:.2f} ms/s RTMP",
+            f"{ratio:.2f}", "<= 1.5x RTMP", "met" if ratio <= 1.5 else "NOT MET")
+
+
+def mix():
+    env = ({"SECS": "8", "CAP_LIST": "4 8", "ROOMS_LIST": "50", "PARTS": "j1 cap audio"} if QUICK
+           else {"SECS": "20", "CAP_LIST": "8 12 16 20", "ROOMS_LIST": "50 100 200", "PARTS": "j1 cap audio"})
+    out = run("mix", ["bench/mix.sh"], env)
+    cpu = dict(re.findall(r"^(tributary|ffmpeg)\s+cpu ([\d.]+) core-s/media-s", out, re.M))
+    lat = dict((w, (a, b)) for w, a, b in
+               re.findall(r"^(tributary|ffmpeg)\s+cpu .*added latency p50 (\d+) ms p95 (\d+) ms", out, re.M))
+    m = re.search(r"ratio tributary/ffmpeg CPU: ([\d.]+)", out)
+    if m and "tributary" in cpu:
+        r = float(m.group(1))
+        row("J1 CPU (4x640x480 -> 720p30)", f"{cpu['tributary']} core-s/s",
+            f"{cpu.get('ffmpeg', '?')} core-s/s nginx-rtmp + ffmpeg", f"{r:.2f}", "<= 0.85x",
+            "met" if r <= 0.85 else "NOT MET")
+    else:
+        row("J1 CPU (4x640x480 -> 720p30)", "n/a", "n/a", "-", "<= 0.85x", "not measured")
+    row("J1 CPU vs its floor (decode + encode alone)", "n/a", "n/a", "-", "<= 1.10x", "not measured")
+    if "tributary" in lat:
+        p50, p95 = (int(x) for x in lat["tributary"])
+        peer = lat.get("ffmpeg")
+        row("mixer-added latency p50 / p95", f"{p50} / {p95} ms",
+            f"{peer[0]} / {peer[1]} ms ffmpeg" if peer else "n/a", "-", "<= 100 / 200 ms",
+            "met" if p50 <= 100 and p95 <= 200 else "NOT MET")
+
+    def held(who):
+        ok = [int(n) for n, verdict in
+              re.findall(rf"^{who}\s+N=(\d+):.*-> (REAL TIME|FALLS BEHIND)", out, re.M) if verdict == "REAL TIME"]
+        return max(ok) if ok else 0
+    t, f = held("tributary"), held("ffmpeg")
+    tried = env["CAP_LIST"]
+    ratio = t / f if f else float("inf") if t else 0.0
+    row(f"4x320x240 -> 640x360 mixes in real time (tried {tried})", f"{t}", f"{f} ffmpeg processes",
+        f"{ratio:.2f}", ">= 1.5x", "met" if f and ratio >= 1.5 else "NOT MET")
+    rooms = re.findall(r"tributary (\d+) rooms: ([\d.]+) cores -> (\d+) rooms/core; worst task ([\d.]+)", out)
+    best = 0
+    for n, _cores, per_core, worst in rooms:
+        if float(worst) >= 49.5:
+            best = max(best, int(per_core))
+    row("audio-only rooms of 4 speakers per core", f"{best}", "n/a (ffmpeg amix peer not run yet)", "-",
+        ">= 150/core, >= 2x peer", "NOT MET" if best < 150 else "peer missing")
+
+
+def api():
+    out = run("api", ["bench/api.sh"], {"SECS": "3" if QUICK else "8", "CONC": "16"})
+    for line in out.splitlines():
+        if line.startswith("mode="):
+            f = fields(line)
+            what = "reads (DescribeSimpleStreamList)" if f["mode"] == "read" else "durable writes (AddStream/DeleteStream)"
+            row(f"signed API {what}, 16 connections", f"{f['req_per_s']} req/s, p99 {f['p99_ms']} ms",
+                "no peer", "-", "reported", "reported")
+
+
+def main():
+    os.makedirs(OUT_DIR, exist_ok=True)
+    for part, fn in (("fanout", fanout), ("mix", mix), ("api", api)):
+        if part in PARTS:
+            fn()
+    head = ("metric", "tributary", "peer", "ratio", "goal", "met")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    print()
+    print(line(head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+    print(f"\nfull output of every part: {OUT_DIR}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
