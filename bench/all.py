@@ -52,7 +52,7 @@ def fields(line):
 
 
 def fanout():
-    env = ({"N_LIST": "500", "WHEP_LIST": "20", "SECS": "5"} if QUICK
+    env = ({"N_LIST": "500", "WHEP_LIST": "20", "SECS": "4"} if QUICK
            else {"N_LIST": "500 2000", "WHEP_LIST": "20 100", "SECS": "8"})
     out = run("fanout", ["bench/fanout.sh"], env)
     ours = {}
@@ -91,7 +91,7 @@ def fanout():
 
 
 def mix():
-    env = ({"SECS": "8", "CAP_LIST": "4 8", "ROOMS_LIST": "50", "PARTS": "j1 cap audio"} if QUICK
+    env = ({"SECS": "6", "CAP_LIST": "8", "ROOMS_LIST": "50", "PARTS": "j1 cap audio"} if QUICK
            else {"SECS": "20", "CAP_LIST": "8 12 16 20", "ROOMS_LIST": "50 100 200", "PARTS": "j1 cap audio"})
     out = run("mix", ["bench/mix.sh"], env)
     cpu = dict(re.findall(r"^(tributary|ffmpeg)\s+cpu ([\d.]+) core-s/media-s", out, re.M))

@@ -78,7 +78,7 @@ impl Default for RtmpConfig {
             },
             buffer_budget: 1 << 30,
             write_timeout: Duration::from_secs(30),
-            write_batch: 64,
+            write_batch: 16,
             write_coalesce: Duration::ZERO,
         }
     }

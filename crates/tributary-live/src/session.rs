@@ -15,6 +15,10 @@ use crate::media::{Kind, Packet};
 /// Chunk size the server sends with (nginx-rtmp's default; FFmpeg, OBS and browsers'
 /// flash-less players all accept it).
 pub const OUT_CHUNK_SIZE: u32 = 4096;
+/// A session's output buffer starts at this size and is let go once it grew past
+/// `OUT_KEEP` (see [`ServerSession::take_output`]).
+const OUT_INITIAL: usize = 8192;
+const OUT_KEEP: usize = 64 << 10;
 const WINDOW_ACK_SIZE: u32 = 2_500_000;
 /// The message stream id handed out by `createStream`.
 pub const MEDIA_STREAM_ID: u32 = 1;
@@ -82,7 +86,7 @@ impl ServerSession {
         ServerSession {
             reader: ChunkReader::new(limits),
             writer: ChunkWriter::new(OUT_CHUNK_SIZE),
-            out: BytesMut::with_capacity(8192),
+            out: BytesMut::with_capacity(OUT_INITIAL),
             role: Role::Idle,
             connected: false,
             received: 0,
@@ -102,8 +106,15 @@ impl ServerSession {
     }
 
     /// Bytes to send to the peer (taken; the buffer is left empty).
+    /// What is ready for the peer. A buffer that grew past 64 KiB (a joining player's
+    /// GOP burst) is let go with it rather than kept for every later, smaller write:
+    /// thousands of players would otherwise each hold their largest burst for ever.
     pub fn take_output(&mut self) -> BytesMut {
-        self.out.split()
+        if self.out.capacity() > OUT_KEEP {
+            std::mem::replace(&mut self.out, BytesMut::with_capacity(OUT_INITIAL))
+        } else {
+            self.out.split()
+        }
     }
 
     pub fn has_output(&self) -> bool {
@@ -455,6 +466,21 @@ mod tests {
             &amf0::encode_all(values),
         );
         out
+    }
+
+    #[test]
+    fn a_burst_does_not_leave_a_big_buffer_behind() {
+        let mut s = ServerSession::new(Limits::default());
+        let big = Packet::new(Kind::Video, 0, bytes::Bytes::from(vec![0x27u8; 200 << 10]));
+        s.write_media(&big);
+        let burst = s.take_output();
+        assert!(burst.len() > 200 << 10);
+        drop(burst); // written to the socket
+        // The next, ordinary write does not grow back into the burst's allocation.
+        let frame = Packet::new(Kind::Video, 40, bytes::Bytes::from(vec![0x27u8; 20 << 10]));
+        s.write_media(&frame);
+        assert!(s.out.capacity() <= OUT_KEEP, "kept {}", s.out.capacity());
+        assert!(s.take_output().len() > 20 << 10);
     }
 
     #[test]
