@@ -327,21 +327,35 @@ impl ControlPlane {
     ) -> Result<(), ControlError> {
         let app = self.runtime(app_id)?;
         let now = self.now_ms();
-        let mut state = app.lock();
-        let Some(plan) = state.rooms.plan_leave(room_id, user_id, session) else {
+        let state = app.lock();
+        let Some(plan) = state.rooms.plan_leave(room_id, user_id, Some(session)) else {
             return Ok(());
         };
+        self.finish_leave(app, state, &plan, reason, false, now)
+    }
+
+    /// Writes a leave's callbacks, applies it, releases the app's lock, then announces
+    /// it: `room_logout` / `room_close` as the plan says.
+    fn finish_leave(
+        &self,
+        app: &AppRuntime,
+        mut state: MutexGuard<'_, AppState>,
+        plan: &LeavePlan,
+        reason: CloseReason,
+        quiet_close: bool,
+        now: u64,
+    ) -> Result<(), ControlError> {
         let events = left_events(
-            app_id,
+            app.config.app_id,
             &plan.room,
             plan.left.as_ref(),
             plan.room_closes,
             reason,
             now,
-            false,
+            quiet_close,
         );
-        self.write_events(&app.config, &events, closed(&plan), now)?;
-        state.rooms.commit_leave(&plan);
+        self.write_events(&app.config, &events, closed(plan), now)?;
+        state.rooms.commit_leave(plan);
         drop(state);
         for ev in events {
             self.announce(ev);
@@ -511,25 +525,11 @@ impl ControlPlane {
             .collect();
         for user in &viewers {
             let now = self.now_ms();
-            let mut state = app.lock();
-            let Some(plan) = state.rooms.plan_leave_all(room_id, user) else {
+            let state = app.lock();
+            let Some(plan) = state.rooms.plan_leave(room_id, user, None) else {
                 continue;
             };
-            let events = left_events(
-                app_id,
-                &plan.room,
-                plan.left.as_ref(),
-                plan.room_closes,
-                reason,
-                now,
-                quiet,
-            );
-            self.write_events(&app.config, &events, closed(&plan), now)?;
-            state.rooms.commit_leave(&plan);
-            drop(state);
-            for ev in events {
-                self.announce(ev);
-            }
+            self.finish_leave(app, state, &plan, reason, quiet, now)?;
         }
         if !viewers.is_empty() {
             self.announce(CoreEvent::ViewersRemoved {

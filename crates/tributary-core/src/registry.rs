@@ -144,7 +144,8 @@ pub struct LeavePlan {
     /// Set when the user is no longer a member after this.
     pub left: Option<RoomUser>,
     pub user_id: String,
-    pub session: u64,
+    /// `None`: every session of the user.
+    pub session: Option<u64>,
 }
 
 /// One user's viewer sessions in a room.
@@ -530,15 +531,21 @@ impl Rooms {
         }
     }
 
-    /// Checks viewer session `session` of `user_id` leaving `room_id`; `None` when it is
-    /// not there any more (the user was kicked, or the room closed, meanwhile).
-    pub fn plan_leave(&self, room_id: &str, user_id: &str, session: u64) -> Option<LeavePlan> {
+    /// Checks viewer session `session` of `user_id` leaving `room_id` (every session of
+    /// theirs when `None`: a kick or the room closing). `None` when it is not there (any
+    /// more: the user was kicked, or the room closed, meanwhile).
+    pub fn plan_leave(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        session: Option<u64>,
+    ) -> Option<LeavePlan> {
         let room = self.rooms.get(room_id)?;
         room.viewers
             .iter()
-            .find(|v| v.user_id == user_id && v.sessions.contains(&session))?;
+            .find(|v| v.user_id == user_id && session.is_none_or(|id| v.sessions.contains(&id)))?;
         let mut after = room.clone();
-        Self::drop_session(&mut after, user_id, Some(session));
+        Self::drop_session(&mut after, user_id, session);
         let left = match after.member(user_id) {
             Some(_) => None,
             None => room.member(user_id),
@@ -552,31 +559,10 @@ impl Rooms {
         })
     }
 
-    /// Checks every viewer session of `user_id` leaving `room_id` at once (a kick or the
-    /// room closing); `None` when they view nothing there.
-    pub fn plan_leave_all(&self, room_id: &str, user_id: &str) -> Option<LeavePlan> {
-        let room = self.rooms.get(room_id)?;
-        room.viewers.iter().find(|v| v.user_id == user_id)?;
-        let mut after = room.clone();
-        Self::drop_session(&mut after, user_id, None);
-        let left = match after.member(user_id) {
-            Some(_) => None,
-            None => room.member(user_id),
-        };
-        Some(LeavePlan {
-            room: room.info.clone(),
-            room_closes: after.is_empty(),
-            left,
-            user_id: user_id.to_string(),
-            session: 0,
-        })
-    }
-
-    /// Applies a plan of [`Rooms::plan_leave`] (`session` 0: every session of the user).
+    /// Applies a plan of [`Rooms::plan_leave`].
     pub fn commit_leave(&mut self, plan: &LeavePlan) {
         if let Some(room) = self.rooms.get_mut(&plan.room.room_id) {
-            let session = (plan.session != 0).then_some(plan.session);
-            Self::drop_session(room, &plan.user_id, session);
+            Self::drop_session(room, &plan.user_id, plan.session);
             if room.is_empty() {
                 self.rooms.remove(&plan.room.room_id);
             }

@@ -115,6 +115,11 @@ impl Stream {
         (c.video_codec, c.audio_codec)
     }
 
+    /// How many read the stream now (players, mix inputs, bridges, the HLS segmenter).
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().subscribers.len()
+    }
+
     pub fn stats(&self) -> StreamStats {
         let c = self.lock();
         let uptime = self.started.elapsed();

@@ -236,15 +236,7 @@ impl Video {
     }
 
     fn check_demand(&mut self, publisher: &Publisher) {
-        let players: usize = publisher
-            .stream()
-            .stats()
-            .players
-            .iter()
-            .filter(|(p, _)| **p != Protocol::Internal)
-            .map(|(_, n)| n)
-            .sum();
-        let demand = players > 0 || self.cx.hls.asked_within(&self.twin, HLS_DEMAND);
+        let demand = players(publisher) > 0 || self.cx.hls.asked_within(&self.twin, HLS_DEMAND);
         if demand != self.demand {
             info!(stream = %self.twin, demand, "VP8 to H.264 transcoding {}", if demand { "starts" } else { "stops" });
             self.demand = demand;
@@ -414,16 +406,7 @@ fn run(
             if let Some(v) = video.as_mut() {
                 v.check_demand(&publisher);
             }
-            // Players only: HLS segments every stream, bridges included, as an internal
-            // reader, which must not keep a bridge alive.
-            let viewers: usize = publisher
-                .stream()
-                .stats()
-                .players
-                .iter()
-                .filter(|(p, _)| **p != Protocol::Internal)
-                .map(|(_, n)| n)
-                .sum();
+            let viewers = players(&publisher);
             if viewers > 0 {
                 last_viewer = Instant::now();
             } else if idle.is_some_and(|i| last_viewer.elapsed() > i) {
@@ -452,6 +435,20 @@ fn run(
             }
         }
     }
+}
+
+/// Who reads a bridged stream: players only. HLS segments every stream, bridges
+/// included, as an internal reader, which must neither keep a bridge alive nor count as
+/// demand for a twin's transcode.
+fn players(publisher: &Publisher) -> usize {
+    publisher
+        .stream()
+        .stats()
+        .players
+        .iter()
+        .filter(|(p, _)| **p != Protocol::Internal)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// The output codec a source codec already is (AAC of any profile passes as AAC-LC

@@ -136,6 +136,8 @@ enum Role {
         last_media: Option<Instant>,
         video: Option<Mid>,
         last_key_request: Option<Instant>,
+        /// The stream's readers when last counted, and when: a new one gets a key frame.
+        readers: (usize, Instant),
     },
     /// A WHEP viewer: the hub subscription it drains (bounded; a viewer that falls
     /// behind loses whole GOPs there, never the publisher's pace).
@@ -345,6 +347,7 @@ impl RtcServer {
                 last_media: None,
                 video: None,
                 last_key_request: None,
+                readers: (0, Instant::now()),
             },
         };
         if let Err(s) = self.hand_over(session) {
@@ -795,6 +798,7 @@ fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
                 publisher,
                 ingest,
                 last_media,
+                readers,
                 ..
             } = &mut s.role
             else {
@@ -811,7 +815,17 @@ fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
                 publisher.send(p);
             }
             let video = matches!(d.params.spec().codec, Codec::H264 | Codec::Vp8);
-            let wants_key = video && (!d.contiguous || !ingest.has_key_frame());
+            // A new reader (a mix input, a twin, a player) starts at a key frame: WebRTC
+            // encoders make one only when asked, and the hub's GOP cache gives up on very
+            // long GOPs, so a newcomer could otherwise wait for ever. Looked at once a
+            // second.
+            let joined = video && readers.1.elapsed() >= Duration::from_secs(1) && {
+                let n = publisher.stream().subscriber_count();
+                let more = n > readers.0;
+                *readers = (n, Instant::now());
+                more
+            };
+            let wants_key = video && (joined || !d.contiguous || !ingest.has_key_frame());
             if wants_key {
                 request_key_frame(s);
             }

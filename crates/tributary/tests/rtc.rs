@@ -264,17 +264,7 @@ fn delete_ends_the_session() {
 
 /// aiortc viewing `stream` over WHEP for `secs`: what it decoded, as `key value` lines.
 fn whep_view(s: &Server, stream: &str, secs: u32) -> std::collections::HashMap<String, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rtc/whep_play.py");
-    let url = format!("{}/whep/{APP}/{stream}", s.base);
-    let out = Command::new(python())
-        .args([script, &url, "", &secs.to_string()])
-        .output()
-        .expect("the tools venv (scripts/setup.sh installs aiortc)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    whep_view_codec(s, stream, secs, "H264")
 }
 
 fn num(r: &std::collections::HashMap<String, String>, k: &str) -> f64 {
