@@ -173,14 +173,7 @@ fn an_aiortc_publisher_is_a_stream_like_any_other() {
 
     // A mix takes it as an input (Opus decoded, H.264 decoded) into H.264 + AAC.
     let c = s.app();
-    let body = json!({"TaskId": "from-whip", "UserId": "u",
-        "MixInput": [{"StreamId": "whip1", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
-        "MixOutput": [{"StreamId": "whip-mix", "Width": 320, "Height": 240, "Fps": 15,
-                       "VideoBitrate": 300000}]});
-    expect_code(
-        &c.post("StartMix", &body.to_string(), "application/json"),
-        0,
-    );
+    full_frame_mix(&c, "from-whip", "whip1", "whip-mix", json!({}));
     wait_live(&s, "whip-mix", LIVE);
     let mix = format!("{}/{APP}/whip-mix.flv", s.base);
     let deadline = Instant::now() + LIVE;
@@ -335,14 +328,7 @@ fn whep_plays_webrtc_rtmp_and_mixed_streams() {
 
     // A mix with an Opus output (AudioCodec 3): picture and sound over WHEP, no transcode.
     let c = s.app();
-    let body = json!({"TaskId": "to-whep", "UserId": "u",
-        "MixInput": [{"StreamId": "cam", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
-        "MixOutput": [{"StreamId": "mixed", "Width": 320, "Height": 240, "Fps": 15,
-                       "VideoBitrate": 300000, "AudioCodec": 3}]});
-    expect_code(
-        &c.post("StartMix", &body.to_string(), "application/json"),
-        0,
-    );
+    full_frame_mix(&c, "to-whep", "cam", "mixed", json!({"AudioCodec": 3}));
     wait_live(&s, "mixed", LIVE);
     let r = whep_view(&s, "mixed", 4);
     assert!(num(&r, "video_frames") >= 20.0, "{r:?}");
@@ -445,26 +431,18 @@ fn vp8_is_published_played_transcoded_for_players_and_mixed_both_ways() {
 
     // A mix reads the VP8 publisher (decoded) into an H.264 output.
     let c = s.app();
-    let body = json!({"TaskId": "from-vp8", "UserId": "u",
-        "MixInput": [{"StreamId": "v8", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
-        "MixOutput": [{"StreamId": "mix-h264", "Width": 320, "Height": 240, "Fps": 15,
-                       "VideoBitrate": 300000}]});
-    expect_code(
-        &c.post("StartMix", &body.to_string(), "application/json"),
-        0,
-    );
+    full_frame_mix(&c, "from-vp8", "v8", "mix-h264", json!({}));
     wait_live(&s, "mix-h264", LIVE);
     wait_centre(&format!("{}/{APP}/mix-h264.flv", s.base), green);
 
     // A VP8 mix output (VideoEncId 2, Opus): WebRTC viewers get it with no transcode;
     // FLV players through its twin.
-    let body = json!({"TaskId": "to-vp8", "UserId": "u",
-        "MixInput": [{"StreamId": "v8", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
-        "MixOutput": [{"StreamId": "mix-vp8", "Width": 320, "Height": 240, "Fps": 15,
-                       "VideoBitrate": 300000, "VideoEncId": 2, "AudioCodec": 3}]});
-    expect_code(
-        &c.post("StartMix", &body.to_string(), "application/json"),
-        0,
+    full_frame_mix(
+        &c,
+        "to-vp8",
+        "v8",
+        "mix-vp8",
+        json!({"VideoEncId": 2, "AudioCodec": 3}),
     );
     let info = wait_live(&s, "mix-vp8", LIVE);
     let deadline = Instant::now() + LIVE;
@@ -479,6 +457,23 @@ fn vp8_is_published_played_transcoded_for_players_and_mixed_both_ways() {
     assert!(green(rgb(&r)), "{r:?}");
     assert!(num(&r, "audio_rms") > 0.02, "{r:?}");
     wait_centre(&format!("{}/{APP}/mix-vp8.flv", s.base), green);
+}
+
+/// Starts task `task`: input `input` over the whole 320×240 picture, one output
+/// `output` at 15 fps and 300 kb/s, with `extra` output fields.
+fn full_frame_mix(c: &Client, task: &str, input: &str, output: &str, extra: serde_json::Value) {
+    let mut out = json!({"StreamId": output, "Width": 320, "Height": 240, "Fps": 15,
+                         "VideoBitrate": 300000});
+    if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    let body = json!({"TaskId": task, "UserId": "u",
+        "MixInput": [{"StreamId": input, "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+        "MixOutput": [out]});
+    expect_code(
+        &c.post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
 }
 
 /// Debian's Chromium driven by Playwright (`tests/rtc/chromium.py`), one JSON line per
