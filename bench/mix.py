@@ -18,6 +18,7 @@ Everything it starts is stopped at exit. Standard library only.
 """
 
 import hashlib
+import resource
 import json
 import os
 import random
@@ -235,6 +236,35 @@ def last_progress(path):
     return vals
 
 
+def child_cpu(cmd):
+    """CPU seconds (user + system) a command takes to run to its end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def j1_floor(clips, recorded):
+    """The physical floor of J1 on this machine, in core-s per media-s: the 4 inputs only
+    decoded (video and audio, one thread each, as the mixer's decoders), plus the output
+    only encoded (x264 veryfast 1.2 Mb/s and AAC 48k, the task's settings): the recorded
+    output decoded and encoded, minus it only decoded. Composition, the RTMP ingest and
+    the publishing are what a mixer adds above it."""
+    try:
+        dur = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+                                    "csv=p=0", recorded], capture_output=True, text=True, check=True).stdout)
+    except (subprocess.CalledProcessError, ValueError):
+        print("floor: the output was not recorded; skipped")
+        return None
+    ff = ["ffmpeg", "-v", "error", "-nostdin", "-threads", "1"]
+    dec = sum(child_cpu([*ff, "-i", c, "-t", str(dur), "-f", "null", "-"]) for c in clips) / dur
+    both = child_cpu([*ff, "-i", recorded, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+                      "-b:v", "1200k", "-maxrate", "1200k", "-bufsize", "1200k", "-g", "60",
+                      "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k", "-f", "null", "-"])
+    only_dec = child_cpu([*ff, "-i", recorded, "-f", "null", "-"])
+    return dec, max(both - only_dec, 0.0) / dur
+
+
 def j1(clips):
     print(f"## J1: 4 x 640x480@30 -> 1280x720@30, x264 veryfast 1.2 Mb/s + AAC, 2x2; {SECS} s measured")
     results = {}
@@ -248,6 +278,10 @@ def j1(clips):
     time.sleep(4)
     rin, rout = FlashReader(f"{rtmp}/in0", False), FlashReader(f"{rtmp}/mix", True)
     time.sleep(6)
+    # The output of the measured window, kept for the floor runs below.
+    recorded = os.path.join(TMP, "j1-out.flv")
+    rec = spawn(["ffmpeg", "-v", "error", "-y", "-i", f"{rtmp}/mix", "-c", "copy", "-t", str(SECS),
+                 "-f", "flv", recorded])
     s0, c0, f0 = get_json(f"{http}/api/mix/{APP}/j1"), cpu_s(tp.pid), rout.frames
     time.sleep(SECS)
     s1, c1, f1 = get_json(f"{http}/api/mix/{APP}/j1"), cpu_s(tp.pid), rout.frames
@@ -258,9 +292,14 @@ def j1(clips):
                                 lat=lat, procs="tributary (ingest + mix + RTMP out)")
     for r in (rin, rout):
         r.close()
+    try:
+        rec.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        stop(rec)
     for p in pubs:
         stop(p)
     stop(tp)
+    floor = j1_floor(clips, recorded)
     # ffmpeg peer through nginx-rtmp
     np_, nurl = start_nginx()
     pubs = [publish(c, f"{nurl}/in{i}") for i, c in enumerate(clips)]
@@ -294,6 +333,10 @@ def j1(clips):
               f"(n={len(r['lat'])}) [{r['procs']}]")
     t, f = results["tributary"], results["ffmpeg"]
     print(f"ratio tributary/ffmpeg CPU: {t['cpu'] / f['cpu']:.2f} (vs ffmpeg alone {t['cpu'] / f['ffmpeg_cpu']:.2f})")
+    if floor:
+        dec, enc = floor
+        print(f"floor: decode the 4 inputs {dec:.3f} + encode the output {enc:.3f} = {dec + enc:.3f} core-s/media-s; "
+              f"tributary / floor {t['cpu'] / (dec + enc):.2f}")
 
 
 def dressed(clips):
