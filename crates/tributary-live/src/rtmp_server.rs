@@ -84,6 +84,9 @@ impl Default for RtmpConfig {
     }
 }
 
+/// A player's read buffer once it plays (commands only: pause, close, acks).
+const PLAYER_READ_BUFFER: usize = 1024;
+
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
     #[error("handshake: {0}")]
@@ -424,6 +427,13 @@ impl RtmpServer {
         app_id: AppId,
         raw_name: &str,
     ) -> Result<(), ConnError> {
+        // A player only sends small commands from here on: its 16 KiB handshake-time read
+        // buffer would be most of what thousands of players hold.
+        if buf.capacity() > PLAYER_READ_BUFFER {
+            let mut small = BytesMut::with_capacity(PLAYER_READ_BUFFER.max(buf.len()));
+            small.extend_from_slice(&buf);
+            buf = small;
+        }
         let (stream_id, params) = split_stream_name(raw_name);
         let key = stream_key(app_id, &stream_id);
         let req = PlayRequest {

@@ -18,7 +18,7 @@ pub const OUT_CHUNK_SIZE: u32 = 4096;
 /// A session's output buffer starts at this size and is let go once it grew past
 /// `OUT_KEEP` (see [`ServerSession::take_output`]).
 const OUT_INITIAL: usize = 8192;
-const OUT_KEEP: usize = 64 << 10;
+const OUT_KEEP: usize = 32 << 10;
 const WINDOW_ACK_SIZE: u32 = 2_500_000;
 /// The message stream id handed out by `createStream`.
 pub const MEDIA_STREAM_ID: u32 = 1;
@@ -106,7 +106,7 @@ impl ServerSession {
     }
 
     /// Bytes to send to the peer (taken; the buffer is left empty).
-    /// What is ready for the peer. A buffer that grew past 64 KiB (a joining player's
+    /// What is ready for the peer. A buffer that grew past 32 KiB (a joining player's
     /// GOP burst) is let go with it rather than kept for every later, smaller write:
     /// thousands of players would otherwise each hold their largest burst for ever.
     pub fn take_output(&mut self) -> BytesMut {
