@@ -105,8 +105,8 @@ impl ServerSession {
         self.reader.buffered()
     }
 
-    /// Bytes to send to the peer (taken; the buffer is left empty).
-    /// What is ready for the peer. A buffer that grew past 32 KiB (a joining player's
+    /// Bytes to send to the peer (taken; the buffer is left empty). A buffer that grew
+    /// past 32 KiB (a joining player's
     /// GOP burst) is let go with it rather than kept for every later, smaller write:
     /// thousands of players would otherwise each hold their largest burst for ever.
     pub fn take_output(&mut self) -> BytesMut {
