@@ -106,9 +106,9 @@ impl ServerSession {
     }
 
     /// Bytes to send to the peer (taken; the buffer is left empty). A buffer that grew
-    /// past 32 KiB (a joining player's
-    /// GOP burst) is let go with it rather than kept for every later, smaller write:
-    /// thousands of players would otherwise each hold their largest burst for ever.
+    /// past 32 KiB (a joining player's GOP burst) is let go with it rather than kept for
+    /// every later, smaller write: thousands of players would otherwise each hold their
+    /// largest burst for ever.
     pub fn take_output(&mut self) -> BytesMut {
         if self.out.capacity() > OUT_KEEP {
             std::mem::replace(&mut self.out, BytesMut::with_capacity(OUT_INITIAL))
