@@ -223,21 +223,13 @@ impl ControlPlane {
         if plan.stream.origin == StreamOrigin::Added {
             batch.ops.push(WriteOp::PutStream(plan.stream.clone()));
         }
-        let mut events = Vec::new();
-        if plan.room_created {
-            events.push(CoreEvent::RoomCreated {
-                app_id,
-                room: plan.room.clone(),
-                creator: plan.stream.user_id.clone(),
-            });
-        }
-        if let Some(user) = &plan.joined {
-            events.push(CoreEvent::UserJoined {
-                app_id,
-                room: plan.room.clone(),
-                user: user.clone(),
-            });
-        }
+        let mut events = joined_events(
+            app_id,
+            &plan.room,
+            plan.room_created,
+            plan.joined.as_ref(),
+            &plan.stream.user_id,
+        );
         if plan.kind == AddKind::New {
             events.push(CoreEvent::StreamAdded {
                 app_id,
@@ -287,21 +279,13 @@ impl ControlPlane {
             now,
             rand::random::<u32>() as u64,
         )?;
-        let mut events = Vec::new();
-        if plan.room_created {
-            events.push(CoreEvent::RoomCreated {
-                app_id,
-                room: plan.room.clone(),
-                creator: user_id.to_string(),
-            });
-        }
-        if let Some(user) = &plan.joined {
-            events.push(CoreEvent::UserJoined {
-                app_id,
-                room: plan.room.clone(),
-                user: user.clone(),
-            });
-        }
+        let events = joined_events(
+            app_id,
+            &plan.room,
+            plan.room_created,
+            plan.joined.as_ref(),
+            user_id,
+        );
         self.write_events(&app.config, &events, None, now)?;
         state.rooms.commit_join(&plan);
         drop(state);
@@ -690,6 +674,33 @@ impl ControlPlane {
 /// The room a leave closes, if it does.
 fn closed(plan: &LeavePlan) -> Option<&str> {
     plan.room_closes.then_some(plan.room.room_id.as_str())
+}
+
+/// What a member arriving causes: `RoomCreated` if the room is new (`creator` made it),
+/// then `UserJoined` if the user was not a member yet.
+fn joined_events(
+    app_id: AppId,
+    room: &tributary_core::registry::RoomInfo,
+    room_created: bool,
+    joined: Option<&RoomUser>,
+    creator: &str,
+) -> Vec<CoreEvent> {
+    let mut events = Vec::new();
+    if room_created {
+        events.push(CoreEvent::RoomCreated {
+            app_id,
+            room: room.clone(),
+            creator: creator.to_string(),
+        });
+    }
+    if let Some(user) = joined {
+        events.push(CoreEvent::UserJoined {
+            app_id,
+            room: room.clone(),
+            user: user.clone(),
+        });
+    }
+    events
 }
 
 /// What a member leaving causes: `UserLeft` if it was their last tie to the room, then

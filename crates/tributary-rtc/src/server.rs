@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use tributary_core::CloseReason;
 use tributary_live::auth::{
-    Attendance, Authority, PlayRequest, PublishRequest, Refusal, stream_key,
+    Attendance, Authority, PlayRequest, PublishRequest, Refusal, join, stream_key,
 };
 use tributary_live::hub::{Hub, Publisher, Subscription};
 use tributary_live::metrics::Protocol as Player;
@@ -395,24 +395,11 @@ impl RtcServer {
         Ok((rtc, answer.to_sdp_string()))
     }
 
-    /// The authority that checks publishers and players.
-    pub fn authority(&self) -> &Arc<dyn Authority> {
-        &self.auth
-    }
-
-    /// Whether `app/stream` is live to be played.
-    pub fn is_live(&self, key: &str) -> bool {
-        self.hub.stream(key).is_some()
-    }
-
     /// A WHEP viewer of a live stream: checks, answers the offer, subscribes. A viewer
-    /// that is a room member brings its `attendance`, held until the session ends.
-    pub fn play(
-        &self,
-        req: PlayRequest,
-        offer: &str,
-        attendance: Option<Attendance>,
-    ) -> Result<Accepted, WhipError> {
+    /// that names its room and user joins that room last, once every other check passed
+    /// (a refused viewer leaves no login behind), and holds its attendance until the
+    /// session ends.
+    pub async fn play(&self, req: PlayRequest, offer: &str) -> Result<Accepted, WhipError> {
         self.auth.check_play(&req).map_err(WhipError::Refused)?;
         if self.viewers().len() + self.live().len() >= self.config.max_sessions {
             return Err(WhipError::Full);
@@ -427,6 +414,7 @@ impl RtcServer {
             .subscribe_exact(&(self.source_for)(&key), Player::Whep)
             .map_err(|_| WhipError::NotLive(req.stream_id.clone()))?;
         let (rtc, answer) = self.answer(offer)?;
+        let attendance = join(&self.auth, &req).await.map_err(WhipError::Refused)?;
         let id = new_session_id();
         let ending = Ending::default();
         self.viewers()
@@ -601,25 +589,7 @@ impl RtcServer {
             }
             match socket.recv_from(&mut buf) {
                 Ok((n, source)) => {
-                    let Ok(contents) = buf[..n].try_into() else {
-                        continue; // not STUN, DTLS or RTP
-                    };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive {
-                            proto: Protocol::Udp,
-                            source,
-                            destination: self.local,
-                            contents,
-                        },
-                    );
-                    if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
-                        if let Err(e) = s.rtc.handle_input(input) {
-                            debug!(session = tag(&s.id), error = %e, "WebRTC input refused");
-                        }
-                    } else {
-                        debug!(%source, "UDP datagram for no session");
-                    }
+                    deliver(&mut sessions, Protocol::Udp, source, self.local, &buf[..n]);
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) => {
@@ -630,25 +600,13 @@ impl RtcServer {
             // Frames from ICE-TCP connections (their readers rang the socket above).
             if let Some(tcp) = &self.tcp {
                 while let Some((source, frame)) = tcp.try_recv() {
-                    let Ok(contents) = frame.as_slice().try_into() else {
-                        continue;
-                    };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive {
-                            proto: Protocol::Tcp,
-                            source,
-                            destination: tcp.local_addr(),
-                            contents,
-                        },
+                    deliver(
+                        &mut sessions,
+                        Protocol::Tcp,
+                        source,
+                        tcp.local_addr(),
+                        &frame,
                     );
-                    if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
-                        if let Err(e) = s.rtc.handle_input(input) {
-                            debug!(session = tag(&s.id), error = %e, "WebRTC input refused");
-                        }
-                    } else {
-                        debug!(%source, "TCP frame for no session");
-                    }
                 }
             }
         }
@@ -833,6 +791,37 @@ fn event(s: &mut Session, e: Event) -> Result<(), CloseReason> {
         _ => {}
     }
     Ok(())
+}
+
+/// Hands a datagram (UDP) or frame (ICE-TCP) to the session it belongs to; anything
+/// that is not STUN, DTLS or RTP, or is for no session, is dropped.
+fn deliver(
+    sessions: &mut [Session],
+    proto: Protocol,
+    source: SocketAddr,
+    destination: SocketAddr,
+    data: &[u8],
+) {
+    let Ok(contents) = data.try_into() else {
+        return;
+    };
+    let input = Input::Receive(
+        Instant::now(),
+        Receive {
+            proto,
+            source,
+            destination,
+            contents,
+        },
+    );
+    match sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
+        Some(s) => {
+            if let Err(e) = s.rtc.handle_input(input) {
+                debug!(session = tag(&s.id), error = %e, "WebRTC input refused");
+            }
+        }
+        None => debug!(%source, ?proto, "WebRTC input for no session"),
+    }
 }
 
 /// Writes what the viewer's stream has sent since the last turn. A stream that ended

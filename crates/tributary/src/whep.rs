@@ -16,8 +16,8 @@ use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 
-use tributary_live::auth::{PlayRequest, join, stream_key};
-use tributary_rtc::{RtcServer, WhipError};
+use tributary_live::auth::PlayRequest;
+use tributary_rtc::RtcServer;
 
 use crate::whip::{answered, ended, no_trickle, offer_of, preflight};
 
@@ -63,28 +63,7 @@ async fn play(
         token: bearer.or(who.token),
         peer: peer.map(|e| e.0.0),
     };
-    // A member joins its room only once the cheap checks pass, so a refused viewer
-    // leaves no login behind.
-    let attendance = if req.names_a_member() {
-        let checked = rtc.authority().check_play(&req).map_err(WhipError::Refused);
-        let checked = checked.and_then(|()| {
-            if rtc.is_live(&stream_key(app_id, &stream)) {
-                Ok(())
-            } else {
-                Err(WhipError::NotLive(stream.clone()))
-            }
-        });
-        if let Err(e) = checked {
-            return answered(Err(e), "whep", app_id, &stream);
-        }
-        match join(rtc.authority(), &req).await {
-            Ok(a) => a,
-            Err(r) => return answered(Err(WhipError::Refused(r)), "whep", app_id, &stream),
-        }
-    } else {
-        None
-    };
-    answered(rtc.play(req, offer, attendance), "whep", app_id, &stream)
+    answered(rtc.play(req, offer).await, "whep", app_id, &stream)
 }
 
 async fn end(

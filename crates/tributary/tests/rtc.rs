@@ -459,6 +459,19 @@ fn vp8_is_published_played_transcoded_for_players_and_mixed_both_ways() {
     wait_centre(&format!("{}/{APP}/mix-vp8.flv", s.base), green);
 }
 
+/// WHEP viewers the server counts now.
+fn whep_viewers(s: &Server) -> f64 {
+    metric(s, "tributary_live_players", "protocol=\"whep\"")
+}
+
+fn wait_for_a_whep_viewer(s: &Server) {
+    let deadline = Instant::now() + LIVE;
+    while whep_viewers(s) < 1.0 {
+        assert!(Instant::now() < deadline, "the viewer never counted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Starts task `task`: input `input` over the whole 320×240 picture, one output
 /// `output` at 15 fps and 300 kb/s, with `extra` output fields.
 fn full_frame_mix(c: &Client, task: &str, input: &str, output: &str, extra: serde_json::Value) {
@@ -556,12 +569,8 @@ fn kickout_ends_webrtc_publishers_and_their_viewers() {
     let url = format!("{}/whep/{APP}/k1", s.base);
     let (_viewer, view) = spawn_lines(Command::new(python()).args([script, &url, "", "20"]));
     expect_line(&view, "status 201");
-    let whep = || metric(&s, "tributary_live_players", "protocol=\"whep\"");
-    let deadline = Instant::now() + LIVE;
-    while whep() < 1.0 {
-        assert!(Instant::now() < deadline, "the viewer never counted");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let whep = || whep_viewers(&s);
+    wait_for_a_whep_viewer(&s);
 
     // KickoutUser u1 (the WHIP publisher's user): its session is cut within a second,
     // the stream closes as kicked, and its viewer's session ends with it.
@@ -624,12 +633,8 @@ fn a_whep_viewer_with_a_user_bound_token_is_a_member_and_kicked_alone() {
     );
     assert_eq!(v["Data"]["UserStatusList"][0]["Status"], 1, "{v}");
     assert_eq!(v["Data"]["UserStatusList"][0]["UserRole"], 2, "{v}");
-    let whep = || metric(&s, "tributary_live_players", "protocol=\"whep\"");
-    let deadline = Instant::now() + LIVE;
-    while whep() < 1.0 {
-        assert!(Instant::now() < deadline, "the viewer never counted");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let whep = || whep_viewers(&s);
+    wait_for_a_whep_viewer(&s);
     let t0 = Instant::now();
     expect_code(
         &c.get(
