@@ -80,19 +80,29 @@ impl AudioTrack {
                 self.start = from;
             }
         }
-        let skip = (self.start - from).max(0) as usize;
-        let mut taken = 0;
-        for (slot, s) in out.iter_mut().skip(skip).zip(self.queue.iter()) {
-            slot[0] += s[0] * gain;
-            slot[1] += s[1] * gain;
-            taken += 1;
-        }
+        let skip = ((self.start - from).max(0) as usize).min(out.len());
+        let out = &mut out[skip..];
+        let taken = out.len().min(self.queue.len());
+        // Over the queue's two contiguous halves, so the loops vectorize.
+        let (a, b) = self.queue.as_slices();
+        let in_a = a.len().min(taken);
+        let (out_a, out_b) = out[..taken].split_at_mut(in_a);
+        add_scaled(out_a, &a[..in_a], gain);
+        add_scaled(out_b, &b[..taken - in_a], gain);
         self.queue.drain(..taken);
         self.start += taken as i64;
     }
 
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+}
+
+/// `out += gain × from`, sample by sample (equal lengths).
+fn add_scaled(out: &mut [Stereo], from: &[Stereo], gain: f32) {
+    for (slot, s) in out.iter_mut().zip(from) {
+        slot[0] += s[0] * gain;
+        slot[1] += s[1] * gain;
     }
 }
 

@@ -360,33 +360,40 @@ impl AudioDecoder {
 /// Interleaved stereo `f32` from the sample formats decoders produce; mono is duplicated,
 /// more than two channels keep the first two.
 fn to_stereo(f: &ff::frame::Audio) -> Option<Vec<Stereo>> {
-    let n = f.samples();
-    let ch = (f.channels() as usize).max(1);
-    let planar = f.is_planar();
-    let (size, read): (usize, fn(&[u8]) -> f32) = match f.format() {
-        Sample::F32(_) => (4, |b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
-        Sample::I16(_) => (2, |b| i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0),
-        Sample::I32(_) => (4, |b| {
-            i32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
+    let (n, ch, planar) = (f.samples(), (f.channels() as usize).max(1), f.is_planar());
+    Some(match f.format() {
+        Sample::F32(_) => gather(f, n, ch, planar, f32::from_ne_bytes),
+        Sample::I16(_) => gather(f, n, ch, planar, |b| i16::from_ne_bytes(b) as f32 / 32768.0),
+        Sample::I32(_) => gather(f, n, ch, planar, |b| {
+            i32::from_ne_bytes(b) as f32 / 2_147_483_648.0
         }),
         _ => return None,
-    };
+    })
+}
+
+/// The first two channels of `n` samples of `SIZE` bytes each. Monomorphized per sample
+/// format, so the conversion inlines into one loop (a call through a function pointer
+/// per sample cost 4 % of an audio room's CPU).
+fn gather<const SIZE: usize>(
+    f: &ff::frame::Audio,
+    n: usize,
+    ch: usize,
+    planar: bool,
+    conv: impl Fn([u8; SIZE]) -> f32,
+) -> Vec<Stereo> {
+    let at = |b: &[u8]| conv(<[u8; SIZE]>::try_from(b).unwrap_or([0; SIZE]));
     let left = f.data(0);
-    let right = if planar && ch > 1 { f.data(1) } else { left };
-    let (stride, r_off) = if planar {
-        (size, 0)
-    } else {
-        (size * ch, if ch > 1 { size } else { 0 })
-    };
     let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let (l, r) = (i * stride, i * stride + r_off);
-        let (Some(lb), Some(rb)) = (left.get(l..l + size), right.get(r..r + size)) else {
-            break;
-        };
-        out.push([read(lb), read(rb)]);
+    if planar {
+        let right = if ch > 1 { f.data(1) } else { left };
+        let pairs = left.chunks_exact(SIZE).zip(right.chunks_exact(SIZE));
+        out.extend(pairs.take(n).map(|(l, r)| [at(l), at(r)]));
+    } else {
+        let r = if ch > 1 { SIZE } else { 0 };
+        let frames = left.chunks_exact(SIZE * ch).take(n);
+        out.extend(frames.map(|s| [at(&s[..SIZE]), at(&s[r..r + SIZE])]));
     }
-    Some(out)
+    out
 }
 
 /// An encoded packet, ready for FLV: AVCC for video, raw AAC for audio.

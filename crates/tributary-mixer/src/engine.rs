@@ -29,7 +29,10 @@ use crate::frame::I420;
 use crate::images::{self, ImageError};
 use crate::input::{Input, InputMode, Render};
 use crate::output::Output;
-use crate::task::{self, DrawnLabel, Ended, Plan, Shared, TaskStats, TickMetrics, TileDress};
+use crate::task::{
+    self, DrawnLabel, Ended, MixLoop, Plan, Shared, TaskStats, TickMetrics, TileDress,
+};
+use crate::ticker::{self, Finish, Job, Ticker};
 use crate::timeline::TimelineConfig;
 
 #[derive(Debug, Clone)]
@@ -242,6 +245,9 @@ pub struct Engine {
     /// Tasks stopped or updated so far (threads ended): when it moves, freed memory is
     /// worth giving back.
     churn: std::sync::atomic::AtomicU64,
+    /// The threads that tick audio-only and pass-through tasks (`None` when the system
+    /// refused them: such tasks then get a thread each, as video tasks do).
+    ticker: Option<Ticker>,
 }
 
 impl Engine {
@@ -254,6 +260,10 @@ impl Engine {
         let (tx, rx) = mpsc::channel(1024);
         metrics.budget.set(config.budget_pixels_per_s as i64);
         crate::codec::init();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ticker = Ticker::start(cores)
+            .inspect_err(|e| warn!(error = %e, "cannot start the mix ticker threads"))
+            .ok();
         (
             Arc::new(Engine {
                 hub,
@@ -263,6 +273,7 @@ impl Engine {
                 events: tx,
                 metrics,
                 churn: std::sync::atomic::AtomicU64::new(0),
+                ticker,
                 images: images::ImageCache::new(
                     config.image_cache_bytes,
                     std::time::Duration::from_secs(300),
@@ -786,25 +797,40 @@ impl Engine {
         };
         let (thread_shared, events) = (shared.clone(), self.events.clone());
         let task_id_owned = task_id.to_string();
+        let finish: Finish = Box::new(move |ended| {
+            match ended {
+                Ended::Idle => {
+                    let _ = events.try_send(EngineEvent::Idle {
+                        app_id,
+                        task_id: task_id_owned,
+                    });
+                }
+                Ended::NoVideo => {
+                    let _ = events.try_send(EngineEvent::NoVideo {
+                        app_id,
+                        task_id: task_id_owned,
+                    });
+                }
+                Ended::Stopped => {}
+            }
+            task::warn_dropped(&thread_shared);
+        });
+        let mut job = Job {
+            mix: Box::new(MixLoop::new(shared.clone(), metrics)),
+            finish,
+        };
+        if let Some(ticker) = self.ticker.as_ref().filter(|_| job.mix.is_light()) {
+            match ticker.add(job) {
+                Ok(()) => return Ok(shared),
+                Err(back) => job = back,
+            }
+        }
         std::thread::Builder::new()
             .name("mix".into())
             .spawn(move || {
-                match task::run(thread_shared.clone(), metrics) {
-                    Ended::Idle => {
-                        let _ = events.try_send(EngineEvent::Idle {
-                            app_id,
-                            task_id: task_id_owned,
-                        });
-                    }
-                    Ended::NoVideo => {
-                        let _ = events.try_send(EngineEvent::NoVideo {
-                            app_id,
-                            task_id: task_id_owned,
-                        });
-                    }
-                    Ended::Stopped => {}
-                }
-                task::warn_dropped(&thread_shared);
+                let mut job = job;
+                let ended = ticker::run_alone(job.mix.as_mut());
+                (job.finish)(ended);
             })
             .map_err(|e| {
                 warn!(task = %name, error = %e, "cannot start the mix thread");

@@ -2,7 +2,8 @@
 //!
 //! `codec` is the only module that touches FFmpeg; `timeline`, `compose` (with `corners`,
 //! `blur`), `label` and `audio` are pure and tested with synthetic frames and a fake
-//! clock; `task` wires them into threads.
+//! clock; `task` wires them into threads, and `ticker` runs the light tasks (audio-only,
+//! pass-through) many to a thread.
 
 pub use tributary_live::annexb;
 pub mod audio;
@@ -28,6 +29,7 @@ pub mod resample;
 pub mod sei;
 pub mod sound_level;
 pub mod task;
+mod ticker;
 pub mod timeline;
 
 pub use engine::{Engine, EngineConfig, EngineError, EngineEvent, MixMetrics};

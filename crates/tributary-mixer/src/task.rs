@@ -25,6 +25,7 @@ use crate::input::{self, Input, InputStats, InputStatus};
 use crate::output::{Output, OutputStats, Tick, TickSei};
 use crate::placeholder::{self, Seen};
 use crate::sound_level::Meter;
+use crate::ticker::{Step, Ticking};
 use crate::timeline::IdleWatch;
 
 /// Audio-only tasks tick every 20 ms.
@@ -145,65 +146,46 @@ pub(crate) struct TickMetrics {
     pub inputs: Gauge,
 }
 
-/// The mix loop. Returns when stopped, or when every input has been gone for the
-/// task's `MaxIdleTime`.
-pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
-    let clock = shared.clock;
-    let mut n: u64 = 0;
-    let mut rate = tick_rate(&shared.plan().spec);
-    let mut samples_done: Option<i64> = None;
-    let idle_ms = |spec: &MixSpec| {
-        let s = shared
-            .idle_cap_s
-            .map_or(spec.max_idle_s, |cap| cap.min(spec.max_idle_s));
-        s as i64 * 1000
-    };
-    let mut idle = IdleWatch::new(idle_ms(&shared.plan().spec), 0);
-    // With WaitVideoInput, nothing is published until some input's video is drawn.
-    let mut held = {
-        let spec = &shared.plan().spec;
-        spec.timing.wait_video && spec.has_video()
-    };
-    let started = shared.clock.elapsed().as_millis() as i64;
-    let mut meter = Meter::new();
-    let mut scratch: Vec<Stereo> = Vec::new();
-    loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            return Ended::Stopped;
-        }
-        let plan = shared.plan();
-        let r = tick_rate(&plan.spec);
-        if r != rate {
-            // Rate changes only between audio-only and video; restart the tick count
-            // at the current time.
-            let now = clock.elapsed().as_millis() as u64;
-            n = now * r as u64 / 1000;
-            rate = r;
-        }
-        let t_ms = (n * 1000 / rate as u64) as i64;
-        // Wait for the tick, in short steps so a stop is seen quickly.
-        loop {
-            let now = clock.elapsed().as_millis() as i64;
-            if now >= t_ms || shared.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis((t_ms - now).clamp(1, 20) as u64));
-        }
-        let now = clock.elapsed().as_millis() as i64;
-        if now - t_ms > SKIP_MS {
-            let target = now as u64 * rate as u64 / 1000;
-            shared
-                .counters
-                .skipped_ticks
-                .fetch_add(target.saturating_sub(n), Ordering::Relaxed);
-            n = target;
-            continue;
-        }
-        if now - t_ms > LATE_MS {
-            shared.counters.late_ticks.fetch_add(1, Ordering::Relaxed);
-            metrics.late.inc();
-        }
+/// A task's mix loop: the output clock and what each tick does. It runs on a thread of
+/// its own ([`crate::ticker::run_alone`]) or, for audio-only and pass-through tasks, beside many others on
+/// the shared [`crate::ticker`].
+pub(crate) struct MixLoop {
+    shared: Arc<Shared>,
+    metrics: TickMetrics,
+    /// The next tick's number at `rate`.
+    n: u64,
+    rate: u32,
+    samples_done: Option<i64>,
+    idle: IdleWatch,
+    /// With WaitVideoInput, nothing is published until some input's video is drawn.
+    held: bool,
+    started: i64,
+    meter: Meter,
+    scratch: Vec<Stereo>,
+}
 
+impl MixLoop {
+    pub fn new(shared: Arc<Shared>, metrics: TickMetrics) -> MixLoop {
+        let plan = shared.plan();
+        let idle = IdleWatch::new(idle_ms(&shared, &plan.spec), 0);
+        let held = plan.spec.timing.wait_video && plan.spec.has_video();
+        let started = shared.clock.elapsed().as_millis() as i64;
+        MixLoop {
+            rate: tick_rate(&plan.spec),
+            shared,
+            metrics,
+            n: 0,
+            samples_done: None,
+            idle,
+            held,
+            started,
+            meter: Meter::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// One tick at `t_ms` (task clock), run at `now`.
+    fn tick(&mut self, plan: &Plan, t_ms: i64, now: i64) -> Option<Ended> {
         for inp in &plan.inputs {
             inp.poll();
         }
@@ -218,7 +200,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             for inp in &plan.inputs {
                 let mut s = inp.lock();
                 if input::update_status(&mut s, now) {
-                    warn!(task = %shared.name, input = %inp.source.describe(), "mix input lost");
+                    warn!(task = %self.shared.name, input = %inp.source.describe(), "mix input lost");
                 }
                 live += i64::from(s.status == InputStatus::Live);
             }
@@ -228,36 +210,37 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
                     out.offer_copy(&packets);
                 }
             }
-            samples_done = None;
+            self.samples_done = None;
             if finish_tick(
-                &shared,
-                &metrics,
-                &plan,
+                &self.shared,
+                &self.metrics,
+                plan,
                 live,
-                &mut idle,
-                idle_ms(&plan.spec),
+                &mut self.idle,
+                idle_ms(&self.shared, &plan.spec),
                 now,
             ) {
-                return Ended::Idle;
+                return Some(Ended::Idle);
             }
-            n += 1;
-            continue;
+            return None;
         }
-        let (canvas, any_video) = compose_tick(&plan, t_ms);
-        if held && any_video {
-            held = false;
-            shared.waiting_for_video.store(false, Ordering::Relaxed);
-            info!(task = %shared.name, "video arrived; publishing");
-        } else if held && now - started >= WAIT_VIDEO_MS {
-            info!(task = %shared.name, "no video within 10 s (WaitVideoInput); ending");
-            return Ended::NoVideo;
+        let (canvas, any_video) = compose_tick(plan, t_ms);
+        if self.held && any_video {
+            self.held = false;
+            self.shared
+                .waiting_for_video
+                .store(false, Ordering::Relaxed);
+            info!(task = %self.shared.name, "video arrived; publishing");
+        } else if self.held && now - self.started >= WAIT_VIDEO_MS {
+            info!(task = %self.shared.name, "no video within 10 s (WaitVideoInput); ending");
+            return Some(Ended::NoVideo);
         }
         // Audio lags video by one tick: this tick mixes the samples due up to now, not
         // the ones of the coming tick, which have not all arrived yet (an input's samples
         // for time t arrive around t − buffer; a tick is up to 1000/fps ms long). Output
         // timestamps come from the sample count, so the lag costs no A/V sync.
-        let end = (n * RATE as u64 / rate as u64) as i64;
-        let start = match samples_done {
+        let end = (self.n * RATE as u64 / self.rate as u64) as i64;
+        let start = match self.samples_done {
             Some(done) if done <= end && end - done <= MAX_AUDIO_CHUNK => done,
             _ => end,
         };
@@ -272,7 +255,7 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             if input::update_status(&mut s, now) {
                 // The design's "raise an event": operators see it in the log and in
                 // /api/mix; the rect keeps the last frame for 3 s, then the background.
-                warn!(task = %shared.name, input = %inp.source.describe(), "mix input lost");
+                warn!(task = %self.shared.name, input = %inp.source.describe(), "mix input lost");
             }
             if s.status == InputStatus::Live {
                 live_inputs += 1;
@@ -290,12 +273,12 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             }
             if metering {
                 // Its own contribution first, to measure it, then into the mix.
-                scratch.clear();
-                scratch.resize(buf.len(), [0.0; 2]);
+                self.scratch.clear();
+                self.scratch.resize(buf.len(), [0.0; 2]);
                 s.audio
-                    .mix_into(start, &mut scratch, audio::gain(spec.volume));
-                meter.add(idx, &scratch);
-                for (b, x) in buf.iter_mut().zip(&scratch) {
+                    .mix_into(start, &mut self.scratch, audio::gain(spec.volume));
+                self.meter.add(idx, &self.scratch);
+                for (b, x) in buf.iter_mut().zip(&self.scratch) {
                     b[0] += x[0];
                     b[1] += x[1];
                 }
@@ -304,10 +287,10 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             }
         }
         audio::soft_clip(&mut buf);
-        samples_done = Some(end);
+        self.samples_done = Some(end);
 
         let report = if metering {
-            meter.report(t_ms, plan.inputs.len())
+            self.meter.report(t_ms, plan.inputs.len())
         } else {
             None
         };
@@ -352,24 +335,90 @@ pub(crate) fn run(shared: Arc<Shared>, metrics: TickMetrics) -> Ended {
             audio: Arc::new(buf),
             sei,
         });
-        if !held {
+        if !self.held {
             for out in &plan.outputs {
                 out.offer(&tick);
             }
         }
         if finish_tick(
-            &shared,
-            &metrics,
-            &plan,
+            &self.shared,
+            &self.metrics,
+            plan,
             live_inputs,
-            &mut idle,
-            idle_ms(&plan.spec),
+            &mut self.idle,
+            idle_ms(&self.shared, &plan.spec),
             now,
         ) {
-            return Ended::Idle;
+            return Some(Ended::Idle);
         }
-        n += 1;
+        None
     }
+}
+
+impl Ticking for MixLoop {
+    /// Whether the task's current plan may tick on the shared ticker (cheap ticks only).
+    fn is_light(&self) -> bool {
+        is_light(&self.shared.plan().spec)
+    }
+
+    /// Runs every tick due by now; returns when the next is due, or when the task ended
+    /// (stopped, or every input gone for its `MaxIdleTime`).
+    fn step(&mut self) -> Step {
+        let clock = self.shared.clock;
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Step::Ended(Ended::Stopped);
+            }
+            let plan = self.shared.plan();
+            let r = tick_rate(&plan.spec);
+            if r != self.rate {
+                // Rate changes only between audio-only and video; restart the tick count
+                // at the current time.
+                let now = clock.elapsed().as_millis() as u64;
+                self.n = now * r as u64 / 1000;
+                self.rate = r;
+            }
+            let t_ms = (self.n * 1000 / self.rate as u64) as i64;
+            let now = clock.elapsed().as_millis() as i64;
+            if now < t_ms {
+                return Step::Due(clock + Duration::from_millis(t_ms as u64));
+            }
+            if now - t_ms > SKIP_MS {
+                let target = now as u64 * self.rate as u64 / 1000;
+                self.shared
+                    .counters
+                    .skipped_ticks
+                    .fetch_add(target.saturating_sub(self.n), Ordering::Relaxed);
+                self.n = target;
+                continue;
+            }
+            if now - t_ms > LATE_MS {
+                self.shared
+                    .counters
+                    .late_ticks
+                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.late.inc();
+            }
+            if let Some(ended) = self.tick(&plan, t_ms, now) {
+                return Step::Ended(ended);
+            }
+            self.n += 1;
+        }
+    }
+}
+
+/// The task's idle limit, ms: its `MaxIdleTime`, capped by the node's.
+fn idle_ms(shared: &Shared, spec: &MixSpec) -> i64 {
+    let s = shared
+        .idle_cap_s
+        .map_or(spec.max_idle_s, |cap| cap.min(spec.max_idle_s));
+    s as i64 * 1000
+}
+
+/// Audio-only and pass-through tasks: a tick costs well under a millisecond, so many of
+/// them share the ticker's threads instead of waking a thread each 50 times a second.
+pub(crate) fn is_light(spec: &MixSpec) -> bool {
+    tick_rate(spec) == AUDIO_ONLY_RATE
 }
 
 /// The end of every tick: counters, gauges and the idle rule. True when every input has
