@@ -8,12 +8,13 @@ J1: 4 x 640x480@30 H.264+AAC inputs -> 1280x720@30 x264 veryfast 1.2 Mb/s + AAC,
     input 0 flashes white for 3 frames every second; readers of input 0 and of the
     mix (its top-left quadrant) timestamp the flashes on arrival; the difference is what
     the mixer adds.
-CAP: how many 4 x 320x240 -> 640x360@30 mixes keep real time, tributary vs ffmpeg peers.
+CAP: how many 4 x 320x240 -> 640x360@30 mixes keep real time, tributary vs ffmpeg peers
+    (each N of CAP_LIST, or with CAP_SEARCH="lo hi" each side's limit by bisection).
 AUDIO: audio-only auto-mix rooms (4 speakers each) per core.
 CODECS: CPU per stream of each output AudioCodec (HE-AAC, AAC-LC, MP3, Opus) beside ffmpeg
     decoding the same clip and encoding it the same way (no peer for HE-AAC).
 
-Usage: bench/mix.py TRIBUTARY_BINARY   (env: SECS, CAP_LIST, ROOMS_LIST)
+Usage: bench/mix.py TRIBUTARY_BINARY   (env: SECS, CAP_LIST, CAP_SEARCH, ROOMS_LIST)
 Everything it starts is stopped at exit. Standard library only.
 """
 
@@ -478,58 +479,86 @@ def transcode():
 
 def capacity(clips):
     print("## CAP: N x (4 x 320x240 -> 640x360@30, 800 kb/s) in real time")
+    search = os.environ.get("CAP_SEARCH", "").split()
+    if len(search) == 2:
+        # The limit of each side: the largest N still in real time, by bisection between
+        # lo (assumed to hold; checked) and hi.
+        for who, probe in (("tributary", cap_tributary), ("ffmpeg", cap_ffmpeg)):
+            lo, hi = int(search[0]), int(search[1])
+            if not probe(clips, lo):
+                print(f"{who} limit: below {lo}")
+                continue
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if probe(clips, mid):
+                    lo = mid
+                else:
+                    hi = mid
+            print(f"{who} limit: {lo} mixes in real time")
+        return
     for n in CAP_LIST:
-        tp, rtmp, http = start_tributary(["--mix-budget", "100000000000"])
-        pubs = [publish(c, f"{rtmp}/c{i}") for i, c in enumerate(clips)]
-        wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/c{i}")["video_codec"] for i in range(4)), "inputs")
-        for k in range(n):
-            zego(http, "StartMix", {"TaskId": f"cap{k}", "UserId": f"bench{k}",
-                                    "MixInput": quad_inputs([f"c{i}" for i in range(4)], 640, 360),
-                                    "MixOutput": [{"StreamId": f"cap{k}", "Width": 640, "Height": 360, "Fps": 30,
-                                                   "VideoBitrate": 800000, "AudioCodec": 1}]})
-        time.sleep(5)
-        s0, c0 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
-        time.sleep(10)
-        s1, c1 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
-        by = {s["task_id"]: s for s in s0}
-        worst_fps, skipped, late, dropped = 99.0, 0, 0, 0
-        for s in s1:
-            a = by[s["task_id"]]
-            worst_fps = min(worst_fps, (s["ticks"] - a["ticks"]) / 10)
-            skipped += s["skipped_ticks"] - a["skipped_ticks"]
-            late += s["late_ticks"] - a["late_ticks"]
-            dropped += s["outputs"][0]["dropped_ticks"] - a["outputs"][0]["dropped_ticks"]
-        ok = worst_fps >= 29.5 and skipped == 0 and dropped == 0
-        print(f"tributary N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst task {worst_fps:.1f} fps; late {late}, "
-              f"skipped {skipped}, encoder drops {dropped} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
-        for p in pubs:
-            stop(p)
-        stop(tp)
+        cap_tributary(clips, n)
+        cap_ffmpeg(clips, n)
 
-        np_, nurl = start_nginx()
-        pubs = [publish(c, f"{nurl}/c{i}") for i, c in enumerate(clips)]
-        time.sleep(2)
-        peers = []
-        for k in range(n):
-            prog = os.path.join(TMP, f"cap{n}-{k}.progress")
-            peers.append((ffmpeg_peer([f"{nurl}/c{i}" for i in range(4)], f"{nurl}/cap{k}", 640, 360, "800k", prog), prog))
-        time.sleep(12)
-        p0 = [last_progress(pr) for _, pr in peers]
-        c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
-        time.sleep(10)
-        p1 = [last_progress(pr) for _, pr in peers]
-        c1 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
-        worst = min((int(b.get("frame", 0)) - int(a.get("frame", 0))) / 10 for a, b in zip(p0, p1))
-        speeds = [b.get("speed", "?") for b in p1]
-        drops = sum(int(b.get("drop_frames", 0)) - int(a.get("drop_frames", 0)) for a, b in zip(p0, p1))
-        ok = worst >= 29.5 and all(sp.rstrip("x") not in ("?", "N/A") and float(sp.rstrip("x")) >= 0.98 for sp in speeds)
-        print(f"ffmpeg    N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst process {worst:.1f} fps; "
-              f"drops {drops}; speed {','.join(speeds)} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
-        for p, _ in peers:
-            stop(p)
-        for p in pubs:
-            stop(p)
-        stop(np_)
+
+def cap_tributary(clips, n):
+    """N mixes in one tributary; true when every task kept real time."""
+    tp, rtmp, http = start_tributary(["--mix-budget", "100000000000"])
+    pubs = [publish(c, f"{rtmp}/c{i}") for i, c in enumerate(clips)]
+    wait_for(lambda: all(get_json(f"{http}/api/streams/{APP}/c{i}")["video_codec"] for i in range(4)), "inputs")
+    for k in range(n):
+        zego(http, "StartMix", {"TaskId": f"cap{k}", "UserId": f"bench{k}",
+                                "MixInput": quad_inputs([f"c{i}" for i in range(4)], 640, 360),
+                                "MixOutput": [{"StreamId": f"cap{k}", "Width": 640, "Height": 360, "Fps": 30,
+                                               "VideoBitrate": 800000, "AudioCodec": 1}]})
+    time.sleep(5)
+    s0, c0 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
+    time.sleep(10)
+    s1, c1 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
+    by = {s["task_id"]: s for s in s0}
+    worst_fps, skipped, late, dropped = 99.0, 0, 0, 0
+    for s in s1:
+        a = by[s["task_id"]]
+        worst_fps = min(worst_fps, (s["ticks"] - a["ticks"]) / 10)
+        skipped += s["skipped_ticks"] - a["skipped_ticks"]
+        late += s["late_ticks"] - a["late_ticks"]
+        dropped += s["outputs"][0]["dropped_ticks"] - a["outputs"][0]["dropped_ticks"]
+    ok = worst_fps >= 29.5 and skipped == 0 and dropped == 0
+    print(f"tributary N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst task {worst_fps:.1f} fps; late {late}, "
+          f"skipped {skipped}, encoder drops {dropped} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
+    for p in pubs:
+        stop(p)
+    stop(tp)
+    return ok
+
+
+def cap_ffmpeg(clips, n):
+    """N ffmpeg mix processes beside nginx-rtmp; true when every one kept real time."""
+    np_, nurl = start_nginx()
+    pubs = [publish(c, f"{nurl}/c{i}") for i, c in enumerate(clips)]
+    time.sleep(2)
+    peers = []
+    for k in range(n):
+        prog = os.path.join(TMP, f"cap{n}-{k}.progress")
+        peers.append((ffmpeg_peer([f"{nurl}/c{i}" for i in range(4)], f"{nurl}/cap{k}", 640, 360, "800k", prog), prog))
+    time.sleep(12)
+    p0 = [last_progress(pr) for _, pr in peers]
+    c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
+    time.sleep(10)
+    p1 = [last_progress(pr) for _, pr in peers]
+    c1 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
+    worst = min((int(b.get("frame", 0)) - int(a.get("frame", 0))) / 10 for a, b in zip(p0, p1))
+    speeds = [b.get("speed", "?") for b in p1]
+    drops = sum(int(b.get("drop_frames", 0)) - int(a.get("drop_frames", 0)) for a, b in zip(p0, p1))
+    ok = worst >= 29.5 and all(sp.rstrip("x") not in ("?", "N/A") and float(sp.rstrip("x")) >= 0.98 for sp in speeds)
+    print(f"ffmpeg    N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst process {worst:.1f} fps; "
+          f"drops {drops}; speed {','.join(speeds)} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
+    for p, _ in peers:
+        stop(p)
+    for p in pubs:
+        stop(p)
+    stop(np_)
+    return ok
 
 
 def audio_rooms(aclips):
