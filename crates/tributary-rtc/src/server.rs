@@ -36,6 +36,12 @@ use crate::egress::Egress;
 use crate::ingest::Ingest;
 use crate::tcp::{TcpConfig, TcpPlane};
 
+/// How often viewers take what their stream sent (their media's added latency).
+const VIEWER_FEED: Duration = Duration::from_millis(10);
+/// The longest a session goes undriven, whatever its timers say: endings (a kick, a
+/// forbid, the API removing a viewer) are noticed when it is driven.
+const MAX_IDLE_TURN: Duration = Duration::from_millis(100);
+
 /// Where the ICE-TCP fallback listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpSetting {
@@ -124,6 +130,8 @@ struct Session {
     rtc: Rtc,
     ending: Ending,
     started: Instant,
+    /// When the loop must next drive it: its own next timer, or at once after input.
+    next: Instant,
     role: Role,
 }
 
@@ -340,6 +348,7 @@ impl RtcServer {
             rtc,
             ending,
             started: Instant::now(),
+            next: Instant::now(),
             role: Role::Publish {
                 req,
                 publisher,
@@ -427,6 +436,7 @@ impl RtcServer {
             rtc,
             ending,
             started: Instant::now(),
+            next: Instant::now(),
             role: Role::Play {
                 sub,
                 attendance,
@@ -526,18 +536,36 @@ impl RtcServer {
     fn run(&self, socket: UdpSocket, rx: Receiver<Box<Session>>, rt: tokio::runtime::Handle) {
         let mut sessions: Vec<Session> = Vec::new();
         let mut buf = vec![0u8; 2048];
+        // Viewers' packets arrive from the hub, not the socket: they are fed every 10 ms.
+        let mut next_feed = Instant::now();
         loop {
             while let Ok(s) = rx.try_recv() {
                 sessions.push(*s);
             }
             let now = Instant::now();
-            // Drive every session, then end the ones that are done.
-            let mut wake = now + Duration::from_millis(100);
+            let feed = now >= next_feed;
+            if feed {
+                next_feed = now + VIEWER_FEED;
+            }
+            // Drive the sessions that are due (their timer, input, the viewers' feed),
+            // then end the ones that are done. Driving all of them on every datagram cost
+            // each session a full turn per datagram any session received.
+            let mut wake = now + MAX_IDLE_TURN;
             let mut i = 0;
             while i < sessions.len() {
-                match self.drive(&mut sessions[i], &socket, now) {
+                let s = &mut sessions[i];
+                let due = now >= s.next || (feed && matches!(s.role, Role::Play { .. }));
+                if !due {
+                    wake = wake.min(s.next);
+                    i += 1;
+                    continue;
+                }
+                match self.drive(s, &socket, now) {
                     Ok(t) => {
-                        wake = wake.min(t);
+                        // At least every MAX_IDLE_TURN: endings (kicks, forbids) are
+                        // seen when the session is driven.
+                        s.next = t.min(now + MAX_IDLE_TURN);
+                        wake = wake.min(s.next);
                         i += 1;
                     }
                     Err(reason) => {
@@ -570,15 +598,17 @@ impl RtcServer {
                     .iter_mut()
                     .find(|s| matches!(s.role, Role::Publish { .. }) && s.key == *key);
                 match publisher {
-                    Some(s) => request_key_frame(s),
+                    Some(s) => {
+                        request_key_frame(s);
+                        s.next = now;
+                    }
                     None => {
                         (self.key_frame_for)(key);
                     }
                 }
             }
-            // Viewers' packets arrive from the hub, not the socket: look every 10 ms.
             if sessions.iter().any(|s| matches!(s.role, Role::Play { .. })) {
-                wake = wake.min(now + Duration::from_millis(10));
+                wake = wake.min(next_feed);
             }
             let wait = wake
                 .saturating_duration_since(Instant::now())
@@ -816,6 +846,8 @@ fn deliver(
     );
     match sessions.iter_mut().find(|s| s.rtc.accepts(&input)) {
         Some(s) => {
+            // Its answer (and anything the input released) goes out on the next turn.
+            s.next = Instant::now();
             if let Err(e) = s.rtc.handle_input(input) {
                 debug!(session = tag(&s.id), error = %e, "WebRTC input refused");
             }
