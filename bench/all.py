@@ -13,7 +13,7 @@ Parts, chosen with PARTS (default: all of them):
           audio-only rooms per core
   api     bench/api.sh — signed API requests per second (no peer)
 
-QUICK=1 shrinks every part (fewer players, shorter runs) to about 6 minutes on 2 cores
+QUICK=1 shrinks every part (fewer players, shorter runs) to about 4 minutes on 2 cores
 for a first look. Numbers from a quick run are noisier (the J1 floor most: its ffmpeg
 runs start up on a few seconds of media), so BENCHMARKS.md quotes full runs.
 """

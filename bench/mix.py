@@ -219,6 +219,9 @@ def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
              "-preset", "veryfast", "-tune", "zerolatency", "-b:v", bitrate, "-maxrate", bitrate,
              "-bufsize", bitrate, "-g", "60", "-r", "30", "-vsync", "cfr", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k",
              "-ar", "44100"]
+    if w * h <= 640 * 360:
+        # The mixer's rule for outputs up to 640x360@30: x264 on one thread.
+        args += ["-threads:v", "1"]
     if progress:
         args += ["-progress", progress]
     args += ["-f", "flv", out_url]
@@ -483,7 +486,10 @@ def capacity(clips):
     if len(search) == 2:
         # The limit of each side: the largest N still in real time, by bisection between
         # lo (assumed to hold; checked) and hi.
+        sides = os.environ.get("CAP_SIDES", "tributary ffmpeg").split()
         for who, probe in (("tributary", cap_tributary), ("ffmpeg", cap_ffmpeg)):
+            if who not in sides:
+                continue
             lo, hi = int(search[0]), int(search[1])
             if not probe(clips, lo):
                 print(f"{who} limit: below {lo}")

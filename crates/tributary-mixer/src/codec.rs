@@ -405,6 +405,9 @@ pub struct Encoded {
     pub key: bool,
 }
 
+/// Outputs up to this many pixels a second (640×360 at 30 fps) encode on one thread.
+const ONE_THREAD_PIXELS: u64 = 640 * 360 * 30;
+
 /// libx264 (or libx265) with the task's preset and `zerolatency`, CBR-ish (VBV of one
 /// second), a key frame every `gop_s` seconds.
 pub struct VideoEncoder {
@@ -460,6 +463,12 @@ impl VideoEncoder {
         } else {
             opts.set("preset", preset);
             opts.set("tune", "zerolatency");
+            if u64::from(width) * u64::from(height) * u64::from(fps) <= ONE_THREAD_PIXELS {
+                // A small output keeps up on one thread; x264's own threads (sliced, with
+                // zerolatency) would only add synchronisation, and with a dozen such
+                // mixes on a box, many more threads than cores.
+                opts.set("threads", "1");
+            }
         }
         if let VideoCodec::H265 { low_bitrate_hd } = codec {
             // x265 logs to stderr on its own; only errors. LowBitrateHD: adaptive
