@@ -135,7 +135,9 @@ def mix():
         tried = "tried " + env["CAP_LIST"]
     ratio = t / f if f else float("inf") if t else 0.0
     row(f"4x320x240 -> 640x360 mixes in real time ({tried})", f"{t}", f"{f} ffmpeg processes",
-        f"{ratio:.2f}", ">= 1.5x", "met" if f and ratio >= 1.5 else "NOT MET")
+        f"{ratio:.2f}", ">= 1.5x",
+        # A fixed list finds no limit when both sides hold its largest N.
+        ("met" if f and ratio >= 1.5 else "NOT MET") if "CAP_SEARCH" in env else "limit not searched (quick)")
     rooms = re.findall(r"tributary (\d+) rooms: ([\d.]+) cores -> (\d+) rooms/core; worst task ([\d.]+)", out)
     best = 0
     for n, _cores, per_core, worst in rooms:
