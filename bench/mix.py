@@ -181,6 +181,14 @@ def start_tributary(extra=()):
     return p, f"rtmp://127.0.0.1:{rt}/{APP}", f"http://127.0.0.1:{ht}"
 
 
+def nginx_with(clips, prefix):
+    """nginx-rtmp with each clip published as {prefix}{i}, after 2 s to settle."""
+    np_, nurl = start_nginx()
+    pubs = [publish(c, f"{nurl}/{prefix}{i}") for i, c in enumerate(clips)]
+    time.sleep(2)
+    return np_, nurl, pubs
+
+
 def start_nginx():
     port = free_port()
     conf = os.path.join(TMP, f"nginx{port}.conf")
@@ -305,9 +313,7 @@ def j1(clips):
     stop(tp)
     floor = j1_floor(clips, recorded)
     # ffmpeg peer through nginx-rtmp
-    np_, nurl = start_nginx()
-    pubs = [publish(c, f"{nurl}/in{i}") for i, c in enumerate(clips)]
-    time.sleep(2)
+    np_, nurl, pubs = nginx_with(clips, "in")
     prog = os.path.join(TMP, "j1.progress")
     fp = ffmpeg_peer([f"{nurl}/in{i}" for i in range(4)], f"{nurl}/mix", 1280, 720, "1200k", prog)
     time.sleep(10)
@@ -538,32 +544,41 @@ def cap_tributary(clips, n):
     return ok
 
 
+def peer_window(peers, nginx):
+    """After 12 s of warm-up, the peers' progress and CPU (theirs and nginx's) at the start
+    and the end of a 10 s window."""
+    time.sleep(12)
+    p0 = [last_progress(pr) for _, pr in peers]
+    c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(nginx.pid)
+    time.sleep(10)
+    p1 = [last_progress(pr) for _, pr in peers]
+    c1 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(nginx.pid)
+    return p0, p1, c0, c1
+
+
+def stop_peers(peers, pubs, nginx):
+    for p, _ in peers:
+        stop(p)
+    for p in pubs:
+        stop(p)
+    stop(nginx)
+
+
 def cap_ffmpeg(clips, n):
     """N ffmpeg mix processes beside nginx-rtmp; true when every one kept real time."""
-    np_, nurl = start_nginx()
-    pubs = [publish(c, f"{nurl}/c{i}") for i, c in enumerate(clips)]
-    time.sleep(2)
+    np_, nurl, pubs = nginx_with(clips, "c")
     peers = []
     for k in range(n):
         prog = os.path.join(TMP, f"cap{n}-{k}.progress")
         peers.append((ffmpeg_peer([f"{nurl}/c{i}" for i in range(4)], f"{nurl}/cap{k}", 640, 360, "800k", prog), prog))
-    time.sleep(12)
-    p0 = [last_progress(pr) for _, pr in peers]
-    c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
-    time.sleep(10)
-    p1 = [last_progress(pr) for _, pr in peers]
-    c1 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
+    p0, p1, c0, c1 = peer_window(peers, np_)
     worst = min((int(b.get("frame", 0)) - int(a.get("frame", 0))) / 10 for a, b in zip(p0, p1))
     speeds = [b.get("speed", "?") for b in p1]
     drops = sum(int(b.get("drop_frames", 0)) - int(a.get("drop_frames", 0)) for a, b in zip(p0, p1))
     ok = worst >= 29.5 and all(sp.rstrip("x") not in ("?", "N/A") and float(sp.rstrip("x")) >= 0.98 for sp in speeds)
     print(f"ffmpeg    N={n}: cpu {(c1 - c0) / 10:.2f} cores; worst process {worst:.1f} fps; "
           f"drops {drops}; speed {','.join(speeds)} -> {'REAL TIME' if ok else 'FALLS BEHIND'}")
-    for p, _ in peers:
-        stop(p)
-    for p in pubs:
-        stop(p)
-    stop(np_)
+    stop_peers(peers, pubs, np_)
     return ok
 
 
@@ -595,9 +610,7 @@ def audio_rooms(aclips):
 
         # The peer: one ffmpeg per room reading the 4 speakers from nginx-rtmp, amix,
         # AAC (the same fast coder) back to nginx-rtmp.
-        np_, nurl = start_nginx()
-        pubs = [publish(c, f"{nurl}/spk{i}") for i, c in enumerate(aclips)]
-        time.sleep(2)
+        np_, nurl, pubs = nginx_with(aclips, "spk")
         peers = []
         for k in range(n):
             prog = os.path.join(TMP, f"room{n}-{k}.progress")
@@ -610,12 +623,7 @@ def audio_rooms(aclips):
                      "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k", "-progress", prog,
                      "-f", "flv", f"{nurl}/room{k}-mix"]
             peers.append((spawn(args), prog))
-        time.sleep(12)
-        p0 = [last_progress(pr) for _, pr in peers]
-        c0 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
-        time.sleep(10)
-        p1 = [last_progress(pr) for _, pr in peers]
-        c1 = sum(cpu_s(p.pid) for p, _ in peers) + cpu_s(np_.pid)
+        p0, p1, c0, c1 = peer_window(peers, np_)
         # Real time: every process's output advanced by the 10 s of the window (its
         # cumulative speed is skewed by the backlog it starts with).
         def out_s(v):
@@ -629,11 +637,7 @@ def audio_rooms(aclips):
         print(f"ffmpeg    {n} rooms: {cores:.2f} cores -> {n / cores if cores else float('inf'):.0f} rooms/core; "
               f"{'REAL TIME' if ok else 'FALLS BEHIND'} (slowest output advanced {min(advanced, default=0):.1f} s "
               f"in 10 s) [ffmpeg amix per room + nginx-rtmp]")
-        for p, _ in peers:
-            stop(p)
-        for p in pubs:
-            stop(p)
-        stop(np_)
+        stop_peers(peers, pubs, np_)
 
 
 def audio_codecs(aclips):
