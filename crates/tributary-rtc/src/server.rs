@@ -20,6 +20,7 @@ use str0m::config::CryptoProvider;
 use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use thiserror::Error;
 use tracing::{debug, info, warn};
@@ -323,7 +324,7 @@ impl RtcServer {
         }
         let slot = self.slot(req.peer)?;
         let key = stream_key(req.app_id, &req.stream_id);
-        let (rtc, answer) = self.answer(offer)?;
+        let (rtc, answer) = self.answer(offer, false)?;
         let publisher = self
             .hub
             .publish(&key, unix_ms())
@@ -376,17 +377,31 @@ impl RtcServer {
     }
 
     /// A str0m session (ICE-lite, H.264 and Opus, our host candidates) and its answer.
-    fn answer(&self, offer: &str) -> Result<(Rtc, String), WhipError> {
+    ///
+    /// A viewer's session leaves out transport-wide congestion control: its feedback
+    /// would only feed a bandwidth estimate a relayed stream cannot follow (the
+    /// publisher sets the bitrate), and handling it was 4 % of the CPU of 100 viewers.
+    /// A publisher keeps it: the browser adapts its encoder to our feedback.
+    fn answer(&self, offer: &str, viewer: bool) -> Result<(Rtc, String), WhipError> {
         let bad = |e: &dyn std::fmt::Display| WhipError::BadOffer(e.to_string());
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| bad(&e))?;
-        let mut rtc = str0m::RtcConfig::new()
+        let mut config = str0m::RtcConfig::new()
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .clear_codecs()
             .enable_h264(true)
             .enable_vp8(true)
-            .enable_opus(true)
-            .build(Instant::now());
+            .enable_opus(true);
+        if viewer {
+            let mut exts = ExtensionMap::empty();
+            for (id, ext) in ExtensionMap::standard().iter() {
+                if *ext != Extension::TransportSequenceNumber {
+                    exts.set(id, ext.clone());
+                }
+            }
+            config = config.set_extension_map(exts);
+        }
+        let mut rtc = config.build(Instant::now());
         for (addr, tcp) in &self.candidates {
             let c = if *tcp {
                 // Passive: the client connects; it is the fallback, so it ranks below UDP.
@@ -422,7 +437,7 @@ impl RtcServer {
             .hub
             .subscribe_exact(&(self.source_for)(&key), Player::Whep)
             .map_err(|_| WhipError::NotLive(req.stream_id.clone()))?;
-        let (rtc, answer) = self.answer(offer)?;
+        let (rtc, answer) = self.answer(offer, true)?;
         let attendance = join(&self.auth, &req).await.map_err(WhipError::Refused)?;
         let id = new_session_id();
         let ending = Ending::default();

@@ -525,6 +525,9 @@ fn chromium_publishes_over_whip_and_plays_over_whep() {
     let r = json_line(&lines);
     assert_eq!(r["status"], 201, "{r}");
     assert_eq!(r["connected"], true, "{r}");
+    // A publisher keeps transport-wide congestion control: the browser's encoder follows
+    // our feedback.
+    assert_eq!(r["twcc"], true, "{r}");
     let info = wait_live(&s, "chrome-cam", LIVE);
     assert_eq!(info["video_codec"], "H264", "{info}");
     assert_eq!(info["audio_codec"], "Opus", "{info}");
@@ -533,6 +536,7 @@ fn chromium_publishes_over_whip_and_plays_over_whep() {
     let (_view, view) = chromium(&s, "play", "chrome-cam", "", 3);
     let r = json_line(&view);
     assert_eq!(r["status"], 201, "{r}");
+    assert_eq!(r["twcc"], false, "{r}");
     assert!(r["frames"].as_u64().unwrap_or(0) >= 30, "{r}");
     assert!(r["time_advanced"].as_f64().unwrap_or(0.0) >= 2.0, "{r}");
     assert_eq!(r["width"], 320, "{r}");

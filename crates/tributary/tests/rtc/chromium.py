@@ -7,10 +7,11 @@ downloaded) against tributary's WebRTC plane:
            answer's UDP candidates, so only ICE-TCP can connect.
 
 Usage: chromium.py BASE_URL APP MODE STREAM [TOKEN] [SECONDS]
-  MODE publish: prints {"status": 201, "connected": true}, keeps publishing SECONDS, then
+  MODE publish: prints {"status": 201, "connected": true, "twcc": B} (B: whether the answer
+                kept transport-wide congestion control), keeps publishing SECONDS, then
                 DELETEs and prints {"deleted": 200}.
-  MODE play:    prints {"status": 201, "frames": N, "time_advanced": T, "width": W,
-                "protocol": "udp"|"tcp"} after SECONDS.
+  MODE play:    prints {"status": 201, "twcc": B, "frames": N, "time_advanced": T,
+                "width": W, "protocol": "udp"|"tcp"} after SECONDS.
 The page is the server's own origin (http://127.0.0.1 is a secure context), so the
 fetches are same-origin.
 """
@@ -48,7 +49,7 @@ async ([url, token]) => {
     check();
   });
   window.publisher = {pc, location: res.headers.get('Location')};
-  return {status: res.status, connected};
+  return {status: res.status, connected, twcc: answer.includes('transport-wide-cc')};
 }
 """
 
@@ -77,7 +78,7 @@ async ([url, token, tcpOnly]) => {
   }
   await pc.setRemoteDescription({type: 'answer', sdp: answer});
   window.viewer = {pc, video};
-  return {status: res.status};
+  return {status: res.status, twcc: answer.includes('transport-wide-cc')};
 }
 """
 
