@@ -22,14 +22,24 @@ use tributary_live::media::{Kind, Packet, vp8_config_record};
 struct Clock {
     /// (first RTP time, its clock rate, the arrival ms it maps to)
     anchor: Option<(i64, i64, i64)>,
+    /// The last time given out.
+    last: Option<u32>,
 }
 
 impl Clock {
+    /// The frame's time in ms, strictly after the track's previous one: players and
+    /// muxers refuse a repeated or backward timestamp, and RTP times closer than a
+    /// millisecond (or a frame delivered twice) would give one.
     fn ms(&mut self, rtp: u64, rate: u32, arrival_ms: i64) -> u32 {
         let rate = rate.max(1) as i64;
         let rtp = rtp as i64;
         let (first, r, at) = *self.anchor.get_or_insert((rtp, rate, arrival_ms));
-        (at + (rtp - first) * 1000 / r).max(0) as u32
+        let mut ms = (at + (rtp - first) * 1000 / r).max(0) as u32;
+        if let Some(last) = self.last {
+            ms = ms.max(last.saturating_add(1));
+        }
+        self.last = Some(ms);
+        ms
     }
 }
 
@@ -244,5 +254,18 @@ mod tests {
         // 960 samples later: 20 ms.
         let out = i.opus(&[1], 48_960, 48_000, 500);
         assert_eq!(out[0].timestamp, 40);
+    }
+
+    #[test]
+    fn a_track_never_repeats_or_goes_back_in_time() {
+        let mut c = Clock::default();
+        assert_eq!(c.ms(90_000, 90_000, 5), 5);
+        // The same RTP time again (a frame delivered twice): one ms later.
+        assert_eq!(c.ms(90_000, 90_000, 40), 6);
+        // Less than a ms of RTP time, then a step back: still increasing.
+        assert_eq!(c.ms(90_010, 90_000, 41), 7);
+        assert_eq!(c.ms(89_000, 90_000, 42), 8);
+        // Then the RTP clock again, once it is ahead.
+        assert_eq!(c.ms(93_000, 90_000, 70), 38);
     }
 }
