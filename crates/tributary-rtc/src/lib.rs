@@ -2,6 +2,7 @@
 //! live hub as streams like any RTMP one. See the README for what each module owns.
 
 pub mod egress;
+mod gso;
 pub mod ingest;
 pub mod server;
 

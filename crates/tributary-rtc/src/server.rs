@@ -34,6 +34,7 @@ use tributary_live::metrics::Protocol as Player;
 use tributary_live::slots::{KeyedSlots, Slot};
 
 use crate::egress::Egress;
+use crate::gso;
 use crate::ingest::Ingest;
 use crate::tcp::{TcpConfig, TcpPlane};
 
@@ -551,6 +552,7 @@ impl RtcServer {
     fn run(&self, socket: UdpSocket, rx: Receiver<Box<Session>>, rt: tokio::runtime::Handle) {
         let mut sessions: Vec<Session> = Vec::new();
         let mut buf = vec![0u8; 2048];
+        let mut out = gso::Sender::new(&socket);
         // Viewers' packets arrive from the hub, not the socket: they are fed every 10 ms.
         let mut next_feed = Instant::now();
         loop {
@@ -575,7 +577,11 @@ impl RtcServer {
                     i += 1;
                     continue;
                 }
-                match self.drive(s, &socket, now) {
+                let driven = self.drive(s, &mut out, now);
+                if let Err(e) = out.flush() {
+                    debug!(session = tag(&s.id), error = %e, "UDP send failed");
+                }
+                match driven {
                     Ok(t) => {
                         // At least every MAX_IDLE_TURN: endings (kicks, forbids) are
                         // seen when the session is driven.
@@ -662,7 +668,7 @@ impl RtcServer {
     fn drive(
         &self,
         s: &mut Session,
-        socket: &UdpSocket,
+        udp: &mut gso::Sender,
         now: Instant,
     ) -> Result<Instant, CloseReason> {
         if let Some(r) = s.ending.get() {
@@ -714,8 +720,9 @@ impl RtcServer {
                 Output::Timeout(t) => return Ok(t.min(deadline)),
                 Output::Transmit(t) => match (t.proto, &self.tcp) {
                     (Protocol::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
+                    // Batched: one send per address per turn where the kernel can.
                     _ => {
-                        if let Err(e) = socket.send_to(&t.contents, t.destination) {
+                        if let Err(e) = udp.send(t.destination, &t.contents) {
                             debug!(session = tag(&s.id), error = %e, "UDP send failed");
                         }
                     }
