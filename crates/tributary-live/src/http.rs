@@ -23,6 +23,7 @@ use crate::hls::Hls;
 use crate::hls_audience::{HlsAudience, Presence};
 use crate::hub::Hub;
 use crate::metrics::Protocol;
+use crate::write_pacer::WritePacer;
 
 #[derive(Clone)]
 pub struct LiveHttp {
@@ -139,19 +140,14 @@ async fn flv_stream(
     let first = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(header) });
     // The attendance lives in the stream's state: the player leaves its room when the
     // response ends, and a removal by the API ends the response.
-    let coalesce = s.write_coalesce;
     let tags = futures_util::stream::unfold(
         (
             sub,
             Vec::new(),
             attendance,
-            // The first packet goes at once (`checked_sub`: no underflow near boot).
-            {
-                let now = tokio::time::Instant::now();
-                now.checked_sub(coalesce).unwrap_or(now)
-            },
+            WritePacer::new(s.write_coalesce),
         ),
-        move |(sub, mut batch, attendance, last_write)| {
+        move |(sub, mut batch, attendance, mut pacer)| {
             let sent = sent.clone();
             async move {
                 let p = tokio::select! {
@@ -159,18 +155,17 @@ async fn flv_stream(
                     _ = crate::auth::removed(&attendance) => return None,
                 };
                 batch.push(p);
-                if last_write.elapsed() < coalesce {
-                    tokio::time::sleep_until(last_write + coalesce).await;
-                }
+                pacer.ready().await;
                 sub.drain_ready(&mut batch, 256);
                 let mut out = BytesMut::new();
                 for p in batch.drain(..) {
                     flv::write_tag(&mut out, &p);
                 }
                 sent.inc_by(out.len() as u64);
+                pacer.wrote(tokio::time::Instant::now());
                 Some((
                     Ok::<Bytes, Infallible>(out.freeze()),
-                    (sub, batch, attendance, tokio::time::Instant::now()),
+                    (sub, batch, attendance, pacer),
                 ))
             }
         },

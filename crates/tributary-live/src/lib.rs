@@ -21,6 +21,7 @@ pub mod rtmp_server;
 pub mod session;
 pub mod slots;
 pub mod ts;
+pub mod write_pacer;
 
 pub use hub::{Hub, HubConfig, HubError, HubEvent, Publisher, Subscription};
 pub use media::{Kind, Packet};

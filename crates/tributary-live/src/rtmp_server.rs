@@ -29,6 +29,7 @@ use crate::hub::Hub;
 use crate::metrics::Protocol;
 use crate::session::{ServerSession, SessionError, SessionEvent, split_stream_name};
 use crate::slots::KeyedSlots;
+use crate::write_pacer::WritePacer;
 
 #[derive(Debug, Clone)]
 pub struct RtmpConfig {
@@ -54,11 +55,8 @@ pub struct RtmpConfig {
     pub write_timeout: Duration,
     /// Packets written to a player per socket write.
     pub write_batch: usize,
-    /// A player is written at most once per this long: packets arriving meanwhile wait
-    /// and go out together, one send instead of several (zero: write each at once). The
-    /// send (a syscall, and on loopback the receiver's wake-up) is most of a player's
-    /// cost, so merging 100 ms of packets cuts it by more than half for +≤100 ms of
-    /// latency on a path players buffer seconds of anyway.
+    /// A player is written at most once per this long (zero: each packet at once); see
+    /// [`WritePacer`].
     pub write_coalesce: Duration,
 }
 
@@ -465,27 +463,20 @@ impl RtmpServer {
         let sent = self.hub.metrics().sent(Protocol::Rtmp);
         let mut batch = Vec::with_capacity(self.config.write_batch);
         let mut events = Vec::new();
-        let coalesce = self.config.write_coalesce;
-        // The first packet goes at once (`checked_sub`: no underflow near boot).
-        let mut last_write = {
-            let now = Instant::now();
-            now.checked_sub(coalesce).unwrap_or(now)
-        };
+        let mut pacer = WritePacer::new(self.config.write_coalesce);
         loop {
             tokio::select! {
                 p = sub.recv() => match p {
                     Some(p) => {
                         batch.push(p);
-                        if last_write.elapsed() < coalesce {
-                            tokio::time::sleep_until(last_write + coalesce).await;
-                        }
+                        pacer.ready().await;
                         sub.drain_ready(&mut batch, self.config.write_batch);
                         for p in batch.drain(..) {
                             session.write_media(&p);
                         }
                         let n = session.output_len();
                         flush(&mut sock, &mut session, w).await?;
-                        last_write = Instant::now();
+                        pacer.wrote(Instant::now());
                         sent.inc_by(n as u64);
                     }
                     None => {

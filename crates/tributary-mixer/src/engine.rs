@@ -32,7 +32,7 @@ use crate::output::Output;
 use crate::task::{
     self, DrawnLabel, Ended, MixLoop, Plan, Shared, TaskStats, TickMetrics, TileDress,
 };
-use crate::ticker::{self, Finish, Job, Ticker};
+use crate::ticker::{Finish, Job, Ticker};
 use crate::timeline::TimelineConfig;
 
 #[derive(Debug, Clone)]
@@ -827,11 +827,7 @@ impl Engine {
         }
         std::thread::Builder::new()
             .name("mix".into())
-            .spawn(move || {
-                let mut job = job;
-                let ended = ticker::run_alone(job.mix.as_mut());
-                (job.finish)(ended);
-            })
+            .spawn(move || job.run_alone())
             .map_err(|e| {
                 warn!(task = %name, error = %e, "cannot start the mix thread");
                 // Its inputs and outputs stop with the plan, dropped with `shared`.

@@ -147,14 +147,16 @@ pub(crate) struct TickMetrics {
 }
 
 /// A task's mix loop: the output clock and what each tick does. It runs on a thread of
-/// its own ([`crate::ticker::run_alone`]) or, for audio-only and pass-through tasks, beside many others on
-/// the shared [`crate::ticker`].
+/// its own ([`crate::ticker::Job::run_alone`]) or, for audio-only and pass-through tasks,
+/// beside many others on the shared [`crate::ticker`].
 pub(crate) struct MixLoop {
     shared: Arc<Shared>,
     metrics: TickMetrics,
     /// The next tick's number at `rate`.
     n: u64,
     rate: u32,
+    /// The current plan's ticks are light (see [`is_light`]); kept with `rate`.
+    light: bool,
     samples_done: Option<i64>,
     idle: IdleWatch,
     /// With WaitVideoInput, nothing is published until some input's video is drawn.
@@ -172,6 +174,7 @@ impl MixLoop {
         let started = shared.clock.elapsed().as_millis() as i64;
         MixLoop {
             rate: tick_rate(&plan.spec),
+            light: is_light(&plan.spec),
             shared,
             metrics,
             n: 0,
@@ -358,7 +361,7 @@ impl MixLoop {
 impl Ticking for MixLoop {
     /// Whether the task's current plan may tick on the shared ticker (cheap ticks only).
     fn is_light(&self) -> bool {
-        is_light(&self.shared.plan().spec)
+        self.light
     }
 
     /// Runs every tick due by now; returns when the next is due, or when the task ended
@@ -370,6 +373,7 @@ impl Ticking for MixLoop {
                 return Step::Ended(Ended::Stopped);
             }
             let plan = self.shared.plan();
+            self.light = is_light(&plan.spec);
             let r = tick_rate(&plan.spec);
             if r != self.rate {
                 // Rate changes only between audio-only and video; restart the tick count
@@ -417,8 +421,8 @@ fn idle_ms(shared: &Shared, spec: &MixSpec) -> i64 {
 
 /// Audio-only and pass-through tasks: a tick costs well under a millisecond, so many of
 /// them share the ticker's threads instead of waking a thread each 50 times a second.
-pub(crate) fn is_light(spec: &MixSpec) -> bool {
-    tick_rate(spec) == AUDIO_ONLY_RATE
+fn is_light(spec: &MixSpec) -> bool {
+    !spec.has_video() || spec.is_bypass()
 }
 
 /// The end of every tick: counters, gauges and the idle rule. True when every input has
@@ -444,10 +448,10 @@ fn finish_tick(
 }
 
 fn tick_rate(spec: &MixSpec) -> u32 {
-    if spec.has_video() && !spec.is_bypass() {
-        spec.fps.max(1)
-    } else {
+    if is_light(spec) {
         AUDIO_ONLY_RATE
+    } else {
+        spec.fps.max(1)
     }
 }
 

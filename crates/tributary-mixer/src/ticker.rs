@@ -49,6 +49,15 @@ pub(crate) struct Job {
     pub finish: Finish,
 }
 
+impl Job {
+    /// Runs the task on the calling thread (a thread of its own) until it ends, then
+    /// finishes it.
+    pub fn run_alone(mut self) {
+        let ended = run_alone(self.mix.as_mut());
+        (self.finish)(ended);
+    }
+}
+
 struct Worker {
     /// New tasks for this thread. Unbounded, but it never holds more than the tasks that
     /// admission let in, and the thread takes them at its next wake-up.
@@ -174,9 +183,7 @@ fn own_thread(job: Job) -> Option<Job> {
         .spawn(move || {
             let taken = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(job) = taken {
-                let mut job = job;
-                let ended = run_alone(job.mix.as_mut());
-                (job.finish)(ended);
+                job.run_alone();
             }
         });
     match spawned {
@@ -188,8 +195,8 @@ fn own_thread(job: Job) -> Option<Job> {
     }
 }
 
-/// Runs a task on the calling thread (a thread of its own) until it ends.
-pub(crate) fn run_alone(mix: &mut dyn Ticking) -> Ended {
+/// Runs a task on the calling thread until it ends.
+fn run_alone(mix: &mut dyn Ticking) -> Ended {
     loop {
         match mix.step() {
             Step::Ended(e) => return e,
