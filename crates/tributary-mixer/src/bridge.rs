@@ -31,6 +31,7 @@ use tributary_live::media::VideoCodec;
 
 use crate::codec::{AudioDecoder, AudioEncoder, VideoDecoder, VideoEncoder};
 use crate::output::{audio_packet, video_packet};
+use crate::pool::PicturePool;
 use crate::resample::Resampler;
 
 /// A bridge with no viewer for this long stops.
@@ -219,6 +220,8 @@ struct Video {
     last_key_request: Option<Instant>,
     /// The encoder's next picture is forced to a key frame (a new encoder, a gap).
     force_key: bool,
+    /// Decoded pictures in the encoder's size, reused once it has read them.
+    pictures: PicturePool,
 }
 
 impl Video {
@@ -232,6 +235,7 @@ impl Video {
             encoder: None,
             last_key_request: None,
             force_key: true,
+            pictures: PicturePool::new(2),
         }
     }
 
@@ -324,7 +328,10 @@ impl Video {
             let Some((enc, _)) = self.encoder.as_mut() else {
                 return out;
             };
-            let i420 = match dec.scale(&pic, size.0, size.1) {
+            let i420 = match self
+                .pictures
+                .fill(size.0, size.1, |o| dec.scale_into(&pic, o))
+            {
                 Ok(i) => i,
                 Err(_) => continue,
             };

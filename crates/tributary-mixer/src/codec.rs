@@ -6,7 +6,7 @@
 //! are a handful of known layouts, and the channel-layout API differs between the FFmpeg
 //! versions `ffmpeg-next` supports); rate conversion is `resample` (band-limited).
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use ff::format::{Pixel, Sample, sample};
 use ffmpeg_next as ff;
@@ -193,12 +193,22 @@ impl VideoDecoder {
         Ok(out)
     }
 
-    /// Scales (and converts) a picture to an I420 of `width × height`.
+    /// Scales (and converts) a picture to a new I420 of `width × height`.
     pub fn scale(&mut self, pic: &Picture, width: u32, height: u32) -> Result<I420, CodecError> {
+        let mut out = I420::alloc(width, height);
+        self.scale_into(pic, &mut out)?;
+        Ok(out)
+    }
+
+    /// Scales (and converts) a picture into `out`, at `out`'s size, overwriting all of it:
+    /// straight into its planes, no intermediate frame.
+    pub fn scale_into(&mut self, pic: &Picture, out: &mut I420) -> Result<(), CodecError> {
         let f = &pic.0;
+        let (width, height) = (out.width, out.height);
         if f.format() == Pixel::YUV420P && (f.width(), f.height()) == (width, height) {
             // Already the size and layout wanted: a copy, no scaler pass.
-            return Ok(to_i420(f));
+            copy_planes(f, out);
+            return Ok(());
         }
         let key = (f.format(), f.width(), f.height(), width, height);
         if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
@@ -217,30 +227,75 @@ impl VideoDecoder {
         let Some((_, scaler)) = self.scaler.as_mut() else {
             return Err(CodecError::Missing("scaler"));
         };
-        let mut out = ff::frame::Video::empty();
-        scaler.run(f, &mut out).map_err(ff_err("scaling"))?;
-        Ok(to_i420(&out))
+        // SAFETY: plain reads of the decoded frame's plane pointers and strides (FFmpeg
+        // allocated and padded them); the scaler was made for its format and size.
+        let (src, strides) = unsafe {
+            let raw = f.as_ptr();
+            ((*raw).data, (*raw).linesize)
+        };
+        scale_planes(scaler, &src, &strides, f.height(), out)
     }
 }
 
-fn to_i420(f: &ff::frame::Video) -> I420 {
-    let (w, h) = (f.width(), f.height());
-    let (cw, ch) = crate::frame::chroma_size(w, h);
-    let plane = |i: usize, pw: u32, ph: u32| {
+/// Runs `scaler` (made for `out`'s size) from the given source planes into `out`'s planes.
+/// The source must be valid for `src_height` rows at its strides, padded as FFmpeg pads
+/// its frames.
+fn scale_planes(
+    scaler: &mut ff::software::scaling::Context,
+    src: &[*mut u8; 8],
+    strides: &[i32; 8],
+    src_height: u32,
+    out: &mut I420,
+) -> Result<(), CodecError> {
+    if !out.has_slack() {
+        // Not allocated by `I420::alloc`: no spare capacity for the scaler's overshoot.
+        return Err(CodecError::Missing("a padded picture to scale into"));
+    }
+    let cw = out.chroma_width() as i32;
+    let dst = [
+        out.y.as_mut_ptr(),
+        out.u.as_mut_ptr(),
+        out.v.as_mut_ptr(),
+        std::ptr::null_mut(),
+    ];
+    let dst_strides = [out.width as i32, cw, cw, 0];
+    let src_ptrs: [*const u8; 8] = src.map(|p| p as *const u8);
+    // SAFETY: the destination planes hold exactly `out`'s rows at these strides, with
+    // PLANE_SLACK spare bytes for the scaler's last-row overshoot (checked above); the
+    // scaler's output size is `out`'s (the callers key it so); the source is the
+    // caller's contract above.
+    let rows = unsafe {
+        ff::ffi::sws_scale(
+            scaler.as_mut_ptr(),
+            src_ptrs.as_ptr(),
+            strides.as_ptr(),
+            0,
+            src_height as i32,
+            dst.as_ptr(),
+            dst_strides.as_ptr(),
+        )
+    };
+    if rows <= 0 {
+        return Err(CodecError::Missing("rows out of the scaler"));
+    }
+    Ok(())
+}
+
+/// Copies a YUV420P frame of `out`'s size into `out`, row by row (the frame's rows are
+/// padded to its strides; ours are packed).
+fn copy_planes(f: &ff::frame::Video, out: &mut I420) {
+    let (w, h) = (out.width as usize, out.height as usize);
+    let (cw, ch) = crate::frame::chroma_size(out.width, out.height);
+    for (i, plane, pw, ph) in [
+        (0, &mut out.y, w, h),
+        (1, &mut out.u, cw as usize, ch as usize),
+        (2, &mut out.v, cw as usize, ch as usize),
+    ] {
         let stride = f.stride(i);
         let data = f.data(i);
-        let mut v = Vec::with_capacity((pw * ph) as usize);
-        for row in 0..ph as usize {
-            v.extend_from_slice(&data[row * stride..row * stride + pw as usize]);
+        for row in 0..ph {
+            plane[row * pw..(row + 1) * pw].copy_from_slice(&data[row * stride..row * stride + pw]);
         }
-        v
-    };
-    I420 {
-        width: w,
-        height: h,
-        y: plane(0, w, h),
-        u: plane(1, cw, ch),
-        v: plane(2, cw, ch),
     }
 }
 
@@ -256,17 +311,18 @@ pub struct Rescaler {
 unsafe impl Send for Rescaler {}
 
 impl Rescaler {
-    pub fn scale(&mut self, pic: &I420, width: u32, height: u32) -> Result<I420, CodecError> {
+    /// Scales `pic` into `out` (at `out`'s size), overwriting all of it.
+    pub fn scale_into(&mut self, pic: &I420, out: &mut I420) -> Result<(), CodecError> {
         init();
-        let key = (Pixel::YUV420P, pic.width, pic.height, width, height);
+        let key = (Pixel::YUV420P, pic.width, pic.height, out.width, out.height);
         if self.ctx.as_ref().is_none_or(|(k, _)| *k != key) {
             let ctx = ff::software::scaling::Context::get(
                 Pixel::YUV420P,
                 pic.width,
                 pic.height,
                 Pixel::YUV420P,
-                width,
-                height,
+                out.width,
+                out.height,
                 ff::software::scaling::Flags::BILINEAR,
             )
             .map_err(ff_err("creating a scaler"))?;
@@ -276,11 +332,64 @@ impl Rescaler {
         let (Some((_, ctx)), Some(src)) = (self.ctx.as_mut(), self.src.as_mut()) else {
             return Err(CodecError::Missing("scaler"));
         };
+        // The source goes through an FFmpeg frame (padded and aligned) because the
+        // scaler's vector reads may run past a row's end.
         fill(src, pic);
-        let mut out = ff::frame::Video::empty();
-        ctx.run(src, &mut out).map_err(ff_err("scaling"))?;
-        Ok(to_i420(&out))
+        // SAFETY: plain reads of a frame FFmpeg allocated for this format and size.
+        let (planes, strides) = unsafe {
+            let raw = src.as_ptr();
+            ((*raw).data, (*raw).linesize)
+        };
+        scale_planes(ctx, &planes, &strides, pic.height, out)
     }
+}
+
+/// An FFmpeg frame whose planes are `pic`'s, each plane's buffer holding a clone of the
+/// `Arc` that FFmpeg releases when it drops its last reference. `None` when the planes
+/// lack the spare capacity FFmpeg's readers may touch, or on allocation failure.
+fn borrow_frame(pic: &Arc<I420>) -> Option<ff::frame::Video> {
+    if !pic.has_slack() {
+        return None;
+    }
+    let mut frame = ff::frame::Video::empty();
+    frame.set_format(Pixel::YUV420P);
+    frame.set_width(pic.width);
+    frame.set_height(pic.height);
+    let cw = pic.chroma_width() as i32;
+    for (i, (plane, stride)) in [(&pic.y, pic.width as i32), (&pic.u, cw), (&pic.v, cw)]
+        .into_iter()
+        .enumerate()
+    {
+        let keep = Box::into_raw(Box::new(Arc::clone(pic))).cast::<std::ffi::c_void>();
+        // SAFETY: the buffer describes memory owned by the `Arc` that `keep` holds, which
+        // lives until `release_picture` runs (when FFmpeg frees the buffer); it is marked
+        // read-only, so FFmpeg copies rather than writes. On failure `keep` is reclaimed
+        // here; buffers already attached are released when `frame` drops.
+        unsafe {
+            let buf = ff::ffi::av_buffer_create(
+                plane.as_ptr().cast_mut(),
+                plane.len(),
+                Some(release_picture),
+                keep,
+                ff::ffi::AV_BUFFER_FLAG_READONLY,
+            );
+            if buf.is_null() {
+                drop(Box::from_raw(keep.cast::<Arc<I420>>()));
+                return None;
+            }
+            let raw = frame.as_mut_ptr();
+            (*raw).buf[i] = buf;
+            (*raw).data[i] = plane.as_ptr().cast_mut();
+            (*raw).linesize[i] = stride;
+        }
+    }
+    Some(frame)
+}
+
+/// FFmpeg's free callback for [`borrow_frame`]'s buffers: drops the `Arc` clone.
+unsafe extern "C" fn release_picture(opaque: *mut std::ffi::c_void, _data: *mut u8) {
+    // SAFETY: `opaque` is the `Box<Arc<I420>>` leaked in `borrow_frame`, freed once here.
+    drop(unsafe { Box::from_raw(opaque.cast::<Arc<I420>>()) });
 }
 
 /// Copies an I420 into an FFmpeg frame of the same size (respecting its strides).
@@ -530,25 +639,38 @@ impl VideoEncoder {
     }
 
     /// Encodes a picture; `key` forces a key frame (an IDR: the GOP is closed).
+    ///
+    /// The encoder reads the picture where it is: the frame it is given references the
+    /// picture's planes and holds the `Arc` until FFmpeg lets go of the frame, so there is
+    /// no copy and the picture cannot be reused (see `pool`) while it is being read.
     pub fn encode(
         &mut self,
-        pic: &I420,
+        pic: &Arc<I420>,
         pts_ms: i64,
         key: bool,
     ) -> Result<Vec<Encoded>, CodecError> {
         if (pic.width, pic.height) != (self.frame.width(), self.frame.height()) {
             return Err(CodecError::Missing("a picture of the encoder's size"));
         }
-        fill(&mut self.frame, pic);
-        self.frame.set_pts(Some(pts_ms));
-        self.frame.set_kind(if key {
+        let mut borrowed = borrow_frame(pic);
+        let frame = match borrowed.as_mut() {
+            Some(f) => f,
+            None => {
+                // Not padded for FFmpeg (or out of memory): into our own frame.
+                fill(&mut self.frame, pic);
+                &mut self.frame
+            }
+        };
+        frame.set_pts(Some(pts_ms));
+        frame.set_kind(if key {
             ff::picture::Type::I
         } else {
             ff::picture::Type::None
         });
         self.enc
-            .send_frame(&self.frame)
+            .send_frame(frame)
             .map_err(ff_err("encoding video"))?;
+        drop(borrowed);
         let mut out = Vec::new();
         let mut pkt = ff::Packet::empty();
         while self.enc.receive_packet(&mut pkt).is_ok() {
@@ -853,7 +975,8 @@ mod tests {
             VideoEncoder::new(160, 120, 15, 300_000, "ultrafast", 2, VideoCodec::H264).unwrap();
         assert_eq!(enc.config()[0], 1, "an avcC record");
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
-        let pic = I420::filled(160, 120, 0xff0000);
+        // Padded for FFmpeg: the encoder reads it in place.
+        let pic = padded(160, 120, 0xff0000);
         let mut decoded = Vec::new();
         for i in 0..10 {
             for p in enc.encode(&pic, i * 66, false).unwrap() {
@@ -866,6 +989,50 @@ mod tests {
         assert_eq!((out.width, out.height), (80, 60));
         let (r, g, b) = out.rgb(40, 30);
         assert!(r > 230 && g < 30 && b < 30, "{r} {g} {b}");
+    }
+
+    fn padded(w: u32, h: u32, rgb: u32) -> Arc<I420> {
+        let solid = I420::filled(w, h, rgb);
+        let mut p = I420::alloc(w, h);
+        p.y.copy_from_slice(&solid.y);
+        p.u.copy_from_slice(&solid.u);
+        p.v.copy_from_slice(&solid.v);
+        assert!(p.has_slack() && !solid.has_slack());
+        Arc::new(p)
+    }
+
+    #[test]
+    fn the_encoder_reads_a_picture_in_place_and_lets_go_of_it() {
+        let pic = padded(96, 64, 0x00ff00);
+        let mut enc =
+            VideoEncoder::new(96, 64, 15, 200_000, "ultrafast", 2, VideoCodec::H264).unwrap();
+        let mut dec = VideoDecoder::h264(enc.config()).unwrap();
+        let mut pool = crate::pool::PicturePool::new(2);
+        let mut decoded = Vec::new();
+        for i in 0..6 {
+            for p in enc.encode(&pic, i * 66, false).unwrap() {
+                decoded.extend(dec.decode(&p.data, p.pts_ms, p.dts_ms).unwrap());
+            }
+            // FFmpeg holds the picture only while it reads it (x264 copies it into its
+            // own frames): it is ours again, not leaked, after each call.
+            assert_eq!(Arc::strong_count(&pic), 1, "frame {i}");
+        }
+        let (_, first) = &decoded[0];
+        // Decoded pictures scale straight into pooled buffers of the size asked for.
+        let out = pool.fill(48, 32, |o| dec.scale_into(first, o)).unwrap();
+        let (r, g, b) = out.rgb(24, 16);
+        assert!(g > 200 && r < 40 && b < 40, "{r} {g} {b}");
+        // Same size and format: copied, not scaled.
+        let same = pool.fill(96, 64, |o| dec.scale_into(first, o)).unwrap();
+        assert_eq!(same.pixel(90, 60), out.pixel(1, 1));
+        // A picture without spare capacity is refused, not overrun.
+        let mut plain = I420::filled(48, 32, 0);
+        assert!(dec.scale_into(first, &mut plain).is_err());
+        // And the canvas rescaler (another output's size) fills a pooled buffer too.
+        let mut rescaler = Rescaler::default();
+        let small = pool.fill(24, 16, |o| rescaler.scale_into(&pic, o)).unwrap();
+        let (r, g, b) = small.rgb(12, 8);
+        assert!(g > 200 && r < 40 && b < 40, "{r} {g} {b}");
     }
 
     #[test]
@@ -884,6 +1051,8 @@ mod tests {
                 bottom: 120,
             },
         );
+        // A plain (packed, unpadded) picture: copied into the encoder's own frame.
+        let pic = Arc::new(pic);
         let mut enc =
             VideoEncoder::new(160, 120, 15, 400_000, "ultrafast", 2, VideoCodec::H264).unwrap();
         let mut dec = VideoDecoder::h264(enc.config()).unwrap();
@@ -906,7 +1075,7 @@ mod tests {
 
     #[test]
     fn a_key_frame_can_be_forced_mid_gop() {
-        let pic = I420::filled(64, 48, 0x0000ff);
+        let pic = Arc::new(I420::filled(64, 48, 0x0000ff));
         let mut enc =
             VideoEncoder::new(64, 48, 10, 100_000, "ultrafast", 10, VideoCodec::H264).unwrap();
         let mut keys = Vec::new();

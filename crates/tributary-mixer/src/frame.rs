@@ -48,7 +48,40 @@ pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
     (width.div_ceil(2), height.div_ceil(2))
 }
 
+/// Spare bytes allocated past the end of each plane of [`I420::alloc`]: libswscale's SIMD
+/// row writers (and x264's row readers) may touch up to a vector's width past a row's
+/// last pixel, which on the last row is past the plane. The spare capacity absorbs it.
+pub const PLANE_SLACK: usize = 64;
+
 impl I420 {
+    /// A black-to-be picture (zeroed) whose planes have [`PLANE_SLACK`] spare capacity, so
+    /// FFmpeg may write into and read from it directly (`codec`).
+    pub fn alloc(width: u32, height: u32) -> I420 {
+        let (cw, ch) = chroma_size(width, height);
+        let plane = |n: usize| {
+            let mut v = Vec::with_capacity(n + PLANE_SLACK);
+            v.resize(n, 0);
+            v
+        };
+        I420 {
+            width,
+            height,
+            y: plane((width * height) as usize),
+            u: plane((cw * ch) as usize),
+            v: plane((cw * ch) as usize),
+        }
+    }
+
+    /// Whether FFmpeg may use these planes directly: each holds exactly its samples and
+    /// has [`PLANE_SLACK`] spare capacity (see [`I420::alloc`]).
+    pub fn has_slack(&self) -> bool {
+        let (cw, ch) = chroma_size(self.width, self.height);
+        let ok = |v: &Vec<u8>, n: usize| v.len() == n && v.capacity() >= n + PLANE_SLACK;
+        ok(&self.y, (self.width * self.height) as usize)
+            && ok(&self.u, (cw * ch) as usize)
+            && ok(&self.v, (cw * ch) as usize)
+    }
+
     /// A picture filled with one colour.
     pub fn filled(width: u32, height: u32, rgb: u32) -> I420 {
         let (y, u, v) = rgb_to_yuv((rgb >> 16) as u8, (rgb >> 8) as u8, rgb as u8);

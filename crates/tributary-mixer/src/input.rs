@@ -27,6 +27,7 @@ use crate::codec::{AudioDecoder, VideoDecoder};
 use crate::compose::fitted_size;
 use crate::frame::I420;
 use crate::passed_sei::{self, PassedSei};
+use crate::pool::PicturePool;
 use crate::resample::Resampler;
 use crate::timeline::{Timeline, TimelineConfig, Track};
 
@@ -571,7 +572,14 @@ pub(crate) struct Decoder {
     resampler: Option<Resampler>,
     /// The video track's NAL length size and whether it is H.265, for reading its SEI.
     nal_format: (usize, bool),
+    /// Buffers the scaled pictures are drawn into, back once the timeline and the mix
+    /// have let go of them.
+    pictures: PicturePool,
 }
+
+/// Pictures an input may have out at once and still get back: its jitter buffer's frames
+/// at 30 fps (a few), the one on screen and the one being composed, with room to spare.
+const INPUT_PICTURES: usize = 12;
 
 // SAFETY: a Decoder is used by one thread at a time (its decode thread, or the mix thread
 // under the input's poll mutex); FFmpeg codec contexts carry no thread affinity.
@@ -588,6 +596,7 @@ impl Decoder {
             mp3: false,
             resampler: None,
             nal_format: (4, false),
+            pictures: PicturePool::new(INPUT_PICTURES),
         }
     }
 
@@ -687,11 +696,11 @@ impl Decoder {
                         None => pic,
                     };
                     let (w, h) = fitted_size(pic.width(), pic.height(), rw, rh, render.mode);
-                    match dec.scale(&pic, w, h) {
+                    match self.pictures.fill(w, h, |out| dec.scale_into(&pic, out)) {
                         Ok(i420) => {
                             let now = now_ms(clock);
                             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                            s.timeline.push_video(t, now, Arc::new(i420));
+                            s.timeline.push_video(t, now, i420);
                             s.frames_in += 1;
                             s.status = InputStatus::Live;
                         }

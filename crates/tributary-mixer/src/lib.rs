@@ -24,6 +24,7 @@ pub mod net;
 pub mod output;
 pub mod passed_sei;
 pub mod placeholder;
+pub mod pool;
 mod pull;
 pub mod resample;
 pub mod sei;

@@ -25,6 +25,7 @@ use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
 use crate::frame::I420;
 use crate::heaac::HeAacEncoder;
 use crate::passed_sei::PassedSei;
+use crate::pool::PicturePool;
 use crate::resample::Resampler;
 
 /// An output's frame rate and key-frame interval (seconds), fixed for its life.
@@ -41,7 +42,10 @@ const DATA_REPEAT_MS: i64 = 2_000;
 pub const DATA_MESSAGE: &str = "onTributaryData";
 
 /// Ticks queued per output: a few frames of slack, then drops.
-const OUTPUT_QUEUE: usize = 8;
+pub(crate) const OUTPUT_QUEUE: usize = 8;
+
+/// Rescaled canvases out at once: the encoder lets go of each before the next (2 for slack).
+const SCALED_PICTURES: usize = 2;
 
 /// What an output's worker is handed: a composed tick to encode, or (pass-through) the
 /// input's own packets, already on the output's timeline.
@@ -159,6 +163,7 @@ impl Output {
             publisher: None,
             enc: None,
             rescaler: Rescaler::default(),
+            scaled: PicturePool::new(SCALED_PICTURES),
             warned: false,
             sent_user_data: None,
             user_data_sent_ms: i64::MIN,
@@ -263,6 +268,8 @@ struct Worker {
     publisher: Option<Publisher>,
     enc: Option<Encoders>,
     rescaler: Rescaler,
+    /// The canvas scaled to this output's size, when it differs (see `pool`).
+    scaled: PicturePool,
     warned: bool,
     /// The user data revision this output last carried.
     sent_user_data: Option<u64>,
@@ -635,10 +642,13 @@ impl Worker {
             (e.video.as_mut(), e.spec.video, tick.canvas.as_ref())
         {
             let scaled;
-            let pic: &I420 = if (canvas.width, canvas.height) == (v.width, v.height) {
+            let pic: &Arc<I420> = if (canvas.width, canvas.height) == (v.width, v.height) {
                 canvas
             } else {
-                match rescaler.scale(canvas, v.width, v.height) {
+                let fitted = self
+                    .scaled
+                    .fill(v.width, v.height, |out| rescaler.scale_into(canvas, out));
+                match fitted {
                     Ok(p) => {
                         scaled = p;
                         &scaled

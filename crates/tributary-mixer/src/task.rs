@@ -24,6 +24,7 @@ use crate::frame::{I420, I420A};
 use crate::input::{self, Input, InputStats, InputStatus};
 use crate::output::{Output, OutputStats, Tick, TickSei};
 use crate::placeholder::{self, Seen};
+use crate::pool::PicturePool;
 use crate::sound_level::Meter;
 use crate::ticker::{Step, Ticking};
 use crate::timeline::IdleWatch;
@@ -164,7 +165,13 @@ pub(crate) struct MixLoop {
     started: i64,
     meter: Meter,
     scratch: Vec<Stereo>,
+    /// Canvases, back once every output's encoder has read them.
+    canvases: PicturePool,
 }
+
+/// Canvases out at once: the ticks queued for the slowest output, the one being encoded
+/// and the one being composed.
+const CANVASES: usize = crate::output::OUTPUT_QUEUE + 2;
 
 impl MixLoop {
     pub fn new(shared: Arc<Shared>, metrics: TickMetrics) -> MixLoop {
@@ -184,6 +191,7 @@ impl MixLoop {
             started,
             meter: Meter::new(),
             scratch: Vec::new(),
+            canvases: PicturePool::new(CANVASES),
         }
     }
 
@@ -227,7 +235,7 @@ impl MixLoop {
             }
             return None;
         }
-        let (canvas, any_video) = compose_tick(plan, t_ms);
+        let (canvas, any_video) = compose_tick(plan, t_ms, &mut self.canvases);
         if self.held && any_video {
             self.held = false;
             self.shared
@@ -457,7 +465,7 @@ fn tick_rate(spec: &MixSpec) -> u32 {
 
 /// The composed picture of one tick (`None` for an audio-only task), and whether any
 /// input's video was on it.
-fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<Arc<I420>>, bool) {
+fn compose_tick(plan: &Plan, t_ms: i64, canvases: &mut PicturePool) -> (Option<Arc<I420>>, bool) {
     let Some(background) = plan.background.as_ref() else {
         return (None, false);
     };
@@ -521,20 +529,12 @@ fn compose_tick(plan: &Plan, t_ms: i64) -> (Option<Arc<I420>>, bool) {
             .iter()
             .map(|(img, rect)| Layer::plain(*rect, None, Some(img))),
     );
-    let mut canvas = I420 {
-        width: background.width,
-        height: background.height,
-        y: vec![0; background.y.len()],
-        u: vec![0; background.u.len()],
-        v: vec![0; background.v.len()],
-    };
-    compose::compose(
-        &mut canvas,
-        background,
-        &mut layers,
-        plan.watermark.as_ref().map(|(w, r)| (w, *r)),
-    );
-    (Some(Arc::new(canvas)), any_video)
+    let watermark = plan.watermark.as_ref().map(|(w, r)| (w, *r));
+    let Ok(canvas) = canvases.fill(background.width, background.height, |canvas| {
+        compose::compose(canvas, background, &mut layers, watermark);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    (Some(canvas), any_video)
 }
 
 pub(crate) fn stats(shared: &Shared, app_id: u64, task_id: &str, cost: u64) -> TaskStats {
