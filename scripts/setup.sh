@@ -7,11 +7,12 @@ set -euo pipefail
 # the FFmpeg bindings, curl for the README examples, python3-venv for the test that
 # drives the Tencent dialect with the vendor's official Python SDK, and the fonts mix
 # labels are drawn with (Noto Sans/Serif CJK = Source Han Sans/Serif: Latin and CJK), and
-# Chromium, the system browser the WebRTC tests drive (Playwright never downloads one).
+# Chromium, the system browser the WebRTC tests drive (Playwright never downloads one), and
+# systemd's tools, which check the packaged unit.
 PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
           libavutil-dev libswscale-dev libswresample-dev pkg-config clang libclang-dev
           curl ca-certificates python3 python3-venv fonts-noto-cjk fonts-dejavu-core
-          chromium)
+          chromium systemd)
 
 # `setup.sh --bench` adds what the benchmarks compare against: nginx with the RTMP module.
 if [ "${1:-}" = "--bench" ]; then

@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A numeric application id, as the ZEGO dialect's `AppId` (a decimal `u32`).
 pub type AppId = u32;
 
 /// Everything tributary knows about one app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AppConfig {
+    /// The numeric `AppId` requests name.
     pub app_id: AppId,
     /// Signs API requests (`Signature` of the ZEGO dialect).
     pub server_secret: String,
@@ -41,9 +43,11 @@ pub struct AppConfig {
 }
 
 /// A Tencent Cloud API key of an app (`SecretId` names it in requests).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TencentCredential {
+    /// Named by requests (`SecretId`).
     pub secret_id: String,
+    /// Signs TC3-HMAC-SHA256 requests; never sent.
     pub secret_key: String,
 }
 
@@ -65,10 +69,12 @@ impl AppConfig {
 }
 
 /// Hard limits of an app's resources.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct AppLimits {
+    /// Inputs one mix task may have.
     pub max_mix_inputs: u32,
+    /// Outputs one mix task may have.
     pub max_mix_outputs: u32,
     /// Streams one room may hold; bounds the registry's memory per room.
     pub max_streams_per_room: u32,
@@ -99,9 +105,10 @@ impl Default for AppLimits {
 /// Rate-limit settings. The per-action defaults are the dialect's (the vendor's documented
 /// limits); `per_second` overrides them by action name, and `enabled = false` switches
 /// limiting off (benchmarks, trusted single-tenant setups).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RateLimitConfig {
+    /// Whether the app's requests are rate-limited at all.
     pub enabled: bool,
     /// Action name → allowed requests per second for the whole app.
     pub per_second: BTreeMap<String, f64>,

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use tributary_core::app::TencentCredential;
 use tributary_core::url_policy::{BadCidr, Cidr, UrlPolicy};
@@ -142,21 +143,29 @@ pub struct ConfigArgs {
 }
 
 /// The configuration file's shape. Every key is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
+    /// API and HTTP playback (HTTP-FLV, HLS, WHIP/WHEP signalling) address [default:
+    /// 127.0.0.1:8080].
     pub http: Option<SocketAddr>,
+    /// RTMP address [default: 127.0.0.1:1935].
     pub rtmp: Option<SocketAddr>,
+    /// The UDP address every WebRTC session shares [default: 127.0.0.1:8443].
     pub rtc_udp: Option<SocketAddr>,
-    /// `"off"` or an address (see `--rtc-tcp`).
+    /// `"off"` or an address of the ICE-TCP fallback [default: the UDP address].
     pub rtc_tcp: Option<String>,
+    /// Addresses WebRTC clients reach this server at, announced as host candidates (a
+    /// server behind NAT) [default: none].
     pub rtc_public_ips: Option<Vec<std::net::IpAddr>>,
+    /// Directory of the store and state [default: ./data].
     pub data: Option<PathBuf>,
     /// Base of the RTMP play URLs handed out (e.g. `rtmp://live.example.com`); by default
     /// derived from `rtmp`.
     pub public_rtmp_url: Option<String>,
     /// Base of the HTTP play URLs handed out; by default derived from `http`.
     pub public_http_url: Option<String>,
+    /// Switches every rate limit off [default: false].
     pub rate_limits_off: Option<bool>,
     pub callbacks: CallbackFileConfig,
     pub live: LiveFileConfig,
@@ -169,27 +178,27 @@ pub struct FileConfig {
 }
 
 /// `[limits]`: what one peer may hold or take of this server.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsFileConfig {
-    /// Open HTTP connections at most (default 4096).
+    /// Open HTTP connections at most [default: 4096].
     pub http_connections: Option<usize>,
-    /// A request head must arrive within this (default 10 s; also the keep-alive idle).
+    /// A request head must arrive within this (also the keep-alive idle) [default: 10000].
     pub http_header_timeout_ms: Option<u64>,
-    /// A request body must arrive within this (default 30 s).
+    /// A request body must arrive within this [default: 30000].
     pub http_body_timeout_ms: Option<u64>,
-    /// A write a peer does not take within this drops it (HTTP and RTMP; default 30 s).
+    /// A write a peer does not take within this drops it (HTTP and RTMP) [default: 30000].
     pub write_timeout_ms: Option<u64>,
-    /// RTMP connections from one IP address at most (default 1000).
+    /// RTMP connections from one IP address at most [default: 1000].
     pub rtmp_connections_per_ip: Option<usize>,
-    /// HTTP connections from one IP address at most (default 1000).
+    /// HTTP connections from one IP address at most [default: 1000].
     pub http_connections_per_ip: Option<usize>,
-    /// Live SSE room feeds per app at most (default 1000).
+    /// Live SSE room feeds per app at most [default: 1000].
     pub sse_per_app: Option<usize>,
 }
 
 /// `[admin]`: the operator's credential.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminFileConfig {
     /// Bearer token for `/api/*` and `/metrics`.
@@ -199,29 +208,32 @@ pub struct AdminFileConfig {
 }
 
 /// `[security]`: what tenants may reach and who may operate the server.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityFileConfig {
     /// Networks (CIDR) tenant URLs may reach although the URL policy refuses them by default.
     pub allow_networks: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[live]`: publishing and playback.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiveFileConfig {
-    /// Publish without a token (development only).
+    /// Publish without a token (development only) [default: false].
     pub open_publish: Option<bool>,
-    /// Require a play token for RTMP/HTTP-FLV/HLS playback.
+    /// Require a play token for RTMP/HTTP-FLV/HLS playback [default: false].
     pub play_token: Option<bool>,
-    /// Close a publisher whose first media packet has not come after this long.
+    /// Close a publisher whose first media packet has not come after this long, ms
+    /// [default: 20000].
     pub first_packet_timeout_ms: Option<u64>,
-    /// Close a publisher that sent nothing for this long.
+    /// Close a publisher that sent nothing for this long, ms [default: 5000].
     pub idle_timeout_ms: Option<u64>,
-    /// Target HLS segment length.
+    /// Target HLS segment length, ms [default: 2000].
     pub hls_segment_ms: Option<u64>,
-    /// Segments kept in the HLS playlist.
+    /// Segments kept in the HLS playlist, 2–100 [default: 6].
     pub hls_window: Option<usize>,
-    /// WebRTC sessions (WHIP publishers and WHEP viewers) at most from one address.
+    /// WebRTC sessions (WHIP publishers and WHEP viewers) at most from one address
+    /// [default: 50].
     pub rtc_sessions_per_ip: Option<usize>,
     /// RTMP and HTTP-FLV players are written at most once per this long: packets wait
     /// and go out in one send (merged writes, as SRS does for its players) [default:
@@ -233,7 +245,7 @@ pub struct LiveFileConfig {
 
 /// Forward `app_id`/`stream_id` to `url` (`rtmp://host[:port]/app/stream`) whenever it is
 /// live, reconnecting with back-off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Relay {
     pub app_id: AppId,
@@ -242,7 +254,7 @@ pub struct Relay {
 }
 
 /// `[tencent]`: the Tencent Cloud API 3.0 dialect.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TencentFileConfig {
     /// Also serve the dialect alone on this address.
@@ -253,30 +265,35 @@ pub struct TencentFileConfig {
 }
 
 /// `[mix]`: the mixing engine.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MixFileConfig {
-    /// Folder of `preset-id://NAME` images.
+    /// Folder of `preset-id://NAME` images [default: DATA/images].
     pub images_dir: Option<PathBuf>,
-    /// Decoded+encoded pixels per second this node accepts.
+    /// Decoded+encoded pixels per second this node accepts [default: 100 M per core].
     pub budget_pixels_per_s: Option<u64>,
-    /// libx264 preset of the outputs (default `veryfast`).
+    /// libx264 preset of the outputs [default: veryfast].
     pub x264_preset: Option<String>,
-    /// Jitter buffer added to every input, ms (default 50).
+    /// Jitter buffer added to every input, ms, 0–4000 [default: 50].
     pub input_buffer_ms: Option<i64>,
-    /// Stop tasks idle this long even if their MaxIdleTime is longer (seconds).
+    /// Stop tasks idle this long even if their MaxIdleTime is longer, s [default: no cap].
     pub idle_cap_s: Option<u32>,
-    /// Bytes all tasks' prepared pictures (background, watermark, image layers) may hold.
+    /// Bytes all tasks' prepared pictures (background, watermark, image layers) may hold
+    /// [default: 1 GiB].
     pub image_memory_bytes: Option<usize>,
     /// Font of each label `FontType` 0–3, `PATH` or `PATH#INDEX` in a collection; fewer
     /// than four keep the defaults for the rest.
     pub fonts: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[callbacks]`: delivery of the signed webhooks.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackFileConfig {
+    /// Delay before the first retry of a failed callback, ms; later retries double it
+    /// [default: 2000].
     pub retry_base_ms: Option<u64>,
+    /// How long a receiver has to answer one callback, ms [default: 5000].
     pub timeout_ms: Option<u64>,
 }
 

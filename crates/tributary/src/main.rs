@@ -1,10 +1,13 @@
 //! The `tributary` binary: `serve` runs the server; `sign` prints signed API URLs;
-//! `callbacks` inspects and requeues the callback outbox.
+//! `callbacks` inspects and requeues the callback outbox; `config-reference` prints
+//! docs/CONFIG.md.
 
 mod admin;
 mod apps;
 mod config;
+mod config_reference;
 mod events;
+mod health;
 mod http_server;
 mod live_auth;
 mod memory;
@@ -92,6 +95,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CallbacksCmd,
     },
+    /// Print the configuration reference (docs/CONFIG.md): every flag, environment
+    /// variable and file key, generated from the configuration types.
+    ConfigReference,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +250,10 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
                     println!("{id}");
                 }
             }
+            Ok(())
+        }
+        Cmd::ConfigReference => {
+            print!("{}", config_reference::markdown());
             Ok(())
         }
         Cmd::Callbacks { config, cmd } => {

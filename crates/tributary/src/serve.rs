@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -30,6 +29,7 @@ use tributary_mixer::bridge::{OpusBridges, TwinContext, start_twin, twin_vp8_str
 use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
+use crate::health;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
@@ -273,7 +273,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     }
 
     let router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(health::router(store.clone()))
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
         .merge(mix_engine::router(engine.clone()))

@@ -141,6 +141,14 @@ impl SqliteStore {
             .map_err(err)
     }
 
+    /// Whether the database answers a query (the readiness probe).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn()
+            .query_row("SELECT count(*) FROM settings", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(err)
+    }
+
     /// Stores `value` unless the key has one; returns the value now stored.
     pub fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let conn = self.conn();
