@@ -19,6 +19,12 @@ if [ "${1:-}" = "--bench" ]; then
   PACKAGES+=(nginx libnginx-mod-rtmp)
 fi
 
+# npm installs the browser players (hls.js, mpegts.js) the playback tests load; Debian's
+# Node.js and npm when the machine has none.
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -66,4 +72,16 @@ fi
 if ! "$TOOLS/venv/bin/python" -c "import playwright" >/dev/null 2>&1; then
   echo "setup: installing playwright 1.65.2 into $TOOLS/venv"
   "$TOOLS/venv/bin/pip" install -q "playwright==1.65.2"
+fi
+
+# The browser players from npm (pinned by crates/tributary/tests/browser/package-lock.json),
+# installed again only when the lock file changes.
+PLAYERS="$TOOLS/players"
+BROWSER_DIR="$(cd "$(dirname "$0")/.." && pwd)/crates/tributary/tests/browser"
+LOCK="$BROWSER_DIR/package-lock.json"
+if ! cmp -s "$LOCK" "$PLAYERS/package-lock.json" || [ ! -d "$PLAYERS/node_modules/hls.js" ]; then
+  echo "setup: installing hls.js and mpegts.js (npm ci) into $PLAYERS"
+  mkdir -p "$PLAYERS"
+  cp "$BROWSER_DIR/package.json" "$LOCK" "$PLAYERS/"
+  (cd "$PLAYERS" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -1,0 +1,147 @@
+//! Playback in a real browser: Debian's Chromium (headless, driven by Playwright for
+//! Python) plays tributary's HLS with hls.js and its HTTP-FLV with mpegts.js — the npm
+//! players web pages use, pinned in `tests/browser/package-lock.json` and installed by
+//! `scripts/setup.sh`. Each play must advance the `<video>`'s clock for several seconds
+//! and show the right colours where they belong.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::media::*;
+use common::*;
+use serde_json::{Value, json};
+
+const LIVE: Duration = Duration::from_secs(20);
+/// Seconds of playback each player must show.
+const PLAY_S: f64 = 3.0;
+
+fn tools() -> String {
+    std::env::var("TRIBUTARY_TOOLS").unwrap_or_else(|_| "/var/tmp/tributary-tools".into())
+}
+
+/// Plays `url` with hls.js (`kind` "hls") or mpegts.js ("flv") in Chromium; returns the
+/// driver's report (`advanced`, `width`, `height`, `colours` at `points`).
+fn play(kind: &str, url: &str, points: &[(f64, f64)]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/players.py");
+    let out = Command::new(format!("{}/venv/bin/python", tools()))
+        .arg(script)
+        .arg(format!("{}/players", tools()))
+        .args([kind, url, &PLAY_S.to_string()])
+        .args(points.iter().map(|(x, y)| format!("{x},{y}")))
+        .output()
+        .expect("the tools venv with playwright (scripts/setup.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "{kind} {url}: no report; stdout {text}; stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Both players at once (two browsers), each checked: the clock advanced, the picture is
+/// `size`, and each point shows its colour (within what YUV→RGB rounding allows).
+/// A point of the picture (fractions of its width and height) and the colour it shows.
+type Probe = ((f64, f64), (u8, u8, u8));
+
+fn both_play(hls: &str, flv: &str, size: (u64, u64), points: &[Probe]) {
+    let at: Vec<(f64, f64)> = points.iter().map(|p| p.0).collect();
+    let (hls_report, flv_report) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| play("hls", hls, &at));
+        let f = sc.spawn(|| play("flv", flv, &at));
+        (h.join().unwrap(), f.join().unwrap())
+    });
+    for (name, r) in [("hls.js", hls_report), ("mpegts.js", flv_report)] {
+        eprintln!("{name}: {r}");
+        assert!(r.get("error").is_none(), "{name}: {r}");
+        let advanced = r["advanced"].as_f64().unwrap_or(0.0);
+        assert!(
+            advanced >= PLAY_S,
+            "{name}: currentTime advanced {advanced} s: {r}"
+        );
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(size.0), Some(size.1)),
+            "{name}: {r}"
+        );
+        for (i, (_, want)) in points.iter().enumerate() {
+            let got = &r["colours"][i];
+            let got: Vec<i64> = (0..3).map(|c| got[c].as_i64().unwrap_or(-999)).collect();
+            let want = [want.0 as i64, want.1 as i64, want.2 as i64];
+            assert!(
+                got.iter().zip(want).all(|(g, w)| (g - w).abs() <= 40),
+                "{name}: point {:?} is {got:?}, want {want:?}: {r}",
+                points[i].0
+            );
+        }
+    }
+}
+
+#[test]
+fn hls_js_and_mpegts_js_play_a_published_stream_and_a_mix() {
+    let s = Server::start_with_sections("[live]\nhls_segment_ms = 1000");
+    let colours = [
+        ("red", (255, 0, 0)),
+        ("lime", (0, 255, 0)),
+        ("blue", (0, 0, 255)),
+        ("yellow", (255, 255, 0)),
+    ];
+    let _pubs: Vec<Proc> = colours
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| {
+            publish_color(
+                &publish_url(&s, c, "room1", &format!("u{i}")),
+                c,
+                300 + 100 * i as u32,
+                60,
+            )
+        })
+        .collect();
+    for (c, _) in &colours {
+        wait_live(&s, c, LIVE);
+    }
+
+    // A stream as published (160×120 red).
+    both_play(
+        &format!("{}/{APP}/red/playlist.m3u8", s.base),
+        &format!("{}/{APP}/red.flv", s.base),
+        (160, 120),
+        &[((0.5, 0.5), (255, 0, 0))],
+    );
+
+    // A 2×2 mix of the four: each colour in its quadrant.
+    let quad = |stream: &str, left, top| json!({"StreamId": stream, "RectInfo": {"Left": left, "Top": top, "Right": left + 160, "Bottom": top + 120, "Layer": 1}});
+    let r = s.app().post(
+        "StartMix",
+        &json!({
+            "TaskId": "quad", "UserId": "mixer", "RoomId": "room1", "Sequence": 1,
+            "MixInput": [quad("red", 0, 0), quad("lime", 160, 0), quad("blue", 0, 120), quad("yellow", 160, 120)],
+            "MixOutput": [{"StreamId": "quad", "Width": 320, "Height": 240, "Fps": 15,
+                           "VideoBitrate": 500000, "AudioCodec": 1}]
+        })
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    let play_info = &r["Data"]["PlayInfo"][0];
+    let (hls, flv) = (
+        play_info["HLS"].as_str().unwrap().to_string(),
+        play_info["FLV"].as_str().unwrap().to_string(),
+    );
+    wait_live(&s, "quad", LIVE);
+    both_play(
+        &hls,
+        &flv,
+        (320, 240),
+        &[
+            ((0.25, 0.25), (255, 0, 0)),
+            ((0.75, 0.25), (0, 255, 0)),
+            ((0.25, 0.75), (0, 0, 255)),
+            ((0.75, 0.75), (255, 255, 0)),
+        ],
+    );
+}
