@@ -74,14 +74,13 @@ if ! "$TOOLS/venv/bin/python" -c "import playwright" >/dev/null 2>&1; then
   "$TOOLS/venv/bin/pip" install -q "playwright==1.65.2"
 fi
 
-# The browser players from npm (pinned by crates/tributary/tests/browser/package-lock.json),
-# installed again only when the lock file changes.
-PLAYERS="$TOOLS/players"
-BROWSER_DIR="$(cd "$(dirname "$0")/.." && pwd)/crates/tributary/tests/browser"
-LOCK="$BROWSER_DIR/package-lock.json"
-if ! cmp -s "$LOCK" "$PLAYERS/package-lock.json" || [ ! -d "$PLAYERS/node_modules/hls.js" ]; then
-  echo "setup: installing hls.js and mpegts.js (npm ci) into $PLAYERS"
-  mkdir -p "$PLAYERS"
-  cp "$BROWSER_DIR/package.json" "$LOCK" "$PLAYERS/"
-  (cd "$PLAYERS" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# The browser players from npm (hls.js, mpegts.js; pinned by crates/tributary/console/
+# package-lock.json): the console embeds mpegts.js for its previews, the browser tests
+# load both. Installed again only when the lock file changes.
+CONSOLE_DIR="$(cd "$(dirname "$0")/.." && pwd)/crates/tributary/console"
+if ! cmp -s "$CONSOLE_DIR/package-lock.json" "$CONSOLE_DIR/node_modules/.package-lock.json.installed" \
+   || [ ! -f "$CONSOLE_DIR/node_modules/mpegts.js/dist/mpegts.js" ]; then
+  echo "setup: installing hls.js and mpegts.js (npm ci) into $CONSOLE_DIR/node_modules"
+  (cd "$CONSOLE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$CONSOLE_DIR/package-lock.json" "$CONSOLE_DIR/node_modules/.package-lock.json.installed"
 fi

@@ -6,6 +6,7 @@ mod admin;
 mod apps;
 mod config;
 mod config_reference;
+mod console;
 mod events;
 mod health;
 mod http_server;

@@ -29,12 +29,12 @@ use tributary_mixer::bridge::{OpusBridges, TwinContext, start_twin, twin_vp8_str
 use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
-use crate::health;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
 use crate::store::SqliteStore;
 use crate::viewers::Viewers;
 use crate::{admin, apps};
+use crate::{console, health};
 use crate::{events, http_server, memory, metrics_route, mix_engine};
 use crate::{whep, whip};
 use tributary_api::mixing::MixControl;
@@ -274,6 +274,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
 
     let router = Router::new()
         .merge(health::router(store.clone()))
+        .merge(console::router())
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
         .merge(mix_engine::router(engine.clone()))

@@ -1,6 +1,6 @@
 //! Playback in a real browser: Debian's Chromium (headless, driven by Playwright for
 //! Python) plays tributary's HLS with hls.js and its HTTP-FLV with mpegts.js — the npm
-//! players web pages use, pinned in `tests/browser/package-lock.json` and installed by
+//! players web pages use, pinned in `console/package-lock.json` and installed by
 //! `scripts/setup.sh`. Each play must advance the `<video>`'s clock for several seconds
 //! and show the right colours where they belong.
 
@@ -27,7 +27,7 @@ fn play(kind: &str, url: &str, points: &[(f64, f64)]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/players.py");
     let out = Command::new(format!("{}/venv/bin/python", tools()))
         .arg(script)
-        .arg(format!("{}/players", tools()))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/console"))
         .args([kind, url, &PLAY_S.to_string()])
         .args(points.iter().map(|(x, y)| format!("{x},{y}")))
         .output()
@@ -144,4 +144,107 @@ fn hls_js_and_mpegts_js_play_a_published_stream_and_a_mix() {
             ((0.75, 0.75), (255, 255, 0)),
         ],
     );
+}
+
+/// Runs the console driver; its JSON report.
+fn console(s: &Server, token: &str, mode: &str, shots: Option<&std::path::Path>) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/console.py");
+    let mut cmd = Command::new(format!("{}/venv/bin/python", tools()));
+    cmd.args([script, &s.base, token, mode]);
+    if let Some(dir) = shots {
+        cmd.arg(dir);
+    }
+    let out = cmd.output().expect("the tools venv with playwright");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "console {mode}: no report; stdout {text}; stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn the_console_shows_streams_and_mixes_to_the_operator_only() {
+    let s = Server::start(None);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 880, 60);
+    wait_live(&s, "red", LIVE);
+    wait_live(&s, "blue", LIVE);
+    let half = |stream: &str, left| json!({"StreamId": stream, "RectInfo": {"Left": left, "Top": 0, "Right": left + 160, "Bottom": 240, "Layer": 1}});
+    let r = s.app().post(
+        "StartMix",
+        &json!({
+            "TaskId": "side", "UserId": "mixer", "RoomId": "room1", "Sequence": 1,
+            "MixInput": [half("red", 0), half("blue", 160)],
+            "MixOutput": [{"StreamId": "side-out", "Width": 320, "Height": 240, "Fps": 15,
+                           "VideoBitrate": 400000, "AudioCodec": 1}]
+        })
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    wait_live(&s, "side-out", LIVE);
+
+    // A wrong token: the page says so and shows nothing.
+    let refused = console(&s, "not-the-token", "refused", None);
+    eprintln!("refused: {refused}");
+    assert_eq!(refused["refused"], true, "{refused}");
+    assert_eq!(refused["login_shown"], true, "{refused}");
+    assert_eq!(refused["streams"], json!([]), "{refused}");
+    assert_eq!(refused["mixes"], json!([]), "{refused}");
+
+    // The operator, logged in by the link's fragment (dropped from the address at once);
+    // the screenshots in docs/console/ are this run's.
+    let shots = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/console"));
+    std::fs::create_dir_all(shots).unwrap();
+    let r = console(&s, ADMIN_TOKEN, "login", Some(shots));
+    eprintln!("login: {r}");
+    assert_eq!(
+        r["hash_after_load"], "",
+        "the token stayed in the address: {r}"
+    );
+    assert_eq!(r["errors"], json!([]), "{r}");
+    let streams: Vec<String> = serde_json::from_value(r["streams"].clone()).unwrap();
+    for name in ["red", "blue", "side-out"] {
+        let row = streams
+            .iter()
+            .find(|row| row.split('\t').nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} not listed: {streams:?}"));
+        assert!(
+            row.starts_with(&APP.to_string()) && row.contains("H264"),
+            "{row}"
+        );
+    }
+    let mixes: Vec<String> = serde_json::from_value(r["mixes"].clone()).unwrap();
+    let side = mixes
+        .iter()
+        .find(|row| row.contains("side"))
+        .unwrap_or_else(|| panic!("the task is not listed: {mixes:?}"));
+    assert!(
+        side.contains("red live") && side.contains("blue live") && side.contains("/ 15"),
+        "{side}"
+    );
+    // Its preview plays the task's output.
+    assert_eq!(r["preview"]["name"], format!("{APP}/side-out"), "{r}");
+    assert!(r["preview"]["time"].as_f64().unwrap_or(0.0) > 2.0, "{r}");
+    assert_eq!(
+        (
+            r["preview"]["width"].as_u64(),
+            r["preview"]["height"].as_u64()
+        ),
+        (Some(320), Some(240))
+    );
+    assert!(r["metrics"].as_u64().unwrap_or(0) >= 1, "{r}");
+    assert_eq!(r["session_token"], true);
+    for shot in ["streams.png", "mix-tasks.png", "metrics.png"] {
+        assert!(
+            shots
+                .join(shot)
+                .metadata()
+                .map(|m| m.len() > 1000)
+                .unwrap_or(false),
+            "{shot}"
+        );
+    }
 }
