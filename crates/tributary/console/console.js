@@ -102,7 +102,11 @@ async function showMetrics() {
   }
 }
 
-function preview(app, stream) {
+// Plays a stream's HTTP-FLV in the preview. A stream that is not live yet (a task just
+// started, a publisher reconnecting) is tried again every second for a while.
+const PREVIEW_TRIES = 15;
+
+function preview(app, stream, attempt = 0) {
   closePreview();
   $("preview").hidden = false;
   $("preview-name").textContent = `${app}/${stream}`;
@@ -117,14 +121,22 @@ function preview(app, stream) {
     $("preview-error").hidden = false;
     return;
   }
-  player = mpegts.createPlayer({ type: "flv", isLive: true, url: `/${app}/${encodeURIComponent(stream)}.flv` });
-  player.on(mpegts.Events.ERROR, (type, detail) => {
+  const p = mpegts.createPlayer({ type: "flv", isLive: true, url: `/${app}/${encodeURIComponent(stream)}.flv` });
+  player = p;
+  p.on(mpegts.Events.ERROR, (type, detail) => {
+    if (player !== p) return;
+    if (attempt + 1 < PREVIEW_TRIES) {
+      setTimeout(() => {
+        if (player === p) preview(app, stream, attempt + 1);
+      }, 1000);
+      return;
+    }
     $("preview-error").textContent = `Preview failed: ${type} ${detail} (with play tokens required, previews need a token).`;
     $("preview-error").hidden = false;
   });
-  player.attachMediaElement($("preview-video"));
-  player.load();
-  player.play();
+  p.attachMediaElement($("preview-video"));
+  p.load();
+  p.play().catch(() => {});
 }
 
 function closePreview() {
@@ -136,6 +148,7 @@ async function refresh() {
   try {
     if (view === "streams") await showStreams();
     else if (view === "mixes") await showMixes();
+    else if (view === "layout") await editor.refresh();
     else await showMetrics();
   } catch (e) {
     if (e instanceof Refused) { logout(true); return; }
@@ -183,6 +196,210 @@ $("logout").onclick = () => logout(false);
 $("preview-close").onclick = closePreview;
 $("metric-filter").oninput = () => view === "metrics" && refresh();
 for (const b of document.querySelectorAll("nav button")) b.onclick = () => select(b.dataset.view);
+
+// ---- Layout editor ----------------------------------------------------------------
+// Tiles are kept in output pixels; the canvas on screen is the output scaled to fit.
+// Apply sends StartMix (a live update when the task runs) through /api/console, which
+// signs it as the app; the preview then shows the new layout.
+const SNAP = 8;       // output pixels: tiles snap to this grid and to the canvas edges
+const MIN_TILE = 32;  // output pixels
+
+const editor = {
+  tiles: [],          // {stream, left, top, right, bottom, layer, mode, volume, label, image}
+  selected: null,
+  streams: [],
+  apps: [],
+
+  size() {
+    const w = Math.max(64, Math.min(3840, parseInt($("ed-w").value, 10) || 640));
+    const h = Math.max(64, Math.min(2160, parseInt($("ed-h").value, 10) || 360));
+    return [w - (w % 2), h - (h % 2)];
+  },
+  scale() { return Math.min(1, 720 / this.size()[0]); },
+
+  async refresh() {
+    const keys = await api("/api/streams");
+    if (!this.apps.length) {
+      this.apps = (await api("/api/console/apps")).apps;
+      $("ed-app").replaceChildren(...this.apps.map((a) => el("option", String(a))));
+      // Start on the first app that has live streams.
+      const live = this.apps.find((a) => keys.some((k) => k.startsWith(a + "/")));
+      if (live !== undefined) $("ed-app").value = String(live);
+    }
+    const app = $("ed-app").value;
+    const out = $("ed-out").value.trim();
+    const streams = keys.filter((k) => k.startsWith(app + "/")).map((k) => k.slice(app.length + 1))
+      .filter((s) => s !== out).sort();
+    if (streams.join("\n") !== this.streams.join("\n")) {
+      this.streams = streams;
+      const box = $("ed-streams");
+      box.replaceChildren(el("span", "streams:", "muted"));
+      for (const s of streams) {
+        const label = el("label");
+        const cb = el("input");
+        cb.type = "checkbox";
+        cb.dataset.stream = s;
+        cb.checked = this.tiles.some((t) => t.stream === s);
+        cb.onchange = () => this.toggle(s, cb.checked);
+        label.append(cb, " " + s);
+        box.appendChild(label);
+      }
+    }
+    if (!$("ed-canvas").childElementCount) this.draw();
+  },
+
+  toggle(stream, on) {
+    if (on) this.tiles.push({ stream, layer: 1, mode: 0, volume: 100, label: "", image: "" });
+    else this.tiles = this.tiles.filter((t) => t.stream !== stream);
+    this.preset();
+  },
+
+  // Places every tile by the chosen preset (the vendors' usual templates).
+  preset() {
+    const [W, H] = this.size();
+    const n = this.tiles.length;
+    const kind = $("ed-preset").value;
+    const snap = (v) => Math.round(v / 2) * 2;
+    this.tiles.forEach((t, i) => {
+      let r;
+      if (kind === "side") r = [i * W / n, 0, (i + 1) * W / n, H];
+      else if (kind === "stack") r = [0, i * H / n, W, (i + 1) * H / n];
+      else if (kind === "pip") r = i === 0 ? [0, 0, W, H]
+        : [W - (W / 4) * (1 + ((i - 1) % 3)) - 16 * (1 + ((i - 1) % 3)), H - H / 4 - 16 - Math.floor((i - 1) / 3) * (H / 4 + 16),
+           W - (W / 4) * ((i - 1) % 3) - 16 * (1 + ((i - 1) % 3)), H - 16 - Math.floor((i - 1) / 3) * (H / 4 + 16)];
+      else {
+        const cols = Math.ceil(Math.sqrt(n)), rows = Math.ceil(n / cols);
+        const c = i % cols, rr = Math.floor(i / cols);
+        r = [c * W / cols, rr * H / rows, (c + 1) * W / cols, (rr + 1) * H / rows];
+      }
+      [t.left, t.top, t.right, t.bottom] = r.map(snap);
+      t.layer = kind === "pip" && i > 0 ? 2 : 1;
+    });
+    this.draw();
+  },
+
+  draw() {
+    const [W, H] = this.size();
+    const k = this.scale();
+    const canvas = $("ed-canvas");
+    canvas.style.width = W * k + "px";
+    canvas.style.height = H * k + "px";
+    canvas.replaceChildren();
+    for (const t of [...this.tiles].sort((a, b) => a.layer - b.layer)) {
+      const d = el("div", t.stream + (t.label ? ` “${t.label}”` : ""), "tile" + (t === this.selected ? " sel" : ""));
+      d.dataset.stream = t.stream;
+      Object.assign(d.style, { left: t.left * k + "px", top: t.top * k + "px",
+        width: (t.right - t.left) * k + "px", height: (t.bottom - t.top) * k + "px" });
+      const grip = el("div", undefined, "grip");
+      d.appendChild(grip);
+      d.onpointerdown = (e) => this.grab(e, t, e.target === grip);
+      canvas.appendChild(d);
+    }
+    this.showSelected();
+  },
+
+  // Drag to move, drag the corner grip to resize; snapped to the grid and kept on the canvas.
+  grab(e, t, resize) {
+    e.preventDefault();
+    this.selected = t;
+    const [W, H] = this.size();
+    const k = this.scale();
+    const start = { x: e.clientX, y: e.clientY, l: t.left, tp: t.top, r: t.right, b: t.bottom };
+    const snap = (v, max) => Math.max(0, Math.min(max, Math.round(v / SNAP) * SNAP));
+    const move = (m) => {
+      const dx = (m.clientX - start.x) / k, dy = (m.clientY - start.y) / k;
+      if (resize) {
+        t.right = Math.max(t.left + MIN_TILE, snap(start.r + dx, W));
+        t.bottom = Math.max(t.top + MIN_TILE, snap(start.b + dy, H));
+      } else {
+        const w = start.r - start.l, h = start.b - start.tp;
+        t.left = snap(start.l + dx, W - w);
+        t.top = snap(start.tp + dy, H - h);
+        t.right = t.left + w;
+        t.bottom = t.top + h;
+      }
+      this.draw();
+    };
+    const up = () => { window.removeEventListener("pointermove", move); window.removeEventListener("pointerup", up); };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+    this.draw();
+  },
+
+  showSelected() {
+    const t = this.selected && this.tiles.includes(this.selected) ? this.selected : null;
+    $("ed-tile").hidden = !t;
+    if (!t) return;
+    $("ed-tile-name").textContent = t.stream;
+    $("ed-layer").value = t.layer;
+    $("ed-mode").value = String(t.mode);
+    $("ed-volume").value = t.volume;
+    $("ed-label").value = t.label;
+    $("ed-image").value = t.image;
+    $("ed-rect").textContent = `${t.left},${t.top} → ${t.right},${t.bottom}`;
+  },
+
+  edit() {
+    const t = this.selected;
+    if (!t) return;
+    t.layer = Math.max(0, Math.min(100, parseInt($("ed-layer").value, 10) || 0));
+    t.mode = parseInt($("ed-mode").value, 10) || 0;
+    t.volume = Math.max(0, Math.min(200, parseInt($("ed-volume").value, 10) || 0));
+    t.label = $("ed-label").value;
+    t.image = $("ed-image").value.trim();
+    this.draw();
+  },
+
+  request() {
+    const [W, H] = this.size();
+    return {
+      TaskId: $("ed-task").value.trim(), UserId: "console", Sequence: Date.now(),
+      MixInput: this.tiles.map((t) => {
+        const i = { StreamId: t.stream, RenderMode: t.mode, Volume: t.volume,
+          RectInfo: { Left: t.left, Top: t.top, Right: t.right, Bottom: t.bottom, Layer: t.layer } };
+        if (t.label) i.Label = { Text: t.label, Left: 8, Top: 8, Font: { FontType: 0, FontSize: 20 } };
+        if (t.image) i.Image = { Url: t.image, DisplayMode: 2 };
+        return i;
+      }),
+      MixOutput: [{ StreamId: $("ed-out").value.trim(), Width: W, Height: H,
+        Fps: parseInt($("ed-fps").value, 10), VideoBitrate: (parseInt($("ed-kbps").value, 10) || 1000) * 1000,
+        AudioCodec: 1 }],
+    };
+  },
+
+  async send(action, body) {
+    const app = $("ed-app").value;
+    const r = await fetch(`/api/console/zego/${app}/${action}`, {
+      method: "POST", headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+      body: JSON.stringify(body) });
+    if (r.status === 401) throw new Refused();
+    const answer = await r.json();
+    $("ed-result").textContent = answer.Code === 0 ? `${action}: done` : `${action} refused: ${answer.Code} ${answer.Message}`;
+    $("ed-result").className = answer.Code === 0 ? "live" : "error";
+    return answer;
+  },
+
+  async apply() {
+    if (!this.tiles.length) { $("ed-result").textContent = "Pick at least one stream."; return; }
+    const answer = await this.send("StartMix", this.request());
+    const out = $("ed-out").value.trim();
+    if (answer.Code === 0 && $("preview-name").textContent !== `${$("ed-app").value}/${out}`) {
+      preview($("ed-app").value, out);
+    }
+  },
+
+  async stop() {
+    const answer = await this.send("StopMix", { TaskId: $("ed-task").value.trim(), UserId: "console", Sequence: Date.now() });
+    if (answer.Code === 0) closePreview();
+  },
+};
+
+for (const id of ["ed-layer", "ed-mode", "ed-volume", "ed-label", "ed-image"]) $(id).oninput = () => editor.edit();
+$("ed-preset").onchange = () => editor.preset();
+$("ed-w").onchange = $("ed-h").onchange = () => editor.preset();
+$("ed-app").onchange = () => { editor.tiles = []; editor.streams = []; editor.refresh(); };
+$("ed-apply").onclick = () => editor.apply().catch((e) => e instanceof Refused ? logout(true) : console.warn(e));
+$("ed-stop").onclick = () => editor.stop().catch((e) => e instanceof Refused ? logout(true) : console.warn(e));
 
 takeFragmentToken();
 if (token) start(); else logout(false);

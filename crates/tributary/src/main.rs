@@ -7,6 +7,7 @@ mod apps;
 mod config;
 mod config_reference;
 mod console;
+mod console_api;
 mod events;
 mod health;
 mod http_server;

@@ -236,8 +236,34 @@ fn the_console_shows_streams_and_mixes_to_the_operator_only() {
         (Some(320), Some(240))
     );
     assert!(r["metrics"].as_u64().unwrap_or(0) >= 1, "{r}");
+    // The layout editor's two applies: red | blue, then blue dragged over red's half.
+    let colour = |v: &Value| -> Vec<i64> { (0..3).map(|c| v[c].as_i64().unwrap_or(-1)).collect() };
+    let near =
+        |got: Vec<i64>, want: [i64; 3]| got.iter().zip(want).all(|(g, w)| (g - w).abs() <= 60);
+    assert!(
+        near(colour(&r["before"][0]), [255, 0, 0]) && near(colour(&r["before"][1]), [0, 0, 255]),
+        "{r}"
+    );
+    assert_eq!(r["dragged"], "0,0 → 320,360", "{r}");
+    assert!(
+        near(colour(&r["after"][0]), [0, 0, 255]) && near(colour(&r["after"][1]), [0, 0, 0]),
+        "{r}"
+    );
+    assert_eq!(r["stopped"], "StopMix: done", "{r}");
+    let tasks: Value = admin_get(&s.base, "/api/mix").unwrap().json().unwrap();
+    assert!(
+        tasks
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["task_id"] != "console-mix")),
+        "{tasks}"
+    );
     assert_eq!(r["session_token"], true);
-    for shot in ["streams.png", "mix-tasks.png", "metrics.png"] {
+    for shot in [
+        "streams.png",
+        "mix-tasks.png",
+        "metrics.png",
+        "layout-editor.png",
+    ] {
         assert!(
             shots
                 .join(shot)

@@ -18,6 +18,25 @@ def rows(page, tbody):
     return page.eval_on_selector_all(f"#{tbody} tr", "trs => trs.map(t => t.innerText)")
 
 
+def wait_colours(page, points, done, timeout=20):
+    """The preview's colours at `points` once `done(colours)` holds (or the last seen)."""
+    deadline = time.time() + timeout
+    colours = None
+    while time.time() < deadline:
+        got = page.evaluate("""points => { const v = document.getElementById('preview-video');
+            if (!v.videoWidth || v.currentTime < 0.5) return null;
+            const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+            const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+            return points.map(([x, y]) => Array.from(g.getImageData(Math.floor(x * c.width), Math.floor(y * c.height), 1, 1).data.slice(0, 3))); }""",
+                            [list(p) for p in points])
+        if got:
+            colours = got
+            if done(got):
+                break
+        time.sleep(0.2)
+    return colours
+
+
 def main():
     base, token, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     shots = sys.argv[4] if len(sys.argv) > 4 else None
@@ -28,6 +47,8 @@ def main():
             page = browser.new_page(viewport={"width": 1100, "height": 640})
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # Uncaught exceptions only: players log expected errors (a preview tried before
+            # its stream is live) to the console.
             page.goto(f"{base}/console/#token={token}")
             out = {"hash_after_load": page.evaluate("() => location.hash")}
             if mode == "refused":
@@ -58,6 +79,33 @@ def main():
             out["metrics"] = len(rows(page, "metric-rows"))
             if shots:
                 page.screenshot(path=os.path.join(shots, "metrics.png"))
+            # The layout editor: two streams in a grid, applied (StartMix), then the second
+            # tile dragged over the first and applied again (a live update): the preview's
+            # pixels follow. Then Stop.
+            page.click("nav button[data-view=layout]")
+            try:
+                page.wait_for_selector("#ed-streams input[data-stream=red]", timeout=10000)
+            except Exception:
+                print(json.dumps({"error": "the editor lists no streams", "errors": errors}))
+                return
+            page.check("#ed-streams input[data-stream=red]")
+            page.check("#ed-streams input[data-stream=blue]")
+            page.click("#ed-apply")
+            page.wait_for_function("() => document.getElementById('ed-result').innerText.includes('StartMix: done')", timeout=10000)
+            out["before"] = wait_colours(page, [(0.25, 0.5), (0.75, 0.5)], lambda c: c[0][0] > 200 and c[1][2] > 200)
+            if shots:
+                page.screenshot(path=os.path.join(shots, "layout-editor.png"), full_page=True)
+            box = page.locator(".tile[data-stream=blue]").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] - box["width"] / 2, box["y"] + box["height"] / 2, steps=8)
+            page.mouse.up()
+            out["dragged"] = page.inner_text("#ed-rect")
+            page.click("#ed-apply")
+            out["after"] = wait_colours(page, [(0.25, 0.5), (0.75, 0.5)], lambda c: c[0][2] > 200 and max(c[1]) < 60)
+            page.click("#ed-stop")
+            page.wait_for_function("() => document.getElementById('ed-result').innerText.includes('StopMix: done')", timeout=10000)
+            out["stopped"] = page.inner_text("#ed-result")
             out["session_token"] = page.evaluate("() => sessionStorage.getItem('tributary-token') !== null")
             out["errors"] = errors
             print(json.dumps(out))
