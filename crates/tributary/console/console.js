@@ -149,6 +149,8 @@ async function refresh() {
     if (view === "streams") await showStreams();
     else if (view === "mixes") await showMixes();
     else if (view === "layout") await editor.refresh();
+    else if (view === "bans") await showBans();
+    else if (view === "callbacks") await showCallbacks();
     else await showMetrics();
   } catch (e) {
     if (e instanceof Refused) { logout(true); return; }
@@ -177,7 +179,7 @@ function logout(refused) {
   closePreview();
   token = "";
   sessionStorage.removeItem("tributary-token");
-  for (const id of ["stream-rows", "mix-rows", "metric-rows"]) $(id).replaceChildren();
+  for (const id of ["stream-rows", "mix-rows", "metric-rows", "ban-rows", "cb-rows"]) $(id).replaceChildren();
   for (const s of document.querySelectorAll(".view")) s.hidden = true;
   $("tabs").hidden = true;
   $("logout").hidden = true;
@@ -196,6 +198,75 @@ $("logout").onclick = () => logout(false);
 $("preview-close").onclick = closePreview;
 $("metric-filter").oninput = () => view === "metrics" && refresh();
 for (const b of document.querySelectorAll("nav button")) b.onclick = () => select(b.dataset.view);
+
+// ---- Moderation and callbacks -------------------------------------------------------
+// Forbid and resume are the ZEGO actions (ForbidRTCStream / ResumeRTCStream), signed as
+// the app by /api/console: a forbid cuts the live publisher off and survives restarts.
+
+async function appChoices(select) {
+  if (select.childElementCount) return;
+  const apps = (await api("/api/console/apps")).apps;
+  select.replaceChildren(...apps.map((a) => el("option", String(a))));
+}
+
+async function consoleAction(app, action, body) {
+  const r = await fetch(`/api/console/zego/${app}/${action}`, {
+    method: "POST", headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: JSON.stringify(body) });
+  if (r.status === 401) throw new Refused();
+  return r.json();
+}
+
+function say(id, answer, action) {
+  $(id).textContent = answer.Code === 0 ? `${action}: done` : `${action} refused: ${answer.Code} ${answer.Message}`;
+  $(id).className = answer.Code === 0 ? "live" : "error";
+}
+
+async function showBans() {
+  await appChoices($("ban-app"));
+  const app = $("ban-app").value;
+  const list = (await api(`/api/bans/${app}`)).bans;
+  const body = $("ban-rows");
+  body.replaceChildren();
+  for (const b of list) {
+    const resume = el("button", "Resume");
+    resume.onclick = async () => {
+      say("ban-result", await consoleAction(app, "ResumeRTCStream", { StreamId: b.stream_id, Sequence: Date.now() }), "ResumeRTCStream");
+      refresh();
+    };
+    body.appendChild(row([b.stream_id, new Date(b.since_ms).toLocaleString(), resume]));
+  }
+}
+
+async function showCallbacks() {
+  const state = $("cb-state").value;
+  const list = (await api(`/api/callbacks?state=${state}&limit=200`)).callbacks;
+  const body = $("cb-rows");
+  body.replaceChildren();
+  for (const c of list) {
+    body.appendChild(row([String(c.id), String(c.app_id), c.event, c.url, String(c.attempts),
+      state === "pending" ? new Date(c.next_at_ms).toLocaleTimeString() : "—", c.last_error || ""]));
+  }
+}
+
+$("ban-forbid").onclick = async () => {
+  const stream = $("ban-stream").value.trim();
+  if (!stream) return;
+  try {
+    say("ban-result", await consoleAction($("ban-app").value, "ForbidRTCStream", { StreamId: stream, Sequence: Date.now() }), "ForbidRTCStream");
+    $("ban-stream").value = "";
+    refresh();
+  } catch (e) { if (e instanceof Refused) logout(true); else console.warn(e); }
+};
+$("ban-app").onchange = () => refresh();
+$("cb-state").onchange = () => refresh();
+$("cb-retry").onclick = async () => {
+  const r = await fetch("/api/callbacks/retry-failed", { method: "POST", headers: { Authorization: "Bearer " + token } });
+  if (r.status === 401) { logout(true); return; }
+  const answer = await r.json();
+  $("cb-result").textContent = `requeued ${answer.requeued}`;
+  refresh();
+};
 
 // ---- Layout editor ----------------------------------------------------------------
 // Tiles are kept in output pixels; the canvas on screen is the output scaled to fit.

@@ -3,6 +3,7 @@
 //! docs/CONFIG.md.
 
 mod admin;
+mod admin_api;
 mod apps;
 mod config;
 mod config_reference;

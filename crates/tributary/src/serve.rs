@@ -34,7 +34,7 @@ use crate::sign::signed_url;
 use crate::store::SqliteStore;
 use crate::viewers::Viewers;
 use crate::{admin, apps};
-use crate::{console, console_api, health};
+use crate::{admin_api, console, console_api, health};
 use crate::{events, http_server, memory, metrics_route, mix_engine};
 use crate::{whep, whip};
 use tributary_api::mixing::MixControl;
@@ -275,6 +275,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let router = Router::new()
         .merge(health::router(store.clone()))
         .merge(console::router())
+        .merge(admin_api::router(store.clone()))
         .merge(console_api::router(api.clone(), control.clone()))
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))

@@ -166,7 +166,9 @@ fn console(s: &Server, token: &str, mode: &str, shots: Option<&std::path::Path>)
 
 #[test]
 fn the_console_shows_streams_and_mixes_to_the_operator_only() {
-    let s = Server::start(None);
+    // A callback receiver that refuses everything: the outbox has pending deliveries.
+    let rx = Receiver::start(&[500; 400]);
+    let s = Server::start(Some(&rx.url));
     let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
     let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 880, 60);
     wait_live(&s, "red", LIVE);
@@ -236,6 +238,22 @@ fn the_console_shows_streams_and_mixes_to_the_operator_only() {
         (Some(320), Some(240))
     );
     assert!(r["metrics"].as_u64().unwrap_or(0) >= 1, "{r}");
+    let callbacks: Vec<String> = serde_json::from_value(r["callbacks"].clone()).unwrap();
+    assert!(
+        !callbacks.is_empty()
+            && callbacks
+                .iter()
+                .all(|c| c.contains("/hook") && c.contains("500")),
+        "{callbacks:?}"
+    );
+    assert_eq!(r["forbid"], "ForbidRTCStream: done", "{r}");
+    assert!(
+        r["banned"][0]
+            .as_str()
+            .is_some_and(|b| b.starts_with("red\t")),
+        "{r}"
+    );
+    assert_eq!(r["resume"], "ResumeRTCStream: done", "{r}");
     // The layout editor's two applies: red | blue, then blue dragged over red's half.
     let colour = |v: &Value| -> Vec<i64> { (0..3).map(|c| v[c].as_i64().unwrap_or(-1)).collect() };
     let near =

@@ -182,6 +182,9 @@ fn operator_routes_need_the_admin_token() {
         "/metrics",
         "/api/mix",
         &format!("/api/streams/{APP}/nothing"),
+        &format!("/api/bans/{APP}"),
+        "/api/callbacks",
+        "/api/console/apps",
     ] {
         let r = get(path, None);
         assert_eq!(r.status(), 401, "{path}");
@@ -191,8 +194,18 @@ fn operator_routes_need_the_admin_token() {
     }
     assert_eq!(get("/metrics", Some(ADMIN_TOKEN)).status(), 200);
     assert_eq!(get("/api/mix", Some(ADMIN_TOKEN)).status(), 200);
-    // Players and the API dialects need no admin token.
+    // The console's actions too (a POST, so not in the loop above).
+    let forbid = reqwest::blocking::Client::new()
+        .post(format!("{}/api/console/zego/{APP}/ForbidRTCStream", s.base))
+        .body(r#"{"StreamId":"x","Sequence":1}"#)
+        .send()
+        .unwrap();
+    assert_eq!(forbid.status(), 401);
+    // Players, the API dialects, the probes and the console's page (which holds no data)
+    // need no admin token.
     assert_eq!(get("/healthz", None).status(), 200);
+    assert_eq!(get("/readyz", None).status(), 200);
+    assert_eq!(get("/console/", None).status(), 200);
 
     // No token configured: one is generated, stored, and printed once.
     let tmp = tempfile::tempdir().unwrap();

@@ -106,6 +106,39 @@ def main():
             page.click("#ed-stop")
             page.wait_for_function("() => document.getElementById('ed-result').innerText.includes('StopMix: done')", timeout=10000)
             out["stopped"] = page.inner_text("#ed-result")
+            # Callbacks the receiver refused are pending, with their error.
+            # (Pending while they are retried, failed once the retries ran out: the tests'
+            # retries are fast.)
+            page.click("nav button[data-view=callbacks]")
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                for state in ("pending", "failed"):
+                    page.select_option("#cb-state", state)
+                    time.sleep(0.5)
+                    found = rows(page, "cb-rows")
+                    if found:
+                        out["callbacks"] = found[:5]
+                        out["callback_state"] = state
+                        break
+                if "callbacks" in out:
+                    break
+            if shots:
+                page.screenshot(path=os.path.join(shots, "callbacks.png"))
+            # Forbid a stream from the console, see it listed, resume it.
+            page.click("nav button[data-view=bans]")
+            page.wait_for_function("() => document.getElementById('ban-app').value !== ''", timeout=10000)
+            page.fill("#ban-stream", "red")
+            page.click("#ban-forbid")
+            page.wait_for_function("() => document.getElementById('ban-result').innerText.includes('ForbidRTCStream')", timeout=10000)
+            out["forbid"] = page.inner_text("#ban-result")
+            page.wait_for_function("() => document.getElementById('ban-rows').innerText.includes('red')", timeout=10000)
+            out["banned"] = rows(page, "ban-rows")
+            if shots:
+                page.screenshot(path=os.path.join(shots, "bans.png"))
+            page.click("#ban-rows button")
+            page.wait_for_function("() => document.getElementById('ban-result').innerText.includes('ResumeRTCStream')", timeout=10000)
+            out["resume"] = page.inner_text("#ban-result")
+            page.wait_for_function("() => document.querySelectorAll('#ban-rows tr').length === 0", timeout=10000)
             out["session_token"] = page.evaluate("() => sessionStorage.getItem('tributary-token') !== null")
             out["errors"] = errors
             print(json.dumps(out))
