@@ -90,8 +90,72 @@ async function showMixes() {
   $("mix-count").textContent = `(${tasks.length})`;
 }
 
+// Live charts: a few key series, sampled at each refresh of this view (the last 60).
+const CHARTS = [
+  { title: "live streams", metric: "tributary_live_streams" },
+  { title: "players", metric: "tributary_live_players" },
+  { title: "mix tasks", metric: "tributary_mix_tasks" },
+  { title: "sent Mb/s", metric: "tributary_live_sent_bytes_total", rate: 8e-6 },
+];
+const HISTORY = 60;
+
+// The sum of every series of `name` in Prometheus text.
+function metricSum(text, name) {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
+      const v = parseFloat(line.slice(line.lastIndexOf(" ") + 1));
+      if (Number.isFinite(v)) sum += v;
+    }
+  }
+  return sum;
+}
+
+function chart(text) {
+  const now = Date.now();
+  const box = $("charts");
+  if (!box.childElementCount) {
+    for (const c of CHARTS) {
+      c.points = [];
+      const div = el("div", undefined, "chart");
+      const title = el("div", c.title + " ");
+      c.label = el("span", "…", "value");
+      title.appendChild(c.label);
+      c.canvas = el("canvas");
+      c.canvas.width = 220;
+      c.canvas.height = 50;
+      div.append(title, c.canvas);
+      box.appendChild(div);
+    }
+  }
+  for (const c of CHARTS) {
+    const raw = metricSum(text, c.metric);
+    let v = raw;
+    if (c.rate) {
+      v = c.last ? ((raw - c.last.raw) / Math.max(0.001, (now - c.last.t) / 1000)) * c.rate : 0;
+      c.last = { raw, t: now };
+    }
+    c.points.push(Math.max(0, v));
+    if (c.points.length > HISTORY) c.points.shift();
+    c.label.textContent = c.rate ? v.toFixed(2) : String(Math.round(v));
+    const g = c.canvas.getContext("2d");
+    const [w, h] = [c.canvas.width, c.canvas.height];
+    const max = Math.max(1e-9, ...c.points);
+    g.clearRect(0, 0, w, h);
+    g.strokeStyle = "#4c8dff";
+    g.lineWidth = 2;
+    g.beginPath();
+    c.points.forEach((p, i) => {
+      const x = (i / (HISTORY - 1)) * w, y = h - 2 - (p / max) * (h - 4);
+      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+  }
+}
+
 async function showMetrics() {
   const text = await api("/metrics", true);
+  chart(text);
   const filter = $("metric-filter").value.trim();
   const body = $("metric-rows");
   body.replaceChildren();

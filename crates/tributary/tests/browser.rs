@@ -238,6 +238,16 @@ fn the_console_shows_streams_and_mixes_to_the_operator_only() {
         (Some(320), Some(240))
     );
     assert!(r["metrics"].as_u64().unwrap_or(0) >= 1, "{r}");
+    // The live charts: the streams counted right, a positive send rate (players read).
+    let charts: Vec<String> = serde_json::from_value(r["charts"].clone()).unwrap();
+    assert_eq!(charts.len(), 4, "{charts:?}");
+    assert_eq!(charts[0], "live streams 3", "{charts:?}");
+    let sent: f64 = charts[3]
+        .trim_start_matches("sent Mb/s")
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(sent > 0.0, "{charts:?}");
     let callbacks: Vec<String> = serde_json::from_value(r["callbacks"].clone()).unwrap();
     assert!(
         !callbacks.is_empty()

@@ -77,6 +77,9 @@ def main():
             page.fill("#metric-filter", "tributary_mix")
             page.wait_for_function("() => document.querySelectorAll('#metric-rows tr').length >= 1", timeout=10000)
             out["metrics"] = len(rows(page, "metric-rows"))
+            page.wait_for_function("() => document.querySelectorAll('#charts canvas').length === 4", timeout=10000)
+            time.sleep(2.5)  # a second sample, so the rate chart has a value
+            out["charts"] = page.eval_on_selector_all("#charts .chart", "cs => cs.map(c => c.innerText.trim())")
             if shots:
                 page.screenshot(path=os.path.join(shots, "metrics.png"))
             # The layout editor: two streams in a grid, applied (StartMix), then the second
