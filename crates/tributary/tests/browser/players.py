@@ -3,6 +3,7 @@ really use — hls.js for HLS, mpegts.js for HTTP-FLV — and reports what the <
 did: how far currentTime advanced and the colours at given points of the picture.
 
 Usage: players.py PLAYERS_DIR hls|flv URL SECONDS X,Y [X,Y ...]
+  (PLAYERS_DIR: the folder whose node_modules hold hls.js and mpegts.js, crates/tributary/console)
   (X, Y: fractions of the picture's width and height)
 Prints one JSON line: {"advanced": s, "width": w, "height": h, "colours": [[r,g,b], ...]}
 or {"error": "..."}.
