@@ -503,14 +503,8 @@ const editor = {
   },
 
   async send(action, body) {
-    const app = $("ed-app").value;
-    const r = await fetch(`/api/console/zego/${app}/${action}`, {
-      method: "POST", headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-      body: JSON.stringify(body) });
-    if (r.status === 401) throw new Refused();
-    const answer = await r.json();
-    $("ed-result").textContent = answer.Code === 0 ? `${action}: done` : `${action} refused: ${answer.Code} ${answer.Message}`;
-    $("ed-result").className = answer.Code === 0 ? "live" : "error";
+    const answer = await consoleAction($("ed-app").value, action, body);
+    say("ed-result", answer, action);
     return answer;
   },
 
