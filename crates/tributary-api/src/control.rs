@@ -70,6 +70,14 @@ struct AppState {
 }
 
 /// One app: its settings and its state.
+/// One room as the console lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomOverview {
+    pub room_id: String,
+    pub streams: Vec<tributary_core::registry::StreamInfo>,
+    pub users: Vec<tributary_core::registry::RoomUser>,
+}
+
 pub struct AppRuntime {
     pub config: AppConfig,
     state: Mutex<AppState>,
@@ -461,6 +469,31 @@ impl ControlPlane {
             .list(room_id)
             .map(<[_]>::to_vec)
             .unwrap_or_default())
+    }
+
+    /// Up to `limit` open rooms of the app (by id), each with its streams and users, as
+    /// one consistent snapshot (for the operator's console).
+    pub fn rooms_overview(
+        &self,
+        app_id: AppId,
+        limit: usize,
+    ) -> Result<Vec<RoomOverview>, ControlError> {
+        let app = self.runtime(app_id)?;
+        let state = app.lock();
+        Ok(state
+            .rooms
+            .room_ids(limit)
+            .into_iter()
+            .map(|room_id| RoomOverview {
+                streams: state
+                    .rooms
+                    .list(&room_id)
+                    .map(<[_]>::to_vec)
+                    .unwrap_or_default(),
+                users: state.rooms.users(&room_id),
+                room_id,
+            })
+            .collect())
     }
 
     /// The room's users by login time (empty when the room does not exist).

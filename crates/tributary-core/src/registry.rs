@@ -228,7 +228,7 @@ pub struct UserCount {
 }
 
 /// A user in a room, as DescribeUsers / DescribeUserList report them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoomUser {
     pub user_id: String,
     pub user_name: String,
@@ -627,6 +627,14 @@ impl Rooms {
 
     pub fn room(&self, room_id: &str) -> Option<&RoomInfo> {
         self.rooms.get(room_id).map(|r| &r.info)
+    }
+
+    /// The ids of up to `limit` open rooms, sorted (for operators' listings).
+    pub fn room_ids(&self, limit: usize) -> Vec<String> {
+        let mut ids: Vec<String> = self.rooms.keys().cloned().collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        ids
     }
 
     /// The stream with this id, wherever it is.

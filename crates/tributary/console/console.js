@@ -214,6 +214,7 @@ async function refresh() {
     else if (view === "mixes") await showMixes();
     else if (view === "layout") await editor.refresh();
     else if (view === "bans") await showBans();
+    else if (view === "rooms") await showRooms();
     else if (view === "callbacks") await showCallbacks();
     else await showMetrics();
   } catch (e) {
@@ -243,7 +244,7 @@ function logout(refused) {
   closePreview();
   token = "";
   sessionStorage.removeItem("tributary-token");
-  for (const id of ["stream-rows", "mix-rows", "metric-rows", "ban-rows", "cb-rows"]) $(id).replaceChildren();
+  for (const id of ["stream-rows", "room-rows", "mix-rows", "metric-rows", "ban-rows", "cb-rows"]) $(id).replaceChildren();
   for (const s of document.querySelectorAll(".view")) s.hidden = true;
   $("tabs").hidden = true;
   $("logout").hidden = true;
@@ -267,10 +268,13 @@ for (const b of document.querySelectorAll("nav button")) b.onclick = () => selec
 // Forbid and resume are the ZEGO actions (ForbidRTCStream / ResumeRTCStream), signed as
 // the app by /api/console: a forbid cuts the live publisher off and survives restarts.
 
+// Fills an app selector once, starting on the first app that has live streams.
 async function appChoices(select) {
   if (select.childElementCount) return;
-  const apps = (await api("/api/console/apps")).apps;
+  const [apps, keys] = await Promise.all([api("/api/console/apps").then((r) => r.apps), api("/api/streams")]);
   select.replaceChildren(...apps.map((a) => el("option", String(a))));
+  const live = apps.find((a) => keys.some((k) => k.startsWith(a + "/")));
+  if (live !== undefined) select.value = String(live);
 }
 
 async function consoleAction(app, action, body) {
@@ -302,6 +306,22 @@ async function showBans() {
   }
 }
 
+const ROLES = { 1: "host", 2: "audience", 4: "admin" };
+
+async function showRooms() {
+  await appChoices($("room-app"));
+  const app = $("room-app").value;
+  const list = (await api(`/api/rooms/${app}`)).rooms;
+  const body = $("room-rows");
+  body.replaceChildren();
+  for (const r of list) {
+    const streams = r.streams.map((s) => `${s.stream_id} (${s.user_id})`).join(", ") || "—";
+    const users = r.users.map((u) => `${u.user_id} ${ROLES[u.role] || u.role}`).join(", ") || "—";
+    body.appendChild(row([r.room_id, streams, users]));
+  }
+  $("room-count").textContent = `(${list.length})`;
+}
+
 async function showCallbacks() {
   const state = $("cb-state").value;
   const list = (await api(`/api/callbacks?state=${state}&limit=200`)).callbacks;
@@ -323,6 +343,7 @@ $("ban-forbid").onclick = async () => {
   } catch (e) { if (e instanceof Refused) logout(true); else console.warn(e); }
 };
 $("ban-app").onchange = () => refresh();
+$("room-app").onchange = () => refresh();
 $("cb-state").onchange = () => refresh();
 $("cb-retry").onclick = async () => {
   const r = await fetch("/api/callbacks/retry-failed", { method: "POST", headers: { Authorization: "Bearer " + token } });
@@ -343,7 +364,6 @@ const editor = {
   tiles: [],          // {stream, left, top, right, bottom, layer, mode, volume, label, image}
   selected: null,
   streams: [],
-  apps: [],
 
   size() {
     const w = Math.max(64, Math.min(3840, parseInt($("ed-w").value, 10) || 640));
@@ -353,14 +373,8 @@ const editor = {
   scale() { return Math.min(1, 720 / this.size()[0]); },
 
   async refresh() {
+    await appChoices($("ed-app"));
     const keys = await api("/api/streams");
-    if (!this.apps.length) {
-      this.apps = (await api("/api/console/apps")).apps;
-      $("ed-app").replaceChildren(...this.apps.map((a) => el("option", String(a))));
-      // Start on the first app that has live streams.
-      const live = this.apps.find((a) => keys.some((k) => k.startsWith(a + "/")));
-      if (live !== undefined) $("ed-app").value = String(live);
-    }
     const app = $("ed-app").value;
     const out = $("ed-out").value.trim();
     const streams = keys.filter((k) => k.startsWith(app + "/")).map((k) => k.slice(app.length + 1))

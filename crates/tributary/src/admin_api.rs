@@ -1,5 +1,6 @@
 //! Operator introspection beyond streams and mixes, for the console and scripts (admin
-//! token, like every `/api/*` route): an app's ban list, the callback outbox (pending or
+//! token, like every `/api/*` route): an app's rooms with their streams and users, its ban
+//! list, the callback outbox (pending or
 //! failed deliveries, with callback URLs redacted), and requeueing the failed ones — what
 //! `tributary bans list` and `tributary callbacks …` do, over HTTP.
 
@@ -14,21 +15,42 @@ use serde::Deserialize;
 use serde_json::json;
 
 use tributary_api::clock::now_ms;
+use tributary_api::control::ControlPlane;
 use tributary_core::AppId;
 use tributary_core::store::{CallbackState, Store};
 use tributary_core::url_policy::redact;
 
 use crate::store::SqliteStore;
 
-/// At most this many callbacks per listing (the outbox can hold many more).
+/// At most this many callbacks (or rooms) per listing (there can be many more).
 const MAX_LISTED: usize = 500;
 
-pub fn router(store: Arc<SqliteStore>) -> Router {
+pub fn router(store: Arc<SqliteStore>, control: Arc<ControlPlane>) -> Router {
     Router::new()
         .route("/api/bans/{app}", get(bans))
         .route("/api/callbacks", get(callbacks))
         .route("/api/callbacks/retry-failed", post(retry_failed))
         .with_state(store)
+        .merge(
+            Router::new()
+                .route("/api/rooms/{app}", get(rooms))
+                .with_state(control),
+        )
+}
+
+/// The app's open rooms (the first [`MAX_LISTED`] by id) with their streams and users.
+async fn rooms(State(control): State<Arc<ControlPlane>>, Path(app): Path<String>) -> Response {
+    let Some(app_id) = app
+        .parse::<AppId>()
+        .ok()
+        .filter(|id| control.app(*id).is_some())
+    else {
+        return (StatusCode::NOT_FOUND, "no such app\n").into_response();
+    };
+    match control.rooms_overview(app_id, MAX_LISTED) {
+        Ok(rooms) => axum::Json(json!({ "app_id": app_id, "rooms": rooms })).into_response(),
+        Err(e) => failed(e),
+    }
 }
 
 fn failed(e: impl std::fmt::Display) -> Response {

@@ -275,7 +275,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let router = Router::new()
         .merge(health::router(store.clone()))
         .merge(console::router())
-        .merge(admin_api::router(store.clone()))
+        .merge(admin_api::router(store.clone(), control.clone()))
         .merge(console_api::router(api.clone(), control.clone()))
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))

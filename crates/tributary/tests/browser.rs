@@ -218,6 +218,16 @@ fn the_console_shows_streams_and_mixes_to_the_operator_only() {
             "{row}"
         );
     }
+    // The room with its publishers (hosts) and their streams.
+    let rooms: Vec<String> = serde_json::from_value(r["rooms"].clone()).unwrap();
+    let room1 = rooms
+        .iter()
+        .find(|row| row.starts_with("room1\t"))
+        .unwrap_or_else(|| panic!("room1 not listed: {rooms:?}"));
+    assert!(
+        room1.contains("red (u1)") && room1.contains("blue (u2)") && room1.contains("u1 host"),
+        "{room1}"
+    );
     let mixes: Vec<String> = serde_json::from_value(r["mixes"].clone()).unwrap();
     let side = mixes
         .iter()

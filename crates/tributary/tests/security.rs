@@ -183,6 +183,7 @@ fn operator_routes_need_the_admin_token() {
         "/api/mix",
         &format!("/api/streams/{APP}/nothing"),
         &format!("/api/bans/{APP}"),
+        &format!("/api/rooms/{APP}"),
         "/api/callbacks",
         "/api/console/apps",
     ] {

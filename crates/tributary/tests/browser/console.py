@@ -61,6 +61,11 @@ def main():
             out["streams"] = rows(page, "stream-rows")
             if shots:
                 page.screenshot(path=os.path.join(shots, "streams.png"))
+            page.click("nav button[data-view=rooms]")
+            page.wait_for_function("() => document.getElementById('room-rows').innerText.includes('room1')", timeout=10000)
+            out["rooms"] = rows(page, "room-rows")
+            if shots:
+                page.screenshot(path=os.path.join(shots, "rooms.png"))
             page.click("nav button[data-view=mixes]")
             page.wait_for_function("() => document.querySelectorAll('#mix-rows tr').length >= 1", timeout=15000)
             # Let the task's figures settle (fps is measured over its running time).
