@@ -16,6 +16,15 @@ use serde_json::json;
 
 const LIVE: Duration = Duration::from_secs(20);
 
+/// Each of these tests runs a server, an aiortc or Chromium peer and FFmpeg in real time;
+/// nine at once on 2 cores starve each other's media clocks (audio arriving late, a first
+/// Opus packet behind its first picture). They run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn python() -> String {
     let dir =
         std::env::var("TRIBUTARY_TOOLS").unwrap_or_else(|_| "/var/tmp/tributary-tools".into());
@@ -82,6 +91,7 @@ fn post_offer(s: &Server, stream: &str, auth: Option<&str>, ctype: &str, body: &
 
 #[test]
 fn whip_refusals_are_the_http_ones() {
+    let _one = serial();
     let s = Server::start(None);
     let t = token("w");
     assert_eq!(post_offer(&s, "w", None, "application/sdp", "v=0"), 401);
@@ -119,11 +129,16 @@ fn whip_refusals_are_the_http_ones() {
 
 #[test]
 fn an_aiortc_publisher_is_a_stream_like_any_other() {
+    let _one = serial();
     let rx_cb = Receiver::start(&[]);
     let s = Server::start(Some(&rx_cb.url));
     let (_pub, lines) = whip_publish(&s, "whip1", &token("whip1"), 60, "255,0,0");
     expect_line(&lines, "status 201");
     expect_line(&lines, "connected");
+    // Live as soon as its first picture is in; its first Opus packet may follow a moment
+    // later (the two tracks' first packets race).
+    wait_live(&s, "whip1", LIVE);
+    wait_live_audio(&s, "whip1");
     let info = wait_live(&s, "whip1", LIVE);
     assert_eq!(info["video_codec"], "H264", "{info}");
     assert_eq!(info["audio_codec"], "Opus", "{info}");
@@ -242,6 +257,7 @@ fn an_aiortc_publisher_is_a_stream_like_any_other() {
 
 #[test]
 fn delete_ends_the_session() {
+    let _one = serial();
     let s = Server::start(None);
     let (_pub, lines) = whip_publish(&s, "short", &token("short"), 3, "0,255,0");
     expect_line(&lines, "status 201");
@@ -278,6 +294,7 @@ fn rgb(r: &std::collections::HashMap<String, String>) -> (u8, u8, u8) {
 
 #[test]
 fn whep_plays_webrtc_rtmp_and_mixed_streams() {
+    let _one = serial();
     let s = Server::start(None);
     // Nothing live yet: 404.
     let r = whep_view(&s, "nobody", 1);
@@ -376,6 +393,7 @@ fn wait_centre(url: &str, ok: impl Fn((u8, u8, u8)) -> bool) -> (u8, u8, u8) {
 
 #[test]
 fn vp8_is_published_played_transcoded_for_players_and_mixed_both_ways() {
+    let _one = serial();
     let s = Server::start(None);
     let green = |(r, g, b): (u8, u8, u8)| g > 180 && r < 80 && b < 80;
     // aiortc publishes VP8 over WHIP.
@@ -526,6 +544,7 @@ fn json_line(rx: &mpsc::Receiver<String>) -> serde_json::Value {
 
 #[test]
 fn chromium_publishes_over_whip_and_plays_over_whep() {
+    let _one = serial();
     let s = Server::start(None);
     // Its fake camera and microphone, published as a browser does.
     let (_pub, lines) = chromium(&s, "publish", "chrome-cam", &token("chrome-cam"), 30);
@@ -535,6 +554,10 @@ fn chromium_publishes_over_whip_and_plays_over_whep() {
     // A publisher keeps transport-wide congestion control: the browser's encoder follows
     // our feedback.
     assert_eq!(r["twcc"], true, "{r}");
+    // Live as soon as its first picture is in; its first Opus packet may follow a moment
+    // later (the two tracks' first packets race).
+    wait_live(&s, "chrome-cam", LIVE);
+    wait_live_audio(&s, "chrome-cam");
     let info = wait_live(&s, "chrome-cam", LIVE);
     assert_eq!(info["video_codec"], "H264", "{info}");
     assert_eq!(info["audio_codec"], "Opus", "{info}");
@@ -570,6 +593,7 @@ fn chromium_publishes_over_whip_and_plays_over_whep() {
 
 #[test]
 fn kickout_ends_webrtc_publishers_and_their_viewers() {
+    let _one = serial();
     let rx_cb = Receiver::start(&[]);
     let s = Server::start(Some(&rx_cb.url));
     let (_pub, lines) = whip_publish(&s, "k1", &token("k1"), 60, "0,0,255");
@@ -618,6 +642,7 @@ fn kickout_ends_webrtc_publishers_and_their_viewers() {
 
 #[test]
 fn a_whep_viewer_with_a_user_bound_token_is_a_member_and_kicked_alone() {
+    let _one = serial();
     let s = Server::start(None);
     let _cam = publish_color(&publish_url(&s, "r2", "room1", "cam"), "red", 440, 60);
     wait_live(&s, "r2", LIVE);
@@ -675,6 +700,7 @@ fn a_whep_viewer_with_a_user_bound_token_is_a_member_and_kicked_alone() {
 
 #[test]
 fn viewers_that_never_connect_are_dropped_and_an_address_is_capped() {
+    let _one = serial();
     let s = Server::start_with_sections(
         "[live]\nfirst_packet_timeout_ms = 1500\nrtc_sessions_per_ip = 3",
     );
