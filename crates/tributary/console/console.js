@@ -357,13 +357,35 @@ $("cb-retry").onclick = async () => {
 // Tiles are kept in output pixels; the canvas on screen is the output scaled to fit.
 // Apply sends StartMix (a live update when the task runs) through /api/console, which
 // signs it as the app; the preview then shows the new layout.
-const SNAP = 8;       // output pixels: tiles snap to this grid and to the canvas edges
+const SNAP = 8;       // output pixels: tiles snap to this grid, the canvas edges and each other's edges
 const MIN_TILE = 32;  // output pixels
 
 const editor = {
   tiles: [],          // {stream, left, top, right, bottom, layer, mode, volume, label, image}
   selected: null,
   streams: [],
+  templates: {},      // Tencent MixStreamTemplateId → {inputs, canvas_background, boxes}, for the output size
+  templatesFor: "",
+
+  // The vendor's templates as presets, computed by the server from the Tencent dialect's
+  // own table for this output size (so a preset is exactly what that template gives).
+  async loadTemplates() {
+    const [W, H] = this.size();
+    if (this.templatesFor === `${W}x${H}`) return;
+    const answer = await api(`/api/console/templates?width=${W}&height=${H}`);
+    this.templates = {};
+    const group = $("ed-templates");
+    const chosen = $("ed-preset").value;
+    group.replaceChildren();
+    for (const t of answer.templates) {
+      this.templates[t.id] = t;
+      const o = el("option", `Tencent ${t.id} (${t.inputs - (t.canvas_background ? 1 : 0)} streams${t.canvas_background ? " on a canvas" : ""})`);
+      o.value = "tc:" + t.id;
+      group.appendChild(o);
+    }
+    $("ed-preset").value = chosen;
+    this.templatesFor = `${W}x${H}`;
+  },
 
   size() {
     const w = Math.max(64, Math.min(3840, parseInt($("ed-w").value, 10) || 640));
@@ -374,6 +396,7 @@ const editor = {
 
   async refresh() {
     await appChoices($("ed-app"));
+    await this.loadTemplates();
     const keys = await api("/api/streams");
     const app = $("ed-app").value;
     const out = $("ed-out").value.trim();
@@ -409,6 +432,20 @@ const editor = {
     const n = this.tiles.length;
     const kind = $("ed-preset").value;
     const snap = (v) => Math.round(v / 2) * 2;
+    const template = kind.startsWith("tc:") ? this.templates[kind.slice(3)] : null;
+    if (template) {
+      // Streams take the template's boxes in order (after its canvas, when it has one);
+      // streams beyond its count keep their places.
+      const boxes = template.boxes.slice(template.canvas_background ? 1 : 0);
+      this.tiles.forEach((t, i) => {
+        const b = boxes[i];
+        if (!b) return;
+        [t.left, t.top, t.right, t.bottom] = [b.x, b.y, b.x + b.width, b.y + b.height].map(snap);
+        t.layer = b.layer;
+      });
+      this.draw();
+      return;
+    }
     this.tiles.forEach((t, i) => {
       let r;
       if (kind === "side") r = [i * W / n, 0, (i + 1) * W / n, H];
@@ -455,15 +492,30 @@ const editor = {
     const k = this.scale();
     const start = { x: e.clientX, y: e.clientY, l: t.left, tp: t.top, r: t.right, b: t.bottom };
     const snap = (v, max) => Math.max(0, Math.min(max, Math.round(v / SNAP) * SNAP));
+    // The other tiles' edges attract an edge within SNAP output pixels (before the grid
+    // does), so tiles line up with each other whatever their sizes.
+    const others = this.tiles.filter((o) => o !== t);
+    const xs = others.flatMap((o) => [o.left, o.right]), ys = others.flatMap((o) => [o.top, o.bottom]);
+    const near = (v, edges) => edges.reduce((best, e) =>
+      Math.abs(e - v) <= SNAP && (best === null || Math.abs(e - v) < Math.abs(best - v)) ? e : best, null);
+    // Position `lo` of a span `size` long: one of its two edges sticks to another tile's, else the grid.
+    const place = (lo, size, edges, max) => {
+      const a = near(lo, edges), b = near(lo + size, edges);
+      const stuck = a !== null && (b === null || Math.abs(a - lo) <= Math.abs(b - lo - size)) ? a
+        : b !== null ? b - size : null;
+      return stuck !== null ? Math.max(0, Math.min(max, stuck)) : snap(lo, max);
+    };
     const move = (m) => {
       const dx = (m.clientX - start.x) / k, dy = (m.clientY - start.y) / k;
       if (resize) {
-        t.right = Math.max(t.left + MIN_TILE, snap(start.r + dx, W));
-        t.bottom = Math.max(t.top + MIN_TILE, snap(start.b + dy, H));
+        const r = start.r + dx, b = start.b + dy;
+        const rx = near(r, xs), by = near(b, ys);
+        t.right = Math.max(t.left + MIN_TILE, rx !== null ? Math.min(W, rx) : snap(r, W));
+        t.bottom = Math.max(t.top + MIN_TILE, by !== null ? Math.min(H, by) : snap(b, H));
       } else {
         const w = start.r - start.l, h = start.b - start.tp;
-        t.left = snap(start.l + dx, W - w);
-        t.top = snap(start.tp + dy, H - h);
+        t.left = place(start.l + dx, w, xs, W - w);
+        t.top = place(start.tp + dy, h, ys, H - h);
         t.right = t.left + w;
         t.bottom = t.top + h;
       }
@@ -539,7 +591,8 @@ const editor = {
 
 for (const id of ["ed-layer", "ed-mode", "ed-volume", "ed-label", "ed-image"]) $(id).oninput = () => editor.edit();
 $("ed-preset").onchange = () => editor.preset();
-$("ed-w").onchange = $("ed-h").onchange = () => editor.preset();
+$("ed-w").onchange = $("ed-h").onchange = () =>
+  editor.loadTemplates().then(() => editor.preset()).catch((e) => e instanceof Refused ? logout(true) : console.warn(e));
 $("ed-app").onchange = () => { editor.tiles = []; editor.streams = []; editor.refresh(); };
 $("ed-apply").onclick = () => editor.apply().catch((e) => e instanceof Refused ? logout(true) : console.warn(e));
 $("ed-stop").onclick = () => editor.stop().catch((e) => e instanceof Refused ? logout(true) : console.warn(e));

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
 use tributary_api::control::ControlPlane;
+use tributary_api::tencent::templates;
 use tributary_api::zego::{self, ZegoApi};
 use tributary_core::AppId;
 
@@ -36,6 +37,7 @@ struct ConsoleApi {
 pub fn router(zego: Arc<ZegoApi>, control: Arc<ControlPlane>) -> Router {
     Router::new()
         .route("/api/console/apps", get(apps))
+        .route("/api/console/templates", get(templates))
         .route("/api/console/zego/{app}/{action}", post(act))
         .with_state(ConsoleApi { zego, control })
 }
@@ -45,6 +47,41 @@ async fn apps(State(c): State<ConsoleApi>) -> Response {
     let mut ids: Vec<AppId> = c.control.apps().map(|a| a.config.app_id).collect();
     ids.sort_unstable();
     axum::Json(json!({ "apps": ids })).into_response()
+}
+
+/// The output size the editor asks template boxes for.
+#[derive(serde::Deserialize)]
+struct Size {
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+/// Tencent's `MixStreamTemplateId` layouts on the editor's output size, as presets: the
+/// boxes come from the dialect's own table, so a layout drawn from a preset is the one a
+/// Tencent request naming that template gets.
+async fn templates(Query(size): Query<Size>) -> Response {
+    let (w, h) = (size.width.unwrap_or(640), size.height.unwrap_or(360));
+    if !(64..=3840).contains(&w) || !(64..=2160).contains(&h) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "width must be 64–3840 and height 64–2160\n",
+        )
+            .into_response();
+    }
+    let list: Vec<serde_json::Value> = templates::catalogue()
+        .filter_map(|(id, inputs, canvas)| {
+            let boxes = templates::layout(id, w, h, inputs, canvas).ok()?;
+            Some(json!({
+                "id": id,
+                "inputs": inputs,
+                "canvas_background": canvas,
+                "boxes": boxes.iter().map(|b| json!({
+                    "layer": b.layer, "x": b.x, "y": b.y, "width": b.width, "height": b.height,
+                })).collect::<Vec<_>>(),
+            }))
+        })
+        .collect();
+    axum::Json(json!({ "width": w, "height": h, "templates": list })).into_response()
 }
 
 async fn act(

@@ -288,6 +288,20 @@ fn the_console_shows_streams_and_mixes_to_the_operator_only() {
         "{r}"
     );
     assert_eq!(r["stopped"], "StopMix: done", "{r}");
+    // Tencent's templates as presets; template 20 on 640×360: a third of the background
+    // (213×120) 20 px from the bottom-right corner, its left edge rounded to even (407 →
+    // 408). Red's corner dragged to (411, 223) sticks to blue's edges (408, 220), where
+    // the 8 px grid alone would give (408, 224).
+    assert!(
+        r["template_options"].as_u64().is_some_and(|n| n >= 10),
+        "{r}"
+    );
+    assert_eq!(
+        r["template_blue"],
+        json!(["408px", "220px", "212px", "120px"]),
+        "{r}"
+    );
+    assert_eq!(r["snapped"], "0,0 → 408,220", "{r}");
     let tasks: Value = admin_get(&s.base, "/api/mix").unwrap().json().unwrap();
     assert!(
         tasks

@@ -186,6 +186,7 @@ fn operator_routes_need_the_admin_token() {
         &format!("/api/rooms/{APP}"),
         "/api/callbacks",
         "/api/console/apps",
+        "/api/console/templates",
     ] {
         let r = get(path, None);
         assert_eq!(r.status(), 401, "{path}");
@@ -195,6 +196,18 @@ fn operator_routes_need_the_admin_token() {
     }
     assert_eq!(get("/metrics", Some(ADMIN_TOKEN)).status(), 200);
     assert_eq!(get("/api/mix", Some(ADMIN_TOKEN)).status(), 200);
+    // The editor's template presets: sizes outside the output limits are refused.
+    let t = get(
+        "/api/console/templates?width=1280&height=720",
+        Some(ADMIN_TOKEN),
+    );
+    assert_eq!(t.status(), 200);
+    let t: serde_json::Value = t.json().unwrap();
+    assert_eq!(t["templates"][0]["boxes"][0]["width"], 1280, "{t}");
+    for bad in ["width=10&height=720", "width=1280&height=9999", "width=x"] {
+        let r = get(&format!("/api/console/templates?{bad}"), Some(ADMIN_TOKEN));
+        assert_eq!(r.status(), 400, "{bad}");
+    }
     // The console's actions too (a POST, so not in the loop above).
     let forbid = reqwest::blocking::Client::new()
         .post(format!("{}/api/console/zego/{APP}/ForbidRTCStream", s.base))

@@ -152,6 +152,14 @@ pub enum TemplateError {
     NeedsCanvas(u32),
 }
 
+/// Every template: its id, visual input count (background included) and whether layer 1
+/// must be a canvas — what the console offers as layout presets.
+pub fn catalogue() -> impl Iterator<Item = (u32, usize, bool)> {
+    TEMPLATES
+        .iter()
+        .map(|t| (t.id, t.inputs, t.canvas_background))
+}
+
 /// The template's visual input count and whether layer 1 must be a canvas.
 pub fn requirements(id: u32) -> Result<(usize, bool), TemplateError> {
     TEMPLATES

@@ -114,6 +114,20 @@ def main():
             page.click("#ed-stop")
             page.wait_for_function("() => document.getElementById('ed-result').innerText.includes('StopMix: done')", timeout=10000)
             out["stopped"] = page.inner_text("#ed-result")
+            # Tencent's template 20 as a preset (boxes from the dialect's table): red is the
+            # background, blue the bottom-right third. Then red resized by its grip toward
+            # blue's corner: its edges stick to blue's (220 is off the 8 px grid).
+            out["template_options"] = page.eval_on_selector("#ed-templates", "g => g.children.length")
+            page.select_option("#ed-preset", "tc:20")
+            out["template_blue"] = page.eval_on_selector(
+                ".tile[data-stream=blue]", "d => [d.style.left, d.style.top, d.style.width, d.style.height]")
+            grip = page.locator(".tile[data-stream=red] .grip").bounding_box()
+            gx, gy = grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2
+            page.mouse.move(gx, gy)
+            page.mouse.down()
+            page.mouse.move(gx - 229, gy - 137, steps=8)
+            page.mouse.up()
+            out["snapped"] = page.inner_text("#ed-rect")
             # Callbacks the receiver refused are pending, with their error.
             # (Pending while they are retried, failed once the retries ran out: the tests'
             # retries are fast.)
