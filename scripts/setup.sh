@@ -8,11 +8,14 @@ set -euo pipefail
 # drives the Tencent dialect with the vendor's official Python SDK, and the fonts mix
 # labels are drawn with (Noto Sans/Serif CJK = Source Han Sans/Serif: Latin and CJK), and
 # Chromium, the system browser the WebRTC tests drive (Playwright never downloads one), and
-# systemd's tools, which check the packaged unit.
+# systemd's tools, which check the packaged unit, and PostgreSQL, whose binaries the
+# store tests run a private server with (initdb + pg_ctl in a temporary directory; on a
+# machine run by systemd, Debian's package also starts its own cluster, which the tests
+# do not use).
 PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
           libavutil-dev libswscale-dev libswresample-dev pkg-config clang libclang-dev
           curl ca-certificates python3 python3-venv fonts-noto-cjk fonts-dejavu-core
-          chromium systemd)
+          chromium systemd postgresql)
 
 # `setup.sh --bench` adds what the benchmarks compare against: nginx with the RTMP module.
 if [ "${1:-}" = "--bench" ]; then

@@ -36,6 +36,15 @@ impl MemStore {
 }
 
 impl Store for MemStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn setting(&self, _: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    fn put_setting_if_absent(&self, _: &str, value: &str) -> Result<String, StoreError> {
+        Ok(value.to_string())
+    }
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
         Ok(Vec::new())
     }

@@ -112,6 +112,13 @@ pub struct StoredRegistry {
 }
 
 pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers a query (the readiness probe).
+    fn ping(&self) -> Result<(), StoreError>;
+    /// A server setting (e.g. the generated admin token).
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores `value` unless the key has one; returns the value now stored (so nodes
+    /// starting together on one shared store agree on it).
+    fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
     /// Apps created by tributary itself (the first-run demo app).
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError>;
     fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;

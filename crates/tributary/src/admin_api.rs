@@ -20,12 +20,10 @@ use tributary_core::AppId;
 use tributary_core::store::{CallbackState, Store};
 use tributary_core::url_policy::redact;
 
-use crate::store::SqliteStore;
-
 /// At most this many callbacks (or rooms) per listing (there can be many more).
 const MAX_LISTED: usize = 500;
 
-pub fn router(store: Arc<SqliteStore>, control: Arc<ControlPlane>) -> Router {
+pub fn router(store: Arc<dyn Store>, control: Arc<ControlPlane>) -> Router {
     Router::new()
         .route("/api/bans/{app}", get(bans))
         .route("/api/callbacks", get(callbacks))
@@ -62,7 +60,7 @@ fn failed(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-async fn bans(State(store): State<Arc<SqliteStore>>, Path(app): Path<String>) -> Response {
+async fn bans(State(store): State<Arc<dyn Store>>, Path(app): Path<String>) -> Response {
     let Ok(app_id) = app.parse::<AppId>() else {
         return (StatusCode::NOT_FOUND, "no such app\n").into_response();
     };
@@ -88,7 +86,7 @@ struct Listing {
     limit: Option<usize>,
 }
 
-async fn callbacks(State(store): State<Arc<SqliteStore>>, Query(q): Query<Listing>) -> Response {
+async fn callbacks(State(store): State<Arc<dyn Store>>, Query(q): Query<Listing>) -> Response {
     let state = match q.state.as_deref() {
         None | Some("pending") => CallbackState::Pending,
         Some("failed") => CallbackState::Failed,
@@ -116,7 +114,7 @@ async fn callbacks(State(store): State<Arc<SqliteStore>>, Query(q): Query<Listin
     }
 }
 
-async fn retry_failed(State(store): State<Arc<SqliteStore>>) -> Response {
+async fn retry_failed(State(store): State<Arc<dyn Store>>) -> Response {
     match tokio::task::spawn_blocking(move || store.requeue_failed(now_ms())).await {
         Ok(Ok(n)) => axum::Json(json!({ "requeued": n })).into_response(),
         Ok(Err(e)) => failed(e),

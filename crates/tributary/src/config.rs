@@ -59,6 +59,11 @@ pub struct ConfigArgs {
     /// Directory of the store and state [default: ./data].
     #[arg(long, global = true, env = "TRIBUTARY_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// The store shared by a cluster's nodes: a PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DB`; prefer the environment to the command
+    /// line for a password) [default: the embedded SQLite in DATA]
+    #[arg(long, global = true, env = "TRIBUTARY_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// Declares an app: APPID:SERVERSECRET[:CALLBACKSECRET]. Repeatable.
     #[arg(
         long = "app",
@@ -168,6 +173,7 @@ pub struct FileConfig {
     /// Switches every rate limit off [default: false].
     pub rate_limits_off: Option<bool>,
     pub callbacks: CallbackFileConfig,
+    pub store: StoreFileConfig,
     pub live: LiveFileConfig,
     pub mix: MixFileConfig,
     pub tencent: TencentFileConfig,
@@ -297,6 +303,15 @@ pub struct CallbackFileConfig {
     pub timeout_ms: Option<u64>,
 }
 
+/// `[store]`: where the state lives.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreFileConfig {
+    /// A PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DB`), the store several nodes
+    /// share; unset, the embedded SQLite database in `data` [default: unset].
+    pub url: Option<String>,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -306,6 +321,8 @@ pub struct Config {
     pub rtc_tcp: tributary_rtc::TcpSetting,
     pub rtc_public_ips: Vec<std::net::IpAddr>,
     pub data: PathBuf,
+    /// A PostgreSQL URL; `None`: SQLite in `data`.
+    pub store: Option<String>,
     pub public_rtmp_url: Option<String>,
     pub public_http_url: Option<String>,
     pub rate_limits_off: bool,
@@ -605,6 +622,7 @@ impl Config {
                 .map(|c| parse_tencent(c))
                 .collect::<Result<_, _>>()?,
             data,
+            store: args.store.clone().or(file.store.url.clone()),
             apps,
             callback_urls_for_all,
         })

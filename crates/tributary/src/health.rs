@@ -11,13 +11,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tracing::warn;
 
-use crate::store::SqliteStore;
+use tributary_core::store::Store;
 
 /// How long the store may take to answer before the node counts as not ready (a write
 /// holding the database longer than this is itself a reason to send traffic elsewhere).
 const STORE_DEADLINE: Duration = Duration::from_secs(2);
 
-pub fn router(store: Arc<SqliteStore>) -> Router {
+pub fn router(store: Arc<dyn Store>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -29,7 +29,7 @@ pub fn router(store: Arc<SqliteStore>) -> Router {
         )
 }
 
-async fn ready(store: Arc<SqliteStore>) -> (StatusCode, &'static str) {
+async fn ready(store: Arc<dyn Store>) -> (StatusCode, &'static str) {
     let check = tokio::task::spawn_blocking(move || store.ping());
     match tokio::time::timeout(STORE_DEADLINE, check).await {
         Ok(Ok(Ok(()))) => (StatusCode::OK, "ready"),

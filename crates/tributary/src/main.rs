@@ -15,10 +15,15 @@ mod http_server;
 mod live_auth;
 mod memory;
 mod metrics_route;
+mod migrations;
 mod mix_engine;
+mod postgres_store;
 mod serve;
 mod sign;
 mod store;
+mod stores;
+#[cfg(test)]
+mod test_postgres;
 mod url;
 mod viewers;
 mod whep;
@@ -30,11 +35,10 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use tributary_api::clock::now_ms;
-use tributary_core::store::{CallbackState, Store};
+use tributary_core::store::CallbackState;
 use tributary_core::token::Purpose;
 
 use config::{Config, ConfigArgs};
-use store::SqliteStore;
 
 #[derive(Parser)]
 #[command(
@@ -152,8 +156,8 @@ fn load_app(
     app_id: Option<u32>,
 ) -> Result<(Config, tributary_core::AppConfig), serve::BoxError> {
     let cfg = Config::load(config)?;
-    let store = SqliteStore::open(&cfg.data)?;
-    let apps = apps::resolve(&cfg, &store, false)?.apps;
+    let store = stores::open(&cfg)?;
+    let apps = apps::resolve(&cfg, store.as_ref(), false)?.apps;
     let app = match app_id {
         Some(id) => apps.into_iter().find(|a| a.app_id == id),
         None => apps.into_iter().next(),
@@ -237,8 +241,8 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
             cmd: BansCmd::List { app_id },
         } => {
             let cfg = Config::load(&config)?;
-            let store = SqliteStore::open(&cfg.data)?;
-            for app in apps::resolve(&cfg, &store, false)?.apps {
+            let store = stores::open(&cfg)?;
+            for app in apps::resolve(&cfg, store.as_ref(), false)?.apps {
                 if app_id.is_some_and(|id| id != app.app_id) {
                     continue;
                 }
@@ -261,7 +265,7 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
         }
         Cmd::Callbacks { config, cmd } => {
             let cfg = Config::load(&config)?;
-            let store = SqliteStore::open(&cfg.data)?;
+            let store = stores::open(&cfg)?;
             match cmd {
                 CallbacksCmd::List { failed, limit } => {
                     let state = if failed {

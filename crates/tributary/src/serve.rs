@@ -31,7 +31,7 @@ use tributary_rtc::{RtcConfig, RtcServer};
 use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::sign::signed_url;
-use crate::store::SqliteStore;
+use crate::stores;
 use crate::viewers::Viewers;
 use crate::{admin, apps};
 use crate::{admin_api, console, console_api, health};
@@ -44,8 +44,9 @@ use tributary_mixer::{Engine, EngineConfig, MixMetrics};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn run(cfg: Config) -> Result<(), BoxError> {
-    let store = Arc::new(SqliteStore::open(&cfg.data)?);
-    let (admin_token, admin_generated) = admin::resolve(cfg.admin_token.as_deref(), &store)?;
+    let store = stores::open(&cfg)?;
+    let (admin_token, admin_generated) =
+        admin::resolve(cfg.admin_token.as_deref(), store.as_ref())?;
     let mut resolved = apps::resolve(&cfg, store.as_ref(), true)?;
     for (app_id, cred) in &cfg.tencent_credentials {
         let Some(app) = resolved.apps.iter_mut().find(|a| a.app_id == *app_id) else {
@@ -389,7 +390,7 @@ fn announce(
                 "Operator routes (/api/*, /metrics) need: Authorization: Bearer {token}\n",
                 "Set your own with --admin-token-file, TRIBUTARY_ADMIN_TOKEN or [admin] token.\n",
             ),
-            cfg.data.join("tributary.db").display(),
+            stores::describe(cfg),
             token = token,
         );
     }
@@ -406,7 +407,7 @@ fn announce(
             "\nCreated a demo app (stored in {}):\n  AppId:          {}\n  ServerSecret:   {}\n  CallbackSecret: {}\n\n\
              A signed request, valid once within 10 minutes:\n  curl '{}'\n\n\
              More: tributary sign --data {} AddStream RoomId=room1 UserId=admin StreamId=s1\n",
-            cfg.data.join("tributary.db").display(),
+            stores::describe(cfg),
             app.app_id,
             app.server_secret,
             app.callback_secret,

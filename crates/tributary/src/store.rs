@@ -19,59 +19,7 @@ use tributary_core::store::{
 use tributary_core::watermark::Watermark;
 use tributary_core::{AppConfig, AppId};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS apps (
-    app_id INTEGER PRIMARY KEY,
-    config TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rooms (
-    app_id INTEGER NOT NULL,
-    room_id TEXT NOT NULL,
-    info TEXT NOT NULL,
-    PRIMARY KEY (app_id, room_id)
-);
-CREATE TABLE IF NOT EXISTS streams (
-    app_id INTEGER NOT NULL,
-    stream_id TEXT NOT NULL,
-    info TEXT NOT NULL,
-    PRIMARY KEY (app_id, stream_id)
-);
-CREATE TABLE IF NOT EXISTS bans (
-    app_id INTEGER NOT NULL,
-    stream_id TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (app_id, stream_id)
-);
-CREATE TABLE IF NOT EXISTS callbacks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    app_id INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    url TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at_ms INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    last_error TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS mix_tasks (
-    app_id INTEGER NOT NULL,
-    task_id TEXT NOT NULL,
-    task TEXT NOT NULL,
-    PRIMARY KEY (app_id, task_id)
-);
-CREATE TABLE IF NOT EXISTS watermarks (
-    app_id INTEGER NOT NULL,
-    id INTEGER NOT NULL,
-    watermark TEXT NOT NULL,
-    PRIMARY KEY (app_id, id)
-);
-CREATE TABLE IF NOT EXISTS settings (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
-";
+use crate::migrations;
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -99,6 +47,22 @@ fn private_files(dir: &Path, db: &Path) -> Result<(), StoreError> {
                     .map_err(|e| io(&f, e))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Applies the migrations the database has not had yet, each with its version in one
+/// transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let at: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    for m in migrations::SQLITE.iter().filter(|m| m.version > at) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(m.sql)
+            .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {}", m.version)))
+            .map_err(|e| err(format!("migration {} ({}): {e}", m.version, m.name)))?;
+        tx.commit().map_err(err)?;
     }
     Ok(())
 }
@@ -131,38 +95,6 @@ impl SqliteStore {
             .collect()
     }
 
-    /// A server setting (e.g. the generated admin token).
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)
-    }
-
-    /// Whether the database answers a query (the readiness probe).
-    pub fn ping(&self) -> Result<(), StoreError> {
-        self.conn()
-            .query_row("SELECT count(*) FROM settings", [], |r| r.get::<_, i64>(0))
-            .map(|_| ())
-            .map_err(err)
-    }
-
-    /// Stores `value` unless the key has one; returns the value now stored.
-    pub fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )
-        .map_err(err)?;
-        conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-            r.get(0)
-        })
-        .map_err(err)
-    }
-
     /// Opens (and creates) the database in `dir`. The directory is made 0700 and the
     /// database 0600 (SQLite gives its WAL and shared-memory files the database's mode):
     /// it holds app secrets and the admin token.
@@ -170,12 +102,12 @@ impl SqliteStore {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
         let db = dir.join("tributary.db");
         private_files(dir, &db)?;
-        let conn = Connection::open(&db).map_err(err)?;
+        let mut conn = Connection::open(&db).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )
         .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -212,6 +144,38 @@ const ENTRY_COLUMNS: &str =
     "id, app_id, event, url, body, created_ms, attempts, next_at_ms, state, last_error";
 
 impl Store for SqliteStore {
+    /// A server setting (e.g. the generated admin token).
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)
+    }
+
+    /// Whether the database answers a query (the readiness probe).
+    fn ping(&self) -> Result<(), StoreError> {
+        self.conn()
+            .query_row("SELECT count(*) FROM settings", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Stores `value` unless the key has one; returns the value now stored.
+    fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )
+        .map_err(err)?;
+        conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .map_err(err)
+    }
+
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
@@ -412,12 +376,13 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::sync::Arc;
     use tributary_core::registry::{RoomInfo, StreamInfo, StreamOrigin};
     use tributary_core::store::NewCallback;
 
-    fn room() -> RoomInfo {
+    pub(crate) fn room() -> RoomInfo {
         RoomInfo {
             room_id: "r".into(),
             session_id: 5,
@@ -427,7 +392,7 @@ mod tests {
         }
     }
 
-    fn stream() -> StreamInfo {
+    pub(crate) fn stream() -> StreamInfo {
         StreamInfo {
             stream_id: "s".into(),
             room_id: "r".into(),
@@ -445,8 +410,14 @@ mod tests {
     #[test]
     fn batch_round_trip_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
+        round_trip(&|| Arc::new(SqliteStore::open(dir.path()).unwrap()));
+    }
+
+    /// What every store must do, given a way to open it again on the same data (each
+    /// backend's tests call this).
+    pub(crate) fn round_trip(open: &dyn Fn() -> Arc<dyn Store>) {
         {
-            let store = SqliteStore::open(dir.path()).unwrap();
+            let store = open();
             store
                 .apply(&WriteBatch {
                     app_id: 1,
@@ -467,18 +438,55 @@ mod tests {
                     ],
                 })
                 .unwrap();
+            let app = AppConfig::new(7, "a".repeat(32), "b".repeat(32));
+            store.insert_app(&app).unwrap();
+            assert_eq!(store.put_setting_if_absent("k", "v1").unwrap(), "v1");
         }
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
+        store.ping().unwrap();
+        assert_eq!(
+            store.apps().unwrap(),
+            vec![AppConfig::new(7, "a".repeat(32), "b".repeat(32))]
+        );
+        assert_eq!(store.put_setting_if_absent("k", "v2").unwrap(), "v1");
+        assert_eq!(store.setting("k").unwrap().as_deref(), Some("v1"));
+        assert_eq!(store.setting("none").unwrap(), None);
         let reg = store.registry(1).unwrap();
         assert_eq!(reg.rooms, vec![room()]);
         assert_eq!(reg.streams, vec![stream()]);
         assert_eq!(reg.bans, vec![("b".to_string(), 3)]);
         assert!(store.registry(2).unwrap().rooms.is_empty());
+        // A second put replaces, a delete removes.
+        let mut renamed = room();
+        renamed.stream_seq = 9;
+        store
+            .apply(&WriteBatch {
+                app_id: 1,
+                ops: vec![
+                    WriteOp::PutRoom(renamed.clone()),
+                    WriteOp::DeleteStream {
+                        stream_id: "s".into(),
+                    },
+                    WriteOp::Ban {
+                        stream_id: "b".into(),
+                        at_ms: 4,
+                    },
+                ],
+            })
+            .unwrap();
+        let reg = store.registry(1).unwrap();
+        assert_eq!(reg.rooms, vec![renamed]);
+        assert!(reg.streams.is_empty());
+        assert_eq!(
+            reg.bans,
+            vec![("b".to_string(), 3)],
+            "a ban keeps its first time"
+        );
 
         assert!(store.due_callbacks(99, 10).unwrap().is_empty());
+        assert_eq!(store.next_callback_at().unwrap(), Some(100));
         let due = store.due_callbacks(100, 10).unwrap();
         assert_eq!(due.len(), 1);
-        assert_eq!(store.next_callback_at().unwrap(), Some(100));
         let id = due[0].id;
         store
             .record_delivery(
@@ -539,6 +547,27 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM rooms", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn migrations_are_numbered_in_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        // A database from before numbered migrations: the tables, user_version 0.
+        {
+            let conn = Connection::open(dir.path().join("tributary.db")).unwrap();
+            conn.execute_batch(migrations::SQLITE[0].sql).unwrap();
+            conn.execute_batch("INSERT INTO settings VALUES ('k', 'kept')")
+                .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let v: u32 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, migrations::SQLITE.len());
+        assert_eq!(store.setting("k").unwrap().as_deref(), Some("kept"));
+        drop(store);
+        SqliteStore::open(dir.path()).unwrap();
     }
 
     #[test]

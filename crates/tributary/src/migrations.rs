@@ -1,0 +1,165 @@
+//! The stores' schemas as numbered migrations, one list per backend, applied in order at
+//! start and recorded (SQLite: `PRAGMA user_version`; PostgreSQL: `schema_migrations`,
+//! under an advisory lock so nodes starting together apply each step once). A schema
+//! change is a new entry at the end of both lists, never an edit of an applied one.
+
+/// One schema step.
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    // `IF NOT EXISTS`: databases made before migrations were numbered already hold
+    // these tables (at user_version 0) and take this step as a no-op.
+    sql: "
+CREATE TABLE IF NOT EXISTS apps (
+    app_id INTEGER PRIMARY KEY,
+    config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rooms (
+    app_id INTEGER NOT NULL,
+    room_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, room_id)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+CREATE TABLE IF NOT EXISTS bans (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS mix_tasks (
+    app_id INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    PRIMARY KEY (app_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    app_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    watermark TEXT NOT NULL,
+    PRIMARY KEY (app_id, id)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
+",
+}];
+
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: "
+CREATE TABLE apps (
+    app_id BIGINT PRIMARY KEY,
+    config TEXT NOT NULL
+);
+CREATE TABLE rooms (
+    app_id BIGINT NOT NULL,
+    room_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, room_id)
+);
+CREATE TABLE streams (
+    app_id BIGINT NOT NULL,
+    stream_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+CREATE TABLE bans (
+    app_id BIGINT NOT NULL,
+    stream_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+CREATE TABLE callbacks (
+    id BIGSERIAL PRIMARY KEY,
+    app_id BIGINT NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at_ms BIGINT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE mix_tasks (
+    app_id BIGINT NOT NULL,
+    task_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    PRIMARY KEY (app_id, task_id)
+);
+CREATE TABLE watermarks (
+    app_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    watermark TEXT NOT NULL,
+    PRIMARY KEY (app_id, id)
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX callbacks_due ON callbacks (state, next_at_ms);
+",
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_take_the_same_numbered_steps() {
+        for list in [SQLITE, POSTGRES] {
+            for (i, m) in list.iter().enumerate() {
+                assert_eq!(m.version as usize, i + 1, "{}", m.name);
+                assert!(!m.sql.trim().is_empty());
+            }
+        }
+        let names = |l: &[Migration]| l.iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names(SQLITE), names(POSTGRES));
+        // The same tables on both sides.
+        let tables = |sql: &str| {
+            let mut t: Vec<String> = sql
+                .split("CREATE TABLE")
+                .skip(1)
+                .filter_map(|s| {
+                    s.trim_start()
+                        .trim_start_matches("IF NOT EXISTS")
+                        .split_whitespace()
+                        .next()
+                        .map(str::to_string)
+                })
+                .collect();
+            t.sort();
+            t
+        };
+        for (a, b) in SQLITE.iter().zip(POSTGRES) {
+            assert_eq!(tables(a.sql), tables(b.sql), "migration {}", a.version);
+        }
+    }
+}

@@ -1,0 +1,717 @@
+//! The PostgreSQL store (`--store postgres://…`): the records SQLite keeps, on a server
+//! several nodes share. Same rows (the core's records as JSON, keyed by app and id), same
+//! rule: a [`WriteBatch`] is one transaction, so a change and its callbacks are stored
+//! together or not at all.
+//!
+//! The `Store` trait is synchronous (SQLite answers in microseconds and its callers are
+//! blocking code or `spawn_blocking`), while the driver is async: the store owns a small
+//! runtime of its own and each call waits for its query there, with a deadline, so a
+//! database that stops answering turns into an error instead of a stuck caller.
+//!
+//! The callback outbox is shared: a node takes due callbacks with `FOR UPDATE SKIP
+//! LOCKED` and leases them (their next attempt moved [`LEASE`] ahead) until it records
+//! the outcome, so two nodes never deliver the same callback at once, and a node that
+//! dies holding some lets them fall due again (at-least-once).
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tracing::info;
+
+use tributary_core::mix_task::MixTask;
+use tributary_core::store::{
+    CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
+    WriteOp,
+};
+use tributary_core::watermark::Watermark;
+use tributary_core::{AppConfig, AppId};
+
+use crate::migrations;
+
+/// How long one call may take, connection included.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// Connections per node.
+const POOL_SIZE: usize = 8;
+/// How long a node owns the callbacks it took for delivery (well above a delivery's
+/// timeout, so a slow receiver does not get the same callback from two nodes).
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Any constant: the advisory lock nodes take while migrating.
+const MIGRATION_LOCK: i64 = 0x7472_6962_7574;
+
+const ENTRY_COLUMNS: &str =
+    "id, app_id, event, url, body, created_ms, attempts, next_at_ms, state, last_error";
+
+pub struct PgStore {
+    pool: Pool,
+    /// `Some` until dropped (a runtime must be shut down without blocking: the store
+    /// may be dropped inside the server's own runtime).
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("postgres: {e}"))
+}
+
+/// The server's message when it sent one (the driver's Display says only "db error").
+fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => err(format!("{}: {}", db.code().code(), db.message())),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => err(format!("{e}: {cause}")),
+            None => err(e),
+        },
+    }
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_err(e),
+        other => err(other),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(err)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(err)
+}
+
+/// Where a URL points, without its password (for logs).
+pub fn describe(url: &str) -> String {
+    match tokio_postgres::Config::from_str(url) {
+        Ok(c) => {
+            let hosts: Vec<String> = c
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                })
+                .collect();
+            let ports: Vec<String> = c.get_ports().iter().map(u16::to_string).collect();
+            format!(
+                "postgres://{}@{}:{}/{}",
+                c.get_user().unwrap_or(""),
+                hosts.join(","),
+                ports.join(","),
+                c.get_dbname().unwrap_or("")
+            )
+        }
+        Err(_) => "postgres://(unparsable URL)".into(),
+    }
+}
+
+fn entry(row: &tokio_postgres::Row) -> Result<OutboxEntry, StoreError> {
+    let get_i64 = |i: usize| row.try_get::<_, i64>(i).map_err(pg_err);
+    let state: String = row.try_get(8).map_err(pg_err)?;
+    Ok(OutboxEntry {
+        id: get_i64(0)?,
+        app_id: app_of(get_i64(1)?)?,
+        event: row.try_get(2).map_err(pg_err)?,
+        url: row.try_get(3).map_err(pg_err)?,
+        body: row.try_get(4).map_err(pg_err)?,
+        created_ms: get_i64(5)?.max(0) as u64,
+        attempts: row.try_get::<_, i32>(6).map_err(pg_err)?.max(0) as u32,
+        next_at_ms: get_i64(7)?.max(0) as u64,
+        state: if state == "failed" {
+            CallbackState::Failed
+        } else {
+            CallbackState::Pending
+        },
+        last_error: row.try_get(9).map_err(pg_err)?,
+    })
+}
+
+fn app_of(v: i64) -> Result<AppId, StoreError> {
+    AppId::try_from(v).map_err(|_| err(format!("app id {v} out of range")))
+}
+
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl PgStore {
+    /// Connects to `url`, applies the migrations it lacks, and keeps a pool.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(err)?;
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("tributary");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("store-pg")
+            .enable_all()
+            .build()
+            .map_err(err)?;
+        let pool = {
+            let _in = rt.enter();
+            Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(DEADLINE))
+                .create_timeout(Some(DEADLINE))
+                .build()
+                .map_err(err)?
+        };
+        let store = PgStore { pool, rt: Some(rt) };
+        store.migrate()?;
+        info!(store = %describe(url), "PostgreSQL store ready");
+        Ok(store)
+    }
+
+    /// Runs `f` on the store's runtime and waits for it, at most [`DEADLINE`].
+    fn run<T, F>(&self, f: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(rt) = self.rt.as_ref() else {
+            return Err(err("the store is closed"));
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let fut = f(self.pool.clone());
+        rt.spawn(async move {
+            let _ = tx.send(tokio::time::timeout(DEADLINE, fut).await);
+        });
+        match rx.recv_timeout(DEADLINE + Duration::from_secs(1)) {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(err(format!("no answer within {} s", DEADLINE.as_secs()))),
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.run(|pool| async move {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(pg_err)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_ms BIGINT NOT NULL
+                )",
+            )
+            .await
+            .map_err(pg_err)?;
+            let at: i32 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?
+                .try_get(0)
+                .map_err(pg_err)?;
+            let now = ms(tributary_api::clock::now_ms());
+            for m in migrations::POSTGRES
+                .iter()
+                .filter(|m| m.version as i32 > at)
+            {
+                tx.batch_execute(m.sql).await.map_err(|e| {
+                    err(format!(
+                        "migration {} ({}): {}",
+                        m.version,
+                        m.name,
+                        pg_err(e)
+                    ))
+                })?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+                    &[&(m.version as i32), &m.name, &now],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+            tx.commit().await.map_err(pg_err)
+        })
+    }
+
+    /// One JSON column of an app's rows, decoded.
+    fn json_rows<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        app_id: AppId,
+    ) -> Result<Vec<T>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(sql, &[&i64::from(app_id)])
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
+                .collect()
+        })
+    }
+}
+
+/// A query parameter owned by a statement (statements cross to the store's runtime).
+type Param = Box<dyn ToSql + Send + Sync>;
+
+/// One write as SQL and its parameters.
+fn statement(
+    app: i64,
+    op: &WriteOp,
+) -> Result<(&'static str, Vec<Param>), StoreError> {
+    let s = |v: &str| -> Param { Box::new(v.to_string()) };
+    Ok(match op {
+        WriteOp::PutRoom(room) => (
+            "INSERT INTO rooms (app_id, room_id, info) VALUES ($1, $2, $3)
+             ON CONFLICT (app_id, room_id) DO UPDATE SET info = EXCLUDED.info",
+            vec![Box::new(app), s(&room.room_id), Box::new(to_json(room)?)],
+        ),
+        WriteOp::DeleteRoom { room_id } => (
+            "DELETE FROM rooms WHERE app_id = $1 AND room_id = $2",
+            vec![Box::new(app), s(room_id)],
+        ),
+        WriteOp::PutStream(stream) => (
+            "INSERT INTO streams (app_id, stream_id, info) VALUES ($1, $2, $3)
+             ON CONFLICT (app_id, stream_id) DO UPDATE SET info = EXCLUDED.info",
+            vec![
+                Box::new(app),
+                s(&stream.stream_id),
+                Box::new(to_json(stream)?),
+            ],
+        ),
+        WriteOp::DeleteStream { stream_id } => (
+            "DELETE FROM streams WHERE app_id = $1 AND stream_id = $2",
+            vec![Box::new(app), s(stream_id)],
+        ),
+        WriteOp::Ban { stream_id, at_ms } => (
+            "INSERT INTO bans (app_id, stream_id, at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            vec![Box::new(app), s(stream_id), Box::new(ms(*at_ms))],
+        ),
+        WriteOp::Unban { stream_id } => (
+            "DELETE FROM bans WHERE app_id = $1 AND stream_id = $2",
+            vec![Box::new(app), s(stream_id)],
+        ),
+        WriteOp::EnqueueCallback(cb) => (
+            "INSERT INTO callbacks (app_id, event, url, body, created_ms, next_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+            vec![
+                Box::new(i64::from(cb.app_id)),
+                s(&cb.event),
+                s(&cb.url),
+                s(&cb.body),
+                Box::new(ms(cb.created_ms)),
+            ],
+        ),
+        WriteOp::PutMixTask(task) => (
+            "INSERT INTO mix_tasks (app_id, task_id, task) VALUES ($1, $2, $3)
+             ON CONFLICT (app_id, task_id) DO UPDATE SET task = EXCLUDED.task",
+            vec![
+                Box::new(app),
+                s(&task.task_id),
+                Box::new(to_json(task.as_ref())?),
+            ],
+        ),
+        WriteOp::DeleteMixTask { task_id } => (
+            "DELETE FROM mix_tasks WHERE app_id = $1 AND task_id = $2",
+            vec![Box::new(app), s(task_id)],
+        ),
+        WriteOp::PutWatermark(w) => (
+            "INSERT INTO watermarks (app_id, id, watermark) VALUES ($1, $2, $3)
+             ON CONFLICT (app_id, id) DO UPDATE SET watermark = EXCLUDED.watermark",
+            vec![Box::new(app), Box::new(ms(w.id)), Box::new(to_json(w)?)],
+        ),
+        WriteOp::DeleteWatermark { id } => (
+            "DELETE FROM watermarks WHERE app_id = $1 AND id = $2",
+            vec![Box::new(app), Box::new(ms(*id))],
+        ),
+    })
+}
+
+impl Store for PgStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client.query_one("SELECT 1", &[]).await.map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+                .await
+                .map_err(pg_err)?;
+            row.map(|r| r.try_get(0).map_err(pg_err)).transpose()
+        })
+    }
+
+    fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client
+                .execute(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&key, &value],
+                )
+                .await
+                .map_err(pg_err)?;
+            client
+                .query_one("SELECT value FROM settings WHERE key = $1", &[&key])
+                .await
+                .map_err(pg_err)?
+                .try_get(0)
+                .map_err(pg_err)
+        })
+    }
+
+    fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query("SELECT config FROM apps ORDER BY app_id", &[])
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
+                .collect()
+        })
+    }
+
+    fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError> {
+        let (id, config) = (i64::from(app.app_id), to_json(app)?);
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client
+                .execute(
+                    "INSERT INTO apps (app_id, config) VALUES ($1, $2)
+                     ON CONFLICT (app_id) DO UPDATE SET config = EXCLUDED.config",
+                    &[&id, &config],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
+    fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let app = i64::from(app_id);
+            let mut out = StoredRegistry::default();
+            for r in client
+                .query("SELECT info FROM rooms WHERE app_id = $1", &[&app])
+                .await
+                .map_err(pg_err)?
+            {
+                out.rooms
+                    .push(from_json(&r.try_get::<_, String>(0).map_err(pg_err)?)?);
+            }
+            for r in client
+                .query("SELECT info FROM streams WHERE app_id = $1", &[&app])
+                .await
+                .map_err(pg_err)?
+            {
+                out.streams
+                    .push(from_json(&r.try_get::<_, String>(0).map_err(pg_err)?)?);
+            }
+            for r in client
+                .query(
+                    "SELECT stream_id, at_ms FROM bans WHERE app_id = $1",
+                    &[&app],
+                )
+                .await
+                .map_err(pg_err)?
+            {
+                let at: i64 = r.try_get(1).map_err(pg_err)?;
+                out.bans
+                    .push((r.try_get(0).map_err(pg_err)?, at.max(0) as u64));
+            }
+            Ok(out)
+        })
+    }
+
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let app = i64::from(batch.app_id);
+        let statements = batch
+            .ops
+            .iter()
+            .map(|op| statement(app, op))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            for (sql, params) in &statements {
+                let params: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                tx.execute(*sql, &params).await.map_err(pg_err)?;
+            }
+            tx.commit().await.map_err(pg_err)
+        })
+    }
+
+    fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError> {
+        self.json_rows(
+            "SELECT task FROM mix_tasks WHERE app_id = $1 ORDER BY task_id",
+            app_id,
+        )
+    }
+
+    fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError> {
+        self.json_rows(
+            "SELECT watermark FROM watermarks WHERE app_id = $1 ORDER BY id",
+            app_id,
+        )
+    }
+
+    fn due_callbacks(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let (now, limit) = (ms(now_ms), limit.min(10_000) as i64);
+        let until = ms(now_ms.saturating_add(LEASE.as_millis() as u64));
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let sql = format!(
+                "UPDATE callbacks SET next_at_ms = $3 WHERE id IN (
+                     SELECT id FROM callbacks WHERE state = 'pending' AND next_at_ms <= $1
+                     ORDER BY next_at_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING {ENTRY_COLUMNS}"
+            );
+            let rows = client
+                .query(&sql, &[&now, &limit, &until])
+                .await
+                .map_err(pg_err)?;
+            let mut out = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+            out.sort_by_key(|e| e.id);
+            Ok(out)
+        })
+    }
+
+    fn next_callback_at(&self) -> Result<Option<u64>, StoreError> {
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let at: Option<i64> = client
+                .query_one(
+                    "SELECT MIN(next_at_ms) FROM callbacks WHERE state = 'pending'",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?
+                .try_get(0)
+                .map_err(pg_err)?;
+            Ok(at.map(|v| v.max(0) as u64))
+        })
+    }
+
+    fn record_delivery(&self, id: i64, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
+        let outcome = outcome.clone();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            match &outcome {
+                DeliveryOutcome::Delivered => {
+                    client
+                        .execute("DELETE FROM callbacks WHERE id = $1", &[&id])
+                        .await
+                }
+                DeliveryOutcome::Retry { next_at_ms, error } => {
+                    client
+                        .execute(
+                            "UPDATE callbacks SET attempts = attempts + 1, next_at_ms = $2,
+                             last_error = $3 WHERE id = $1",
+                            &[&id, &ms(*next_at_ms), error],
+                        )
+                        .await
+                }
+                DeliveryOutcome::Failed { error } => {
+                    client
+                        .execute(
+                            "UPDATE callbacks SET attempts = attempts + 1, state = 'failed',
+                             last_error = $2 WHERE id = $1",
+                            &[&id, error],
+                        )
+                        .await
+                }
+            }
+            .map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
+    fn callbacks(
+        &self,
+        state: CallbackState,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let limit = limit.min(10_000) as i64;
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let sql = format!(
+                "SELECT {ENTRY_COLUMNS} FROM callbacks WHERE state = $1 ORDER BY id LIMIT $2"
+            );
+            let rows = client
+                .query(&sql, &[&state.as_str(), &limit])
+                .await
+                .map_err(pg_err)?;
+            rows.iter().map(entry).collect()
+        })
+    }
+
+    fn requeue_failed(&self, now_ms: u64) -> Result<usize, StoreError> {
+        let now = ms(now_ms);
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let n = client
+                .execute(
+                    "UPDATE callbacks SET state = 'pending', attempts = 0, next_at_ms = $1
+                     WHERE state = 'failed'",
+                    &[&now],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(n as usize)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::tests::{room, round_trip};
+    use crate::test_postgres::TestPostgres;
+    use tributary_core::store::NewCallback;
+
+    fn callback(created_ms: u64) -> WriteOp {
+        WriteOp::EnqueueCallback(NewCallback {
+            app_id: 1,
+            event: "stream_create".into(),
+            url: "http://x/".into(),
+            body: "{}".into(),
+            created_ms,
+        })
+    }
+
+    #[test]
+    fn what_sqlite_keeps_postgresql_keeps() {
+        let pg = TestPostgres::start();
+        let url = pg.new_database("round_trip");
+        round_trip(&|| Arc::new(PgStore::open(&url).unwrap()));
+
+        // A batch that fails half-way leaves nothing behind.
+        let url = pg.new_database("atomic");
+        let store = PgStore::open(&url).unwrap();
+        pg.psql("atomic", "DROP TABLE bans");
+        let res = store.apply(&WriteBatch {
+            app_id: 1,
+            ops: vec![
+                WriteOp::PutRoom(room()),
+                WriteOp::Ban {
+                    stream_id: "b".into(),
+                    at_ms: 3,
+                },
+            ],
+        });
+        let e = res.unwrap_err().to_string();
+        assert!(e.contains("42P01"), "{e}"); // undefined_table, the server's own code
+        assert_eq!(pg.psql("atomic", "SELECT count(*) FROM rooms"), "0");
+
+        // Nodes starting together migrate once; opening again changes nothing.
+        let url = pg.new_database("together");
+        let opened: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || PgStore::open(&url).map(|_| ()))
+            })
+            .collect();
+        for o in opened {
+            o.join().unwrap().unwrap();
+        }
+        PgStore::open(&url).unwrap();
+        assert_eq!(
+            pg.psql("together", "SELECT count(*) FROM schema_migrations"),
+            migrations::POSTGRES.len().to_string()
+        );
+    }
+
+    #[test]
+    fn two_nodes_never_take_the_same_callback_and_a_lost_lease_falls_due_again() {
+        let pg = TestPostgres::start();
+        let url = pg.new_database("outbox");
+        let (a, b) = (PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap());
+        a.apply(&WriteBatch {
+            app_id: 1,
+            ops: (0..5).map(|i| callback(100 + i)).collect(),
+        })
+        .unwrap();
+        let now = 1_000;
+        let (ta, tb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| a.due_callbacks(now, 3).unwrap());
+            let tb = s.spawn(|| b.due_callbacks(now, 3).unwrap());
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let mut ids: Vec<i64> = ta.iter().chain(&tb).map(|e| e.id).collect();
+        assert_eq!(ids.len(), 5, "{ta:?} {tb:?}");
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 5, "a callback taken twice: {ta:?} {tb:?}");
+        // Taken ones are not due again until their lease runs out…
+        assert!(a.due_callbacks(now + 1, 10).unwrap().is_empty());
+        // …unless delivered: a delivered one is gone, the others come back after the lease
+        // (their node died holding them).
+        for e in &ta {
+            a.record_delivery(e.id, &DeliveryOutcome::Delivered)
+                .unwrap();
+        }
+        let later = now + LEASE.as_millis() as u64;
+        let again: Vec<i64> = b
+            .due_callbacks(later, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(again, tb.iter().map(|e| e.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_server_that_does_not_answer_is_an_error_not_a_hang() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let started = std::time::Instant::now();
+        let e = PgStore::open(&format!("postgres://tributary@127.0.0.1:{port}/x"))
+            .err()
+            .expect("nothing listens there");
+        assert!(e.to_string().contains("postgres: error connecting"), "{e}");
+        assert!(e.to_string().contains("refused"), "{e}");
+        assert!(started.elapsed() < DEADLINE + Duration::from_secs(2));
+        assert!(PgStore::open("not a url").is_err());
+        assert_eq!(
+            describe("postgres://me:secret@db.example:5433/tb"),
+            "postgres://me@db.example:5433/tb"
+        );
+    }
+}

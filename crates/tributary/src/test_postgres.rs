@@ -1,0 +1,194 @@
+//! A private PostgreSQL server for tests: Debian's `postgresql` binaries (installed by
+//! `scripts/setup.sh`), a cluster made with `initdb` in a temporary directory, served by
+//! `pg_ctl` on a free loopback port, and stopped when dropped. PostgreSQL refuses to run
+//! as root, so as root the cluster belongs to the `postgres` user the package creates.
+//! Shared by the unit tests and, through `#[path]`, the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestPostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin`.
+fn bin_dir() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL (scripts/setup.sh installs Debian's postgresql)")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL version").1
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs a PostgreSQL tool, as `postgres` when we are root.
+fn tool(bin: &Path, name: &str, args: &[&str]) -> Output {
+    let exe = bin.join(name);
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    cmd.args(args).output().expect(name)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl TestPostgres {
+    pub fn start() -> TestPostgres {
+        let dir = tempfile::Builder::new()
+            .prefix("tributary-pg")
+            .tempdir()
+            .expect("a temporary directory");
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of the cluster directory to postgres");
+        }
+        let bin = bin_dir();
+        let data = dir.path().join("data");
+        let data = data.to_str().expect("a UTF-8 path");
+        let init = tool(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                data,
+                "-U",
+                "tributary",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let port = free_port();
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            dir.path().display()
+        );
+        let log = dir.path().join("server.log");
+        let start = tool(
+            &bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data,
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap_or("/dev/null"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        assert!(
+            start.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&start.stdout),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        TestPostgres { dir, bin, port }
+    }
+
+    /// A URL of a fresh, empty database on this server.
+    pub fn new_database(&self, name: &str) -> String {
+        let out = tool(
+            &self.bin,
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "tributary",
+                name,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.url(name)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://tributary@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs SQL with `psql` (to break or inspect a database behind the store's back).
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = tool(
+            &self.bin,
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "tributary",
+                "-d",
+                db,
+                "-tAc",
+                sql,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = tool(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap_or(""),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! A node on PostgreSQL (`--store postgres://…`) against a real server the test starts
+//! (`initdb` + `pg_ctl` in a temporary directory): what it must never lose is in the
+//! database, not in its data directory — another node with an empty data directory
+//! carries on from it after the first one crashed.
+
+mod common;
+
+#[path = "../src/test_postgres.rs"]
+mod test_postgres;
+
+use std::time::Duration;
+
+use common::*;
+use test_postgres::TestPostgres;
+
+fn list(c: &Client, room: &str) -> Vec<serde_json::Value> {
+    let v = c.get("DescribeSimpleStreamList", &[("RoomId", room)]);
+    expect_code(&v, 0);
+    v["Data"]["StreamList"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("cluster");
+    // The first delivery of each callback fails; the retry is due 4 s later.
+    let rx = Receiver::start(&[500]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), Some(&rx.url));
+    let args = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--store",
+        &url,
+        "--callback-retry-base-ms",
+        "4000",
+    ];
+    let mut a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let c = a.app();
+    for id in ["s1", "s2"] {
+        let v = c.get(
+            "AddStream",
+            &[("RoomId", "room"), ("UserId", "admin"), ("StreamId", id)],
+        );
+        expect_code(&v, 0);
+    }
+    let v = c.get(
+        "ForbidRTCStreams",
+        &[("StreamId[]", "banned1"), ("Sequence", "5")],
+    );
+    expect_code(&v, 0);
+    let before = list(&c, "room");
+    assert_eq!(before.len(), 2);
+    let first = rx.next(Duration::from_secs(20)).expect("a first attempt");
+    assert_eq!(first.status_sent, 500);
+    a.kill();
+
+    // Node B: its own, empty data directory; the same database.
+    let b = Server::start_with(&tmp.path().join("node-b"), &args);
+    let c = b.app();
+    assert_eq!(list(&c, "room"), before);
+    let bans = b.tributary(&["bans", "list", "--app-id", &APP.to_string()]);
+    assert_eq!(bans.lines().collect::<Vec<_>>(), ["banned1"]);
+    // The callback that failed on node A is delivered by node B, the same bytes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let cb = rx
+            .next(Duration::from_secs(30))
+            .expect("redelivered by node B");
+        if cb.status_sent == 200 && cb.body == first.body {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+    }
+    // Numbering carries on.
+    let v = c.get(
+        "AddStream",
+        &[("RoomId", "room"), ("UserId", "admin"), ("StreamId", "s3")],
+    );
+    expect_code(&v, 0);
+    assert_eq!(list(&c, "room").last().unwrap()["StreamNumberId"], 3);
+
+    // The state is in PostgreSQL, the schema at its latest migration; no SQLite file.
+    assert_eq!(
+        pg.psql("cluster", "SELECT count(*) FROM streams"),
+        "3",
+        "streams in the database"
+    );
+    assert_eq!(
+        pg.psql("cluster", "SELECT max(version) FROM schema_migrations"),
+        "1"
+    );
+    for node in ["node-a", "node-b"] {
+        assert!(!tmp.path().join(node).join("tributary.db").exists());
+    }
+    // The readiness probe asks PostgreSQL.
+    let ready = reqwest::blocking::get(format!("{}/readyz", b.base)).unwrap();
+    assert_eq!(ready.status(), 200);
+    drop(pg);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = reqwest::blocking::get(format!("{}/readyz", b.base)).unwrap();
+        if r.status() == 503 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still ready without its database"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
