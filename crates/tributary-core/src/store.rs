@@ -119,6 +119,22 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` unless the key has one; returns the value now stored (so nodes
     /// starting together on one shared store agree on it).
     fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    /// Claims a signed request's nonce (`scope` names the dialect) for every node that
+    /// shares this store, until `until_ms`: `Ok(false)` when a node already claimed it and
+    /// the claim has not run out — a replay sent to another node. A store that serves a
+    /// single node answers `Ok(true)`: that node's in-memory replay guard already sees
+    /// every request, and a disk write per API call would buy nothing.
+    fn claim_nonce(
+        &self,
+        app_id: AppId,
+        scope: &str,
+        nonce: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (app_id, scope, nonce, now_ms, until_ms);
+        Ok(true)
+    }
     /// Apps created by tributary itself (the first-run demo app).
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError>;
     fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;

@@ -10,12 +10,13 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    // `IF NOT EXISTS`: databases made before migrations were numbered already hold
-    // these tables (at user_version 0) and take this step as a no-op.
-    sql: "
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        // `IF NOT EXISTS`: databases made before migrations were numbered already hold
+        // these tables (at user_version 0) and take this step as a no-op.
+        sql: "
 CREATE TABLE IF NOT EXISTS apps (
     app_id INTEGER PRIMARY KEY,
     config TEXT NOT NULL
@@ -68,12 +69,28 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, next_at_ms);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "cluster nonces",
+        // Kept for parity with PostgreSQL; a single SQLite node keeps nonces in memory.
+        sql: "
+CREATE TABLE IF NOT EXISTS nonces (
+    app_id INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    until_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_id, scope, digest)
+);
+",
+    },
+];
 
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: "
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: "
 CREATE TABLE apps (
     app_id BIGINT PRIMARY KEY,
     config TEXT NOT NULL
@@ -126,7 +143,23 @@ CREATE TABLE settings (
 );
 CREATE INDEX callbacks_due ON callbacks (state, next_at_ms);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "cluster nonces",
+        // Signed requests' nonces claimed by any node (replays to another node refused).
+        sql: "
+CREATE TABLE nonces (
+    app_id BIGINT NOT NULL,
+    scope TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (app_id, scope, digest)
+);
+CREATE INDEX nonces_until ON nonces (until_ms);
+",
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,8 @@ const POOL_SIZE: usize = 8;
 /// How long a node owns the callbacks it took for delivery (well above a delivery's
 /// timeout, so a slow receiver does not get the same callback from two nodes).
 pub const LEASE: Duration = Duration::from_secs(60);
+/// Expired nonce claims are deleted once per this many claims.
+const SWEEP_EVERY: u64 = 512;
 /// Any constant: the advisory lock nodes take while migrating.
 const MIGRATION_LOCK: i64 = 0x7472_6962_7574;
 
@@ -49,6 +51,8 @@ const ENTRY_COLUMNS: &str =
 
 pub struct PgStore {
     pool: Pool,
+    /// Nonce claims so far; every [`SWEEP_EVERY`]th also deletes the claims that ran out.
+    claims: std::sync::atomic::AtomicU64,
     /// `Some` until dropped (a runtime must be shut down without blocking: the store
     /// may be dropped inside the server's own runtime).
     rt: Option<tokio::runtime::Runtime>,
@@ -175,7 +179,11 @@ impl PgStore {
                 .build()
                 .map_err(err)?
         };
-        let store = PgStore { pool, rt: Some(rt) };
+        let store = PgStore {
+            pool,
+            claims: Default::default(),
+            rt: Some(rt),
+        };
         store.migrate()?;
         info!(store = %describe(url), "PostgreSQL store ready");
         Ok(store)
@@ -273,10 +281,7 @@ impl PgStore {
 type Param = Box<dyn ToSql + Send + Sync>;
 
 /// One write as SQL and its parameters.
-fn statement(
-    app: i64,
-    op: &WriteOp,
-) -> Result<(&'static str, Vec<Param>), StoreError> {
+fn statement(app: i64, op: &WriteOp) -> Result<(&'static str, Vec<Param>), StoreError> {
     let s = |v: &str| -> Param { Box::new(v.to_string()) };
     Ok(match op {
         WriteOp::PutRoom(room) => (
@@ -384,6 +389,50 @@ impl Store for PgStore {
                 .map_err(pg_err)?
                 .try_get(0)
                 .map_err(pg_err)
+        })
+    }
+
+    fn claim_nonce(
+        &self,
+        app_id: AppId,
+        scope: &str,
+        nonce: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        use sha2::Digest;
+        // A digest: bounded rows whatever a client sends as its nonce.
+        let digest = hex::encode(sha2::Sha256::digest(nonce.as_bytes()));
+        let (app, scope, now, until) = (
+            i64::from(app_id),
+            scope.to_string(),
+            ms(now_ms),
+            ms(until_ms),
+        );
+        let sweep = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            if sweep {
+                client
+                    .execute("DELETE FROM nonces WHERE until_ms <= $1", &[&now])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            // New, or a claim that ran out taken over: one row changed. Claimed and still
+            // valid: none.
+            let changed = client
+                .execute(
+                    "INSERT INTO nonces (app_id, scope, digest, until_ms) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (app_id, scope, digest) DO UPDATE SET until_ms = EXCLUDED.until_ms
+                     WHERE nonces.until_ms <= $5",
+                    &[&app, &scope, &digest, &until, &now],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(changed == 1)
         })
     }
 
@@ -693,6 +742,31 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(again, tb.iter().map(|e| e.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_nonce_is_claimed_once_by_all_nodes_until_its_claim_runs_out() {
+        let pg = TestPostgres::start();
+        let url = pg.new_database("nonces");
+        let (a, b) = (PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap());
+        assert!(a.claim_nonce(1, "zego", "n1", 1_000, 5_000).unwrap());
+        assert!(!b.claim_nonce(1, "zego", "n1", 2_000, 6_000).unwrap());
+        // Another app, another dialect: another nonce.
+        assert!(b.claim_nonce(2, "zego", "n1", 2_000, 6_000).unwrap());
+        assert!(b.claim_nonce(1, "tencent", "n1", 2_000, 6_000).unwrap());
+        // Once the claim ran out, the nonce may be used again (its timestamp would be
+        // refused by then anyway).
+        assert!(b.claim_nonce(1, "zego", "n1", 5_000, 9_000).unwrap());
+        assert!(!a.claim_nonce(1, "zego", "n1", 8_999, 12_000).unwrap());
+        // Rows stay bounded whatever the nonce's size.
+        assert!(
+            a.claim_nonce(1, "zego", &"x".repeat(100_000), 1, 2)
+                .unwrap()
+        );
+        assert_eq!(
+            pg.psql("nonces", "SELECT max(length(digest)) FROM nonces"),
+            "64"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A node on PostgreSQL (`--store postgres://…`) against a real server the test starts
 //! (`initdb` + `pg_ctl` in a temporary directory): what it must never lose is in the
 //! database, not in its data directory — another node with an empty data directory
-//! carries on from it after the first one crashed.
+//! carries on from it after the first one crashed, and a request replayed to another
+//! node is refused.
 
 mod common;
 
@@ -88,11 +89,32 @@ fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
     );
     assert_eq!(
         pg.psql("cluster", "SELECT max(version) FROM schema_migrations"),
-        "1"
+        "2"
     );
     for node in ["node-a", "node-b"] {
         assert!(!tmp.path().join(node).join("tributary.db").exists());
     }
+    // A signed request replayed to another node on the same database is refused there
+    // (the nonce is claimed in PostgreSQL, not only in the first node's memory).
+    let c3 = Server::start_with(&tmp.path().join("node-c"), &args);
+    let url = c.url("DescribeSimpleStreamList", &[("RoomId", "room")]);
+    expect_code(&c.fetch(&url), 0);
+    let replayed = c3.app().fetch(&url.replacen(&b.base, &c3.base, 1));
+    assert_ne!(replayed["Code"], 0, "{replayed}");
+    assert!(
+        replayed["Message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("replayed"),
+        "{replayed}"
+    );
+    expect_code(
+        &c3.app()
+            .get("DescribeSimpleStreamList", &[("RoomId", "room")]),
+        0,
+    );
+    drop(c3);
+
     // The readiness probe asks PostgreSQL.
     let ready = reqwest::blocking::get(format!("{}/readyz", b.base)).unwrap();
     assert_eq!(ready.status(), 200);

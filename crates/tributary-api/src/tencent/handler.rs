@@ -66,6 +66,15 @@ pub struct TencentApi {
     limits: Option<Arc<Gateway>>,
 }
 
+/// The answer to a request seen before (on this node or another sharing the store).
+fn replayed() -> TcError {
+    TcError::new(
+        "AuthFailure.SignatureFailure",
+        "this request was already received (replayed): sign every request anew \
+         (TC3: a new X-TC-Timestamp; legacy: a new Nonce)",
+    )
+}
+
 impl TencentApi {
     pub fn new(
         control: Arc<ControlPlane>,
@@ -297,13 +306,23 @@ impl TencentApi {
                 .unwrap_or_else(|e| e.into_inner())
                 .check_and_insert(key, now_s.max(0) as u64)
                 .map_err(|e| match e {
-                    CoreError::NonceReplayed => TcError::new(
-                        "AuthFailure.SignatureFailure",
-                        "this request was already received (replayed): sign every request anew \
-                         (TC3: a new X-TC-Timestamp; legacy: a new Nonce)",
-                    ),
+                    CoreError::NonceReplayed => replayed(),
                     other => TcError::new("InternalError", other.to_string()),
                 })?;
+            // And for the other nodes sharing the store (a replay sent to another node).
+            let now_ms = now_s.max(0) as u64 * 1000;
+            let keep_ms = 2 * crate::tencent::signature::MAX_SKEW_S as u64 * 1000;
+            match self
+                .control
+                .store()
+                .claim_nonce(app_id, "tencent", key, now_ms, now_ms + keep_ms)
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(replayed());
+                }
+                Err(e) => return Err(TcError::new("InternalError", e.to_string())),
+            }
         }
         let equivalent = match action {
             "CreateCommonMixStream" => Some(Action::StartMix),

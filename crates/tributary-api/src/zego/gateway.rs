@@ -49,6 +49,15 @@ pub struct Gateway {
     rate_limits_off: bool,
 }
 
+/// The answer to a nonce used before (on this node or another sharing the store).
+fn replayed() -> ZegoError {
+    ZegoError::new(
+        GW_SIGNATURE_ERROR,
+        "SignatureNonce was already used within the last 10 minutes (replayed request); \
+         generate a new nonce for every request",
+    )
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded values stay consistent at every instruction; a poisoned lock is usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -169,13 +178,21 @@ impl Gateway {
             lock(&g.replay)
                 .check_and_insert(nonce, now_ms / 1000)
                 .map_err(|e| match e {
-                    CoreError::NonceReplayed => ZegoError::new(
-                        GW_SIGNATURE_ERROR,
-                        "SignatureNonce was already used within the last 10 minutes (replayed request); \
-                         generate a new nonce for every request",
-                    ),
+                    CoreError::NonceReplayed => replayed(),
                     other => ZegoError::new(GW_INTERNAL, other.to_string()),
                 })?;
+        }
+        // And for the other nodes sharing the store (a replay sent to another node).
+        let keep_ms = 2 * TIMESTAMP_WINDOW_SECS as u64 * 1000;
+        match control
+            .store()
+            .claim_nonce(app_id, "zego", nonce, now_ms, now_ms + keep_ms)
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(replayed());
+            }
+            Err(e) => return Err(ZegoError::new(GW_INTERNAL, e.to_string())),
         }
         Ok(app)
     }
