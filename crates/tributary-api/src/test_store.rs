@@ -45,6 +45,12 @@ impl Store for MemStore {
     fn put_setting_if_absent(&self, _: &str, value: &str) -> Result<String, StoreError> {
         Ok(value.to_string())
     }
+    fn renew_node(&self, _: &tributary_core::store::NodeInfo) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn nodes(&self, _: u64) -> Result<Vec<tributary_core::store::NodeInfo>, StoreError> {
+        Ok(Vec::new())
+    }
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
         Ok(Vec::new())
     }

@@ -103,6 +103,19 @@ pub struct WriteBatch {
     pub ops: Vec<WriteOp>,
 }
 
+/// A node's entry among the nodes sharing a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub node_id: String,
+    /// Its API address and RTMP address, as it serves them.
+    pub http: String,
+    pub rtmp: String,
+    pub started_ms: u64,
+    pub renewed_ms: u64,
+    /// The node counts as live until then.
+    pub lease_until_ms: u64,
+}
+
 /// Everything stored for one app's registry.
 #[derive(Debug, Clone, Default)]
 pub struct StoredRegistry {
@@ -119,6 +132,10 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` unless the key has one; returns the value now stored (so nodes
     /// starting together on one shared store agree on it).
     fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    /// Writes this node's entry (its lease renewed, or given up with `lease_until_ms` now).
+    fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError>;
+    /// The nodes whose lease runs past `now_ms`, by id.
+    fn nodes(&self, now_ms: u64) -> Result<Vec<NodeInfo>, StoreError>;
     /// Claims a signed request's nonce (`scope` names the dialect) for every node that
     /// shares this store, until `until_ms`: `Ok(false)` when a node already claimed it and
     /// the claim has not run out — a replay sent to another node. A store that serves a

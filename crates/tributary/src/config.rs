@@ -64,6 +64,15 @@ pub struct ConfigArgs {
     /// line for a password) [default: the embedded SQLite in DATA]
     #[arg(long, global = true, env = "TRIBUTARY_STORE", value_name = "URL")]
     pub store: Option<String>,
+    /// This node's name among the nodes sharing a store: 1–64 of A–Z a–z 0–9 . _ -
+    /// [default: HOST-HTTPPORT-RTMPPORT, stable across restarts]
+    #[arg(
+        long = "node-id",
+        global = true,
+        env = "TRIBUTARY_NODE_ID",
+        value_name = "ID"
+    )]
+    pub node_id: Option<String>,
     /// Declares an app: APPID:SERVERSECRET[:CALLBACKSECRET]. Repeatable.
     #[arg(
         long = "app",
@@ -174,6 +183,9 @@ pub struct FileConfig {
     pub rate_limits_off: Option<bool>,
     pub callbacks: CallbackFileConfig,
     pub store: StoreFileConfig,
+    /// This node's name among the nodes sharing a store (1–64 of A–Z a–z 0–9 . _ -)
+    /// [default: HOST-HTTPPORT-RTMPPORT].
+    pub node_id: Option<String>,
     pub live: LiveFileConfig,
     pub mix: MixFileConfig,
     pub tencent: TencentFileConfig,
@@ -323,6 +335,8 @@ pub struct Config {
     pub data: PathBuf,
     /// A PostgreSQL URL; `None`: SQLite in `data`.
     pub store: Option<String>,
+    /// This node's name (see `node`); `None`: derived from the host and the ports bound.
+    pub node_id: Option<String>,
     pub public_rtmp_url: Option<String>,
     pub public_http_url: Option<String>,
     pub rate_limits_off: bool,
@@ -389,6 +403,8 @@ pub enum ConfigError {
     EmptyAdminToken(String),
     #[error("rtc_tcp {0:?} is not an address or \"off\"")]
     BadRtcTcp(String),
+    #[error("node id {0:?}: 1–64 characters of A–Z a–z 0–9 . _ -")]
+    BadNodeId(String),
 }
 
 /// Parses `APPID:SERVERSECRET[:CALLBACKSECRET]`. Without a callback secret the server
@@ -545,7 +561,7 @@ impl Config {
                 .map_or(d.write_timeout, |ms| Duration::from_millis(ms.max(100))),
             ..d
         };
-        Ok(Config {
+        let mut cfg = Config {
             url_policy,
             admin_token,
             http_limits,
@@ -623,9 +639,16 @@ impl Config {
                 .collect::<Result<_, _>>()?,
             data,
             store: args.store.clone().or(file.store.url.clone()),
+            node_id: None,
             apps,
             callback_urls_for_all,
-        })
+        };
+        cfg.node_id = match args.node_id.as_deref().or(file.node_id.as_deref()) {
+            Some(id) if crate::node::valid_id(id) => Some(id.to_string()),
+            Some(id) => return Err(ConfigError::BadNodeId(id.to_string())),
+            None => None,
+        };
+        Ok(cfg)
     }
 }
 

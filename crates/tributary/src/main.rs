@@ -17,6 +17,7 @@ mod memory;
 mod metrics_route;
 mod migrations;
 mod mix_engine;
+mod node;
 mod postgres_store;
 mod serve;
 mod sign;

@@ -84,6 +84,17 @@ CREATE TABLE IF NOT EXISTS nonces (
 );
 ",
     },
+    Migration {
+        version: 3,
+        name: "nodes",
+        sql: "
+CREATE TABLE IF NOT EXISTS nodes (
+    node_id TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    lease_until_ms INTEGER NOT NULL
+);
+",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -157,6 +168,18 @@ CREATE TABLE nonces (
     PRIMARY KEY (app_id, scope, digest)
 );
 CREATE INDEX nonces_until ON nonces (until_ms);
+",
+    },
+    Migration {
+        version: 3,
+        name: "nodes",
+        // Each node's lease, renewed while it runs.
+        sql: "
+CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    lease_until_ms BIGINT NOT NULL
+);
 ",
     },
 ];

@@ -93,23 +93,40 @@ pub async fn follow_idle(mixing: Arc<MixControl>, mut events: mpsc::Receiver<Eng
 
 /// `GET /api/mix` (every task) and `GET /api/mix/{app}/{task}`: fps achieved, late
 /// ticks, input states, output counters.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// Each task's answer names the node that runs it (`"node"`).
+pub fn router(engine: Arc<Engine>, node: String) -> Router {
     Router::new()
         .route("/api/mix", get(list))
         .route("/api/mix/{app}/{task}", get(one))
-        .with_state(engine)
+        .with_state((engine, Arc::new(node)))
 }
 
-async fn list(State(engine): State<Arc<Engine>>) -> Response {
-    Json(engine.list()).into_response()
+type MixState = (Arc<Engine>, Arc<String>);
+
+/// A task's statistics with the node running it.
+fn on_node(stats: impl serde::Serialize, node: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(stats).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("node".into(), node.into());
+    }
+    v
+}
+
+async fn list(State((engine, node)): State<MixState>) -> Response {
+    let tasks: Vec<serde_json::Value> = engine
+        .list()
+        .into_iter()
+        .map(|t| on_node(t, &node))
+        .collect();
+    Json(tasks).into_response()
 }
 
 async fn one(
-    State(engine): State<Arc<Engine>>,
+    State((engine, node)): State<MixState>,
     Path((app, task)): Path<(u64, String)>,
 ) -> Response {
     match engine.stats(app, &task) {
-        Some(s) => Json(s).into_response(),
+        Some(s) => Json(on_node(s, &node)).into_response(),
         None => (StatusCode::NOT_FOUND, "no such mix task").into_response(),
     }
 }

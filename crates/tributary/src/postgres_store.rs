@@ -26,8 +26,8 @@ use tracing::info;
 
 use tributary_core::mix_task::MixTask;
 use tributary_core::store::{
-    CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
-    WriteOp,
+    CallbackState, DeliveryOutcome, NodeInfo, OutboxEntry, Store, StoreError, StoredRegistry,
+    WriteBatch, WriteOp,
 };
 use tributary_core::watermark::Watermark;
 use tributary_core::{AppConfig, AppId};
@@ -433,6 +433,44 @@ impl Store for PgStore {
                 .await
                 .map_err(pg_err)?;
             Ok(changed == 1)
+        })
+    }
+
+    fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        let (id, info, until) = (
+            node.node_id.clone(),
+            to_json(node)?,
+            ms(node.lease_until_ms),
+        );
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client
+                .execute(
+                    "INSERT INTO nodes (node_id, info, lease_until_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (node_id) DO UPDATE
+                     SET info = EXCLUDED.info, lease_until_ms = EXCLUDED.lease_until_ms",
+                    &[&id, &info, &until],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
+    fn nodes(&self, now_ms: u64) -> Result<Vec<NodeInfo>, StoreError> {
+        let now = ms(now_ms);
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT info FROM nodes WHERE lease_until_ms > $1 ORDER BY node_id",
+                    &[&now],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
+                .collect()
         })
     }
 

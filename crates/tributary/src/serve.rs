@@ -30,6 +30,7 @@ use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
 use crate::live_auth::LiveAuth;
+use crate::node;
 use crate::sign::signed_url;
 use crate::stores;
 use crate::viewers::Viewers;
@@ -66,6 +67,12 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("binding the RTMP address {}: {e}", cfg.rtmp))?;
     let rtmp_addr = rtmp_listener.local_addr()?;
+    // Named by the ports actually bound, so nodes on one host (ephemeral ports included)
+    // differ.
+    let node_id = cfg
+        .node_id
+        .clone()
+        .unwrap_or_else(|| node::default_id(&node::hostname(), http_addr.port(), rtmp_addr.port()));
     let http_base = cfg
         .public_http_url
         .clone()
@@ -280,7 +287,8 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .merge(console_api::router(api.clone(), control.clone()))
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
-        .merge(mix_engine::router(engine.clone()))
+        .merge(mix_engine::router(engine.clone(), node_id.clone()))
+        .merge(node::router(store.clone(), node_id.clone()))
         .merge(events::router(
             control.clone(),
             viewers.clone(),
@@ -312,6 +320,13 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         control.clock().clone(),
     )?;
     let outbox_task = tokio::spawn(outbox.run(stop_rx));
+    let me = node::Me {
+        id: node_id.clone(),
+        http: http_addr.to_string(),
+        rtmp: rtmp_addr.to_string(),
+        started_ms: tributary_api::clock::now_ms(),
+    };
+    let lease_task = tokio::spawn(node::keep_alive(store.clone(), me.clone()));
 
     announce(
         &cfg,
@@ -331,6 +346,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         );
     }
     info!(
+        node = %node_id,
         http = %http_addr,
         rtmp = %rtmp_addr,
         data = %cfg.data.display(),
@@ -347,6 +363,10 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     if let Err(e) = outbox_task.await {
         warn!(error = %e, "callback outbox ended abnormally");
     }
+    lease_task.abort();
+    let _ = lease_task.await;
+    let leaving = store.clone();
+    let _ = tokio::task::spawn_blocking(move || node::leave(leaving.as_ref(), &me)).await;
     drop(control);
     drop(store);
     info!("tributary stopped");

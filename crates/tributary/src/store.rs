@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 
 use tributary_core::mix_task::MixTask;
 use tributary_core::store::{
-    CallbackState, DeliveryOutcome, OutboxEntry, Store, StoreError, StoredRegistry, WriteBatch,
-    WriteOp,
+    CallbackState, DeliveryOutcome, NodeInfo, OutboxEntry, Store, StoreError, StoredRegistry,
+    WriteBatch, WriteOp,
 };
 use tributary_core::watermark::Watermark;
 use tributary_core::{AppConfig, AppId};
@@ -65,6 +65,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit().map_err(err)?;
     }
     Ok(())
+}
+
+/// Milliseconds as SQLite's signed integers.
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -174,6 +179,28 @@ impl Store for SqliteStore {
             r.get(0)
         })
         .map_err(err)
+    }
+
+    fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO nodes (node_id, info, lease_until_ms) VALUES (?1, ?2, ?3)",
+                params![node.node_id, to_json(node)?, ms(node.lease_until_ms)],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn nodes(&self, now_ms: u64) -> Result<Vec<NodeInfo>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT info FROM nodes WHERE lease_until_ms > ?1 ORDER BY node_id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([ms(now_ms)], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
+            .collect()
     }
 
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
@@ -482,6 +509,31 @@ pub(crate) mod tests {
             vec![("b".to_string(), 3)],
             "a ban keeps its first time"
         );
+
+        // Node leases: live until they run out; a renewal replaces the entry.
+        let node = |id: &str, until: u64| NodeInfo {
+            node_id: id.into(),
+            http: "127.0.0.1:8080".into(),
+            rtmp: "127.0.0.1:1935".into(),
+            started_ms: 1,
+            renewed_ms: 2,
+            lease_until_ms: until,
+        };
+        store.renew_node(&node("b", 5_000)).unwrap();
+        store.renew_node(&node("a", 1_000)).unwrap();
+        let ids = |now| -> Vec<String> {
+            store
+                .nodes(now)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.node_id)
+                .collect()
+        };
+        assert_eq!(ids(999), ["a", "b"]);
+        assert_eq!(ids(1_000), ["b"]);
+        store.renew_node(&node("b", 100)).unwrap();
+        assert!(ids(1_000).is_empty());
+        assert_eq!(store.nodes(0).unwrap()[1], node("b", 100));
 
         assert!(store.due_callbacks(99, 10).unwrap().is_empty());
         assert_eq!(store.next_callback_at().unwrap(), Some(100));

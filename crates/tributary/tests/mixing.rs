@@ -256,6 +256,10 @@ fn start_update_and_stop_a_two_input_mix() {
         assert!(inp["late_audio_ms"].as_u64().unwrap() < 200, "{stats}");
     }
     assert!(stats["fps_achieved"].as_f64().unwrap() > 12.0, "{stats}");
+    // It names the node running it: this one.
+    let nodes: Value = admin_get(&s.base, "/api/nodes").unwrap().json().unwrap();
+    assert_eq!(stats["node"], nodes["node"], "{stats} {nodes}");
+    assert_eq!(nodes["nodes"][0]["this"], true, "{nodes}");
 
     // StopMix by a non-owner is refused; by the owner it ends the output and fires mix_stop.
     let stop = |user: &str, seq: i64| {

@@ -89,7 +89,7 @@ fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
     );
     assert_eq!(
         pg.psql("cluster", "SELECT max(version) FROM schema_migrations"),
-        "2"
+        "3"
     );
     for node in ["node-a", "node-b"] {
         assert!(!tmp.path().join(node).join("tributary.db").exists());
@@ -113,7 +113,46 @@ fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
             .get("DescribeSimpleStreamList", &[("RoomId", "room")]),
         0,
     );
-    drop(c3);
+
+    // Both nodes hold a lease in the store and see each other; a killed node drops out
+    // when its lease runs out (6 s), a stopped one at once.
+    let nodes = |base: &str| -> serde_json::Value {
+        admin_get(base, "/api/nodes").unwrap().json().unwrap()
+    };
+    let (id_b, id_c) = (
+        nodes(&b.base)["node"].clone(),
+        nodes(&c3.base)["node"].clone(),
+    );
+    assert_ne!(id_b, id_c);
+    let listed = |base: &str| -> Vec<serde_json::Value> {
+        nodes(base)["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["node"].clone())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(listed(&b.base).contains(&id_c) && listed(&b.base).contains(&id_b)) {
+        assert!(std::time::Instant::now() < deadline, "{}", nodes(&b.base));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut c3 = c3;
+    c3.kill();
+    let killed = std::time::Instant::now();
+    while listed(&b.base).contains(&id_c) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "{}",
+            nodes(&b.base)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "a killed node left the live list after {} ms",
+        killed.elapsed().as_millis()
+    );
+    assert!(listed(&b.base).contains(&id_b));
 
     // The readiness probe asks PostgreSQL.
     let ready = reqwest::blocking::get(format!("{}/readyz", b.base)).unwrap();

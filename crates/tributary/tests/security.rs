@@ -187,6 +187,7 @@ fn operator_routes_need_the_admin_token() {
         "/api/callbacks",
         "/api/console/apps",
         "/api/console/templates",
+        "/api/nodes",
     ] {
         let r = get(path, None);
         assert_eq!(r.status(), 401, "{path}");
