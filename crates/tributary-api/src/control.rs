@@ -677,6 +677,41 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// Makes the app's ban list the stored one — bans and resumes another node made on a
+    /// shared store — and announces each change, so this node's live plane cuts off (or
+    /// lets back) its own publishers. Nothing is written and no callback is sent: the
+    /// node that made the change did both. Returns how many ids were banned and resumed.
+    pub fn sync_bans(
+        &self,
+        app_id: AppId,
+        stored: &[(String, u64)],
+    ) -> Result<(usize, usize), ControlError> {
+        let app = self.runtime(app_id)?;
+        let mut state = app.lock();
+        let (added, removed) = state.bans.sync(stored);
+        let rooms: Vec<Option<String>> = added
+            .iter()
+            .map(|id| state.rooms.stream(id).map(|s| s.room_id.clone()))
+            .collect();
+        drop(state);
+        for (id, room_id) in added.iter().zip(rooms) {
+            info!(app_id, stream_id = %id, "stream forbidden on another node");
+            self.announce(CoreEvent::StreamForbidden {
+                app_id,
+                stream_id: id.clone(),
+                room_id,
+            });
+        }
+        for id in &removed {
+            info!(app_id, stream_id = %id, "stream resumed on another node");
+            self.announce(CoreEvent::StreamResumed {
+                app_id,
+                stream_id: id.clone(),
+            });
+        }
+        Ok((added.len(), removed.len()))
+    }
+
     pub fn is_banned(&self, app_id: AppId, stream_id: &str) -> bool {
         self.apps
             .get(&app_id)

@@ -51,6 +51,9 @@ impl Store for MemStore {
     fn nodes(&self, _: u64) -> Result<Vec<tributary_core::store::NodeInfo>, StoreError> {
         Ok(Vec::new())
     }
+    fn bans(&self, _: AppId) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
         Ok(Vec::new())
     }

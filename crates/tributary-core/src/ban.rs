@@ -76,6 +76,34 @@ impl BanList {
         }
     }
 
+    /// Makes the list the stored one (bans another node wrote to a shared store);
+    /// returns the ids it added and the ids it removed, sorted.
+    pub fn sync(&mut self, stored: &[(String, u64)]) -> (Vec<String>, Vec<String>) {
+        let mut added: Vec<String> = stored
+            .iter()
+            .filter(|(id, _)| !self.banned.contains_key(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let keep: std::collections::HashSet<&str> =
+            stored.iter().map(|(id, _)| id.as_str()).collect();
+        let mut removed: Vec<String> = self
+            .banned
+            .keys()
+            .filter(|id| !keep.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in &removed {
+            self.banned.remove(id);
+        }
+        for (id, at) in stored {
+            self.banned.entry(id.clone()).or_insert(*at);
+        }
+        added.sort_unstable();
+        added.dedup();
+        removed.sort_unstable();
+        (added, removed)
+    }
+
     pub fn len(&self) -> usize {
         self.banned.len()
     }
@@ -88,6 +116,18 @@ impl BanList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sync_takes_the_stored_list_and_says_what_changed() {
+        let mut list = BanList::restore(10, [("a".into(), 1), ("b".into(), 2)]);
+        let stored = vec![("b".to_string(), 2), ("c".to_string(), 3)];
+        assert_eq!(list.sync(&stored), (vec!["c".into()], vec!["a".into()]));
+        assert!(!list.is_banned("a") && list.is_banned("b") && list.is_banned("c"));
+        assert_eq!(list.banned_since("c"), Some(3));
+        assert_eq!(list.sync(&stored), (vec![], vec![]));
+        assert_eq!(list.sync(&[]), (vec![], vec!["b".into(), "c".into()]));
+        assert!(list.is_empty());
+    }
 
     #[test]
     fn ban_unban_and_preemptive() {

@@ -103,6 +103,19 @@ pub struct WriteBatch {
     pub ops: Vec<WriteOp>,
 }
 
+/// What another node changed in a shared store, as a watcher hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChange {
+    /// The app's ban list changed.
+    Bans(AppId),
+    /// The watch (re)connected: anything may have changed meanwhile.
+    Resync,
+}
+
+/// Called with each change a watched store reports (on the store's own thread: it must
+/// not block).
+pub type ChangeSink = Box<dyn Fn(StoreChange) + Send + Sync>;
+
 /// A node's entry among the nodes sharing a store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
@@ -132,6 +145,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` unless the key has one; returns the value now stored (so nodes
     /// starting together on one shared store agree on it).
     fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    /// The app's ban list as stored.
+    fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Starts reporting what other nodes change (bans) to `sink`; `Ok(false)` when the
+    /// store serves a single node and there is nothing to watch.
+    fn watch(&self, sink: ChangeSink) -> Result<bool, StoreError> {
+        drop(sink);
+        Ok(false)
+    }
     /// Writes this node's entry (its lease renewed, or given up with `lease_until_ms` now).
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError>;
     /// The nodes whose lease runs past `now_ms`, by id.

@@ -22,6 +22,7 @@ mod postgres_store;
 mod serve;
 mod sign;
 mod store;
+mod store_watch;
 mod stores;
 #[cfg(test)]
 mod test_postgres;

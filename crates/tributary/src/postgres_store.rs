@@ -22,12 +22,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
-use tracing::info;
+use tracing::{info, warn};
 
 use tributary_core::mix_task::MixTask;
 use tributary_core::store::{
-    CallbackState, DeliveryOutcome, NodeInfo, OutboxEntry, Store, StoreError, StoredRegistry,
-    WriteBatch, WriteOp,
+    CallbackState, ChangeSink, DeliveryOutcome, NodeInfo, OutboxEntry, Store, StoreChange,
+    StoreError, StoredRegistry, WriteBatch, WriteOp,
 };
 use tributary_core::watermark::Watermark;
 use tributary_core::{AppConfig, AppId};
@@ -43,6 +43,10 @@ const POOL_SIZE: usize = 8;
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Expired nonce claims are deleted once per this many claims.
 const SWEEP_EVERY: u64 = 512;
+/// The channel changes other nodes must hear about are announced on.
+const CHANNEL: &str = "tributary_changes";
+/// How long a lost watch connection waits before connecting again.
+const RECONNECT: Duration = Duration::from_secs(1);
 /// Any constant: the advisory lock nodes take while migrating.
 const MIGRATION_LOCK: i64 = 0x7472_6962_7574;
 
@@ -51,6 +55,8 @@ const ENTRY_COLUMNS: &str =
 
 pub struct PgStore {
     pool: Pool,
+    /// For the watch's own connection (LISTEN holds one for as long as it runs).
+    config: tokio_postgres::Config,
     /// Nonce claims so far; every [`SWEEP_EVERY`]th also deletes the claims that ran out.
     claims: std::sync::atomic::AtomicU64,
     /// `Some` until dropped (a runtime must be shut down without blocking: the store
@@ -157,7 +163,7 @@ impl PgStore {
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("tributary");
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -181,6 +187,7 @@ impl PgStore {
         };
         let store = PgStore {
             pool,
+            config,
             claims: Default::default(),
             rt: Some(rt),
         };
@@ -275,6 +282,52 @@ impl PgStore {
                 .collect()
         })
     }
+}
+
+/// Listens for other nodes' changes for as long as the store runs, connecting again
+/// after a lost connection; each (re)connection reports `Resync`, since notifications
+/// sent meanwhile are gone.
+async fn listen(config: tokio_postgres::Config, sink: std::sync::Arc<ChangeSink>) {
+    use futures_util::StreamExt;
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let heard = sink.clone();
+                // The connection must be polled for the client's LISTEN to go out, and it
+                // is where notifications arrive.
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(Ok(message)) = messages.next().await {
+                        if let tokio_postgres::AsyncMessage::Notification(n) = message
+                            && let Some(change) = parse_change(n.payload())
+                        {
+                            heard(change);
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                    Ok(()) => {
+                        sink(StoreChange::Resync);
+                        let _ = driver.await;
+                        warn!("the store's change feed was lost; connecting again");
+                    }
+                    Err(e) => {
+                        driver.abort();
+                        warn!(error = %pg_err(e), "cannot listen for the store's changes");
+                    }
+                }
+            }
+            Err(e) => warn!(error = %pg_err(e), "cannot connect for the store's changes"),
+        }
+        tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+/// `bans:<AppId>` → the app's ban list changed.
+fn parse_change(payload: &str) -> Option<StoreChange> {
+    let app = payload.strip_prefix("bans:")?.parse().ok()?;
+    Some(StoreChange::Bans(app))
 }
 
 /// A query parameter owned by a statement (statements cross to the store's runtime).
@@ -436,6 +489,33 @@ impl Store for PgStore {
         })
     }
 
+    fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT stream_id, at_ms FROM bans WHERE app_id = $1",
+                    &[&i64::from(app_id)],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| {
+                    let at: i64 = r.try_get(1).map_err(pg_err)?;
+                    Ok((r.try_get(0).map_err(pg_err)?, at.max(0) as u64))
+                })
+                .collect()
+        })
+    }
+
+    fn watch(&self, sink: ChangeSink) -> Result<bool, StoreError> {
+        let Some(rt) = self.rt.as_ref() else {
+            return Err(err("the store is closed"));
+        };
+        rt.spawn(listen(self.config.clone(), std::sync::Arc::new(sink)));
+        Ok(true)
+    }
+
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
         let (id, info, until) = (
             node.node_id.clone(),
@@ -547,6 +627,10 @@ impl Store for PgStore {
             .iter()
             .map(|op| statement(app, op))
             .collect::<Result<Vec<_>, _>>()?;
+        let bans_changed = batch
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::Ban { .. } | WriteOp::Unban { .. }));
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(pool_err)?;
             let tx = client.transaction().await.map_err(pg_err)?;
@@ -556,6 +640,15 @@ impl Store for PgStore {
                     .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                     .collect();
                 tx.execute(*sql, &params).await.map_err(pg_err)?;
+            }
+            // Delivered to the listening nodes when (and only if) the batch commits.
+            if bans_changed {
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&CHANNEL, &format!("bans:{app}")],
+                )
+                .await
+                .map_err(pg_err)?;
             }
             tx.commit().await.map_err(pg_err)
         })
@@ -805,6 +898,46 @@ mod tests {
             pg.psql("nonces", "SELECT max(length(digest)) FROM nonces"),
             "64"
         );
+    }
+
+    #[test]
+    fn a_watcher_hears_other_nodes_bans_and_resyncs_after_losing_its_connection() {
+        let pg = TestPostgres::start();
+        let url = pg.new_database("watch");
+        let (a, b) = (PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let sink: ChangeSink = Box::new(move |c| {
+            let _ = tx.lock().unwrap().send(c);
+        });
+        assert!(a.watch(sink).unwrap());
+        let wait = Duration::from_secs(10);
+        assert_eq!(rx.recv_timeout(wait).unwrap(), StoreChange::Resync);
+        let ban = |op| WriteBatch {
+            app_id: 7,
+            ops: vec![op],
+        };
+        b.apply(&ban(WriteOp::Ban {
+            stream_id: "s".into(),
+            at_ms: 1,
+        }))
+        .unwrap();
+        assert_eq!(rx.recv_timeout(wait).unwrap(), StoreChange::Bans(7));
+        assert_eq!(a.bans(7).unwrap(), vec![("s".to_string(), 1)]);
+        // Other writes say nothing.
+        b.apply(&ban(WriteOp::PutRoom(room()))).unwrap();
+        // The watch's connection is cut: it connects again and asks for a full pass.
+        pg.psql(
+            "watch",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
+        );
+        assert_eq!(rx.recv_timeout(wait).unwrap(), StoreChange::Resync);
+        b.apply(&ban(WriteOp::Unban {
+            stream_id: "s".into(),
+        }))
+        .unwrap();
+        assert_eq!(rx.recv_timeout(wait).unwrap(), StoreChange::Bans(7));
+        assert!(parse_change("bans:x").is_none() && parse_change("other").is_none());
     }
 
     #[test]

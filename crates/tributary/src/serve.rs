@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::live_auth::LiveAuth;
 use crate::node;
 use crate::sign::signed_url;
+use crate::store_watch;
 use crate::stores;
 use crate::viewers::Viewers;
 use crate::{admin, apps};
@@ -327,6 +328,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         started_ms: tributary_api::clock::now_ms(),
     };
     let lease_task = tokio::spawn(node::keep_alive(store.clone(), me.clone()));
+    let watch_task = store_watch::start(store.clone(), control.clone())?;
 
     announce(
         &cfg,
@@ -365,6 +367,9 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     }
     lease_task.abort();
     let _ = lease_task.await;
+    if let Some(t) = watch_task {
+        t.abort();
+    }
     let leaving = store.clone();
     let _ = tokio::task::spawn_blocking(move || node::leave(leaving.as_ref(), &me)).await;
     drop(control);

@@ -181,6 +181,10 @@ impl Store for SqliteStore {
         .map_err(err)
     }
 
+    fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self.registry(app_id)?.bans)
+    }
+
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
         self.conn()
             .execute(

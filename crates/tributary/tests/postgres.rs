@@ -2,7 +2,7 @@
 //! (`initdb` + `pg_ctl` in a temporary directory): what it must never lose is in the
 //! database, not in its data directory — another node with an empty data directory
 //! carries on from it after the first one crashed, and a request replayed to another
-//! node is refused.
+//! node is refused; a forbid sent to one node cuts off the publisher on another.
 
 mod common;
 
@@ -11,6 +11,7 @@ mod test_postgres;
 
 use std::time::Duration;
 
+use common::media::*;
 use common::*;
 use test_postgres::TestPostgres;
 
@@ -170,4 +171,68 @@ fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn a_forbid_sent_to_one_node_cuts_the_publisher_off_on_another() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("moderation");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), None);
+    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
+    let a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let b = Server::start_with(&tmp.path().join("node-b"), &args);
+
+    let publish_url = publish_url(&a, "cam1", "room1", "u1");
+    let _publisher = publish_color(&publish_url, "red", 440, 60);
+    wait_live(&a, "cam1", Duration::from_secs(20));
+
+    // Forbidden through node B: node A hears it from PostgreSQL and cuts its publisher.
+    let sent = std::time::Instant::now();
+    let v = b.app().get(
+        "ForbidRTCStream",
+        &[("StreamId", "cam1"), ("Sequence", "1")],
+    );
+    expect_code(&v, 0);
+    while is_live(&a, "cam1") {
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "node A still serves cam1 {} ms after the forbid on node B",
+            sent.elapsed().as_millis()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "a forbid on node B cut the publisher on node A after {} ms",
+        sent.elapsed().as_millis()
+    );
+    // And node A refuses it from then on.
+    let mut again = publish(&publish_url, 3);
+    let refused = wait_exit(&mut again, Duration::from_secs(15));
+    assert!(refused.is_some_and(|s| !s.success()), "{refused:?}");
+    assert!(!is_live(&a, "cam1"));
+
+    // Resumed through node B: node A lets it publish again.
+    let v = b.app().get(
+        "ResumeRTCStream",
+        &[("StreamId", "cam1"), ("Sequence", "2")],
+    );
+    expect_code(&v, 0);
+    // (A publisher racing the resume to node A is refused and exits; the next one is
+    // let in.)
+    let resumed = std::time::Instant::now();
+    let _back = loop {
+        let p = publish_color(&publish_url, "blue", 440, 20);
+        let tried = std::time::Instant::now();
+        while !is_live(&a, "cam1") && tried.elapsed() < Duration::from_secs(4) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if is_live(&a, "cam1") {
+            break p;
+        }
+        assert!(
+            resumed.elapsed() < Duration::from_secs(12),
+            "node A still refuses cam1"
+        );
+    };
 }
