@@ -182,22 +182,44 @@ impl MixControl {
                 if self.engine.is_running(*app_id, &id) {
                     continue;
                 }
-                let spec = self.effective(*app_id, &t);
-                match self.engine.start(*app_id, &t.task_id, &spec) {
-                    Ok(()) => {
-                        info!(app_id, task_id = %t.task_id, "mix task resumed");
-                        // Listings in rooms live in memory only: list them again.
-                        for (stream, room) in listed_outputs(&t) {
-                            self.list(*app_id, &stream, &room);
-                        }
-                    }
-                    Err(e) => {
-                        warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not resume")
-                    }
-                }
+                self.run_stored(*app_id, &t, "resumed");
                 drop(guard);
             }
         }
+    }
+
+    /// Starts a stored task again as it is (no callback: its `mix_start` went out when it
+    /// first started).
+    fn run_stored(&self, app_id: AppId, t: &MixTask, how: &str) {
+        let spec = self.effective(app_id, t);
+        match self.engine.start(app_id, &t.task_id, &spec) {
+            Ok(()) => {
+                info!(app_id, task_id = %t.task_id, "mix task {how}");
+                // Listings in rooms live in memory only: list them again.
+                for (stream, room) in listed_outputs(t) {
+                    self.list(app_id, &stream, &room);
+                }
+            }
+            Err(e) => {
+                warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not be {how}")
+            }
+        }
+    }
+
+    /// Takes over a task another node ran until it died (the store already marks it as
+    /// this node's): it runs here from now on, with the same spec and outputs, and no
+    /// second `mix_start`.
+    pub fn adopt(&self, app_id: AppId, task: MixTask) -> Result<(), ControlError> {
+        let mut tasks = self.tasks(app_id)?;
+        if tasks.get(&task.task_id).is_some() {
+            return Ok(());
+        }
+        tasks.commit_start(tributary_core::mix_task::StartPlan {
+            task: task.clone(),
+            is_update: false,
+        });
+        self.run_stored(app_id, &task, "adopted");
+        Ok(())
     }
 
     /// StartMix / StartAutoMix: starts or updates. Returns the task as stored.

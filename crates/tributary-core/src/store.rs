@@ -153,6 +153,33 @@ pub trait Store: Send + Sync + 'static {
         drop(sink);
         Ok(false)
     }
+    /// Names the node writing through this store: the mix tasks it stores from now on are
+    /// marked as run by it. Called once, before the first write.
+    fn set_node(&self, node_id: &str) {
+        let _ = node_id;
+    }
+    /// Whether several nodes share this store (then each runs only its own tasks and
+    /// adopts those of nodes that died).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Tasks whose node's lease ran out (or that name no node), other than this node's:
+    /// `(app, task id, the node that ran it)`.
+    fn orphaned_tasks(&self, now_ms: u64) -> Result<Vec<(AppId, String, String)>, StoreError> {
+        let _ = now_ms;
+        Ok(Vec::new())
+    }
+    /// Makes this node the one that runs a task, if it is still marked as `from`'s;
+    /// returns it then (another node that adopted it first wins).
+    fn adopt_task(
+        &self,
+        app_id: AppId,
+        task_id: &str,
+        from: &str,
+    ) -> Result<Option<MixTask>, StoreError> {
+        let _ = (app_id, task_id, from);
+        Ok(None)
+    }
     /// Writes this node's entry (its lease renewed, or given up with `lease_until_ms` now).
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError>;
     /// The nodes whose lease runs past `now_ms`, by id.
@@ -178,7 +205,7 @@ pub trait Store: Send + Sync + 'static {
     fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;
     fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError>;
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
-    /// The app's running mix tasks.
+    /// The app's running mix tasks (on a shared store: those this node runs).
     fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError>;
     /// The app's registered watermark images.
     fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError>;

@@ -10,6 +10,7 @@ mod config_reference;
 mod console;
 mod console_api;
 mod events;
+mod failover;
 mod health;
 mod http_server;
 mod live_auth;

@@ -95,6 +95,11 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 ",
     },
+    Migration {
+        version: 4,
+        name: "task owners",
+        sql: "ALTER TABLE mix_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -181,6 +186,12 @@ CREATE TABLE nodes (
     lease_until_ms BIGINT NOT NULL
 );
 ",
+    },
+    Migration {
+        version: 4,
+        name: "task owners",
+        // The node that runs each task; another adopts it when that node's lease runs out.
+        sql: "ALTER TABLE mix_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
     },
 ];
 

@@ -57,6 +57,8 @@ pub struct PgStore {
     pool: Pool,
     /// For the watch's own connection (LISTEN holds one for as long as it runs).
     config: tokio_postgres::Config,
+    /// The node writing: its tasks are marked as its own.
+    node: std::sync::OnceLock<String>,
     /// Nonce claims so far; every [`SWEEP_EVERY`]th also deletes the claims that ran out.
     claims: std::sync::atomic::AtomicU64,
     /// `Some` until dropped (a runtime must be shut down without blocking: the store
@@ -188,6 +190,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             config,
+            node: std::sync::OnceLock::new(),
             claims: Default::default(),
             rt: Some(rt),
         };
@@ -334,7 +337,7 @@ fn parse_change(payload: &str) -> Option<StoreChange> {
 type Param = Box<dyn ToSql + Send + Sync>;
 
 /// One write as SQL and its parameters.
-fn statement(app: i64, op: &WriteOp) -> Result<(&'static str, Vec<Param>), StoreError> {
+fn statement(app: i64, node: &str, op: &WriteOp) -> Result<(&'static str, Vec<Param>), StoreError> {
     let s = |v: &str| -> Param { Box::new(v.to_string()) };
     Ok(match op {
         WriteOp::PutRoom(room) => (
@@ -380,12 +383,14 @@ fn statement(app: i64, op: &WriteOp) -> Result<(&'static str, Vec<Param>), Store
             ],
         ),
         WriteOp::PutMixTask(task) => (
-            "INSERT INTO mix_tasks (app_id, task_id, task) VALUES ($1, $2, $3)
-             ON CONFLICT (app_id, task_id) DO UPDATE SET task = EXCLUDED.task",
+            "INSERT INTO mix_tasks (app_id, task_id, task, owner) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (app_id, task_id)
+             DO UPDATE SET task = EXCLUDED.task, owner = EXCLUDED.owner",
             vec![
                 Box::new(app),
                 s(&task.task_id),
                 Box::new(to_json(task.as_ref())?),
+                s(node),
             ],
         ),
         WriteOp::DeleteMixTask { task_id } => (
@@ -625,7 +630,7 @@ impl Store for PgStore {
         let statements = batch
             .ops
             .iter()
-            .map(|op| statement(app, op))
+            .map(|op| statement(app, self.node.get().map_or("", String::as_str), op))
             .collect::<Result<Vec<_>, _>>()?;
         let bans_changed = batch
             .ops
@@ -655,10 +660,77 @@ impl Store for PgStore {
     }
 
     fn mix_tasks(&self, app_id: AppId) -> Result<Vec<MixTask>, StoreError> {
-        self.json_rows(
-            "SELECT task FROM mix_tasks WHERE app_id = $1 ORDER BY task_id",
-            app_id,
-        )
+        let node = self.node.get().cloned().unwrap_or_default();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT task FROM mix_tasks WHERE app_id = $1 AND owner = $2 ORDER BY task_id",
+                    &[&i64::from(app_id), &node],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
+                .collect()
+        })
+    }
+
+    fn set_node(&self, node_id: &str) {
+        let _ = self.node.set(node_id.to_string());
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn orphaned_tasks(&self, now_ms: u64) -> Result<Vec<(AppId, String, String)>, StoreError> {
+        let (node, now) = (self.node.get().cloned().unwrap_or_default(), ms(now_ms));
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT app_id, task_id, owner FROM mix_tasks
+                     WHERE owner <> $1 AND owner NOT IN
+                       (SELECT node_id FROM nodes WHERE lease_until_ms > $2)
+                     ORDER BY app_id, task_id LIMIT 1000",
+                    &[&node, &now],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        app_of(r.try_get(0).map_err(pg_err)?)?,
+                        r.try_get(1).map_err(pg_err)?,
+                        r.try_get(2).map_err(pg_err)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    fn adopt_task(
+        &self,
+        app_id: AppId,
+        task_id: &str,
+        from: &str,
+    ) -> Result<Option<MixTask>, StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        let (task_id, from) = (task_id.to_string(), from.to_string());
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_opt(
+                    "UPDATE mix_tasks SET owner = $4
+                     WHERE app_id = $1 AND task_id = $2 AND owner = $3 RETURNING task",
+                    &[&i64::from(app_id), &task_id, &from, &node],
+                )
+                .await
+                .map_err(pg_err)?;
+            row.map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
+                .transpose()
+        })
     }
 
     fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError> {

@@ -29,6 +29,7 @@ use tributary_mixer::bridge::{OpusBridges, TwinContext, start_twin, twin_vp8_str
 use tributary_rtc::{RtcConfig, RtcServer};
 
 use crate::config::Config;
+use crate::failover;
 use crate::live_auth::LiveAuth;
 use crate::node;
 use crate::sign::signed_url;
@@ -74,6 +75,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .node_id
         .clone()
         .unwrap_or_else(|| node::default_id(&node::hostname(), http_addr.port(), rtmp_addr.port()));
+    store.set_node(&node_id);
     let http_base = cfg
         .public_http_url
         .clone()
@@ -139,6 +141,13 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
                 "stored mix tasks resumed"
             );
         });
+    }
+    if store.shared() {
+        tokio::spawn(failover::adopt_orphans(
+            store.clone(),
+            mixing.clone(),
+            node_id.clone(),
+        ));
     }
     tokio::spawn(mixing.clone().follow_rooms());
     tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));

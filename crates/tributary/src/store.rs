@@ -23,6 +23,8 @@ use crate::migrations;
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The node writing (recorded with its tasks; one node per SQLite file).
+    node: std::sync::OnceLock<String>,
 }
 
 /// The data directory readable by its owner only, the database file too (created empty
@@ -115,6 +117,7 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            node: std::sync::OnceLock::new(),
         })
     }
 
@@ -183,6 +186,10 @@ impl Store for SqliteStore {
 
     fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
         Ok(self.registry(app_id)?.bans)
+    }
+
+    fn set_node(&self, node_id: &str) {
+        let _ = self.node.set(node_id.to_string());
     }
 
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError> {
@@ -312,8 +319,14 @@ impl Store for SqliteStore {
                     params![cb.app_id, cb.event, cb.url, cb.body, cb.created_ms as i64],
                 ),
                 WriteOp::PutMixTask(task) => tx.execute(
-                    "INSERT OR REPLACE INTO mix_tasks (app_id, task_id, task) VALUES (?1, ?2, ?3)",
-                    params![app, task.task_id, to_json(task.as_ref())?],
+                    "INSERT OR REPLACE INTO mix_tasks (app_id, task_id, task, owner)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        app,
+                        task.task_id,
+                        to_json(task.as_ref())?,
+                        self.node.get().map_or("", String::as_str)
+                    ],
                 ),
                 WriteOp::DeleteMixTask { task_id } => tx.execute(
                     "DELETE FROM mix_tasks WHERE app_id = ?1 AND task_id = ?2",

@@ -1,0 +1,51 @@
+//! Tasks of nodes that died, taken over: on a shared store, every node looks every
+//! [`SCAN`] for tasks whose node's lease ran out, marks each as its own in the store (one
+//! node wins each: the change is conditional on the old owner) and runs it with the same
+//! spec and outputs, without a second `mix_start`. A killed node's tasks thus run again
+//! within its lease (6 s) plus one scan.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use tributary_api::clock::now_ms;
+use tributary_api::mixing::MixControl;
+use tributary_core::store::Store;
+
+/// How often a node looks for orphaned tasks.
+pub const SCAN: Duration = Duration::from_secs(2);
+
+/// Runs for as long as the server does (only with a shared store).
+pub async fn adopt_orphans(store: Arc<dyn Store>, mixing: Arc<MixControl>, node: String) {
+    let mut tick = tokio::time::interval(SCAN);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (s, m) = (store.clone(), mixing.clone());
+        let node = node.clone();
+        // Store calls and task starts block: off the async workers.
+        let pass = tokio::task::spawn_blocking(move || {
+            let orphans = match s.orphaned_tasks(now_ms()) {
+                Ok(o) => o,
+                Err(e) => {
+                    warn!(error = %e, "orphaned tasks not listed");
+                    return;
+                }
+            };
+            for (app_id, task_id, from) in orphans {
+                match s.adopt_task(app_id, &task_id, &from) {
+                    Ok(Some(task)) => {
+                        info!(app_id, task_id = %task_id, from = %from, node = %node, "adopting a task of a node that stopped renewing its lease");
+                        if let Err(e) = m.adopt(app_id, task) {
+                            warn!(app_id, task_id = %task_id, error = %e, "task not adopted");
+                        }
+                    }
+                    Ok(None) => {} // another node was first
+                    Err(e) => warn!(app_id, task_id = %task_id, error = %e, "task not adopted"),
+                }
+            }
+        });
+        let _ = pass.await;
+    }
+}
