@@ -154,12 +154,14 @@ def mix():
 
 
 def api():
-    out = run("api", ["bench/api.sh"], {"SECS": "3" if QUICK else "8", "CONC": "16"})
+    out = run("api", ["bench/api.sh"], {"SECS": "3" if QUICK else "8", "CONC": "16",
+                                         "STORES": "sqlite postgres"})
     for line in out.splitlines():
-        if line.startswith("mode="):
+        if line.startswith("mode=") or line.startswith("store=postgres mode="):
             f = fields(line)
+            store = "PostgreSQL" if f.get("store") == "postgres" else "SQLite"
             what = "reads (DescribeSimpleStreamList)" if f["mode"] == "read" else "durable writes (AddStream/DeleteStream)"
-            row(f"signed API {what}, 16 connections", f"{f['req_per_s']} req/s, p99 {f['p99_ms']} ms",
+            row(f"signed API {what}, 16 connections, {store}", f"{f['req_per_s']} req/s, p99 {f['p99_ms']} ms",
                 "no peer", "-", "reported", "reported")
 
 

@@ -38,6 +38,8 @@ use crate::migrations;
 const DEADLINE: Duration = Duration::from_secs(10);
 /// Connections per node.
 const POOL_SIZE: usize = 8;
+/// Connections per node for nonce claims.
+const NONCE_POOL_SIZE: usize = 4;
 /// How long a node owns the callbacks it took for delivery (well above a delivery's
 /// timeout, so a slow receiver does not get the same callback from two nodes).
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -55,6 +57,11 @@ const ENTRY_COLUMNS: &str =
 
 pub struct PgStore {
     pool: Pool,
+    /// Nonce claims only, on connections with `synchronous_commit = off`: a claim is one
+    /// per API call and need not wait for the disk — a database crash could forget the
+    /// last fraction of a second of claims, re-opening those requests to a replay for the
+    /// rest of their timestamp window, while every durable write keeps its own pool.
+    nonce_pool: Pool,
     /// For the watch's own connection (LISTEN holds one for as long as it runs).
     config: tokio_postgres::Config,
     /// The node writing: its tasks are marked as its own.
@@ -177,18 +184,34 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(err)?;
-        let pool = {
+        let mut fast = config.clone();
+        fast.options("-c synchronous_commit=off");
+        let nonce_manager = Manager::from_config(
+            fast,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let (pool, nonce_pool) = {
             let _in = rt.enter();
-            Pool::builder(manager)
-                .max_size(POOL_SIZE)
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .wait_timeout(Some(DEADLINE))
-                .create_timeout(Some(DEADLINE))
-                .build()
-                .map_err(err)?
+            let build = |m: Manager, size: usize| {
+                Pool::builder(m)
+                    .max_size(size)
+                    .runtime(deadpool_postgres::Runtime::Tokio1)
+                    .wait_timeout(Some(DEADLINE))
+                    .create_timeout(Some(DEADLINE))
+                    .build()
+                    .map_err(err)
+            };
+            (
+                build(manager, POOL_SIZE)?,
+                build(nonce_manager, NONCE_POOL_SIZE)?,
+            )
         };
         let store = PgStore {
             pool,
+            nonce_pool,
             config,
             node: std::sync::OnceLock::new(),
             claims: Default::default(),
@@ -205,11 +228,20 @@ impl PgStore {
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
+        self.run_on(&self.pool, f)
+    }
+
+    /// [`Self::run`] with connections of `pool`.
+    fn run_on<T, F>(&self, pool: &Pool, f: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
         let Some(rt) = self.rt.as_ref() else {
             return Err(err("the store is closed"));
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let fut = f(self.pool.clone());
+        let fut = f(pool.clone());
         rt.spawn(async move {
             let _ = tx.send(tokio::time::timeout(DEADLINE, fut).await);
         });
@@ -471,7 +503,7 @@ impl Store for PgStore {
             .claims
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             .is_multiple_of(SWEEP_EVERY);
-        self.run(move |pool| async move {
+        self.run_on(&self.nonce_pool, move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             if sweep {
                 client
