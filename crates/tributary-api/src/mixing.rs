@@ -206,6 +206,48 @@ impl MixControl {
         }
     }
 
+    /// Stops every task running here without touching the store or calling back: this
+    /// node lost its lease (the store stopped answering), so another node may adopt its
+    /// tasks, and two nodes must not publish one output. [`Self::resume_owned`] undoes it.
+    pub fn suspend_all(&self) -> usize {
+        let mut n = 0;
+        for (app_id, tasks) in &self.apps {
+            let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+            for t in tasks.iter() {
+                if self.engine.is_running(*app_id, &t.task_id) {
+                    self.engine.stop(*app_id, &t.task_id);
+                    warn!(app_id, task_id = %t.task_id, "mix task suspended: this node lost its lease");
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// After a suspension: runs again the tasks `still_mine` says this node still owns,
+    /// and forgets the others (another node adopted them meanwhile).
+    pub fn resume_owned(&self, still_mine: impl Fn(AppId, &str) -> bool) {
+        for (app_id, tasks) in &self.apps {
+            let mut tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
+            for id in ids {
+                if self.engine.is_running(*app_id, &id) {
+                    continue;
+                }
+                if still_mine(*app_id, &id) {
+                    if let Some(t) = tasks.get(&id).cloned() {
+                        self.run_stored(*app_id, &t, "resumed after the lease came back");
+                    }
+                } else if let Some(t) = tasks.commit_stop(&id) {
+                    info!(app_id, task_id = %id, "mix task left to the node that adopted it");
+                    for (stream, room) in listed_outputs(&t) {
+                        self.unlist(*app_id, &stream, &room);
+                    }
+                }
+            }
+        }
+    }
+
     /// Takes over a task another node ran until it died (the store already marks it as
     /// this node's): it runs here from now on, with the same spec and outputs, and no
     /// second `mix_start`.

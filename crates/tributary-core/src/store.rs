@@ -180,6 +180,12 @@ pub trait Store: Send + Sync + 'static {
         let _ = (app_id, task_id, from);
         Ok(None)
     }
+    /// The node a stored task is marked as run by (`None`: no such task). Single-node
+    /// stores: always this node.
+    fn task_owner(&self, app_id: AppId, task_id: &str) -> Result<Option<String>, StoreError> {
+        let _ = (app_id, task_id);
+        Ok(None)
+    }
     /// Writes this node's entry (its lease renewed, or given up with `lease_until_ms` now).
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError>;
     /// The nodes whose lease runs past `now_ms`, by id.

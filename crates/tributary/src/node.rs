@@ -11,14 +11,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use tracing::warn;
+use tracing::{info, warn};
 
 use tributary_api::clock::now_ms;
 use tributary_core::store::{NodeInfo, Store};
 
 /// How often a node renews its lease.
-pub const RENEW: Duration = Duration::from_secs(2);
-/// How long a lease lasts: three renewals, so one slow write does not drop a node.
+pub const RENEW: Duration = Duration::from_secs(1);
+/// How long a lease lasts: six renewals, so a few slow writes do not drop a node.
 pub const LEASE: Duration = Duration::from_secs(6);
 
 /// Whether `id` may name a node: 1–64 of `A–Z a–z 0–9 . _ -` (it appears in URLs, logs
@@ -77,20 +77,89 @@ impl Me {
     }
 }
 
+/// What a node does when its lease may have run out, and when it holds one again.
+pub trait Fence: Send + Sync + 'static {
+    /// The store has not taken a renewal for [`FENCE_AFTER`]: another node may adopt this
+    /// node's tasks any moment, so they stop here first.
+    fn lost(&self);
+    /// A renewal went through again.
+    fn regained(&self);
+}
+
+/// How long without a renewal before a node stops its tasks: half the lease, so they
+/// have stopped here before another node can adopt them.
+pub const FENCE_AFTER: Duration = Duration::from_secs(3);
+
 /// Renews this node's lease until the task is dropped (aborted at shutdown, after which
-/// [`leave`] gives the lease up).
-pub async fn keep_alive(store: Arc<dyn Store>, me: Me) {
+/// [`leave`] gives the lease up). Renewals failing for [`FENCE_AFTER`] call
+/// `fence.lost()`; the next success calls `fence.regained()`.
+pub async fn keep_alive(store: Arc<dyn Store>, me: Me, fence: Option<Arc<dyn Fence>>) {
     let mut tick = tokio::time::interval(RENEW);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = tokio::time::Instant::now();
+    let mut fenced = false;
     loop {
         tick.tick().await;
-        let (store, now) = (store.clone(), now_ms());
+        let (s, now) = (store.clone(), now_ms());
         let info = me.info(now, now + LEASE.as_millis() as u64);
-        match tokio::task::spawn_blocking(move || store.renew_node(&info)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(node = %me.id, error = %e, "node lease not renewed"),
-            Err(e) => warn!(node = %me.id, error = %e, "node lease not renewed"),
+        // A renewal slower than the renewal period counts as failed (a hung database
+        // must not hold the fence back past the lease; the call itself ends within the
+        // store's 10 s deadline).
+        let renewal = tokio::task::spawn_blocking(move || s.renew_node(&info));
+        let ok = match tokio::time::timeout(RENEW, renewal).await {
+            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(Err(e))) => {
+                warn!(node = %me.id, error = %e, "node lease not renewed");
+                false
+            }
+            Ok(Err(e)) => {
+                warn!(node = %me.id, error = %e, "node lease not renewed");
+                false
+            }
+            Err(_) => {
+                warn!(node = %me.id, "node lease not renewed within {} s", RENEW.as_secs());
+                false
+            }
+        };
+        if ok {
+            renewed = tokio::time::Instant::now();
         }
+        let Some(fence) = fence.as_ref() else {
+            continue;
+        };
+        if !ok && !fenced && renewed.elapsed() >= FENCE_AFTER {
+            fenced = true;
+            warn!(node = %me.id, "no lease renewal for {} s: stopping this node's tasks", FENCE_AFTER.as_secs());
+            let f = fence.clone();
+            let _ = tokio::task::spawn_blocking(move || f.lost()).await;
+        } else if ok && fenced {
+            fenced = false;
+            info!(node = %me.id, "lease renewed again: resuming this node's own tasks");
+            let f = fence.clone();
+            let _ = tokio::task::spawn_blocking(move || f.regained()).await;
+        }
+    }
+}
+
+/// The mix tasks as fenced: stopped when the lease may be lost, and on its return run
+/// again if the store still marks them as this node's.
+pub struct TaskFence {
+    pub store: Arc<dyn Store>,
+    pub mixing: Arc<tributary_api::mixing::MixControl>,
+    pub node: String,
+}
+
+impl Fence for TaskFence {
+    fn lost(&self) {
+        self.mixing.suspend_all();
+    }
+
+    fn regained(&self) {
+        self.mixing.resume_owned(|app, task| {
+            // Unknown (the store failed again): keep it stopped, the next loss or regain
+            // decides.
+            matches!(self.store.task_owner(app, task), Ok(Some(owner)) if owner == self.node)
+        });
     }
 }
 

@@ -742,6 +742,21 @@ impl Store for PgStore {
         })
     }
 
+    fn task_owner(&self, app_id: AppId, task_id: &str) -> Result<Option<String>, StoreError> {
+        let task_id = task_id.to_string();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_opt(
+                    "SELECT owner FROM mix_tasks WHERE app_id = $1 AND task_id = $2",
+                    &[&i64::from(app_id), &task_id],
+                )
+                .await
+                .map_err(pg_err)?;
+            row.map(|r| r.try_get(0).map_err(pg_err)).transpose()
+        })
+    }
+
     fn adopt_task(
         &self,
         app_id: AppId,

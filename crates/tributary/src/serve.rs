@@ -336,7 +336,16 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         rtmp: rtmp_addr.to_string(),
         started_ms: tributary_api::clock::now_ms(),
     };
-    let lease_task = tokio::spawn(node::keep_alive(store.clone(), me.clone()));
+    // On a shared store a node that cannot renew its lease stops its tasks before
+    // another node adopts them (no output published twice).
+    let fence: Option<Arc<dyn node::Fence>> = store.shared().then(|| {
+        Arc::new(node::TaskFence {
+            store: store.clone(),
+            mixing: mixing.clone(),
+            node: node_id.clone(),
+        }) as Arc<dyn node::Fence>
+    });
+    let lease_task = tokio::spawn(node::keep_alive(store.clone(), me.clone(), fence));
     let watch_task = store_watch::start(store.clone(), control.clone())?;
 
     announce(

@@ -328,3 +328,68 @@ fn a_killed_nodes_mix_runs_again_on_another_node_within_10_s() {
         node_b["node"].as_str().unwrap()
     );
 }
+
+#[test]
+fn a_node_that_loses_its_database_stops_its_tasks_and_resumes_them_when_it_is_back() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("fence");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), None);
+    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
+    let a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let _red = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
+    wait_live(&a, "red", Duration::from_secs(20));
+    let body = serde_json::json!({
+        "TaskId": "fence", "UserId": "mixer-user", "RoomId": "room1", "Sequence": 1,
+        "MixInput": [{"StreamId": "red",
+                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320, "Layer": 1}}],
+        "MixOutput": [{"StreamId": "fence-out", "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 400000, "AudioCodec": 1}]
+    });
+    expect_code(
+        &a.app()
+            .post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live(&a, "fence-out", Duration::from_secs(20));
+    let running = || {
+        admin_get(&a.base, &format!("/api/mix/{APP}/fence"))
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    };
+    assert!(running());
+
+    // The database goes away: before its 6 s lease could run out, node A stops the task
+    // (another node could adopt it then), and its output with it.
+    pg.stop();
+    let lost = std::time::Instant::now();
+    while running() {
+        assert!(
+            lost.elapsed() < Duration::from_secs(6),
+            "the task still runs {} ms after the database went away",
+            lost.elapsed().as_millis()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "task stopped {} ms after the database went away",
+        lost.elapsed().as_millis()
+    );
+    assert!(!is_live(&a, "fence-out"));
+
+    // It comes back; nobody adopted the task: node A runs it again.
+    pg.restart();
+    let back = std::time::Instant::now();
+    while !running() {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the task did not resume after the database came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_live(&a, "fence-out", Duration::from_secs(20));
+    eprintln!(
+        "task resumed {} ms after the database came back",
+        back.elapsed().as_millis()
+    );
+}
