@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,18 +21,12 @@ import tempfile
 import time
 import urllib.request
 
+from benchproc import free_port
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/tributary"
 KILLS = int(os.environ.get("KILLS", "10"))
 APP, SECRET, ADMIN = 1000, "0123456789abcdef0123456789abcdef", "bench-admin-token"
 ROOT = os.geteuid() == 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def pg_tool(name, *args):

@@ -90,35 +90,13 @@ impl TestPostgres {
             "initdb: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let port = free_port();
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            dir.path().display()
-        );
-        let log = dir.path().join("server.log");
-        let start = tool(
-            &bin,
-            "pg_ctl",
-            &[
-                "-D",
-                data,
-                "-o",
-                &opts,
-                "-l",
-                log.to_str().unwrap_or("/dev/null"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
-        assert!(
-            start.status.success(),
-            "pg_ctl start: {}{}",
-            String::from_utf8_lossy(&start.stdout),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        TestPostgres { dir, bin, port }
+        let pg = TestPostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        pg.launch();
+        pg
     }
 
     /// A URL of a fresh, empty database on this server.
@@ -172,6 +150,11 @@ impl TestPostgres {
 
     /// Starts it again on the same port.
     pub fn restart(&self) {
+        self.launch();
+    }
+
+    /// `pg_ctl start` on this cluster's port, its socket in the cluster's directory.
+    fn launch(&self) {
         let data = self.dir.path().join("data");
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
@@ -197,8 +180,9 @@ impl TestPostgres {
         );
         assert!(
             out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
 

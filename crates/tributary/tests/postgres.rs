@@ -21,6 +21,25 @@ fn list(c: &Client, room: &str) -> Vec<serde_json::Value> {
     v["Data"]["StreamList"].as_array().unwrap().clone()
 }
 
+/// A StartMix body: `red` full frame into `out` (320×240, 15 fps).
+fn one_input_mix(task: &str, out: &str) -> String {
+    serde_json::json!({
+        "TaskId": task, "UserId": "mixer-user", "RoomId": "room1", "Sequence": 1,
+        "MixInput": [{"StreamId": "red",
+                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320, "Layer": 1}}],
+        "MixOutput": [{"StreamId": out, "Width": 320, "Height": 240, "Fps": 15,
+                       "VideoBitrate": 400000, "AudioCodec": 1}]
+    })
+    .to_string()
+}
+
+/// Whether `task` runs on that node (its introspection answers).
+fn runs(s: &Server, task: &str) -> bool {
+    admin_get(&s.base, &format!("/api/mix/{APP}/{task}"))
+        .map(|r| r.status().is_success())
+        .unwrap_or(false)
+}
+
 #[test]
 fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
     let pg = TestPostgres::start();
@@ -257,18 +276,8 @@ fn a_killed_nodes_mix_runs_again_on_another_node_within_10_s() {
     wait_live(&a, "red", Duration::from_secs(20));
     wait_live(&b, "red", Duration::from_secs(20));
 
-    let body = serde_json::json!({
-        "TaskId": "fo", "UserId": "mixer-user", "RoomId": "room1", "Sequence": 1,
-        "MixInput": [{"StreamId": "red",
-                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320, "Layer": 1}}],
-        "MixOutput": [{"StreamId": "fo-out", "Width": 320, "Height": 240, "Fps": 15,
-                       "VideoBitrate": 600000, "AudioCodec": 1}]
-    });
-    expect_code(
-        &a.app()
-            .post("StartMix", &body.to_string(), "application/json"),
-        0,
-    );
+    let body = one_input_mix("fo", "fo-out");
+    expect_code(&a.app().post("StartMix", &body, "application/json"), 0);
     wait_live(&a, "fo-out", Duration::from_secs(20));
     let mix_starts = |rx: &Receiver, wait: Duration| {
         let mut n = 0;
@@ -339,24 +348,10 @@ fn a_node_that_loses_its_database_stops_its_tasks_and_resumes_them_when_it_is_ba
     let a = Server::start_with(&tmp.path().join("node-a"), &args);
     let _red = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
     wait_live(&a, "red", Duration::from_secs(20));
-    let body = serde_json::json!({
-        "TaskId": "fence", "UserId": "mixer-user", "RoomId": "room1", "Sequence": 1,
-        "MixInput": [{"StreamId": "red",
-                      "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320, "Layer": 1}}],
-        "MixOutput": [{"StreamId": "fence-out", "Width": 320, "Height": 240, "Fps": 15,
-                       "VideoBitrate": 400000, "AudioCodec": 1}]
-    });
-    expect_code(
-        &a.app()
-            .post("StartMix", &body.to_string(), "application/json"),
-        0,
-    );
+    let body = one_input_mix("fence", "fence-out");
+    expect_code(&a.app().post("StartMix", &body, "application/json"), 0);
     wait_live(&a, "fence-out", Duration::from_secs(20));
-    let running = || {
-        admin_get(&a.base, &format!("/api/mix/{APP}/fence"))
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-    };
+    let running = || runs(&a, "fence");
     assert!(running());
 
     // The database goes away: before its 6 s lease could run out, node A stops the task
