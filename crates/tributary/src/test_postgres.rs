@@ -47,6 +47,18 @@ fn tool(bin: &Path, name: &str, args: &[&str]) -> Output {
     cmd.args(args).output().expect(name)
 }
 
+/// [`tool`], which must succeed; its stdout.
+fn tool_ok(bin: &Path, name: &str, args: &[&str]) -> String {
+    let out = tool(bin, name, args);
+    assert!(
+        out.status.success(),
+        "{name}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -71,7 +83,7 @@ impl TestPostgres {
         let bin = bin_dir();
         let data = dir.path().join("data");
         let data = data.to_str().expect("a UTF-8 path");
-        let init = tool(
+        tool_ok(
             &bin,
             "initdb",
             &[
@@ -85,11 +97,6 @@ impl TestPostgres {
                 "--no-sync",
             ],
         );
-        assert!(
-            init.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
         let pg = TestPostgres {
             dir,
             bin,
@@ -101,7 +108,7 @@ impl TestPostgres {
 
     /// A URL of a fresh, empty database on this server.
     pub fn new_database(&self, name: &str) -> String {
-        let out = tool(
+        tool_ok(
             &self.bin,
             "createdb",
             &[
@@ -114,11 +121,6 @@ impl TestPostgres {
                 name,
             ],
         );
-        assert!(
-            out.status.success(),
-            "createdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         self.url(name)
     }
 
@@ -129,7 +131,7 @@ impl TestPostgres {
     /// Stops the server (fast shutdown: clients are disconnected), keeping its data.
     pub fn stop(&self) {
         let data = self.dir.path().join("data");
-        let out = tool(
+        tool_ok(
             &self.bin,
             "pg_ctl",
             &[
@@ -140,11 +142,6 @@ impl TestPostgres {
                 "-w",
                 "stop",
             ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl stop: {}",
-            String::from_utf8_lossy(&out.stderr)
         );
     }
 
@@ -188,7 +185,7 @@ impl TestPostgres {
 
     /// Runs SQL with `psql` (to break or inspect a database behind the store's back).
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = tool(
+        tool_ok(
             &self.bin,
             "psql",
             &[
@@ -203,13 +200,7 @@ impl TestPostgres {
                 "-tAc",
                 sql,
             ],
-        );
-        assert!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        )
     }
 }
 
