@@ -8,6 +8,7 @@
 //! - [`zego`]: the ZEGO server API v2 dialect (gateway, signature, envelope, actions).
 //! - [`tencent`]: the Tencent Cloud API 3.0 dialect (so far: TC3-HMAC-SHA256 verification).
 
+pub mod blocking;
 pub mod callbacks;
 pub mod clock;
 pub mod control;

@@ -184,10 +184,14 @@ impl Gateway {
         }
         // And for the other nodes sharing the store (a replay sent to another node).
         let keep_ms = 2 * TIMESTAMP_WINDOW_SECS as u64 * 1000;
-        match control
-            .store()
-            .claim_nonce(app_id, "zego", nonce, now_ms, now_ms + keep_ms)
-        {
+        let store = control.store();
+        let claim = || store.claim_nonce(app_id, "zego", nonce, now_ms, now_ms + keep_ms);
+        let claimed = if store.shared() {
+            crate::blocking::run(claim)
+        } else {
+            claim()
+        };
+        match claimed {
             Ok(true) => {}
             Ok(false) => {
                 return Err(replayed());
