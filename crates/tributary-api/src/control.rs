@@ -712,6 +712,28 @@ impl ControlPlane {
         Ok((added.len(), removed.len()))
     }
 
+    /// Claims a signed request's nonce for every node sharing the store, for `keep_ms`
+    /// (`Ok(false)`: already claimed — a replay). A shared store's round trip runs in
+    /// `block_in_place`, so the worker's other requests move on meanwhile.
+    pub fn claim_nonce(
+        &self,
+        app_id: AppId,
+        scope: &str,
+        nonce: &str,
+        now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let claim = || {
+            self.store
+                .claim_nonce(app_id, scope, nonce, now_ms, now_ms + keep_ms)
+        };
+        if self.store.shared() {
+            crate::blocking::run(claim)
+        } else {
+            claim()
+        }
+    }
+
     pub fn is_banned(&self, app_id: AppId, stream_id: &str) -> bool {
         self.apps
             .get(&app_id)

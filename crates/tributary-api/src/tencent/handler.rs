@@ -312,18 +312,12 @@ impl TencentApi {
             // And for the other nodes sharing the store (a replay sent to another node).
             let now_ms = now_s.max(0) as u64 * 1000;
             let keep_ms = 2 * crate::tencent::signature::MAX_SKEW_S as u64 * 1000;
-            let store = self.control.store();
-            let claim = || store.claim_nonce(app_id, "tencent", key, now_ms, now_ms + keep_ms);
-            let claimed = if store.shared() {
-                crate::blocking::run(claim)
-            } else {
-                claim()
-            };
-            match claimed {
+            match self
+                .control
+                .claim_nonce(app_id, "tencent", key, now_ms, keep_ms)
+            {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Err(replayed());
-                }
+                Ok(false) => return Err(replayed()),
                 Err(e) => return Err(TcError::new("InternalError", e.to_string())),
             }
         }

@@ -184,18 +184,9 @@ impl Gateway {
         }
         // And for the other nodes sharing the store (a replay sent to another node).
         let keep_ms = 2 * TIMESTAMP_WINDOW_SECS as u64 * 1000;
-        let store = control.store();
-        let claim = || store.claim_nonce(app_id, "zego", nonce, now_ms, now_ms + keep_ms);
-        let claimed = if store.shared() {
-            crate::blocking::run(claim)
-        } else {
-            claim()
-        };
-        match claimed {
+        match control.claim_nonce(app_id, "zego", nonce, now_ms, keep_ms) {
             Ok(true) => {}
-            Ok(false) => {
-                return Err(replayed());
-            }
+            Ok(false) => return Err(replayed()),
             Err(e) => return Err(ZegoError::new(GW_INTERNAL, e.to_string())),
         }
         Ok(app)
