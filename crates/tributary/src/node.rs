@@ -91,9 +91,21 @@ pub trait Fence: Send + Sync + 'static {
 pub const FENCE_AFTER: Duration = Duration::from_secs(3);
 
 /// Renews this node's lease until the task is dropped (aborted at shutdown, after which
-/// [`leave`] gives the lease up). Renewals failing for [`FENCE_AFTER`] call
+/// [`leave`] gives the lease up); on a single-node store, writes it once. Renewals failing for [`FENCE_AFTER`] call
 /// `fence.lost()`; the next success calls `fence.regained()`.
 pub async fn keep_alive(store: Arc<dyn Store>, me: Me, fence: Option<Arc<dyn Fence>>) {
+    if !store.shared() {
+        // One node per store: no one else reads the lease, so it is written once (an
+        // fsync a second would buy nothing) and given up at a clean stop.
+        let info = me.info(now_ms(), u64::MAX);
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.renew_node(&info)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(node = %me.id, error = %e, "node entry not written"),
+            Err(e) => warn!(node = %me.id, error = %e, "node entry not written"),
+        }
+        return;
+    }
     let mut tick = tokio::time::interval(RENEW);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renewed = tokio::time::Instant::now();

@@ -157,6 +157,33 @@ fn entry(row: &tokio_postgres::Row) -> Result<OutboxEntry, StoreError> {
     })
 }
 
+/// The first column of each row: a record as JSON.
+fn json_column<T: DeserializeOwned>(rows: &[tokio_postgres::Row]) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
+        .collect()
+}
+
+/// An app's ban list (stream id, banned at).
+async fn load_bans(
+    client: &deadpool_postgres::Client,
+    app_id: AppId,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT stream_id, at_ms FROM bans WHERE app_id = $1",
+            &[&i64::from(app_id)],
+        )
+        .await
+        .map_err(pg_err)?;
+    rows.iter()
+        .map(|r| {
+            let at: i64 = r.try_get(1).map_err(pg_err)?;
+            Ok((r.try_get(0).map_err(pg_err)?, at.max(0) as u64))
+        })
+        .collect()
+}
+
 fn app_of(v: i64) -> Result<AppId, StoreError> {
     AppId::try_from(v).map_err(|_| err(format!("app id {v} out of range")))
 }
@@ -312,9 +339,7 @@ impl PgStore {
                 .query(sql, &[&i64::from(app_id)])
                 .await
                 .map_err(pg_err)?;
-            rows.iter()
-                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
-                .collect()
+            json_column(&rows)
         })
     }
 }
@@ -529,19 +554,7 @@ impl Store for PgStore {
     fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
         self.run(move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
-            let rows = client
-                .query(
-                    "SELECT stream_id, at_ms FROM bans WHERE app_id = $1",
-                    &[&i64::from(app_id)],
-                )
-                .await
-                .map_err(pg_err)?;
-            rows.iter()
-                .map(|r| {
-                    let at: i64 = r.try_get(1).map_err(pg_err)?;
-                    Ok((r.try_get(0).map_err(pg_err)?, at.max(0) as u64))
-                })
-                .collect()
+            load_bans(&client, app_id).await
         })
     }
 
@@ -585,9 +598,7 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(pg_err)?;
-            rows.iter()
-                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
-                .collect()
+            json_column(&rows)
         })
     }
 
@@ -598,9 +609,7 @@ impl Store for PgStore {
                 .query("SELECT config FROM apps ORDER BY app_id", &[])
                 .await
                 .map_err(pg_err)?;
-            rows.iter()
-                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
-                .collect()
+            json_column(&rows)
         })
     }
 
@@ -624,36 +633,19 @@ impl Store for PgStore {
         self.run(move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             let app = i64::from(app_id);
-            let mut out = StoredRegistry::default();
-            for r in client
+            let rooms = client
                 .query("SELECT info FROM rooms WHERE app_id = $1", &[&app])
                 .await
-                .map_err(pg_err)?
-            {
-                out.rooms
-                    .push(from_json(&r.try_get::<_, String>(0).map_err(pg_err)?)?);
-            }
-            for r in client
+                .map_err(pg_err)?;
+            let streams = client
                 .query("SELECT info FROM streams WHERE app_id = $1", &[&app])
                 .await
-                .map_err(pg_err)?
-            {
-                out.streams
-                    .push(from_json(&r.try_get::<_, String>(0).map_err(pg_err)?)?);
-            }
-            for r in client
-                .query(
-                    "SELECT stream_id, at_ms FROM bans WHERE app_id = $1",
-                    &[&app],
-                )
-                .await
-                .map_err(pg_err)?
-            {
-                let at: i64 = r.try_get(1).map_err(pg_err)?;
-                out.bans
-                    .push((r.try_get(0).map_err(pg_err)?, at.max(0) as u64));
-            }
-            Ok(out)
+                .map_err(pg_err)?;
+            Ok(StoredRegistry {
+                rooms: json_column(&rooms)?,
+                streams: json_column(&streams)?,
+                bans: load_bans(&client, app_id).await?,
+            })
         })
     }
 
@@ -702,9 +694,7 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(pg_err)?;
-            rows.iter()
-                .map(|r| from_json(&r.try_get::<_, String>(0).map_err(pg_err)?))
-                .collect()
+            json_column(&rows)
         })
     }
 

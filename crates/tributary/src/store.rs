@@ -69,6 +69,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// An app's ban list (stream id, banned at).
+fn ban_rows(conn: &Connection, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT stream_id, at_ms FROM bans WHERE app_id = ?1")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([app_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })
+        .map_err(err)?;
+    rows.map(|r| r.map_err(err)).collect()
+}
+
 /// Milliseconds as SQLite's signed integers.
 fn ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -185,7 +198,7 @@ impl Store for SqliteStore {
     }
 
     fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
-        Ok(self.registry(app_id)?.bans)
+        ban_rows(&self.conn(), app_id)
     }
 
     fn set_node(&self, node_id: &str) {
@@ -255,17 +268,7 @@ impl Store for SqliteStore {
         {
             out.streams.push(from_json(&row.map_err(err)?)?);
         }
-        let mut stmt = conn
-            .prepare("SELECT stream_id, at_ms FROM bans WHERE app_id = ?1")
-            .map_err(err)?;
-        for row in stmt
-            .query_map([app_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-            })
-            .map_err(err)?
-        {
-            out.bans.push(row.map_err(err)?);
-        }
+        out.bans = ban_rows(&conn, app_id)?;
         Ok(out)
     }
 
