@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::get;
 
+use crate::cluster;
 use crate::tencent::handler::{TencentApi, is_tencent, respond as tencent};
 use crate::zego::{self, BODY_LIMIT, ZegoApi};
 
@@ -41,7 +42,20 @@ async fn handle_tencent(
     body: Body,
 ) -> Response {
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
-    tencent(&t, method, &headers, &query.unwrap_or_default(), bytes).await
+    let query = query.unwrap_or_default();
+    let now = t.now_ms();
+    let via = match cluster::via(
+        t.cluster().map(|c| &**c),
+        &headers,
+        &method,
+        &query,
+        bytes.as_ref(),
+        now,
+    ) {
+        Ok(v) => v,
+        Err(refused) => return *refused,
+    };
+    tencent(&t, method, &headers, &query, bytes, via).await
 }
 
 async fn handle(
@@ -53,9 +67,15 @@ async fn handle(
 ) -> Response {
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
     let query = query.unwrap_or_default();
+    let now = d.tencent.now_ms();
+    let cluster = d.zego.cluster().map(|c| &**c);
+    let via = match cluster::via(cluster, &headers, &method, &query, bytes.as_ref(), now) {
+        Ok(v) => v,
+        Err(refused) => return *refused,
+    };
     if is_tencent(&headers, &query, bytes.as_deref()) {
-        tencent(&d.tencent, method, &headers, &query, bytes).await
+        tencent(&d.tencent, method, &headers, &query, bytes, via).await
     } else {
-        zego::respond(&d.zego, method, &query, bytes).await
+        zego::respond(&d.zego, method, &headers, &query, bytes, via).await
     }
 }

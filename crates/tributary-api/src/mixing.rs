@@ -10,7 +10,7 @@
 //! The engine is behind a trait: this crate knows no FFmpeg.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
@@ -22,6 +22,7 @@ use tributary_core::store::{NewCallback, StoreError, WriteBatch, WriteOp};
 use tributary_core::{AppConfig, AppId, CloseReason, CoreEvent};
 
 use crate::callbacks::payload::sign_payload;
+use crate::cluster::{Cluster, Peer};
 use crate::control::{ControlError, ControlPlane};
 
 /// Most tasks per app.
@@ -97,6 +98,8 @@ pub struct MixControl {
     control: Arc<ControlPlane>,
     engine: Arc<dyn MixEngine>,
     apps: HashMap<AppId, Mutex<MixTasks>>,
+    /// Set on a node that shares its store with others.
+    cluster: OnceLock<Arc<Cluster>>,
 }
 
 impl MixControl {
@@ -122,7 +125,48 @@ impl MixControl {
             control,
             engine,
             apps,
+            cluster: OnceLock::new(),
         })
+    }
+
+    /// Joins a cluster (once, at start): tasks may then run on other nodes.
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// The other node a call about `task_id` belongs to: the one running it (a task
+    /// this node runs, or one no live node runs, is answered here).
+    pub fn owner_elsewhere(&self, app_id: AppId, task_id: &str) -> Option<Peer> {
+        let cluster = self.cluster.get()?;
+        if self.tasks(app_id).ok()?.get(task_id).is_some() {
+            return None;
+        }
+        crate::blocking::run(|| cluster.placement.owner(app_id, task_id))
+            .filter(|p| p.node != cluster.node)
+    }
+
+    /// Where a task should start, when not here: a new task, placed by cost and by where
+    /// its inputs are published. An update stays where the task runs.
+    pub fn place_elsewhere(&self, app_id: AppId, task: &MixTask) -> Option<Peer> {
+        let cluster = self.cluster.get()?;
+        if self.tasks(app_id).ok()?.get(&task.task_id).is_some() {
+            return None;
+        }
+        let spec = self.effective(app_id, task);
+        crate::blocking::run(|| cluster.placement.place(app_id, &spec))
+            .filter(|p| p.node != cluster.node)
+    }
+
+    /// Another node that publishes `stream_id`, when this one does not (a transcode
+    /// runs where its input is).
+    pub fn origin_elsewhere(&self, app_id: AppId, stream_id: &str) -> Option<Peer> {
+        let cluster = self.cluster.get()?;
+        crate::blocking::run(|| cluster.placement.origin(app_id, stream_id))
+            .filter(|p| p.node != cluster.node)
     }
 
     fn tasks(&self, app_id: AppId) -> Result<MutexGuard<'_, MixTasks>, ControlError> {

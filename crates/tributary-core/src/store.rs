@@ -127,6 +127,14 @@ pub struct NodeInfo {
     pub renewed_ms: u64,
     /// The node counts as live until then.
     pub lease_until_ms: u64,
+    /// What is left of its mixing budget (pixels per second), as of its last renewal:
+    /// placement sends a new task to the node with the most.
+    #[serde(default)]
+    pub free_budget: u64,
+    /// Set while it hands its tasks over before it stops (`tributary drain`): it takes
+    /// no new ones.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// Everything stored for one app's registry.
@@ -185,6 +193,45 @@ pub trait Store: Send + Sync + 'static {
     fn task_owner(&self, app_id: AppId, task_id: &str) -> Result<Option<String>, StoreError> {
         let _ = (app_id, task_id);
         Ok(None)
+    }
+    /// Records that this node publishes a stream (`live`), or no longer does, so other
+    /// nodes can relay it from here. Single-node stores: nothing to record.
+    fn put_live_stream(
+        &self,
+        app_id: AppId,
+        stream_id: &str,
+        live: bool,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let _ = (app_id, stream_id, live, now_ms);
+        Ok(())
+    }
+    /// The other live nodes (lease running) that publish the stream, the most recent
+    /// publisher first.
+    fn stream_origins(
+        &self,
+        app_id: AppId,
+        stream_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<NodeInfo>, StoreError> {
+        let _ = (app_id, stream_id, now_ms);
+        Ok(Vec::new())
+    }
+    /// Forgets every stream this node recorded as published (at start: rows a crash
+    /// left behind).
+    fn clear_live_streams(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Hands a task this node runs to node `to` (a drain): `Ok(false)` when it is not
+    /// this node's any more.
+    fn hand_over_task(&self, app_id: AppId, task_id: &str, to: &str) -> Result<bool, StoreError> {
+        let _ = (app_id, task_id, to);
+        Ok(false)
+    }
+    /// Tasks the store marks as this node's (another node handed them over): the ones
+    /// this node must run.
+    fn owned_tasks(&self) -> Result<Vec<(AppId, MixTask)>, StoreError> {
+        Ok(Vec::new())
     }
     /// Writes this node's entry (its lease renewed, or given up with `lease_until_ms` now).
     fn renew_node(&self, node: &NodeInfo) -> Result<(), StoreError>;

@@ -29,6 +29,9 @@ pub struct PlayRequest {
     pub user_id: String,
     pub token: Option<String>,
     pub peer: Option<SocketAddr>,
+    /// Another node's relay credential (`?relay=…` on HTTP-FLV): that node copies the
+    /// stream for its own players and mixes, and is not a member of any room.
+    pub relay: Option<String>,
 }
 
 impl PlayRequest {

@@ -76,6 +76,7 @@ fn check(
         user_id: field("user"),
         token: q.get("token").cloned(),
         peer: None,
+        relay: q.get("relay").cloned(),
     };
     s.auth
         .check_play(&req)
@@ -127,7 +128,16 @@ async fn flv_stream(
         Ok(a) => a,
         Err(r) => return *refused(&s, r.reason, &r.message),
     };
-    let sub = match s.hub.subscribe(&stream_key(app_id, stream), Protocol::Flv) {
+    let key = stream_key(app_id, stream);
+    // Another node's relay reads only what is published here (no relay of a relay).
+    let sub = if req.relay.is_some() {
+        s.hub.subscribe(&key, Protocol::Flv)
+    } else {
+        s.hub
+            .subscribe_waiting(&key, Protocol::Flv, crate::rtmp_server::RELAY_WAIT)
+            .await
+    };
+    let sub = match sub {
         Ok(sub) => sub,
         Err(e) => return plain(StatusCode::NOT_FOUND, format!("{e}\n")),
     };

@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
@@ -75,6 +75,8 @@ pub struct Stream {
     cache: Mutex<Cache>,
     started: Instant,
     started_unix_ms: u64,
+    /// A copy of a stream another node publishes.
+    relay: bool,
     bytes_in: AtomicU64,
     video_frames: AtomicU64,
     dropped_gops: AtomicU64,
@@ -103,6 +105,11 @@ pub struct StreamStats {
 impl Stream {
     fn lock(&self) -> MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this is a copy relayed from the node that publishes it.
+    pub fn is_relay(&self) -> bool {
+        self.relay
     }
 
     pub fn key(&self) -> &str {
@@ -165,8 +172,20 @@ impl Stream {
     }
 }
 
+/// Where streams published on other nodes come from: a cluster's relays (set only when
+/// several nodes share a store).
+pub trait Origins: Send + Sync + 'static {
+    /// Someone here asked for `key`, which is not live here: if another node publishes
+    /// it, relay it in. Returns at once (the hub announces the stream once it is live);
+    /// repeated asks are cheap.
+    fn want(&self, key: &str);
+    /// Whether another node publishes `key` (a store lookup: blocks briefly).
+    fn elsewhere(&self, key: &str) -> bool;
+}
+
 struct Inner {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
+    origins: OnceLock<Arc<dyn Origins>>,
     /// Public name → the stream players of it get instead (a mix that took over an
     /// input's name). Internal readers always get the stream itself.
     aliases: Mutex<HashMap<String, String>>,
@@ -186,6 +205,7 @@ impl Hub {
         Hub {
             inner: Arc::new(Inner {
                 streams: Mutex::new(HashMap::new()),
+                origins: OnceLock::new(),
                 aliases: Mutex::new(HashMap::new()),
                 events,
                 config,
@@ -210,6 +230,20 @@ impl Hub {
     /// Claims `key` for a new source. Fails if it is live already: the first publisher
     /// keeps it.
     pub fn publish(&self, key: &str, started_unix_ms: u64) -> Result<Publisher, HubError> {
+        self.publish_as(key, started_unix_ms, false)
+    }
+
+    /// Claims `key` for a copy of a stream another node publishes (see [`Origins`]).
+    pub fn publish_relay(&self, key: &str, started_unix_ms: u64) -> Result<Publisher, HubError> {
+        self.publish_as(key, started_unix_ms, true)
+    }
+
+    fn publish_as(
+        &self,
+        key: &str,
+        started_unix_ms: u64,
+        relay: bool,
+    ) -> Result<Publisher, HubError> {
         let mut streams = self.streams();
         if streams.contains_key(key) {
             return Err(HubError::AlreadyPublishing(key.to_string()));
@@ -222,6 +256,7 @@ impl Hub {
             }),
             started: Instant::now(),
             started_unix_ms,
+            relay,
             bytes_in: AtomicU64::new(0),
             video_frames: AtomicU64::new(0),
             dropped_gops: AtomicU64::new(0),
@@ -238,6 +273,60 @@ impl Hub {
 
     pub fn stream(&self, key: &str) -> Option<Arc<Stream>> {
         self.streams().get(key).cloned()
+    }
+
+    /// Makes streams published on other nodes reachable here (once, at start).
+    pub fn set_origins(&self, origins: Arc<dyn Origins>) {
+        let _ = self.inner.origins.set(origins);
+    }
+
+    /// Whether `key` is live here or on another node (a store lookup when it is not
+    /// here: call off the async workers).
+    pub fn live_anywhere(&self, key: &str) -> bool {
+        self.stream(key).is_some() || self.inner.origins.get().is_some_and(|o| o.elsewhere(key))
+    }
+
+    /// [`Hub::subscribe`], and when the stream is not live here but another node
+    /// publishes it, relays it in and waits for it (at most `within`).
+    pub async fn subscribe_waiting(
+        &self,
+        key: &str,
+        protocol: Protocol,
+        within: Duration,
+    ) -> Result<Subscription, HubError> {
+        // Listening before the first try: a stream that appears in between is not missed.
+        let mut events = self.events();
+        let first = self.subscribe(key, protocol);
+        let (Err(HubError::NotLive(_)), Some(origins)) = (&first, self.inner.origins.get()) else {
+            return first;
+        };
+        let target = if protocol == Protocol::Internal {
+            key.to_string()
+        } else {
+            self.resolve(key)
+        };
+        let (o, k) = (origins.clone(), target.clone());
+        let elsewhere = tokio::task::spawn_blocking(move || o.elsewhere(&k))
+            .await
+            .unwrap_or(false);
+        if !elsewhere {
+            return first;
+        }
+        origins.want(&target);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(HubEvent::Published(k))) if k == target => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    if self.stream(&target).is_some() {
+                        break;
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
+            }
+        }
+        self.subscribe(key, protocol)
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -285,9 +374,12 @@ impl Hub {
     /// Subscribes a player to exactly `key`, aliases aside (a WebRTC viewer that has
     /// already chosen its source).
     pub fn subscribe_exact(&self, key: &str, protocol: Protocol) -> Result<Subscription, HubError> {
-        let stream = self
-            .stream(key)
-            .ok_or_else(|| HubError::NotLive(key.to_string()))?;
+        let Some(stream) = self.stream(key) else {
+            if let Some(o) = self.inner.origins.get() {
+                o.want(key);
+            }
+            return Err(HubError::NotLive(key.to_string()));
+        };
         let queue = Arc::new(Queue::new(self.inner.config.queue));
         {
             let mut c = stream.lock();

@@ -84,6 +84,9 @@ impl Default for RtmpConfig {
 
 /// A player's read buffer once it plays (commands only: pause, close, acks).
 const PLAYER_READ_BUFFER: usize = 1024;
+/// How long a player of a stream published on another node waits for its relay to
+/// start here.
+pub const RELAY_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
@@ -441,6 +444,7 @@ impl RtmpServer {
             user_id: param(&params, "user").unwrap_or_default(),
             token: param(&params, "token"),
             peer: Some(peer),
+            relay: None,
         };
         if let Err(r) = self.auth.check_play(&req) {
             return self.refuse(&mut sock, &mut session, &r, &key).await;
@@ -449,7 +453,11 @@ impl RtmpServer {
             Ok(a) => a,
             Err(r) => return self.refuse(&mut sock, &mut session, &r, &key).await,
         };
-        let sub = match self.hub.subscribe(&key, Protocol::Rtmp) {
+        let sub = match self
+            .hub
+            .subscribe_waiting(&key, Protocol::Rtmp, RELAY_WAIT)
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 let r = Refusal::new("NetStream.Play.StreamNotFound", "not_live", e.to_string());

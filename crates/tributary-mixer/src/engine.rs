@@ -319,7 +319,8 @@ impl Engine {
         self.check_urls(spec)?;
         if require_inputs {
             for id in spec.input_streams() {
-                if self.hub.stream(&key(app_id, id)).is_none() {
+                // Live here, or on another node (then relayed in once the task reads it).
+                if !self.hub.live_anywhere(&key(app_id, id)) {
                     return Err(EngineError::InputMissing(id.to_string()));
                 }
             }
@@ -936,6 +937,19 @@ impl Engine {
 
     pub fn churn_total(&self) -> u64 {
         self.churn.load(Ordering::Relaxed)
+    }
+
+    /// What the running tasks leave of the mixing budget (pixels per second): what a
+    /// node tells the others for placement.
+    pub fn free_budget(&self) -> u64 {
+        let used: u64 = self.lock().values().map(|r| r.cost).sum();
+        self.config.budget_pixels_per_s.saturating_sub(used)
+    }
+
+    /// What a task would cost here (pixels per second), for placement.
+    pub fn cost_of(&self, app_id: u64, spec: &MixSpec) -> u64 {
+        let local = self.localize(app_id, spec);
+        self.cost(app_id, &local)
     }
 
     pub fn is_running(&self, app_id: u64, task_id: &str) -> bool {

@@ -432,7 +432,19 @@ impl RtcServer {
         let slot = self.slot(req.peer)?;
         let key = stream_key(req.app_id, &req.stream_id);
         if self.hub.stream(&key).is_none() {
-            return Err(WhipError::NotLive(req.stream_id.clone()));
+            // Published on another node: relayed in first (then the Opus source below
+            // can be made from the copy).
+            let relayed = self
+                .hub
+                .subscribe_waiting(
+                    &key,
+                    Player::Internal,
+                    tributary_live::rtmp_server::RELAY_WAIT,
+                )
+                .await;
+            if relayed.is_err() {
+                return Err(WhipError::NotLive(req.stream_id.clone()));
+            }
         }
         let sub = self
             .hub

@@ -108,5 +108,13 @@ async fn act(
     let now_secs = c.control.now_ms() / 1000;
     let url = signed_url("", &config, &action, &[], now_secs);
     let query = url.split_once('?').map_or("", |(_, q)| q);
-    zego::respond(&c.zego, Method::POST, query, bytes).await
+    zego::respond(
+        &c.zego,
+        Method::POST,
+        &axum::http::HeaderMap::new(),
+        query,
+        bytes,
+        tributary_api::cluster::Via::Client,
+    )
+    .await
 }

@@ -22,6 +22,8 @@ pub struct LiveAuth {
     pub viewers: Arc<Viewers>,
     pub open_publish: bool,
     pub play_token: bool,
+    /// On a node sharing its store: lets other nodes relay this node's streams.
+    pub relay_key: Option<tributary_api::cluster::ClusterKey>,
 }
 
 const REJECTED: &str = "NetStream.Publish.Rejected";
@@ -133,6 +135,22 @@ impl Authority for LiveAuth {
     /// A player that names a room and user must hold a play token bound to them (even
     /// with `--play-token` off): membership is not taken on the player's word.
     fn check_play(&self, req: &PlayRequest) -> Result<(), Refusal> {
+        if let Some(token) = &req.relay {
+            // Another node copying the stream for its own players: it proves it holds
+            // the cluster key, and joins no room.
+            let allowed = self.relay_key.as_ref().is_some_and(|k| {
+                k.relay_allowed(req.app_id, &req.stream_id, token, now_ms() / 1000)
+            });
+            return if allowed && !req.names_a_member() {
+                Ok(())
+            } else {
+                Err(Refusal::new(
+                    PLAY_FAILED,
+                    "bad_relay",
+                    "bad relay credential",
+                ))
+            };
+        }
         let secret = self.secret(req.app_id, PLAY_FAILED)?;
         if self.play_token || req.names_a_member() {
             if req.names_a_member() && (req.room_id.is_empty() || req.user_id.is_empty()) {

@@ -100,6 +100,20 @@ CREATE TABLE IF NOT EXISTS nodes (
         name: "task owners",
         sql: "ALTER TABLE mix_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
     },
+    Migration {
+        version: 5,
+        name: "live streams",
+        // Kept for the schema's sake: one node per SQLite store relays nothing.
+        sql: "
+CREATE TABLE IF NOT EXISTS live_streams (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_id, stream_id, node_id)
+);
+",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -192,6 +206,22 @@ CREATE TABLE nodes (
         name: "task owners",
         // The node that runs each task; another adopts it when that node's lease runs out.
         sql: "ALTER TABLE mix_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+    },
+    Migration {
+        version: 5,
+        name: "live streams",
+        // Which node publishes which stream (its publishers and its mix outputs): the
+        // origin another node relays a stream from.
+        sql: "
+CREATE TABLE live_streams (
+    app_id BIGINT NOT NULL,
+    stream_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    since_ms BIGINT NOT NULL,
+    PRIMARY KEY (app_id, stream_id, node_id)
+);
+CREATE INDEX live_streams_node ON live_streams (node_id);
+",
     },
 ];
 

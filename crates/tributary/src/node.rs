@@ -4,6 +4,7 @@
 //! cleanly gives its lease up at once. `GET /api/nodes` lists the live ones.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -62,6 +63,10 @@ pub struct Me {
     pub http: String,
     pub rtmp: String,
     pub started_ms: u64,
+    /// Its mixing budget left, read at each renewal (placement reads it).
+    pub free_budget: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Set by a drain: it takes no new tasks.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl Me {
@@ -73,6 +78,8 @@ impl Me {
             started_ms: self.started_ms,
             renewed_ms: now,
             lease_until_ms,
+            free_budget: (self.free_budget)(),
+            draining: self.draining.load(Ordering::Relaxed),
         }
     }
 }
@@ -204,6 +211,8 @@ async fn nodes(State((store, me)): State<(Arc<dyn Store>, Arc<String>)>) -> Resp
                         "started_ms": n.started_ms,
                         "renewed_ms": n.renewed_ms,
                         "lease_until_ms": n.lease_until_ms,
+                        "free_budget": n.free_budget,
+                        "draining": n.draining,
                         "this": n.node_id == *me,
                     })
                 })

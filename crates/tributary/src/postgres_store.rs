@@ -770,6 +770,116 @@ impl Store for PgStore {
         })
     }
 
+    fn hand_over_task(&self, app_id: AppId, task_id: &str, to: &str) -> Result<bool, StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        let (task_id, to) = (task_id.to_string(), to.to_string());
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let n = client
+                .execute(
+                    "UPDATE mix_tasks SET owner = $4
+                     WHERE app_id = $1 AND task_id = $2 AND owner = $3",
+                    &[&i64::from(app_id), &task_id, &node, &to],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn owned_tasks(&self) -> Result<Vec<(AppId, MixTask)>, StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT app_id, task FROM mix_tasks WHERE owner = $1
+                     ORDER BY app_id, task_id LIMIT 10000",
+                    &[&node],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| {
+                    let task: String = r.try_get(1).map_err(pg_err)?;
+                    Ok((app_of(r.try_get(0).map_err(pg_err)?)?, from_json(&task)?))
+                })
+                .collect()
+        })
+    }
+
+    fn put_live_stream(
+        &self,
+        app_id: AppId,
+        stream_id: &str,
+        live: bool,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        let (stream_id, now) = (stream_id.to_string(), ms(now_ms));
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let app = i64::from(app_id);
+            if live {
+                client
+                    .execute(
+                        "INSERT INTO live_streams (app_id, stream_id, node_id, since_ms)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (app_id, stream_id, node_id)
+                         DO UPDATE SET since_ms = EXCLUDED.since_ms",
+                        &[&app, &stream_id, &node, &now],
+                    )
+                    .await
+            } else {
+                client
+                    .execute(
+                        "DELETE FROM live_streams
+                         WHERE app_id = $1 AND stream_id = $2 AND node_id = $3",
+                        &[&app, &stream_id, &node],
+                    )
+                    .await
+            }
+            .map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
+    fn stream_origins(
+        &self,
+        app_id: AppId,
+        stream_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<NodeInfo>, StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        let (stream_id, now) = (stream_id.to_string(), ms(now_ms));
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT n.info FROM live_streams s JOIN nodes n ON n.node_id = s.node_id
+                     WHERE s.app_id = $1 AND s.stream_id = $2 AND s.node_id <> $3
+                       AND n.lease_until_ms > $4
+                     ORDER BY s.since_ms DESC LIMIT 8",
+                    &[&i64::from(app_id), &stream_id, &node, &now],
+                )
+                .await
+                .map_err(pg_err)?;
+            json_column(&rows)
+        })
+    }
+
+    fn clear_live_streams(&self) -> Result<(), StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client
+                .execute("DELETE FROM live_streams WHERE node_id = $1", &[&node])
+                .await
+                .map_err(pg_err)?;
+            Ok(())
+        })
+    }
+
     fn watermarks(&self, app_id: AppId) -> Result<Vec<Watermark>, StoreError> {
         self.json_rows(
             "SELECT watermark FROM watermarks WHERE app_id = $1 ORDER BY id",

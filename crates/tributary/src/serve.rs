@@ -14,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tributary_api::callbacks::outbox::{Outbox, OutboxConfig};
 use tributary_api::clock::now_ms;
+use tributary_api::cluster::{Cluster, ClusterKey};
 use tributary_api::zego::ZegoApi;
 use tributary_api::{ControlPlane, PlayUrls};
 use tributary_core::url_policy::{Purpose, redact};
@@ -32,6 +33,8 @@ use crate::config::Config;
 use crate::failover;
 use crate::live_auth::LiveAuth;
 use crate::node;
+use crate::placement;
+use crate::relay::{self, Relays};
 use crate::sign::signed_url;
 use crate::store_watch;
 use crate::stores;
@@ -130,6 +133,41 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         control.clone(),
         Arc::new(mix_engine::EngineAdapter(engine.clone())),
     )?);
+    // Several nodes on one store: streams relayed between them, mix calls answered by
+    // the node of their task, new tasks placed by cost.
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay_key = if store.shared() {
+        let s = store.clone();
+        let hex = tokio::task::spawn_blocking(move || {
+            s.put_setting_if_absent("cluster_key", &ClusterKey::generate_hex())
+        })
+        .await??;
+        let key =
+            ClusterKey::from_hex(&hex).ok_or("the stored cluster_key is not 32 bytes of hex")?;
+        let placement = placement::StorePlacement {
+            store: store.clone(),
+            engine: engine.clone(),
+            hub: hub.clone(),
+            me: node_id.clone(),
+            draining: draining.clone(),
+        };
+        mixing.set_cluster(Arc::new(Cluster::new(
+            node_id.clone(),
+            key.clone(),
+            Box::new(placement),
+        )?));
+        let relays = Relays::new(
+            store.clone(),
+            hub.clone(),
+            key.clone(),
+            tokio::runtime::Handle::current(),
+        )?;
+        hub.set_origins(relays);
+        tokio::spawn(relay::record_streams(store.clone(), hub.clone()));
+        Some(key)
+    } else {
+        None
+    };
     {
         // In the background: a slow image host must not keep the listeners closed.
         let m = mixing.clone();
@@ -179,6 +217,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         viewers: viewers.clone(),
         open_publish: cfg.open_publish,
         play_token: cfg.play_token,
+        relay_key,
     });
     let rtmp = RtmpServer::new(hub.clone(), auth.clone(), {
         let d = RtmpConfig::default();
@@ -335,6 +374,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         http: http_addr.to_string(),
         rtmp: rtmp_addr.to_string(),
         started_ms: tributary_api::clock::now_ms(),
+        free_budget: {
+            let engine = engine.clone();
+            Arc::new(move || engine.free_budget())
+        },
+        draining: draining.clone(),
     };
     // On a shared store a node that cannot renew its lease stops its tasks before
     // another node adopts them (no output published twice).

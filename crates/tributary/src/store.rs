@@ -538,6 +538,8 @@ pub(crate) mod tests {
             started_ms: 1,
             renewed_ms: 2,
             lease_until_ms: until,
+            free_budget: 7,
+            draining: false,
         };
         store.renew_node(&node("b", 5_000)).unwrap();
         store.renew_node(&node("a", 1_000)).unwrap();

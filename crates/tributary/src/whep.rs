@@ -62,6 +62,7 @@ async fn play(
         user_id: who.user,
         token: bearer.or(who.token),
         peer: peer.map(|e| e.0.0),
+        relay: None,
     };
     answered(rtc.play(req, offer).await, "whep", app_id, &stream)
 }

@@ -278,6 +278,8 @@ fn a_killed_nodes_mix_runs_again_on_another_node_within_10_s() {
 
     let body = one_input_mix("fo", "fo-out");
     expect_code(&a.app().post("StartMix", &body, "application/json"), 0);
+    // Both nodes hold the input and are idle: the node the call came to keeps the task.
+    assert!(runs(&a, "fo") && !runs(&b, "fo"));
     wait_live(&a, "fo-out", Duration::from_secs(20));
     let mix_starts = |rx: &Receiver, wait: Duration| {
         let mut n = 0;
@@ -387,4 +389,119 @@ fn a_node_that_loses_its_database_stops_its_tasks_and_resumes_them_when_it_is_ba
         "task resumed {} ms after the database came back",
         back.elapsed().as_millis()
     );
+}
+
+#[test]
+fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("three");
+    let rx = Receiver::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), Some(&rx.url));
+    let cfg = cfg.to_str().unwrap();
+    // A and B have (almost) no mixing budget left to give: placement must pick C, though
+    // A holds the input.
+    let small = ["--config", cfg, "--store", &url, "--mix-budget", "1000"];
+    let a = Server::start_with(&tmp.path().join("node-a"), &small);
+    let b = Server::start_with(&tmp.path().join("node-b"), &small);
+    let c = Server::start_with(
+        &tmp.path().join("node-c"),
+        &["--config", cfg, "--store", &url],
+    );
+    let id = |s: &Server| -> String {
+        let v: serde_json::Value = admin_get(&s.base, "/api/nodes").unwrap().json().unwrap();
+        v["node"].as_str().unwrap().to_string()
+    };
+    let id_c = id(&c);
+    // Every node sees the other two (and C's budget) before the call.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: serde_json::Value = admin_get(&b.base, "/api/nodes").unwrap().json().unwrap();
+        let nodes = v["nodes"].as_array().unwrap();
+        if nodes.len() == 3
+            && nodes
+                .iter()
+                .any(|n| n["node"] == id_c.as_str() && n["free_budget"].as_u64() > Some(1000))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let _red = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
+    wait_live(&a, "red", Duration::from_secs(20));
+
+    // Sent to B; B places it on C, which reads the input from A.
+    let body = one_input_mix("tri", "tri-out");
+    let v = b.app().post("StartMix", &body, "application/json");
+    expect_code(&v, 0);
+    let info: serde_json::Value = admin_get(&c.base, &format!("/api/mix/{APP}/tri"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["node"], id_c.as_str(), "{info}");
+    assert!(!runs(&a, "tri") && !runs(&b, "tri"));
+    assert_eq!(
+        pg.psql("three", "SELECT owner FROM mix_tasks WHERE task_id = 'tri'"),
+        id_c
+    );
+
+    // Played from A: A relays the output from C (whose input came from A).
+    let flv = format!("{}/{APP}/tri-out.flv", a.base);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some((r, g, bl)) = centre_rgb("ffmpeg", &flv)
+            && r > 200
+            && g < 60
+            && bl < 60
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the mix does not show red on node A"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!(
+        "mix placed on C played red from A {} ms after the StartMix",
+        started.elapsed().as_millis()
+    );
+
+    // Any node answers about the task: A's GetMixTaskInfo is C's answer.
+    let v = a.app().post(
+        "GetMixTaskInfo",
+        &serde_json::json!({"TaskId": "tri"}).to_string(),
+        "application/json",
+    );
+    expect_code(&v, 0);
+    // A forbid sent to C cuts the publisher on A.
+    let sent = std::time::Instant::now();
+    let v = c
+        .app()
+        .get("ForbidRTCStream", &[("StreamId", "red"), ("Sequence", "1")]);
+    expect_code(&v, 0);
+    while is_live(&a, "red") {
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "A still serves red"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // StopMix sent to A ends it on C.
+    let stop = serde_json::json!({"TaskId": "tri", "UserId": "mixer-user", "Sequence": 2});
+    let v = a
+        .app()
+        .post("StopMix", &stop.to_string(), "application/json");
+    expect_code(&v, 0);
+    assert!(!runs(&c, "tri"));
+    // One mix_start and one mix_stop, from C.
+    let mut events = Vec::new();
+    while let Some(cb) = rx.next(Duration::from_secs(3)) {
+        if cb.body["task_id"] == format!("{APP}:tri") {
+            events.push(cb.body["event"].as_str().unwrap_or("").to_string());
+        }
+    }
+    assert_eq!(events, ["mix_start", "mix_stop"], "{events:?}");
 }

@@ -21,6 +21,7 @@ use tributary_core::{AppId, CoreError};
 use super::envelope::{TcError, new_request_id, reply};
 use super::mix::{Create, translate};
 use super::{legacy, params, signature};
+use crate::cluster::{Cluster, Forward, Peer, Via};
 use crate::control::ControlPlane;
 use crate::mixing::{EngineRefusal, MixControl, MixControlError, StopReason};
 use crate::zego::action::Action;
@@ -116,6 +117,15 @@ impl TencentApi {
         self.watermarks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub fn now_ms(&self) -> u64 {
+        self.control.now_ms()
+    }
+
+    /// This node's cluster, when it shares its store with others.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.mixing.as_ref().and_then(|m| m.cluster())
+    }
+
     /// Whether any app has a Tencent key (otherwise the dialect is not served).
     pub fn has_keys(&self) -> bool {
         !self.keys.is_empty()
@@ -152,9 +162,19 @@ pub async fn respond(
     headers: &HeaderMap,
     raw_query: &str,
     body: Option<Bytes>,
+    via: Via,
 ) -> Response {
     let request_id = new_request_id();
-    let result = process(api, &method, headers, raw_query, body).await;
+    let result = match process(api, &method, headers, raw_query, body, via).await {
+        Processed::Here(outcome) => outcome,
+        Processed::Elsewhere(node, response) => {
+            info!(
+                request_id,
+                node, "tencent request answered by the node of its task"
+            );
+            return response;
+        }
+    };
     match &result {
         Ok((action, app, _)) => info!(request_id, action, app_id = app, "tencent request"),
         Err((action, e)) => warn!(
@@ -170,13 +190,92 @@ pub async fn respond(
 
 type Outcome = Result<(String, AppId, Map<String, Value>), (Option<String>, TcError)>;
 
+enum Processed {
+    Here(Outcome),
+    /// Answered by another node (its id), as it answered.
+    Elsewhere(String, Response),
+}
+
+impl From<Outcome> for Processed {
+    fn from(o: Outcome) -> Self {
+        Processed::Here(o)
+    }
+}
+
 async fn process(
     api: &Arc<TencentApi>,
     method: &Method,
     headers: &HeaderMap,
     raw_query: &str,
     body: Option<Bytes>,
-) -> Outcome {
+    via: Via,
+) -> Processed {
+    let forward = body.clone().map(|body| Forward {
+        method: method.clone(),
+        raw_query: raw_query.to_string(),
+        headers: headers.clone(),
+        body,
+    });
+    let (action, app_id, params) = match check(api, method, headers, raw_query, body, via).await {
+        Ok(checked) => checked,
+        Err(e) => return Processed::Here(Err(e)),
+    };
+    let fail = |e: TcError| Processed::Here(Err((Some(action.clone()), e)));
+    let now_ms = api.control.now_ms();
+    let cluster = api.cluster().cloned();
+    // A call about a session another node runs is answered there.
+    if via == Via::Client
+        && let (Some(mixing), Some(cluster), Some(forward)) = (&api.mixing, &cluster, &forward)
+        && matches!(
+            action.as_str(),
+            "CreateCommonMixStream" | "CancelCommonMixStream"
+        )
+        && let Some(session) = params
+            .get("MixStreamSessionId")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    {
+        let (m, session) = (mixing.clone(), session.to_string());
+        let owner = tokio::task::spawn_blocking(move || m.owner_elsewhere(app_id, &session))
+            .await
+            .ok()
+            .flatten();
+        if let Some(peer) = owner {
+            let answer = cluster.forward(&peer, forward.clone(), now_ms).await;
+            return Processed::Elsewhere(peer.node, answer);
+        }
+    }
+    let act = action.clone();
+    let me = api.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut placed = None;
+        let r = run(&me, app_id, &act, &params, via, &mut placed);
+        (r, placed)
+    })
+    .await;
+    match done {
+        Ok((_, Some(peer))) => match (&cluster, forward) {
+            (Some(cluster), Some(forward)) => {
+                let answer = cluster.forward(&peer, forward, now_ms).await;
+                Processed::Elsewhere(peer.node, answer)
+            }
+            _ => fail(TcError::new("InternalError", "no cluster to forward to")),
+        },
+        Ok((Ok(fields), None)) => Processed::Here(Ok((action, app_id, fields))),
+        Ok((Err(e), None)) => fail(e),
+        Err(e) => fail(TcError::new("InternalError", e.to_string())),
+    }
+}
+
+/// Authenticates a request and reads its parameters: its action, app and parameters.
+async fn check(
+    api: &Arc<TencentApi>,
+    method: &Method,
+    headers: &HeaderMap,
+    raw_query: &str,
+    body: Option<Bytes>,
+    via: Via,
+) -> Result<(String, AppId, Value), (Option<String>, TcError)> {
     if *method != Method::GET && *method != Method::POST {
         return Err((
             None,
@@ -279,16 +378,12 @@ async fn process(
             "unknown SecretId",
         )));
     };
-    api.guard(app_id, &action, &replay_key, now_s)
-        .map_err(fail)?;
-    let act = action.clone();
-    let me = api.clone();
-    let done = tokio::task::spawn_blocking(move || run(&me, app_id, &act, &params)).await;
-    match done {
-        Ok(Ok(fields)) => Ok((action, app_id, fields)),
-        Ok(Err(e)) => Err(fail(e)),
-        Err(e) => Err(fail(TcError::new("InternalError", e.to_string()))),
+    // A call another node sent on was checked there (replay claimed, rate counted).
+    if via == Via::Client {
+        api.guard(app_id, &action, &replay_key, now_s)
+            .map_err(fail)?;
     }
+    Ok((action, app_id, params))
 }
 
 impl TencentApi {
@@ -351,11 +446,15 @@ fn auth_error(e: signature::Tc3Error) -> TcError {
 /// app (the vendor has no per-user ownership).
 const OWNER: &str = "tencent";
 
+/// Runs an action here. A new session placement sends to another node is not started:
+/// `placed` names that node instead.
 fn run(
     api: &TencentApi,
     app_id: AppId,
     action: &str,
     p: &Value,
+    via: Via,
+    placed: &mut Option<Peer>,
 ) -> Result<Map<String, Value>, TcError> {
     match action {
         "AddLiveWatermark" => return add_watermark(api, app_id, p),
@@ -433,6 +532,12 @@ fn run(
                         started_ms: now,
                         updated_ms: now,
                     };
+                    if via == Via::Client
+                        && let Some(peer) = mixing.place_elsewhere(app_id, &task)
+                    {
+                        *placed = Some(peer);
+                        return Ok(Map::new());
+                    }
                     mixing
                         .start(app_id, task)
                         .map(|_| Map::new())

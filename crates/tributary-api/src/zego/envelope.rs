@@ -8,6 +8,9 @@ pub enum Data {
     Absent,
     Null,
     Value(Value),
+    /// Not answered here: placement chose another node for the new task (the call is
+    /// sent on to it, and its answer is the reply).
+    Elsewhere(crate::cluster::Peer),
 }
 
 pub fn envelope(code: u64, message: &str, request_id: &str, data: Data) -> Value {
@@ -23,6 +26,7 @@ pub fn envelope(code: u64, message: &str, request_id: &str, data: Data) -> Value
         Data::Value(v) => {
             m.insert("Data".into(), v);
         }
+        Data::Elsewhere(_) => {}
     }
     Value::Object(m)
 }

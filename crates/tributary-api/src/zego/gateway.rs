@@ -89,12 +89,14 @@ impl Gateway {
         }
     }
 
-    /// Checks the common parameters and returns the calling app.
+    /// Checks the common parameters and returns the calling app. `claim_nonce`: false
+    /// for a call another node checked and sent on (it claimed the nonce already).
     pub fn authenticate<'c>(
         &self,
         control: &'c ControlPlane,
         query: &Params,
         now_ms: u64,
+        claim_nonce: bool,
     ) -> Result<&'c Arc<AppRuntime>, ZegoError> {
         let app_id: AppId = query
             .non_empty("AppId")
@@ -174,6 +176,9 @@ impl Gateway {
             return Err(ZegoError::new(GW_WRONG_ENV, msg));
         }
 
+        if !claim_nonce {
+            return Ok(app);
+        }
         if let Some(g) = self.guards.get(&app_id) {
             lock(&g.replay)
                 .check_and_insert(nonce, now_ms / 1000)

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
@@ -32,6 +32,7 @@ use envelope::{Data, envelope, new_request_id};
 use gateway::{Gateway, parse_action};
 use params::Params;
 
+use crate::cluster::{Forward, Peer, Via};
 use crate::control::{AppRuntime, ControlPlane};
 use crate::mixing::MixControl;
 
@@ -62,6 +63,11 @@ impl ZegoApi {
 }
 
 impl ZegoApi {
+    /// This node's cluster, when it shares its store with others.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.mixing.as_ref().and_then(|m| m.cluster())
+    }
+
     /// The per-app rate limiters, for the other dialect to count against the same budgets.
     pub fn gateway(&self) -> Arc<Gateway> {
         self.gateway.clone()
@@ -74,6 +80,8 @@ pub(crate) struct Call<'a> {
     app: &'a Arc<AppRuntime>,
     params: &'a Params,
     now_ms: u64,
+    /// A client's call may start a task on another node; a forwarded one runs here.
+    via: Via,
 }
 
 impl Call<'_> {
@@ -98,24 +106,53 @@ pub fn router(api: Arc<ZegoApi>) -> Router {
 async fn handle(
     State(api): State<Arc<ZegoApi>>,
     method: Method,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
-    respond(&api, method, query.as_deref().unwrap_or(""), bytes).await
+    respond(
+        &api,
+        method,
+        &headers,
+        query.as_deref().unwrap_or(""),
+        bytes,
+        Via::Client,
+    )
+    .await
 }
 
 /// Answers one request of this dialect. `bytes` is the body, `None` when it could not be
-/// read within [`BODY_LIMIT`].
+/// read within [`BODY_LIMIT`]; `headers` are sent on with it when another node answers.
 pub async fn respond(
     api: &Arc<ZegoApi>,
     method: Method,
+    headers: &HeaderMap,
     raw_query: &str,
     bytes: Option<axum::body::Bytes>,
+    via: Via,
 ) -> Response {
     let request_id = new_request_id();
     let query = Params::from_query(raw_query);
-    let (action, result) = process(api, &method, &query, bytes).await;
+    let incoming = Incoming {
+        method: &method,
+        headers,
+        raw_query,
+        via,
+    };
+    let (action, result) = match process(api, &incoming, &query, bytes).await {
+        Processed::Here(action, result) => (action, result),
+        Processed::Elsewhere(node, response) => {
+            info!(
+                request_id,
+                action = query.get("Action").unwrap_or("-"),
+                app_id = query.get("AppId").unwrap_or("-"),
+                node,
+                "zego request answered by the node of its task"
+            );
+            return response;
+        }
+    };
     let (code, message, data) = match result {
         Ok(data) => {
             let family = action.map(Action::family).unwrap_or(codes::Family::Room);
@@ -151,22 +188,37 @@ pub async fn respond(
         .into_response()
 }
 
+/// A request as it came in.
+struct Incoming<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    raw_query: &'a str,
+    via: Via,
+}
+
+enum Processed {
+    Here(Option<Action>, Result<Data, ZegoError>),
+    /// Answered by another node (its id), as it answered.
+    Elsewhere(String, Response),
+}
+
 async fn process(
     api: &Arc<ZegoApi>,
-    method: &Method,
+    incoming: &Incoming<'_>,
     query: &Params,
     body: Option<axum::body::Bytes>,
-) -> (Option<Action>, Result<Data, ZegoError>) {
+) -> Processed {
+    let here = |action, result| Processed::Here(Some(action), result);
     let action = match parse_action(query) {
         Ok(a) => a,
-        Err(e) => return (None, Err(e)),
+        Err(e) => return Processed::Here(None, Err(e)),
     };
     let family = action.family();
     let bytes = match body {
         Some(b) => b,
         None => {
-            return (
-                Some(action),
+            return here(
+                action,
                 Err(ZegoError::new(
                     family.bad_param(),
                     format!("request body is unreadable or larger than {BODY_LIMIT} bytes"),
@@ -175,17 +227,22 @@ async fn process(
         }
     };
     let now = api.control.now_ms();
-    let app = match api.gateway.authenticate(&api.control, query, now) {
+    // A call another node sent on was checked there (nonce claimed, rate counted).
+    let forwarded = incoming.via == Via::Node;
+    let app = match api
+        .gateway
+        .authenticate(&api.control, query, now, !forwarded)
+    {
         Ok(app) => app.clone(),
-        Err(e) => return (Some(action), Err(e)),
+        Err(e) => return here(action, Err(e)),
     };
     let mut params = query.clone();
-    if *method == Method::POST && !bytes.iter().all(u8::is_ascii_whitespace) {
+    if *incoming.method == Method::POST && !bytes.iter().all(u8::is_ascii_whitespace) {
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => params.merge_json(map),
             Ok(Value::String(_)) => {
-                return (
-                    Some(action),
+                return here(
+                    action,
                     Err(ZegoError::new(
                         family.bad_body(),
                         "the body must be a JSON object, not a JSON-encoded string",
@@ -193,8 +250,8 @@ async fn process(
                 );
             }
             Ok(_) | Err(_) => {
-                return (
-                    Some(action),
+                return here(
+                    action,
                     Err(ZegoError::new(
                         family.bad_body(),
                         "the body must be a JSON object",
@@ -203,13 +260,35 @@ async fn process(
             }
         }
     }
-    if let Err(e) = api.gateway.throttle(&app, action, now) {
-        return (Some(action), Err(e));
+    if !forwarded && let Err(e) = api.gateway.throttle(&app, action, now) {
+        return here(action, Err(e));
     }
+    let forward = || Forward {
+        method: incoming.method.clone(),
+        raw_query: incoming.raw_query.to_string(),
+        headers: incoming.headers.clone(),
+        body: bytes.clone(),
+    };
+    // A call about a task another node runs is answered there.
+    if !forwarded
+        && let Some(mixing) = &api.mixing
+        && mixing.cluster().is_some()
+        && let Some(task_id) = mix::task_of(action, &params)
+    {
+        let (m, app_id) = (mixing.clone(), app.config.app_id);
+        let owner = tokio::task::spawn_blocking(move || m.owner_elsewhere(app_id, &task_id))
+            .await
+            .ok()
+            .flatten();
+        if let Some(peer) = owner {
+            return elsewhere(mixing, peer, forward, now).await;
+        }
+    }
+    let via = incoming.via;
     let result = if writes(action) {
         // Writes wait on the store's fsync: keep them off the async workers.
         let api = api.clone();
-        tokio::task::spawn_blocking(move || dispatch(&api, &app, &params, action, now))
+        tokio::task::spawn_blocking(move || dispatch(&api, &app, &params, action, now, via))
             .await
             .unwrap_or_else(|e| {
                 Err(ZegoError::new(
@@ -218,9 +297,36 @@ async fn process(
                 ))
             })
     } else {
-        dispatch(api, &app, &params, action, now)
+        dispatch(api, &app, &params, action, now, via)
     };
-    (Some(action), result)
+    // Placement chose another node for a new task.
+    if let Ok(Data::Elsewhere(peer)) = &result
+        && let Some(mixing) = &api.mixing
+    {
+        return elsewhere(mixing, peer.clone(), forward, now).await;
+    }
+    here(action, result)
+}
+
+/// Another node's answer to the call.
+async fn elsewhere(
+    mixing: &MixControl,
+    peer: Peer,
+    forward: impl FnOnce() -> Forward,
+    now_ms: u64,
+) -> Processed {
+    let Some(cluster) = mixing.cluster() else {
+        return Processed::Here(
+            None,
+            Err(ZegoError::new(
+                codes::GW_INTERNAL,
+                "no cluster to forward to",
+            )),
+        );
+    };
+    let req = forward();
+    let answer = cluster.forward(&peer, req, now_ms).await;
+    Processed::Elsewhere(peer.node, answer)
 }
 
 /// Actions that write to the store.
@@ -248,12 +354,14 @@ fn dispatch(
     params: &Params,
     action: Action,
     now_ms: u64,
+    via: Via,
 ) -> Result<Data, ZegoError> {
     let call = Call {
         api,
         app,
         params,
         now_ms,
+        via,
     };
     match action {
         Action::AddStream => room::add_stream(&call),

@@ -35,6 +35,16 @@ use super::Call;
 use super::codes::{GW_ACTION_UNSUPPORTED, ZegoError};
 use crate::mixing::MixControl;
 
+/// The task a mix action is about, when it names one.
+pub(super) fn task_of(action: super::Action, p: &super::params::Params) -> Option<String> {
+    use super::Action::*;
+    match action {
+        StartMix | StopMix | GetMixTaskInfo | StartAutoMix | StopAutoMix | StartCloudTranscode
+        | StopCloudTranscode => p.non_empty("TaskId").map(str::to_string),
+        _ => None,
+    }
+}
+
 pub(super) fn mixing<'a>(call: &'a Call) -> Result<&'a MixControl, ZegoError> {
     call.api
         .mixing

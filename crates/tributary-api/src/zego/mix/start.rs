@@ -8,6 +8,7 @@ use tributary_core::mix_task::{MixTask, TaskKind};
 use super::errors::*;
 use super::mixing;
 use super::wire::*;
+use crate::cluster::Via;
 use crate::mixing::MixControl;
 use crate::zego::codes::*;
 use crate::zego::envelope::Data;
@@ -44,6 +45,11 @@ pub(super) fn play_info(call: &Call, task: &MixTask) -> Value {
 
 /// Starts or updates the task; the reply carries its play URLs.
 pub(super) fn accept(call: &Call, mixing: &MixControl, task: MixTask) -> Result<Data, ZegoError> {
+    if call.via == Via::Client
+        && let Some(peer) = mixing.place_elsewhere(call.app.config.app_id, &task)
+    {
+        return Ok(Data::Elsewhere(peer));
+    }
     let (stored, _) = mixing
         .start(call.app.config.app_id, task)
         .map_err(control_error)?;

@@ -24,6 +24,7 @@ use tributary_core::mix_task::{MixTask, TaskKind};
 use super::errors::*;
 use super::mixing;
 use super::wire::*;
+use crate::cluster::Via;
 use crate::zego::codes::*;
 use crate::zego::envelope::Data;
 use crate::zego::{Call, required};
@@ -173,6 +174,13 @@ pub(in crate::zego) fn start_cloud_transcode(call: &Call) -> Result<Data, ZegoEr
     let source = source(&input, "TranscodeInput")?;
     let (size, announced_fps) = match &source {
         Source::Stream(id) => {
+            // Published on another node: the transcode runs there.
+            if call.via == Via::Client
+                && mixing.stream_size(app_id, id).is_none()
+                && let Some(peer) = mixing.origin_elsewhere(app_id, id)
+            {
+                return Ok(Data::Elsewhere(peer));
+            }
             let size = mixing.stream_size(app_id, id).ok_or_else(|| {
                 ZegoError::new(
                     MIX_INPUT_MISSING,
@@ -257,6 +265,11 @@ pub(in crate::zego) fn start_cloud_transcode(call: &Call) -> Result<Data, ZegoEr
         started_ms: now,
         updated_ms: now,
     };
+    if call.via == Via::Client
+        && let Some(peer) = mixing.place_elsewhere(app_id, &task)
+    {
+        return Ok(Data::Elsewhere(peer));
+    }
     mixing.start(app_id, task).map_err(control_error)?;
     Ok(Data::Absent)
 }
