@@ -161,6 +161,14 @@ impl MixControl {
             .filter(|p| p.node != cluster.node)
     }
 
+    /// The node a task this node runs should move to (a drain: this node takes none).
+    pub fn place_away(&self, app_id: AppId, task: &MixTask) -> Option<Peer> {
+        let cluster = self.cluster.get()?;
+        let spec = self.effective(app_id, task);
+        crate::blocking::run(|| cluster.placement.place(app_id, &spec))
+            .filter(|p| p.node != cluster.node)
+    }
+
     /// Another node that publishes `stream_id`, when this one does not (a transcode
     /// runs where its input is).
     pub fn origin_elsewhere(&self, app_id: AppId, stream_id: &str) -> Option<Peer> {
@@ -290,6 +298,30 @@ impl MixControl {
                 }
             }
         }
+    }
+
+    /// Every task this node holds, as stored.
+    pub fn held(&self) -> Vec<(AppId, MixTask)> {
+        let mut out = Vec::new();
+        for (app_id, tasks) in &self.apps {
+            let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(tasks.iter().map(|t| (*app_id, t.clone())));
+        }
+        out
+    }
+
+    /// Stops a task here without touching the store or calling back, and forgets it:
+    /// it goes on on another node (a drain), which lists its outputs there.
+    pub fn release(&self, app_id: AppId, task_id: &str) -> Option<MixTask> {
+        let mut tasks = self.tasks(app_id).ok()?;
+        self.engine.stop(app_id, task_id);
+        let t = tasks.commit_stop(task_id)?;
+        drop(tasks);
+        for (stream, room) in listed_outputs(&t) {
+            self.unlist(app_id, &stream, &room);
+        }
+        info!(app_id, task_id, "mix task released to another node");
+        Some(t)
     }
 
     /// Takes over a task another node ran until it died (the store already marks it as

@@ -18,7 +18,7 @@ use tributary_core::store::Store;
 use tributary_core::store::StoreError;
 
 /// The key of the generated token in the store's settings.
-const SETTING: &str = "admin_token";
+pub const SETTING: &str = "admin_token";
 
 /// Paths that need the token.
 pub fn is_operator_path(path: &str) -> bool {

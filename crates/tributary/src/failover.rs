@@ -3,29 +3,58 @@
 //! node wins each: the change is conditional on the old owner) and runs it with the same
 //! spec and outputs, without a second `mix_start`. A killed node's tasks thus run again
 //! within its lease (6 s) plus one scan.
+//!
+//! The same scan runs the tasks the store marks as this node's that it does not hold:
+//! tasks a draining node handed to it ([`crate::drain`]). A draining node adopts nothing.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tracing::{info, warn};
 
 use tributary_api::clock::now_ms;
 use tributary_api::mixing::MixControl;
+use tributary_core::AppId;
 use tributary_core::store::Store;
 
 /// How often a node looks for orphaned tasks.
 pub const SCAN: Duration = Duration::from_secs(2);
 
 /// Runs for as long as the server does (only with a shared store).
-pub async fn adopt_orphans(store: Arc<dyn Store>, mixing: Arc<MixControl>, node: String) {
+pub async fn adopt_orphans(
+    store: Arc<dyn Store>,
+    mixing: Arc<MixControl>,
+    node: String,
+    draining: Arc<AtomicBool>,
+) {
     let mut tick = tokio::time::interval(SCAN);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let (s, m) = (store.clone(), mixing.clone());
         let node = node.clone();
+        if draining.load(Ordering::Relaxed) {
+            continue;
+        }
         // Store calls and task starts block: off the async workers.
         let pass = tokio::task::spawn_blocking(move || {
+            match s.owned_tasks() {
+                Ok(owned) => {
+                    let held: std::collections::HashSet<(AppId, String)> =
+                        m.held().into_iter().map(|(a, t)| (a, t.task_id)).collect();
+                    for (app_id, task) in owned {
+                        if held.contains(&(app_id, task.task_id.clone())) {
+                            continue;
+                        }
+                        info!(app_id, task_id = %task.task_id, node = %node, "running a task handed to this node");
+                        if let Err(e) = m.adopt(app_id, task) {
+                            warn!(app_id, error = %e, "handed-over task not run");
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, "tasks of this node not listed"),
+            }
             let orphans = match s.orphaned_tasks(now_ms()) {
                 Ok(o) => o,
                 Err(e) => {

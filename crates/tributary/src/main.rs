@@ -9,6 +9,7 @@ mod config;
 mod config_reference;
 mod console;
 mod console_api;
+mod drain;
 mod events;
 mod failover;
 mod health;
@@ -106,6 +107,18 @@ enum Cmd {
         config: ConfigArgs,
         #[command(subcommand)]
         cmd: CallbacksCmd,
+    },
+    /// Hand a running node's mix tasks to the other nodes sharing its store (then, with
+    /// --stop, stop it): `tributary drain --store postgres://… --url http://node:8080`.
+    Drain {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The node's API base URL (default: its --http address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Stop the node once its tasks are handed over.
+        #[arg(long)]
+        stop: bool,
     },
     /// Print the configuration reference (docs/CONFIG.md): every flag, environment
     /// variable and file key, generated from the configuration types.
@@ -262,6 +275,36 @@ fn run(cli: Cli) -> Result<(), serve::BoxError> {
                     println!("{id}");
                 }
             }
+            Ok(())
+        }
+        Cmd::Drain { config, url, stop } => {
+            let cfg = Config::load(&config)?;
+            let token = match cfg.admin_token.clone() {
+                Some(t) => t,
+                None => stores::open(&cfg)?.setting(admin::SETTING)?.ok_or(
+                    "no admin token: give --admin-token-file, or --store/--data of the node",
+                )?,
+            };
+            let base = url.unwrap_or_else(|| format!("http://{}", cfg.http));
+            let target = format!("{}/api/drain?stop={stop}", base.trim_end_matches('/'));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let answer = rt.block_on(async {
+                let resp = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(120))
+                    .build()?
+                    .post(&target)
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                let status = resp.status();
+                Ok::<_, reqwest::Error>((status, resp.text().await?))
+            })?;
+            if !answer.0.is_success() {
+                return Err(format!("{target}: {} {}", answer.0, answer.1.trim()).into());
+            }
+            println!("{}", answer.1.trim());
             Ok(())
         }
         Cmd::ConfigReference => {

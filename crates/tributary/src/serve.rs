@@ -39,7 +39,7 @@ use crate::sign::signed_url;
 use crate::store_watch;
 use crate::stores;
 use crate::viewers::Viewers;
-use crate::{admin, apps};
+use crate::{admin, apps, drain};
 use crate::{admin_api, console, console_api, health};
 use crate::{events, http_server, memory, metrics_route, mix_engine};
 use crate::{whep, whip};
@@ -185,6 +185,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             store.clone(),
             mixing.clone(),
             node_id.clone(),
+            draining.clone(),
         ));
     }
     tokio::spawn(mixing.clone().follow_rooms());
@@ -329,8 +330,15 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         ));
     }
 
+    let drained = Arc::new(tokio::sync::Notify::new());
     let router = Router::new()
         .merge(health::router(store.clone()))
+        .merge(drain::router(drain::Drainer {
+            store: store.clone(),
+            mixing: mixing.clone(),
+            draining: draining.clone(),
+            stop: drained.clone(),
+        }))
         .merge(console::router())
         .merge(admin_api::router(store.clone(), control.clone()))
         .merge(console_api::router(api.clone(), control.clone()))
@@ -418,7 +426,13 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         "tributary started"
     );
 
-    http_server::serve(listener, router, cfg.http_limits.clone(), shutdown_signal()).await;
+    let stopping = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = drained.notified() => info!("drained: shutting down"),
+        }
+    };
+    http_server::serve(listener, router, cfg.http_limits.clone(), stopping).await;
     live_stop.cancel();
     drop(relays);
     let _ = rtmp_task.await;

@@ -505,3 +505,70 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
     }
     assert_eq!(events, ["mix_start", "mix_stop"], "{events:?}");
 }
+
+#[test]
+fn a_drained_node_hands_its_mix_to_another_node_and_stops() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("drain");
+    let rx = Receiver::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), Some(&rx.url));
+    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
+    let mut a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let b = Server::start_with(&tmp.path().join("node-b"), &args);
+    // The input on both nodes: the mix keeps its input when it moves and A stops.
+    let _red_a = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
+    let _red_b = publish_color(&publish_url(&b, "red", "room1", "u2"), "red", 440, 120);
+    wait_live(&a, "red", Duration::from_secs(20));
+    wait_live(&b, "red", Duration::from_secs(20));
+    expect_code(
+        &a.app().post(
+            "StartMix",
+            &one_input_mix("dr", "dr-out"),
+            "application/json",
+        ),
+        0,
+    );
+    assert!(runs(&a, "dr"));
+    let node_b: serde_json::Value = admin_get(&b.base, "/api/nodes").unwrap().json().unwrap();
+
+    let asked = std::time::Instant::now();
+    let out = a.tributary(&["drain", "--url", &a.base, "--stop"]);
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(answer["moved"][0]["task_id"], "dr", "{answer}");
+    assert_eq!(answer["moved"][0]["node"], node_b["node"], "{answer}");
+    assert_eq!(answer["kept"].as_array().map(Vec::len), Some(0), "{answer}");
+    assert!(a.wait_exited(Duration::from_secs(20)).success());
+    while !runs(&b, "dr") {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the handed-over task does not run on node B"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let moved_ms = asked.elapsed().as_millis();
+    let flv = format!("{}/{APP}/dr-out.flv", b.base);
+    loop {
+        if let Some((r, g, bl)) = centre_rgb("ffmpeg", &flv)
+            && r > 200
+            && g < 60
+            && bl < 60
+        {
+            break;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(30), "no red on B");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!(
+        "drain: the task ran on B {moved_ms} ms after the drain was asked, its output showed red after {} ms",
+        asked.elapsed().as_millis()
+    );
+    // It went on: one mix_start, no mix_stop.
+    let mut events = Vec::new();
+    while let Some(cb) = rx.next(Duration::from_secs(3)) {
+        if cb.body["task_id"] == format!("{APP}:dr") {
+            events.push(cb.body["event"].as_str().unwrap_or("").to_string());
+        }
+    }
+    assert_eq!(events, ["mix_start"], "{events:?}");
+}

@@ -236,6 +236,19 @@ impl Server {
         }
     }
 
+    /// Waits for the server to exit by itself (after `tributary drain --stop`, say).
+    pub fn wait_exited(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process without any chance to clean up (a crash).
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("running");
