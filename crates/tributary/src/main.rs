@@ -20,6 +20,7 @@ mod metrics_route;
 mod migrations;
 mod mix_engine;
 mod node;
+mod pg_tls;
 mod placement;
 mod postgres_store;
 mod relay;

@@ -9,7 +9,7 @@
 //! lowest id (a stable order). When none fits, the task is
 //! tried here, and this node's admission refuses it with its usual error.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tributary_api::clock::now_ms;
 use tributary_api::cluster::{Peer, Placement};
@@ -53,6 +53,29 @@ pub struct StorePlacement {
     pub me: String,
     /// Set while this node drains: it takes no new task.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Tasks this node sent to others lately: `(node, cost, when)`.
+    pub recent: Mutex<Vec<(String, u64, u64)>>,
+}
+
+/// How long a placement counts against its node beyond that node's next renewal (the
+/// renewal may have been written before the task started there).
+const PLACED_GRACE_MS: u64 = 1_000;
+
+/// A node's free budget as the placing node should see it: as last renewed, less what
+/// this node sent it since (a burst of StartMix calls would otherwise all go to the node
+/// whose renewal is oldest).
+pub fn free_after(
+    reported: u64,
+    renewed_ms: u64,
+    node: &str,
+    recent: &[(String, u64, u64)],
+) -> u64 {
+    let placed: u64 = recent
+        .iter()
+        .filter(|(n, _, at)| n == node && at + PLACED_GRACE_MS > renewed_ms)
+        .map(|(_, cost, _)| cost)
+        .sum();
+    reported.saturating_sub(placed)
 }
 
 fn peer(n: &NodeInfo) -> Peer {
@@ -73,8 +96,11 @@ impl Placement for StorePlacement {
     }
 
     fn place(&self, app_id: AppId, spec: &MixSpec) -> Option<Peer> {
-        let nodes = self.store.nodes(now_ms()).ok()?;
+        let now = now_ms();
+        let nodes = self.store.nodes(now).ok()?;
         let cost = self.engine.cost_of(u64::from(app_id), spec);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(_, _, at)| at + 10_000 > now);
         let inputs: Vec<&str> = spec.input_streams().collect();
         // Which node publishes each input (one lookup per input).
         let mut held: Vec<Vec<String>> = Vec::with_capacity(inputs.len());
@@ -104,7 +130,7 @@ impl Placement for StorePlacement {
                     free: if here {
                         self.engine.free_budget()
                     } else {
-                        n.free_budget
+                        free_after(n.free_budget, n.renewed_ms, &n.node_id, &recent)
                     },
                     inputs_held: held.iter().filter(|at| at.contains(&n.node_id)).count(),
                     draining: if here {
@@ -120,6 +146,7 @@ impl Placement for StorePlacement {
         if chosen.node == self.me {
             return None;
         }
+        recent.push((chosen.node.clone(), cost, now));
         nodes.iter().find(|n| n.node_id == chosen.node).map(peer)
     }
 
@@ -162,6 +189,21 @@ mod tests {
         // All else equal, the node the call came to keeps it.
         tie[0].here = true;
         assert_eq!(choose(1, &tie).unwrap().node, "n2");
+    }
+
+    #[test]
+    fn what_was_sent_since_a_renewal_counts_against_the_node() {
+        let recent = vec![
+            ("b".to_string(), 30, 5_000),
+            ("b".to_string(), 30, 2_000),
+            ("c".to_string(), 99, 5_000),
+        ];
+        // Renewed at 4 000: the task sent at 5 000 is not in it yet; the one sent at 2 000 is
+        // (past the grace), the one for c is c's.
+        assert_eq!(free_after(100, 4_000, "b", &recent), 70);
+        // Renewed at 6 500: the 5 000 task is counted there by now.
+        assert_eq!(free_after(100, 6_500, "b", &recent), 100);
+        assert_eq!(free_after(20, 0, "b", &recent), 0);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct PgStore {
     nonce_pool: Pool,
     /// For the watch's own connection (LISTEN holds one for as long as it runs).
     config: tokio_postgres::Config,
+    /// With `sslmode=require`: every connection's TLS (see [`crate::pg_tls`]).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The node writing: its tasks are marked as its own.
     node: std::sync::OnceLock<String>,
     /// Nonce claims so far; every [`SWEEP_EVERY`]th also deletes the claims that ran out.
@@ -195,16 +197,21 @@ fn ms(v: u64) -> i64 {
 impl PgStore {
     /// Connects to `url`, applies the migrations it lacks, and keeps a pool.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(err)?;
+        let target = crate::pg_tls::parse(url)?;
+        let tls = target.tls;
+        let mut config = target.config;
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("tributary");
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
+        let managed = |config: tokio_postgres::Config| {
+            let how = ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
-            },
-        );
+            };
+            match &tls {
+                Some(tls) => Manager::from_config(config, tls.clone(), how),
+                None => Manager::from_config(config, NoTls, how),
+            }
+        };
+        let manager = managed(config.clone());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("store-pg")
@@ -213,13 +220,7 @@ impl PgStore {
             .map_err(err)?;
         let mut fast = config.clone();
         fast.options("-c synchronous_commit=off");
-        let nonce_manager = Manager::from_config(
-            fast,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let nonce_manager = managed(fast);
         let (pool, nonce_pool) = {
             let _in = rt.enter();
             let build = |m: Manager, size: usize| {
@@ -240,6 +241,7 @@ impl PgStore {
             pool,
             nonce_pool,
             config,
+            tls,
             node: std::sync::OnceLock::new(),
             claims: Default::default(),
             rt: Some(rt),
@@ -347,10 +349,16 @@ impl PgStore {
 /// Listens for other nodes' changes for as long as the store runs, connecting again
 /// after a lost connection; each (re)connection reports `Resync`, since notifications
 /// sent meanwhile are gone.
-async fn listen(config: tokio_postgres::Config, sink: std::sync::Arc<ChangeSink>) {
+async fn listen<T>(config: tokio_postgres::Config, tls: T, sink: std::sync::Arc<ChangeSink>)
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Send + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
     use futures_util::StreamExt;
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let heard = sink.clone();
                 // The connection must be polled for the client's LISTEN to go out, and it
@@ -562,7 +570,11 @@ impl Store for PgStore {
         let Some(rt) = self.rt.as_ref() else {
             return Err(err("the store is closed"));
         };
-        rt.spawn(listen(self.config.clone(), std::sync::Arc::new(sink)));
+        let sink = std::sync::Arc::new(sink);
+        match &self.tls {
+            Some(tls) => rt.spawn(listen(self.config.clone(), tls.clone(), sink)),
+            None => rt.spawn(listen(self.config.clone(), NoTls, sink)),
+        };
         Ok(true)
     }
 
@@ -1011,6 +1023,42 @@ mod tests {
             body: "{}".into(),
             created_ms,
         })
+    }
+
+    #[test]
+    fn over_tls_the_server_certificate_is_verified() {
+        let pg = TestPostgres::start();
+        let url = pg.new_database("tls");
+        let ca = pg.require_tls();
+        // The server takes TLS only; a plain connection is refused.
+        assert!(PgStore::open(&url).is_err());
+        // TLS against a CA that did not sign it (the web PKI): refused.
+        assert!(PgStore::open(&format!("{url}?sslmode=require")).is_err());
+        let tls = format!("{url}?sslmode=require&sslrootcert={}", ca.display());
+        let store = PgStore::open(&tls).expect("TLS with the right CA");
+        store.ping().unwrap();
+        store
+            .apply(&WriteBatch {
+                app_id: 1,
+                ops: vec![WriteOp::Ban {
+                    stream_id: "s".into(),
+                    at_ms: 1,
+                }],
+            })
+            .unwrap();
+        assert_eq!(store.bans(1).unwrap(), vec![("s".to_string(), 1)]);
+        // The change feed's own connection goes over TLS too.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        store
+            .watch(Box::new(move |c| {
+                let _ = tx.lock().unwrap().send(c);
+            }))
+            .unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            StoreChange::Resync
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             hub: hub.clone(),
             me: node_id.clone(),
             draining: draining.clone(),
+            recent: Default::default(),
         };
         mixing.set_cluster(Arc::new(Cluster::new(
             node_id.clone(),

@@ -145,6 +145,105 @@ impl TestPostgres {
         );
     }
 
+    /// Makes the server take TLS connections only (a CA and a certificate for
+    /// 127.0.0.1 made with `openssl`; plain TCP refused by `pg_hba.conf`), restarted;
+    /// returns the CA's PEM file.
+    pub fn require_tls(&self) -> PathBuf {
+        let dir = self.dir.path();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tributary test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san.ext");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let data = dir.join("data");
+        let mut conf =
+            std::fs::read_to_string(data.join("postgresql.conf")).expect("postgresql.conf");
+        conf.push_str(&format!(
+            "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            dir.join("server.crt").display(),
+            dir.join("server.key").display()
+        ));
+        std::fs::write(data.join("postgresql.conf"), conf).expect("postgresql.conf");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 reject\n",
+        )
+        .expect("pg_hba.conf");
+        if is_root() {
+            for f in [
+                "server.key",
+                "server.crt",
+                "data/postgresql.conf",
+                "data/pg_hba.conf",
+            ] {
+                let ok = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(dir.join(f))
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "chown {f}");
+            }
+        }
+        let key = dir.join("server.key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("server.key mode");
+        self.stop();
+        self.launch();
+        dir.join("ca.pem")
+    }
+
     /// Starts it again on the same port.
     pub fn restart(&self) {
         self.launch();
