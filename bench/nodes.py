@@ -13,8 +13,9 @@ skipped tick and no encoder-queue drop. Each side's limit is bisected between NO
 and NODES_HI (default "3 10" for one node; doubled for two).
 
 Usage: bench/nodes.py BIN   (env: NODES_SEARCH="3 10")
-The PostgreSQL cluster, publishers and nodes share the machine's two cores: PostgreSQL
-and the ffmpeg publishers are not pinned (see BENCHMARKS.md for what that costs).
+Each node's 4 ffmpeg publishers are pinned to its core too, so one node and two nodes
+carry the same load per core; PostgreSQL (a lease renewal per node a second) is not
+pinned.
 """
 import atexit
 import os
@@ -40,8 +41,9 @@ def start_node(name, store, cpu):
                "--data", os.path.join(mix.TMP, f"{name}{rt}"), "--app",
                f"{mix.APP}:{mix.SECRET}", "--no-rate-limits", "--store", store,
                "--mix-budget", "100000000000"],
-              stdout=open(out, "w"),
-              env={**os.environ, "RUST_LOG": "warn", "TRIBUTARY_ADMIN_TOKEN": mix.ADMIN_TOKEN})
+              stdout=open(out, "w"), stderr=open(out + ".log", "w"),
+              env={**os.environ, "RUST_LOG": os.environ.get("NODES_LOG", "warn"),
+                   "TRIBUTARY_ADMIN_TOKEN": mix.ADMIN_TOKEN})
     mix.wait_for(lambda: "API listening" in open(out).read(), name)
     return p, f"rtmp://127.0.0.1:{rt}/{mix.APP}", f"http://127.0.0.1:{ht}"
 
@@ -52,7 +54,10 @@ def probe(pg_port, clips, nodes, n, run):
                    check=True)
     store = f"postgres://tributary@127.0.0.1:{pg_port}/{db}"
     started = [start_node(f"n{i}", store, i) for i in range(nodes)]
-    pubs = [mix.publish(c, f"{rtmp}/c{i}") for _, rtmp, _ in started for i, c in enumerate(clips)]
+    # Each node's publishers on its own core: both sides carry the same load per core.
+    pubs = [spawn(["taskset", "-c", str(cpu), "ffmpeg", "-v", "error", "-re", "-i", c, "-c", "copy",
+                   "-f", "flv", f"{rtmp}/c{i}"])
+            for cpu, (_, rtmp, _) in enumerate(started) for i, c in enumerate(clips)]
     for _, _, http in started:
         mix.wait_for(lambda: all(mix.get_json(f"{http}/api/streams/{mix.APP}/c{i}")["video_codec"]
                                  for i in range(4)), "inputs")

@@ -200,7 +200,7 @@ pub trait Placement: Send + Sync + 'static {
     /// Where a new task should run, when not here: among the live nodes that are not
     /// draining and whose free budget fits the task's cost, the one that publishes the
     /// most of its input streams, then the one with the most budget free.
-    fn place(&self, app_id: AppId, spec: &MixSpec) -> Option<Peer>;
+    fn place(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Option<Peer>;
     /// Another node that publishes the stream, when this one does not.
     fn origin(&self, app_id: AppId, stream_id: &str) -> Option<Peer>;
 }

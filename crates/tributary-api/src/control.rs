@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, broadcast};
-use tracing::info;
+use tracing::{info, warn};
 
 use tributary_core::ban::BanList;
 use tributary_core::registry::{
@@ -230,6 +230,9 @@ impl ControlPlane {
         };
         if plan.stream.origin == StreamOrigin::Added {
             batch.ops.push(WriteOp::PutStream(plan.stream.clone()));
+        } else if self.store.shared() {
+            // Listed on the other nodes too (as long as this node's lease runs).
+            batch.ops.push(WriteOp::PutLiveStream(plan.stream.clone()));
         }
         let mut events = joined_events(
             app_id,
@@ -422,6 +425,11 @@ impl ControlPlane {
         batch.ops.push(WriteOp::DeleteStream {
             stream_id: plan.stream.stream_id.clone(),
         });
+        if plan.stream.origin != StreamOrigin::Added && self.store.shared() {
+            batch.ops.push(WriteOp::DeleteLiveStream {
+                stream_id: plan.stream.stream_id.clone(),
+            });
+        }
         let mut events = vec![CoreEvent::StreamRemoved {
             app_id,
             room: plan.room.clone(),
@@ -454,6 +462,36 @@ impl ControlPlane {
             self.announce(ev);
         }
         Ok(plan.stream)
+    }
+
+    /// The room's streams on every node sharing the store, in creation order: this
+    /// node's registry, then what the others list (their publishers and mix outputs)
+    /// and API-added streams this node has not loaded. One node: [`Self::list_streams`].
+    /// A store that does not answer leaves the others' out (logged).
+    pub fn list_streams_everywhere(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+    ) -> Result<Vec<StreamInfo>, ControlError> {
+        let mut streams = self.list_streams(app_id, room_id)?;
+        if !self.store.shared() {
+            return Ok(streams);
+        }
+        let now = self.now_ms();
+        match crate::blocking::run(|| self.store.room_streams(app_id, room_id, now)) {
+            Ok(others) => {
+                for s in others {
+                    if !streams.iter().any(|m| m.stream_id == s.stream_id) {
+                        streams.push(s);
+                    }
+                }
+                streams.sort_by(|a, b| {
+                    (a.create_time_ms, &a.stream_id).cmp(&(b.create_time_ms, &b.stream_id))
+                });
+            }
+            Err(e) => warn!(app_id, room_id, error = %e, "other nodes' streams not listed"),
+        }
+        Ok(streams)
     }
 
     /// The room's streams in creation order (empty when the room does not exist).

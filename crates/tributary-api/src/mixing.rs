@@ -100,6 +100,8 @@ pub struct MixControl {
     apps: HashMap<AppId, Mutex<MixTasks>>,
     /// Set on a node that shares its store with others.
     cluster: OnceLock<Arc<Cluster>>,
+    /// Each auto-mix's inputs as last applied (a periodic check re-applies only a change).
+    auto_inputs: Mutex<HashMap<(AppId, String), Vec<String>>>,
 }
 
 impl MixControl {
@@ -126,6 +128,7 @@ impl MixControl {
             engine,
             apps,
             cluster: OnceLock::new(),
+            auto_inputs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -157,7 +160,7 @@ impl MixControl {
             return None;
         }
         let spec = self.effective(app_id, task);
-        crate::blocking::run(|| cluster.placement.place(app_id, &spec))
+        crate::blocking::run(|| cluster.placement.place(app_id, &task.task_id, &spec))
             .filter(|p| p.node != cluster.node)
     }
 
@@ -165,7 +168,7 @@ impl MixControl {
     pub fn place_away(&self, app_id: AppId, task: &MixTask) -> Option<Peer> {
         let cluster = self.cluster.get()?;
         let spec = self.effective(app_id, task);
-        crate::blocking::run(|| cluster.placement.place(app_id, &spec))
+        crate::blocking::run(|| cluster.placement.place(app_id, &task.task_id, &spec))
             .filter(|p| p.node != cluster.node)
     }
 
@@ -196,9 +199,10 @@ impl MixControl {
         if !task.is_auto() {
             return task.spec.clone();
         }
+        // The room's streams on every node: those held elsewhere are relayed in.
         let streams: Vec<String> = self
             .control
-            .list_streams(app_id, &task.room_id)
+            .list_streams_everywhere(app_id, &task.room_id)
             .unwrap_or_default()
             .into_iter()
             .map(|s| s.stream_id)
@@ -351,7 +355,11 @@ impl MixControl {
             .unwrap_or_default();
         let new_rooms = listed_outputs(&plan.task);
         for (stream, room) in new_rooms.iter().filter(|r| !old_rooms.contains(r)) {
-            if self.control.list_streams(app_id, &room.room_id)?.is_empty() {
+            if self
+                .control
+                .list_streams_everywhere(app_id, &room.room_id)?
+                .is_empty()
+            {
                 return Err(MixControlError::TargetRoomMissing {
                     stream: stream.clone(),
                     room: room.room_id.clone(),
@@ -527,6 +535,12 @@ impl MixControl {
 
     /// Re-resolves the auto-mixes that follow a room after its stream list changed.
     pub fn room_changed(&self, app_id: AppId, room_id: &str) {
+        self.follow_room(app_id, room_id, false);
+    }
+
+    /// Re-resolves the room's auto-mixes; `only_changes`: leaves alone those whose
+    /// inputs are the same as last applied.
+    fn follow_room(&self, app_id: AppId, room_id: &str, only_changes: bool) {
         let Ok(tasks) = self.tasks(app_id) else {
             return;
         };
@@ -534,6 +548,15 @@ impl MixControl {
         drop(tasks);
         for t in autos {
             let spec = self.effective(app_id, &t);
+            let inputs: Vec<String> = spec.input_streams().map(str::to_string).collect();
+            {
+                let mut applied = self.auto_inputs.lock().unwrap_or_else(|e| e.into_inner());
+                let key = (app_id, t.task_id.clone());
+                if only_changes && applied.get(&key) == Some(&inputs) {
+                    continue;
+                }
+                applied.insert(key, inputs);
+            }
             if let Err(e) = self.engine.start(app_id, &t.task_id, &spec) {
                 warn!(app_id, task_id = %t.task_id, error = ?e, "auto-mix could not follow the room");
             } else {
@@ -561,6 +584,26 @@ impl MixControl {
             };
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.room_changed(app_id, &room)).await;
+        }
+    }
+
+    /// On a shared store: auto-mixes follow streams other nodes publish in their rooms
+    /// (those nodes' room events are not heard here), checked every call.
+    pub fn follow_other_nodes(&self) {
+        if self.cluster.get().is_none() {
+            return;
+        }
+        for (app_id, tasks) in &self.apps {
+            let rooms: Vec<String> = tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|t| t.is_auto())
+                .map(|t| t.room_id.clone())
+                .collect();
+            for room in rooms {
+                self.follow_room(*app_id, &room, true);
+            }
         }
     }
 

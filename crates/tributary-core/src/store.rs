@@ -94,6 +94,13 @@ pub enum WriteOp {
     DeleteWatermark {
         id: u64,
     },
+    /// A live stream of this node (a publisher, a listed mix output) as the room lists
+    /// show it, for the other nodes sharing the store to list too. Single-node stores
+    /// keep nothing.
+    PutLiveStream(StreamInfo),
+    DeleteLiveStream {
+        stream_id: String,
+    },
 }
 
 /// Changes of one app, applied all together or not at all.
@@ -135,6 +142,10 @@ pub struct NodeInfo {
     /// no new ones.
     #[serde(default)]
     pub draining: bool,
+    /// The tasks it ran at its last renewal (`app:task`): placement counts a task it
+    /// sent there against that node's budget until its renewal lists it.
+    #[serde(default)]
+    pub tasks: Vec<String>,
 }
 
 /// Everything stored for one app's registry.
@@ -215,6 +226,18 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<Vec<NodeInfo>, StoreError> {
         let _ = (app_id, stream_id, now_ms);
+        Ok(Vec::new())
+    }
+    /// The room's streams as the other live nodes list them (their publishers and mix
+    /// outputs) and the room's API-added streams, whichever node added them. Single-node
+    /// stores: none (the node's own registry has everything).
+    fn room_streams(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<StreamInfo>, StoreError> {
+        let _ = (app_id, room_id, now_ms);
         Ok(Vec::new())
     }
     /// Forgets every stream this node recorded as published (at start: rows a crash

@@ -946,6 +946,14 @@ impl Engine {
         self.config.budget_pixels_per_s.saturating_sub(used)
     }
 
+    /// The running tasks, as `app:task` (what a node tells the others it runs).
+    pub fn task_keys(&self) -> Vec<String> {
+        self.lock()
+            .keys()
+            .map(|(app, task)| format!("{app}:{task}"))
+            .collect()
+    }
+
     /// What a task would cost here (pixels per second), for placement.
     pub fn cost_of(&self, app_id: u64, spec: &MixSpec) -> u64 {
         let local = self.localize(app_id, spec);

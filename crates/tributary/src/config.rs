@@ -61,7 +61,8 @@ pub struct ConfigArgs {
     pub data: Option<PathBuf>,
     /// The store shared by a cluster's nodes: a PostgreSQL URL
     /// (`postgres://USER:PASSWORD@HOST:PORT/DB`; prefer the environment to the command
-    /// line for a password) [default: the embedded SQLite in DATA]
+    /// line for a password; `?sslmode=require&sslrootcert=CA.pem` for verified TLS)
+    /// [default: the embedded SQLite in DATA]
     #[arg(long, global = true, env = "TRIBUTARY_STORE", value_name = "URL")]
     pub store: Option<String>,
     /// This node's name among the nodes sharing a store: 1–64 of A–Z a–z 0–9 . _ -
@@ -319,7 +320,8 @@ pub struct CallbackFileConfig {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreFileConfig {
-    /// A PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DB`), the store several nodes
+    /// A PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DB`, with
+    /// `?sslmode=require&sslrootcert=CA.pem` for verified TLS), the store several nodes
     /// share; unset, the embedded SQLite database in `data` [default: unset].
     pub url: Option<String>,
 }

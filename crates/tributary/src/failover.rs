@@ -6,6 +6,7 @@
 //!
 //! The same scan runs the tasks the store marks as this node's that it does not hold:
 //! tasks a draining node handed to it ([`crate::drain`]). A draining node adopts nothing.
+//! And it lets this node's auto-mixes pick up streams other nodes hold in their rooms.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,8 @@ pub async fn adopt_orphans(
                 }
                 Err(e) => warn!(error = %e, "tasks of this node not listed"),
             }
+            // Auto-mixes follow the streams other nodes hold in their rooms.
+            m.follow_other_nodes();
             let orphans = match s.orphaned_tasks(now_ms()) {
                 Ok(o) => o,
                 Err(e) => {

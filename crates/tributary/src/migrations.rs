@@ -114,6 +114,20 @@ CREATE TABLE IF NOT EXISTS live_streams (
 );
 ",
     },
+    Migration {
+        version: 6,
+        name: "room streams",
+        sql: "
+CREATE TABLE IF NOT EXISTS room_streams (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, stream_id, node_id)
+);
+",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -221,6 +235,23 @@ CREATE TABLE live_streams (
     PRIMARY KEY (app_id, stream_id, node_id)
 );
 CREATE INDEX live_streams_node ON live_streams (node_id);
+",
+    },
+    Migration {
+        version: 6,
+        name: "room streams",
+        // Each node's listed live streams (publishers, mix outputs in a room), so a room's
+        // stream list on any node shows the streams every node holds.
+        sql: "
+CREATE TABLE room_streams (
+    app_id BIGINT NOT NULL,
+    stream_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (app_id, stream_id, node_id)
+);
+CREATE INDEX room_streams_room ON room_streams (app_id, room_id);
 ",
     },
 ];

@@ -63,14 +63,15 @@ pub struct Me {
     pub http: String,
     pub rtmp: String,
     pub started_ms: u64,
-    /// Its mixing budget left, read at each renewal (placement reads it).
-    pub free_budget: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Its mixing budget left and its tasks, read at each renewal (placement reads them).
+    pub load: Arc<dyn Fn() -> (u64, Vec<String>) + Send + Sync>,
     /// Set by a drain: it takes no new tasks.
     pub draining: Arc<AtomicBool>,
 }
 
 impl Me {
     fn info(&self, now: u64, lease_until_ms: u64) -> NodeInfo {
+        let load = (self.load)();
         NodeInfo {
             node_id: self.id.clone(),
             http: self.http.clone(),
@@ -78,8 +79,9 @@ impl Me {
             started_ms: self.started_ms,
             renewed_ms: now,
             lease_until_ms,
-            free_budget: (self.free_budget)(),
+            free_budget: load.0,
             draining: self.draining.load(Ordering::Relaxed),
+            tasks: load.1,
         }
     }
 }

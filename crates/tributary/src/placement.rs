@@ -53,29 +53,31 @@ pub struct StorePlacement {
     pub me: String,
     /// Set while this node drains: it takes no new task.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
-    /// Tasks this node sent to others lately: `(node, cost, when)`.
-    pub recent: Mutex<Vec<(String, u64, u64)>>,
+    /// Tasks this node sent to others lately.
+    pub recent: Mutex<Vec<Placed>>,
 }
 
-/// How long a placement counts against its node beyond that node's next renewal (the
-/// renewal may have been written before the task started there).
-const PLACED_GRACE_MS: u64 = 1_000;
+/// A task this node sent to another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub node: String,
+    /// `app:task`, as nodes list their tasks.
+    pub task: String,
+    pub cost: u64,
+    pub at_ms: u64,
+}
 
-/// A node's free budget as the placing node should see it: as last renewed, less what
-/// this node sent it since (a burst of StartMix calls would otherwise all go to the node
-/// whose renewal is oldest).
-pub fn free_after(
-    reported: u64,
-    renewed_ms: u64,
-    node: &str,
-    recent: &[(String, u64, u64)],
-) -> u64 {
+/// A node's free budget as the placing node should see it: as last renewed, less the
+/// tasks this node sent it that its renewal does not list yet (a burst of StartMix calls
+/// would otherwise all go to the node whose renewal is oldest; a time window instead
+/// counted tasks twice once renewed: 6 of 9 back-to-back calls went to one of two nodes).
+pub fn free_after(n: &NodeInfo, recent: &[Placed]) -> u64 {
     let placed: u64 = recent
         .iter()
-        .filter(|(n, _, at)| n == node && at + PLACED_GRACE_MS > renewed_ms)
-        .map(|(_, cost, _)| cost)
+        .filter(|p| p.node == n.node_id && !n.tasks.contains(&p.task))
+        .map(|p| p.cost)
         .sum();
-    reported.saturating_sub(placed)
+    n.free_budget.saturating_sub(placed)
 }
 
 fn peer(n: &NodeInfo) -> Peer {
@@ -95,12 +97,13 @@ impl Placement for StorePlacement {
         nodes.iter().find(|n| n.node_id == owner).map(peer)
     }
 
-    fn place(&self, app_id: AppId, spec: &MixSpec) -> Option<Peer> {
+    fn place(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Option<Peer> {
         let now = now_ms();
         let nodes = self.store.nodes(now).ok()?;
         let cost = self.engine.cost_of(u64::from(app_id), spec);
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.retain(|(_, _, at)| at + 10_000 > now);
+        // A task that never showed up (its start failed there) stops counting after 10 s.
+        recent.retain(|p| p.at_ms + 10_000 > now);
         let inputs: Vec<&str> = spec.input_streams().collect();
         // Which node publishes each input (one lookup per input).
         let mut held: Vec<Vec<String>> = Vec::with_capacity(inputs.len());
@@ -130,7 +133,7 @@ impl Placement for StorePlacement {
                     free: if here {
                         self.engine.free_budget()
                     } else {
-                        free_after(n.free_budget, n.renewed_ms, &n.node_id, &recent)
+                        free_after(n, &recent)
                     },
                     inputs_held: held.iter().filter(|at| at.contains(&n.node_id)).count(),
                     draining: if here {
@@ -143,10 +146,16 @@ impl Placement for StorePlacement {
             })
             .collect();
         let chosen = choose(cost, &candidates)?;
+        tracing::debug!(app_id, task_id, cost, ?candidates, chosen = %chosen.node, "task placed");
         if chosen.node == self.me {
             return None;
         }
-        recent.push((chosen.node.clone(), cost, now));
+        recent.push(Placed {
+            node: chosen.node.clone(),
+            task: format!("{app_id}:{task_id}"),
+            cost,
+            at_ms: now,
+        });
         nodes.iter().find(|n| n.node_id == chosen.node).map(peer)
     }
 
@@ -192,18 +201,35 @@ mod tests {
     }
 
     #[test]
-    fn what_was_sent_since_a_renewal_counts_against_the_node() {
+    fn tasks_sent_count_against_a_node_until_its_renewal_lists_them() {
+        let placed = |node: &str, task: &str, cost| Placed {
+            node: node.into(),
+            task: task.into(),
+            cost,
+            at_ms: 0,
+        };
         let recent = vec![
-            ("b".to_string(), 30, 5_000),
-            ("b".to_string(), 30, 2_000),
-            ("c".to_string(), 99, 5_000),
+            placed("b", "1:t1", 30),
+            placed("b", "1:t2", 30),
+            placed("c", "1:t3", 99),
         ];
-        // Renewed at 4 000: the task sent at 5 000 is not in it yet; the one sent at 2 000 is
-        // (past the grace), the one for c is c's.
-        assert_eq!(free_after(100, 4_000, "b", &recent), 70);
-        // Renewed at 6 500: the 5 000 task is counted there by now.
-        assert_eq!(free_after(100, 6_500, "b", &recent), 100);
-        assert_eq!(free_after(20, 0, "b", &recent), 0);
+        let node = |free, tasks: &[&str]| NodeInfo {
+            node_id: "b".into(),
+            http: String::new(),
+            rtmp: String::new(),
+            started_ms: 0,
+            renewed_ms: 0,
+            lease_until_ms: 0,
+            free_budget: free,
+            draining: false,
+            tasks: tasks.iter().map(|t| t.to_string()).collect(),
+        };
+        // Neither listed yet: both count; c's is c's.
+        assert_eq!(free_after(&node(100, &[]), &recent), 40);
+        // t1 is in the renewal (and in its free budget): only t2 counts.
+        assert_eq!(free_after(&node(70, &["1:t1"]), &recent), 40);
+        assert_eq!(free_after(&node(40, &["1:t1", "1:t2"]), &recent), 40);
+        assert_eq!(free_after(&node(20, &[]), &recent), 0);
     }
 
     #[test]

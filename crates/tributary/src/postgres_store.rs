@@ -25,6 +25,7 @@ use tokio_postgres::types::ToSql;
 use tracing::{info, warn};
 
 use tributary_core::mix_task::MixTask;
+use tributary_core::registry::StreamInfo;
 use tributary_core::store::{
     CallbackState, ChangeSink, DeliveryOutcome, NodeInfo, OutboxEntry, Store, StoreChange,
     StoreError, StoredRegistry, WriteBatch, WriteOp,
@@ -471,6 +472,23 @@ fn statement(app: i64, node: &str, op: &WriteOp) -> Result<(&'static str, Vec<Pa
             "DELETE FROM watermarks WHERE app_id = $1 AND id = $2",
             vec![Box::new(app), Box::new(ms(*id))],
         ),
+        WriteOp::PutLiveStream(stream) => (
+            "INSERT INTO room_streams (app_id, stream_id, node_id, room_id, info)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (app_id, stream_id, node_id)
+             DO UPDATE SET room_id = EXCLUDED.room_id, info = EXCLUDED.info",
+            vec![
+                Box::new(app),
+                s(&stream.stream_id),
+                s(node),
+                s(&stream.room_id),
+                Box::new(to_json(stream)?),
+            ],
+        ),
+        WriteOp::DeleteLiveStream { stream_id } => (
+            "DELETE FROM room_streams WHERE app_id = $1 AND stream_id = $2 AND node_id = $3",
+            vec![Box::new(app), s(stream_id), s(node)],
+        ),
     })
 }
 
@@ -884,11 +902,40 @@ impl Store for PgStore {
         let node = self.node.get().cloned().unwrap_or_default();
         self.run(move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
-            client
-                .execute("DELETE FROM live_streams WHERE node_id = $1", &[&node])
+            for table in ["live_streams", "room_streams"] {
+                client
+                    .execute(&format!("DELETE FROM {table} WHERE node_id = $1"), &[&node])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn room_streams(
+        &self,
+        app_id: AppId,
+        room_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<StreamInfo>, StoreError> {
+        let node = self.node.get().cloned().unwrap_or_default();
+        let (room_id, now) = (room_id.to_string(), ms(now_ms));
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let rows = client
+                .query(
+                    "SELECT r.info FROM room_streams r JOIN nodes n ON n.node_id = r.node_id
+                     WHERE r.app_id = $1 AND r.room_id = $2 AND r.node_id <> $3
+                       AND n.lease_until_ms > $4
+                     UNION ALL
+                     SELECT info FROM streams
+                     WHERE app_id = $1 AND (info::jsonb ->> 'room_id') = $2
+                     LIMIT 10000",
+                    &[&i64::from(app_id), &room_id, &node, &now],
+                )
                 .await
                 .map_err(pg_err)?;
-            Ok(())
+            json_column(&rows)
         })
     }
 

@@ -383,9 +383,9 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         http: http_addr.to_string(),
         rtmp: rtmp_addr.to_string(),
         started_ms: tributary_api::clock::now_ms(),
-        free_budget: {
+        load: {
             let engine = engine.clone();
-            Arc::new(move || engine.free_budget())
+            Arc::new(move || (engine.free_budget(), engine.task_keys()))
         },
         draining: draining.clone(),
     };

@@ -339,6 +339,8 @@ impl Store for SqliteStore {
                     "INSERT OR REPLACE INTO watermarks (app_id, id, watermark) VALUES (?1, ?2, ?3)",
                     params![app, w.id as i64, to_json(w)?],
                 ),
+                // One node per SQLite store: its registry lists its live streams.
+                WriteOp::PutLiveStream(_) | WriteOp::DeleteLiveStream { .. } => continue,
                 WriteOp::DeleteWatermark { id } => tx.execute(
                     "DELETE FROM watermarks WHERE app_id = ?1 AND id = ?2",
                     params![app, *id as i64],
@@ -540,6 +542,7 @@ pub(crate) mod tests {
             lease_until_ms: until,
             free_budget: 7,
             draining: false,
+            tasks: vec!["1:t".into()],
         };
         store.renew_node(&node("b", 5_000)).unwrap();
         store.renew_node(&node("a", 1_000)).unwrap();

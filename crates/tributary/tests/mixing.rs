@@ -42,42 +42,6 @@ fn read_frames(url: &str, secs: f32) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Reads `secs` of a stream's audio as mono f32 at 44.1 kHz.
-fn read_audio(url: &str, secs: f32) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i", url])
-        .args([
-            "-t",
-            &secs.to_string(),
-            "-vn",
-            "-ac",
-            "1",
-            "-ar",
-            "44100",
-            "-f",
-            "f32le",
-            "-",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .expect("ffmpeg");
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// Magnitude of one frequency (a single DFT bin), normalised.
-fn tone(samples: &[f32], freq: f64) -> f64 {
-    let (mut re, mut im) = (0.0, 0.0);
-    for (i, s) in samples.iter().enumerate() {
-        let ph = 2.0 * std::f64::consts::PI * freq * i as f64 / 44_100.0;
-        re += *s as f64 * ph.cos();
-        im += *s as f64 * ph.sin();
-    }
-    (re * re + im * im).sqrt() / samples.len().max(1) as f64
-}
-
 fn px(frame: &[u8], x: usize, y: usize) -> (u8, u8, u8) {
     let i = (y * W + x) * 3;
     (frame[i], frame[i + 1], frame[i + 2])

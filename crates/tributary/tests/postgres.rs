@@ -572,3 +572,72 @@ fn a_drained_node_hands_its_mix_to_another_node_and_stops() {
     }
     assert_eq!(events, ["mix_start"], "{events:?}");
 }
+
+#[test]
+fn a_rooms_streams_on_two_nodes_are_listed_and_auto_mixed_on_either() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("rooms");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), None);
+    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
+    let a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let b = Server::start_with(&tmp.path().join("node-b"), &args);
+    // One speaker of the room on each node.
+    let _low = publish_color(&publish_url(&a, "low", "party", "ua"), "red", 440, 90);
+    let high = publish_color(&publish_url(&b, "high", "party", "ub"), "blue", 1000, 90);
+    wait_live(&a, "low", Duration::from_secs(20));
+    wait_live(&b, "high", Duration::from_secs(20));
+    let ids = |s: &Server| -> Vec<String> {
+        let mut v: Vec<String> = list(&s.app(), "party")
+            .iter()
+            .map(|x| x["StreamId"].as_str().unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // Either node lists both, and a stream added through B.
+    expect_code(
+        &b.app().get(
+            "AddStream",
+            &[
+                ("RoomId", "party"),
+                ("UserId", "admin"),
+                ("StreamId", "announced"),
+            ],
+        ),
+        0,
+    );
+    for s in [&a, &b] {
+        assert_eq!(ids(s), ["announced", "high", "low"]);
+    }
+
+    // An auto-mix started on A hears B's speaker too (relayed in).
+    let r = a.app().post(
+        "StartAutoMix",
+        &serde_json::json!({"TaskId": "party", "UserId": "host", "RoomId": "party",
+                "MixOutput": [{"StreamId": "party-mix", "AudioCodec": 1, "SoundChannel": 2}]})
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    wait_live_audio(&a, "party-mix");
+    let flv = format!("{}/{APP}/party-mix.flv", a.base);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let audio = read_audio(&flv, 1.5);
+        if tone(&audio, 440.0) > 0.02 && tone(&audio, 1000.0) > 0.02 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's speaker never heard on A's mix"
+        );
+    }
+    // B's speaker leaves: gone from A's list at once.
+    drop(high);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while ids(&a).contains(&"high".to_string()) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", ids(&a));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -96,7 +96,7 @@ pub(super) fn describe_simple_stream_list(call: &Call) -> Result<Data, ZegoError
     )?;
     let streams = call
         .control()
-        .list_streams(call.app.config.app_id, room_id)
+        .list_streams_everywhere(call.app.config.app_id, room_id)
         .map_err(|e| room_error(e, ROOM_LIST_FAILED))?;
     let list: Vec<Value> = streams
         .iter()
