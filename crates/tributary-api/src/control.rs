@@ -772,6 +772,22 @@ impl ControlPlane {
         }
     }
 
+    /// Counts a call against a rate limit every node sharing the store enforces together
+    /// (see [`Store::count_call`]): the calls in its window so far, this one included;
+    /// `None` on a single node.
+    pub fn count_call(
+        &self,
+        app_id: AppId,
+        key: &str,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        if !self.store.shared() {
+            return Ok(None);
+        }
+        crate::blocking::run(|| self.store.count_call(app_id, key, window_ms, now_ms))
+    }
+
     pub fn is_banned(&self, app_id: AppId, stream_id: &str) -> bool {
         self.apps
             .get(&app_id)

@@ -276,6 +276,20 @@ pub trait Store: Send + Sync + 'static {
         let _ = (app_id, scope, nonce, now_ms, until_ms);
         Ok(true)
     }
+    /// Counts one call against a rate limit shared by every node of the store: the calls
+    /// counted under `key` in the fixed window of `window_ms` that holds `now_ms`, this
+    /// one included. `Ok(None)` from a store that serves a single node (its in-memory
+    /// limiters see every call).
+    fn count_call(
+        &self,
+        app_id: AppId,
+        key: &str,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let _ = (app_id, key, window_ms, now_ms);
+        Ok(None)
+    }
     /// Apps created by tributary itself (the first-run demo app).
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError>;
     fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;

@@ -128,6 +128,19 @@ CREATE TABLE IF NOT EXISTS room_streams (
 );
 ",
     },
+    Migration {
+        version: 7,
+        name: "rate windows",
+        sql: "
+CREATE TABLE IF NOT EXISTS rate_windows (
+    app_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (app_id, key, window_start)
+);
+",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -252,6 +265,21 @@ CREATE TABLE room_streams (
     PRIMARY KEY (app_id, stream_id, node_id)
 );
 CREATE INDEX room_streams_room ON room_streams (app_id, room_id);
+",
+    },
+    Migration {
+        version: 7,
+        name: "rate windows",
+        // Calls per app, limit and fixed window, counted by every node: rate limits hold
+        // for the app across the cluster, not per node.
+        sql: "
+CREATE TABLE rate_windows (
+    app_id BIGINT NOT NULL,
+    key TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (app_id, key, window_start)
+);
 ",
     },
 ];

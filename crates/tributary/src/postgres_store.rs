@@ -577,6 +577,48 @@ impl Store for PgStore {
         })
     }
 
+    fn count_call(
+        &self,
+        app_id: AppId,
+        key: &str,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let window_ms = window_ms.max(1);
+        let start = now_ms - now_ms % window_ms;
+        let (app, key, start, old) = (
+            i64::from(app_id),
+            key.to_string(),
+            ms(start),
+            // Windows of the last ten minutes are kept (the longest room interval).
+            ms(now_ms.saturating_sub(600_000)),
+        );
+        let sweep = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
+        self.run_on(&self.nonce_pool, move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            if sweep {
+                client
+                    .execute("DELETE FROM rate_windows WHERE window_start < $1", &[&old])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            let row = client
+                .query_one(
+                    "INSERT INTO rate_windows (app_id, key, window_start, n) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (app_id, key, window_start) DO UPDATE SET n = rate_windows.n + 1
+                     RETURNING n",
+                    &[&app, &key, &start],
+                )
+                .await
+                .map_err(pg_err)?;
+            let n: i32 = row.try_get(0).map_err(pg_err)?;
+            Ok(Some(n.max(0) as u64))
+        })
+    }
+
     fn bans(&self, app_id: AppId) -> Result<Vec<(String, u64)>, StoreError> {
         self.run(move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;

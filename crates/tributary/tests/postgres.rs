@@ -610,6 +610,24 @@ fn a_rooms_streams_on_two_nodes_are_listed_and_auto_mixed_on_either() {
     for s in [&a, &b] {
         assert_eq!(ids(s), ["announced", "high", "low"]);
     }
+    // Rate limits hold for the app, not per node: one DescribeSimpleStreamList per room
+    // every 10 s (the vendor's default), counted by both nodes together.
+    expect_code(
+        &a.limited()
+            .get("DescribeSimpleStreamList", &[("RoomId", "party")]),
+        0,
+    );
+    let again = b
+        .limited()
+        .get("DescribeSimpleStreamList", &[("RoomId", "party")]);
+    assert_ne!(again["Code"], 0, "{again}");
+    assert!(
+        again["Message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("one call per"),
+        "{again}"
+    );
 
     // An auto-mix started on A hears B's speaker too (relayed in).
     let r = a.app().post(

@@ -45,6 +45,8 @@ struct AppGuards {
 
 pub struct Gateway {
     guards: HashMap<AppId, AppGuards>,
+    /// Where calls are counted for every node sharing the store.
+    control: Arc<ControlPlane>,
     /// Switches every rate limit off, whatever the apps say (benchmarks).
     rate_limits_off: bool,
 }
@@ -64,7 +66,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    pub fn new(control: &ControlPlane, rate_limits_off: bool, now_ms: u64) -> Self {
+    pub fn new(control: &Arc<ControlPlane>, rate_limits_off: bool, now_ms: u64) -> Self {
         let guards = control
             .apps()
             .map(|app| {
@@ -85,6 +87,7 @@ impl Gateway {
             .collect();
         Gateway {
             guards,
+            control: control.clone(),
             rate_limits_off,
         }
     }
@@ -218,16 +221,51 @@ impl Gateway {
         let Some(g) = self.guards.get(&app.config.app_id) else {
             return Ok(());
         };
-        if lock(&g.actions).try_take(&action, rate, rate, now_ms) {
-            Ok(())
-        } else {
-            Err(ZegoError::new(
+        let refused = || {
+            ZegoError::new(
                 action.family().throttled(),
                 format!(
                     "{} is limited to {rate} requests per second for this app",
                     action.name()
                 ),
-            ))
+            )
+        };
+        if !lock(&g.actions).try_take(&action, rate, rate, now_ms) {
+            return Err(refused());
+        }
+        let (window_ms, limit) = window(rate);
+        self.cluster_count(
+            app,
+            &format!("action:{}", action.name()),
+            window_ms,
+            limit,
+            now_ms,
+        )
+        .then_some(())
+        .ok_or_else(refused)
+    }
+
+    /// The cluster's count of a call (every node sharing the store): whether it is within
+    /// `limit` calls per fixed window. One node: always (its own limiters decide). A
+    /// store that does not answer refuses the call (its nonce claim failed too).
+    fn cluster_count(
+        &self,
+        app: &AppRuntime,
+        key: &str,
+        window_ms: u64,
+        limit: u64,
+        now_ms: u64,
+    ) -> bool {
+        match self
+            .control
+            .count_call(app.config.app_id, key, window_ms, now_ms)
+        {
+            Ok(None) => true,
+            Ok(Some(n)) => n <= limit,
+            Err(e) => {
+                tracing::warn!(app_id = app.config.app_id, error = %e, "call not counted against the cluster's rate limit");
+                false
+            }
         }
     }
 
@@ -255,16 +293,46 @@ impl Gateway {
         let Some(g) = self.guards.get(&app.config.app_id) else {
             return Ok(());
         };
-        if lock(&g.rooms).try_take(&(action, room_id.to_string()), 1.0 / interval, 1.0, now_ms) {
-            Ok(())
-        } else {
-            Err(ZegoError::new(
+        let refused = || {
+            ZegoError::new(
                 ROOM_ROOM_THROTTLED,
                 format!(
                     "{} is limited to one call per {interval} s for one room",
                     action.name()
                 ),
-            ))
+            )
+        };
+        if !lock(&g.rooms).try_take(&(action, room_id.to_string()), 1.0 / interval, 1.0, now_ms) {
+            return Err(refused());
         }
+        let key = format!("room:{}:{room_id}", action.name());
+        let window_ms = (interval * 1000.0).ceil().max(1.0) as u64;
+        self.cluster_count(app, &key, window_ms, 1, now_ms)
+            .then_some(())
+            .ok_or_else(refused)
+    }
+}
+
+/// A rate as a fixed window and the calls it allows: per second for 1/s and more, else
+/// one call per `1/rate` seconds.
+fn window(rate: f64) -> (u64, u64) {
+    if rate >= 1.0 {
+        (1000, rate.floor() as u64)
+    } else {
+        ((1000.0 / rate.max(0.001)).ceil() as u64, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn rates_become_fixed_windows() {
+        assert_eq!(window(10.0), (1000, 10));
+        assert_eq!(window(2.5), (1000, 2));
+        assert_eq!(window(1.0), (1000, 1));
+        assert_eq!(window(0.5), (2000, 1));
+        assert_eq!(window(0.1), (10000, 1));
     }
 }
