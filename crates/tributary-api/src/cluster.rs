@@ -13,12 +13,14 @@
 //! Both credentials are HMAC-SHA256 under the cluster key, a random secret the first
 //! node stores (`settings.cluster_key`) and every node reads from the shared store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::warn;
@@ -203,6 +205,8 @@ pub trait Placement: Send + Sync + 'static {
     fn place(&self, app_id: AppId, task_id: &str, spec: &MixSpec) -> Option<Peer>;
     /// Another node that publishes the stream, when this one does not.
     fn origin(&self, app_id: AppId, stream_id: &str) -> Option<Peer>;
+    /// Every other live node.
+    fn peers(&self) -> Vec<Peer>;
 }
 
 /// This node's part in a cluster, as the dialects see it.
@@ -231,6 +235,38 @@ impl Cluster {
             placement,
             client,
         })
+    }
+
+    /// Sends `req` to every other live node at once; each one's answer body as JSON
+    /// (`None`: no answer, or not JSON), by node.
+    pub async fn broadcast(
+        self: &Arc<Self>,
+        req: Forward,
+        now_ms: u64,
+    ) -> Vec<(String, Option<Value>)> {
+        let me = self.clone();
+        let peers = tokio::task::spawn_blocking(move || me.placement.peers())
+            .await
+            .unwrap_or_default();
+        let mut calls = tokio::task::JoinSet::new();
+        for peer in peers.into_iter().filter(|p| p.node != self.node) {
+            let (me, req) = (self.clone(), req.clone());
+            calls.spawn(async move {
+                let answer = me.forward(&peer, req, now_ms).await;
+                let body = axum::body::to_bytes(answer.into_body(), ANSWER_LIMIT).await;
+                let json = body
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                (peer.node, json)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(done) = calls.join_next().await {
+            if let Ok(answer) = done {
+                out.push(answer);
+            }
+        }
+        out
     }
 
     /// Sends `req` to `peer` and returns its answer as it is; a node that cannot be

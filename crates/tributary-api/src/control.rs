@@ -772,6 +772,40 @@ impl ControlPlane {
         }
     }
 
+    /// Claims a moderation call's Sequence for every node sharing the store (a stale
+    /// call is refused whichever node it reaches); a single node's in-memory guard
+    /// decides alone.
+    pub fn claim_sequence(
+        &self,
+        app_id: AppId,
+        ids: &[String],
+        seq: u64,
+    ) -> Result<(), ControlError> {
+        if !self.store.shared() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let stale = crate::blocking::run(|| {
+            self.store.claim_sequence(
+                app_id,
+                ids,
+                seq,
+                now,
+                tributary_core::sequence::SEQUENCE_WINDOW_MS,
+            )
+        })?;
+        match stale {
+            None => Ok(()),
+            Some((stream_id, last, age_ms)) => Err(CoreError::StaleSequence {
+                stream_id,
+                got: seq,
+                last,
+                age_ms,
+            }
+            .into()),
+        }
+    }
+
     /// Counts a call against a rate limit every node sharing the store enforces together
     /// (see [`Store::count_call`]): the calls in its window so far, this one included;
     /// `None` on a single node.

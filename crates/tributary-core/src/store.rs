@@ -290,6 +290,22 @@ pub trait Store: Send + Sync + 'static {
         let _ = (app_id, key, window_ms, now_ms);
         Ok(None)
     }
+    /// Claims a moderation call's `Sequence` for `ids` for every node sharing the store
+    /// (the rule of [`crate::sequence`]: within `window_ms` of the last call on an id, a
+    /// Sequence must be greater), all ids or none: `Ok(Some((id, last, age_ms)))` names
+    /// an id the claim is stale for. `Ok(None)` also from a store that serves a single
+    /// node (its in-memory guard sees every call).
+    fn claim_sequence(
+        &self,
+        app_id: AppId,
+        ids: &[String],
+        seq: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<Option<(String, u64, u64)>, StoreError> {
+        let _ = (app_id, ids, seq, now_ms, window_ms);
+        Ok(None)
+    }
     /// Apps created by tributary itself (the first-run demo app).
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError>;
     fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;

@@ -141,6 +141,19 @@ CREATE TABLE IF NOT EXISTS rate_windows (
 );
 ",
     },
+    Migration {
+        version: 8,
+        name: "sequences",
+        sql: "
+CREATE TABLE IF NOT EXISTS sequences (
+    app_id INTEGER NOT NULL,
+    stream_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
+);
+",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -279,6 +292,21 @@ CREATE TABLE rate_windows (
     window_start BIGINT NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (app_id, key, window_start)
+);
+",
+    },
+    Migration {
+        version: 8,
+        name: "sequences",
+        // Each stream's last moderation Sequence, so a stale forbid or resume is refused
+        // whichever node it reaches.
+        sql: "
+CREATE TABLE sequences (
+    app_id BIGINT NOT NULL,
+    stream_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (app_id, stream_id)
 );
 ",
     },

@@ -6,15 +6,17 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use tributary_api::clock::now_ms;
 use tributary_api::mixing::{EngineRefusal, MixControl, MixEngine, StopReason};
 use tributary_core::AppId;
 use tributary_core::mix::MixSpec;
+use tributary_core::store::Store;
 use tributary_mixer::images::ImageError;
 use tributary_mixer::{Engine, EngineError, EngineEvent};
 
@@ -91,17 +93,34 @@ pub async fn follow_idle(mixing: Arc<MixControl>, mut events: mpsc::Receiver<Eng
     }
 }
 
-/// `GET /api/mix` (every task) and `GET /api/mix/{app}/{task}`: fps achieved, late
-/// ticks, input states, output counters.
-/// Each task's answer names the node that runs it (`"node"`).
-pub fn router(engine: Arc<Engine>, node: String) -> Router {
+/// `GET /api/mix` (every task of this node) and `GET /api/mix/{app}/{task}`: fps
+/// achieved, late ticks, input states, output counters. Each task's answer names the
+/// node that runs it (`"node"`); on a shared store, a task another node runs is asked
+/// of that node (with the caller's own credential) and its answer passed on.
+pub fn router(engine: Arc<Engine>, node: String, store: Arc<dyn Store>) -> Router {
     Router::new()
         .route("/api/mix", get(list))
         .route("/api/mix/{app}/{task}", get(one))
-        .with_state((engine, Arc::new(node)))
+        .with_state(MixState {
+            engine,
+            node: Arc::new(node),
+            store,
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .build()
+                .ok(),
+        })
 }
 
-type MixState = (Arc<Engine>, Arc<String>);
+#[derive(Clone)]
+struct MixState {
+    engine: Arc<Engine>,
+    node: Arc<String>,
+    store: Arc<dyn Store>,
+    client: Option<reqwest::Client>,
+}
 
 /// A task's statistics with the node running it.
 fn on_node(stats: impl serde::Serialize, node: &str) -> serde_json::Value {
@@ -112,7 +131,7 @@ fn on_node(stats: impl serde::Serialize, node: &str) -> serde_json::Value {
     v
 }
 
-async fn list(State((engine, node)): State<MixState>) -> Response {
+async fn list(State(MixState { engine, node, .. }): State<MixState>) -> Response {
     let tasks: Vec<serde_json::Value> = engine
         .list()
         .into_iter()
@@ -122,11 +141,50 @@ async fn list(State((engine, node)): State<MixState>) -> Response {
 }
 
 async fn one(
-    State((engine, node)): State<MixState>,
+    State(st): State<MixState>,
     Path((app, task)): Path<(u64, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    match engine.stats(app, &task) {
-        Some(s) => Json(on_node(s, &node)).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such mix task").into_response(),
+    if let Some(s) = st.engine.stats(app, &task) {
+        return Json(on_node(s, &st.node)).into_response();
+    }
+    let not_found = || (StatusCode::NOT_FOUND, "no such mix task").into_response();
+    let (Ok(app_id), true) = (AppId::try_from(app), st.store.shared()) else {
+        return not_found();
+    };
+    // Run by another node? Its live entry gives its address.
+    let (store, me, t) = (st.store.clone(), st.node.clone(), task.clone());
+    let owner = tokio::task::spawn_blocking(move || {
+        let owner = store.task_owner(app_id, &t).ok()??;
+        if owner == *me {
+            return None;
+        }
+        let nodes = store.nodes(now_ms()).ok()?;
+        nodes.into_iter().find(|n| n.node_id == owner)
+    })
+    .await
+    .ok()
+    .flatten();
+    let (Some(owner), Some(client)) = (owner, st.client) else {
+        return not_found();
+    };
+    let mut req = client.get(format!("http://{}/api/mix/{app}/{task}", owner.http));
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        req = req.header(header::AUTHORIZATION, auth.clone());
+    }
+    let answer = match req.send().await {
+        Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
+        _ => None,
+    };
+    match answer {
+        Some(v) => Json(v).into_response(),
+        None => (
+            StatusCode::BAD_GATEWAY,
+            Json(
+                serde_json::json!({"app_id": app, "task_id": task, "node": owner.node_id,
+                "error": "the node that runs the task did not answer"}),
+            ),
+        )
+            .into_response(),
     }
 }

@@ -159,6 +159,16 @@ impl Placement for StorePlacement {
         nodes.iter().find(|n| n.node_id == chosen.node).map(peer)
     }
 
+    fn peers(&self) -> Vec<Peer> {
+        self.store
+            .nodes(now_ms())
+            .unwrap_or_default()
+            .iter()
+            .filter(|n| n.node_id != self.me)
+            .map(peer)
+            .collect()
+    }
+
     fn origin(&self, app_id: AppId, stream_id: &str) -> Option<Peer> {
         let nodes = self
             .store

@@ -577,6 +577,71 @@ impl Store for PgStore {
         })
     }
 
+    fn claim_sequence(
+        &self,
+        app_id: AppId,
+        ids: &[String],
+        seq: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<Option<(String, u64, u64)>, StoreError> {
+        let (app, ids, seq, now, fresh) = (
+            i64::from(app_id),
+            ids.to_vec(),
+            ms(seq),
+            ms(now_ms),
+            ms(now_ms.saturating_sub(window_ms)),
+        );
+        let sweep = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
+        self.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            for id in &ids {
+                // Taken when the last one is older than the window or smaller; the row
+                // lock orders nodes claiming the same stream at once.
+                let taken = tx
+                    .query_opt(
+                        "INSERT INTO sequences (app_id, stream_id, seq, at_ms) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (app_id, stream_id) DO UPDATE
+                         SET seq = EXCLUDED.seq, at_ms = EXCLUDED.at_ms
+                         WHERE sequences.at_ms <= $5 OR sequences.seq < EXCLUDED.seq
+                         RETURNING stream_id",
+                        &[&app, id, &seq, &now, &fresh],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                if taken.is_none() {
+                    let row = tx
+                        .query_one(
+                            "SELECT seq, at_ms FROM sequences WHERE app_id = $1 AND stream_id = $2",
+                            &[&app, id],
+                        )
+                        .await
+                        .map_err(pg_err)?;
+                    let (last, at): (i64, i64) =
+                        (row.try_get(0).map_err(pg_err)?, row.try_get(1).map_err(pg_err)?);
+                    // Dropping the transaction rolls the earlier ids back: all or none.
+                    return Ok(Some((
+                        id.clone(),
+                        last.max(0) as u64,
+                        (now - at).max(0) as u64,
+                    )));
+                }
+            }
+            if sweep {
+                // Older than the window: they constrain nothing any more.
+                tx.execute("DELETE FROM sequences WHERE at_ms <= $1", &[&fresh])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            tx.commit().await.map_err(pg_err)?;
+            Ok(None)
+        })
+    }
+
     fn count_call(
         &self,
         app_id: AppId,

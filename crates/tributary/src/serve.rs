@@ -345,7 +345,11 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .merge(console_api::router(api.clone(), control.clone()))
         .merge(tributary_api::front::router(api, tencent))
         .merge(metrics_route::router(metrics.clone(), mix_metrics.clone()))
-        .merge(mix_engine::router(engine.clone(), node_id.clone()))
+        .merge(mix_engine::router(
+            engine.clone(),
+            node_id.clone(),
+            store.clone(),
+        ))
         .merge(node::router(store.clone(), node_id.clone()))
         .merge(events::router(
             control.clone(),

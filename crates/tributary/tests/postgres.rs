@@ -12,6 +12,7 @@ mod test_postgres;
 use std::time::Duration;
 
 use common::media::*;
+use common::tencent::*;
 use common::*;
 use test_postgres::TestPostgres;
 
@@ -33,11 +34,20 @@ fn one_input_mix(task: &str, out: &str) -> String {
     .to_string()
 }
 
-/// Whether `task` runs on that node (its introspection answers).
+/// Whether `task` runs on that node (any node answers about it, naming the node that
+/// runs it; a node whose store is down cannot say its own name and answers only for
+/// its own tasks).
 fn runs(s: &Server, task: &str) -> bool {
+    let me = admin_get(&s.base, "/api/nodes")
+        .ok()
+        .filter(|r| r.status().is_success())
+        .and_then(|r| r.json::<serde_json::Value>().ok())
+        .map(|v| v["node"].clone());
     admin_get(&s.base, &format!("/api/mix/{APP}/{task}"))
-        .map(|r| r.status().is_success())
-        .unwrap_or(false)
+        .ok()
+        .filter(|r| r.status().is_success())
+        .and_then(|r| r.json::<serde_json::Value>().ok())
+        .is_some_and(|v| me.is_none_or(|me| v["node"] == me))
 }
 
 #[test]
@@ -241,6 +251,16 @@ fn a_forbid_sent_to_one_node_cuts_the_publisher_off_on_another() {
         &[("StreamId", "cam1"), ("Sequence", "2")],
     );
     expect_code(&v, 0);
+    // A Sequence is checked for the cluster: a stale forbid sent to A is refused.
+    let stale = a.app().get(
+        "ForbidRTCStream",
+        &[("StreamId", "cam1"), ("Sequence", "2")],
+    );
+    assert_ne!(stale["Code"], 0, "{stale}");
+    assert!(
+        stale["Message"].as_str().unwrap_or("").contains("Sequence"),
+        "{stale}"
+    );
     // (A publisher racing the resume to node A is refused and exits; the next one is
     // let in.)
     let resumed = std::time::Instant::now();
@@ -442,6 +462,15 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
         .unwrap();
     assert_eq!(info["node"], id_c.as_str(), "{info}");
     assert!(!runs(&a, "tri") && !runs(&b, "tri"));
+    // Any node answers about the task, naming C.
+    for s in [&a, &b] {
+        let v: serde_json::Value = admin_get(&s.base, &format!("/api/mix/{APP}/tri"))
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(v["node"], id_c.as_str(), "{v}");
+        assert_eq!(v["task_id"], "tri", "{v}");
+    }
     assert_eq!(
         pg.psql("three", "SELECT owner FROM mix_tasks WHERE task_id = 'tri'"),
         id_c
@@ -658,4 +687,124 @@ fn a_rooms_streams_on_two_nodes_are_listed_and_auto_mixed_on_either() {
         assert!(std::time::Instant::now() < deadline, "{:?}", ids(&a));
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // Members on any node: B says A's publisher is online, and B's kick cuts it off on A.
+    let v = b.app().get(
+        "DescribeUsers",
+        &[
+            ("RoomId", "party"),
+            ("UserId[]", "ua"),
+            ("UserId[]", "nobody"),
+        ],
+    );
+    expect_code(&v, 0);
+    assert_eq!(v["Data"]["UserStatusList"][0]["Status"], 1, "{v}");
+    assert_eq!(v["Data"]["UserStatusList"][1]["Status"], 0, "{v}");
+    let sent = std::time::Instant::now();
+    let v = b
+        .app()
+        .get("KickoutUser", &[("RoomId", "party"), ("UserId[]", "ua")]);
+    expect_code(&v, 0);
+    while is_live(&a, "low") {
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "A still serves the kicked user's stream"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "a kick sent to node B cut the publisher on node A after {} ms",
+        sent.elapsed().as_millis()
+    );
+    let v = b
+        .app()
+        .get("DescribeUsers", &[("RoomId", "party"), ("UserId[]", "ua")]);
+    assert_eq!(v["Data"]["UserStatusList"][0]["Status"], 0, "{v}");
+}
+
+#[test]
+fn tencent_calls_reach_the_node_of_their_session_with_their_signature_intact() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("tencent");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), None);
+    let cred = format!("{APP}:{SECRET_ID}:{SECRET_KEY}");
+    let base = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--store",
+        &url,
+        "--tencent-credential",
+        &cred,
+    ];
+    // A cannot take the mix (no budget): placement sends it to B.
+    let mut small = base.to_vec();
+    small.extend(["--mix-budget", "1000"]);
+    let a = Server::start_with(&tmp.path().join("node-a"), &small);
+    let b = Server::start_with(&tmp.path().join("node-b"), &base);
+    let _red = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 90);
+    wait_live(&a, "red", Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while admin_get(&a.base, "/api/nodes")
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["nodes"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // TC3 signs the Host header: the call sent on to B still verifies there.
+    let now = now_secs();
+    let body = serde_json::json!({"MixStreamSessionId": "tc_cluster",
+        "InputStreamList": [
+            {"InputStreamName": "canvas1", "LayoutParams": {"ImageLayer": 1, "InputType": 3,
+                "ImageWidth": 320, "ImageHeight": 240, "Color": "0x0000FF"}},
+            {"InputStreamName": "red", "LayoutParams": {"ImageLayer": 2,
+                "ImageWidth": 320, "ImageHeight": 240}}],
+        "OutputParams": {"OutputStreamName": "tc_cluster_out", "OutputStreamType": 1}})
+    .to_string();
+    let (_, r) = tc3(&a, "CreateCommonMixStream", SECRET_KEY, now, None, &body);
+    assert!(r["Response"]["Error"].is_null(), "{r}");
+    assert!(runs(&b, "tc_cluster") && !runs(&a, "tc_cluster"));
+    // Played from A (relayed from B, whose input came from A).
+    let flv = format!("{}/{APP}/tc_cluster_out.flv", a.base);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some((r, g, bl)) = centre_rgb("ffmpeg", &flv)
+            && r > 200
+            && g < 60
+            && bl < 60
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no red on A");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // A watermark added through B is known to A.
+    let add =
+        serde_json::json!({"PictureUrl": "http://127.0.0.1:9/logo.png", "WatermarkName": "logo"})
+            .to_string();
+    let (_, r) = tc3(&b, "AddLiveWatermark", SECRET_KEY, now, None, &add);
+    let id = r["Response"]["WatermarkId"]
+        .as_u64()
+        .expect("a watermark id");
+    let (_, r) = tc3(&a, "DescribeLiveWatermarks", SECRET_KEY, now, None, "{}");
+    assert_eq!(r["Response"]["WatermarkList"][0]["WatermarkId"], id, "{r}");
+
+    // Cancelled through A: it ends on B.
+    let (_, r) = tc3(
+        &a,
+        "CancelCommonMixStream",
+        SECRET_KEY,
+        now,
+        None,
+        r#"{"MixStreamSessionId": "tc_cluster"}"#,
+    );
+    assert!(r["Response"]["Error"].is_null(), "{r}");
+    assert!(!runs(&b, "tc_cluster"));
 }

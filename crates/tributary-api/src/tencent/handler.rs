@@ -117,6 +117,25 @@ impl TencentApi {
         self.watermarks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The watermarks, with the app's list re-read first when other nodes share the store
+    /// (one may have added or deleted one). A store that does not answer leaves the list
+    /// as this node knows it.
+    fn fresh_watermarks(&self, app_id: AppId) -> MutexGuard<'_, HashMap<AppId, Vec<Watermark>>> {
+        let store = self.control.store();
+        let stored = store
+            .shared()
+            .then(|| crate::blocking::run(|| store.watermarks(app_id)));
+        let mut all = self.watermarks();
+        match stored {
+            Some(Ok(list)) => {
+                all.insert(app_id, list);
+            }
+            Some(Err(e)) => warn!(app_id, error = %e, "watermarks not re-read from the store"),
+            None => {}
+        }
+        all
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.control.now_ms()
     }
@@ -488,7 +507,11 @@ fn run(
                 max_inputs: MAX_INPUTS,
                 max_outputs,
             };
-            let marks = api.watermarks().get(&app_id).cloned().unwrap_or_default();
+            let marks = api
+                .fresh_watermarks(app_id)
+                .get(&app_id)
+                .cloned()
+                .unwrap_or_default();
             let created = translate(p, limits, &|s| mixing.stream_size(app_id, s), &|id| {
                 marks.iter().find(|w| w.id == id).cloned()
             })?;
@@ -595,7 +618,7 @@ fn add_watermark(
             "WatermarkName is at most 30 bytes",
         ));
     }
-    let mut all = api.watermarks();
+    let mut all = api.fresh_watermarks(app_id);
     let list = all.entry(app_id).or_default();
     if list.len() >= MAX_WATERMARKS {
         return Err(TcError::new(
@@ -635,7 +658,7 @@ fn delete_watermark(
         .and_then(params::number)
         .ok_or_else(|| TcError::new("MissingParameter", "WatermarkId is required"))?
         as u64;
-    let mut all = api.watermarks();
+    let mut all = api.fresh_watermarks(app_id);
     let list = all.entry(app_id).or_default();
     if !list.iter().any(|w| w.id == id) {
         return Err(TcError::new(
@@ -654,7 +677,7 @@ fn delete_watermark(
 }
 
 fn describe_watermarks(api: &TencentApi, app_id: AppId) -> Result<Map<String, Value>, TcError> {
-    let all = api.watermarks();
+    let all = api.fresh_watermarks(app_id);
     let list: Vec<Value> = all
         .get(&app_id)
         .map(|l| {

@@ -12,6 +12,7 @@ use tributary_core::ids::{self, IdKind};
 use super::codes::*;
 use super::envelope::Data;
 use super::{Call, required};
+use crate::cluster::Via;
 use crate::control::ControlError;
 
 /// The most ids one batch call may name.
@@ -27,6 +28,18 @@ fn sequence(call: &Call) -> Result<u64, ZegoError> {
             ),
         )
     })
+}
+
+/// The call's Sequence for `ids`, claimed for every node sharing the store when the call
+/// comes from a client (a call another node sent on was claimed there).
+fn claimed_sequence(call: &Call, ids: &[String]) -> Result<u64, ZegoError> {
+    let seq = sequence(call)?;
+    if call.via == Via::Client {
+        call.control()
+            .claim_sequence(call.app.config.app_id, ids, seq)
+            .map_err(|e| media_error(e, MEDIA_BAD_PARAM))?;
+    }
+    Ok(seq)
 }
 
 /// Checks one stream id, including a test app's `zegotest-<AppId>-` prefix.
@@ -87,7 +100,7 @@ fn media_error(e: ControlError, failed_code: u64) -> ZegoError {
 
 pub(super) fn forbid_one(call: &Call) -> Result<Data, ZegoError> {
     let id = single_id(call)?;
-    let seq = sequence(call)?;
+    let seq = claimed_sequence(call, std::slice::from_ref(&id))?;
     call.control()
         .forbid(call.app.config.app_id, &[id], seq)
         .map_err(|e| media_error(e, MEDIA_FORBID_FAILED))?;
@@ -96,7 +109,7 @@ pub(super) fn forbid_one(call: &Call) -> Result<Data, ZegoError> {
 
 pub(super) fn resume_one(call: &Call) -> Result<Data, ZegoError> {
     let id = single_id(call)?;
-    let seq = sequence(call)?;
+    let seq = claimed_sequence(call, std::slice::from_ref(&id))?;
     call.control()
         .resume(call.app.config.app_id, &[id], seq)
         .map_err(|e| media_error(e, MEDIA_RESUME_FAILED))?;
@@ -105,7 +118,7 @@ pub(super) fn resume_one(call: &Call) -> Result<Data, ZegoError> {
 
 pub(super) fn forbid_many(call: &Call) -> Result<Data, ZegoError> {
     let ids = batch_ids(call)?;
-    let seq = sequence(call)?;
+    let seq = claimed_sequence(call, &ids)?;
     call.control()
         .forbid(call.app.config.app_id, &ids, seq)
         .map_err(|e| media_error(e, MEDIA_BATCH_FORBID_FAILED))?;
@@ -114,7 +127,7 @@ pub(super) fn forbid_many(call: &Call) -> Result<Data, ZegoError> {
 
 pub(super) fn resume_many(call: &Call) -> Result<Data, ZegoError> {
     let ids = batch_ids(call)?;
-    let seq = sequence(call)?;
+    let seq = claimed_sequence(call, &ids)?;
     call.control()
         .resume(call.app.config.app_id, &ids, seq)
         .map_err(|e| media_error(e, MEDIA_BATCH_RESUME_FAILED))?;
@@ -123,7 +136,7 @@ pub(super) fn resume_many(call: &Call) -> Result<Data, ZegoError> {
 
 pub(super) fn describe_state(call: &Call) -> Result<Data, ZegoError> {
     let id = single_id(call)?;
-    let seq = sequence(call)?;
+    let seq = claimed_sequence(call, std::slice::from_ref(&id))?;
     let live = call
         .control()
         .rtc_state(call.app.config.app_id, &id, seq)

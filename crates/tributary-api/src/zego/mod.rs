@@ -14,6 +14,7 @@ mod mix;
 pub mod params;
 mod room;
 pub mod signature;
+mod spread;
 
 use std::sync::Arc;
 
@@ -298,6 +299,15 @@ async fn process(
             })
     } else {
         dispatch(api, &app, &params, action, now, via)
+    };
+    // Room calls every node answers for its own members.
+    let result = match api.cluster() {
+        Some(cluster) if !forwarded && spread::spreads(action) => {
+            let answers = cluster.broadcast(forward(), now).await;
+            let others: Vec<Option<Value>> = answers.into_iter().map(|(_, v)| v).collect();
+            spread::merge(action, result, &others)
+        }
+        _ => result,
     };
     // Placement chose another node for a new task.
     if let Ok(Data::Elsewhere(peer)) = &result

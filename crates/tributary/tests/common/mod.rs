@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod media;
+pub mod tencent;
 
 use md5::{Digest, Md5};
 use serde_json::Value;
