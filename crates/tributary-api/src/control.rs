@@ -98,6 +98,8 @@ pub struct ControlPlane {
     events: broadcast::Sender<CoreEvent>,
     play_urls: PlayUrls,
     clock: Arc<dyn Clock>,
+    /// Other nodes' room lists, read from a shared store at most every half second.
+    others: Mutex<crate::room_lists::RoomLists>,
 }
 
 impl ControlPlane {
@@ -153,6 +155,7 @@ impl ControlPlane {
             events,
             play_urls,
             clock,
+            others: Mutex::default(),
         })
     }
 
@@ -478,7 +481,25 @@ impl ControlPlane {
             return Ok(streams);
         }
         let now = self.now_ms();
-        match crate::blocking::run(|| self.store.room_streams(app_id, room_id, now)) {
+        let cached = self
+            .others
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(app_id, room_id, now);
+        let read = match cached {
+            Some(list) => Ok(list),
+            None => crate::blocking::run(|| self.store.room_streams(app_id, room_id, now)).inspect(
+                |list| {
+                    self.others.lock().unwrap_or_else(|e| e.into_inner()).put(
+                        app_id,
+                        room_id,
+                        now,
+                        list.clone(),
+                    );
+                },
+            ),
+        };
+        match read {
             Ok(others) => {
                 for s in others {
                     if !streams.iter().any(|m| m.stream_id == s.stream_id) {

@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod control;
 pub mod front;
 pub mod mixing;
+mod room_lists;
 pub mod tencent;
 #[cfg(test)]
 mod test_store;

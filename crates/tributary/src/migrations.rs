@@ -154,6 +154,12 @@ CREATE TABLE IF NOT EXISTS sequences (
 );
 ",
     },
+    Migration {
+        version: 9,
+        name: "api streams listed",
+        // Nothing to list on one node: its registry holds its API-added streams.
+        sql: "SELECT 1;",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -308,6 +314,17 @@ CREATE TABLE sequences (
     at_ms BIGINT NOT NULL,
     PRIMARY KEY (app_id, stream_id)
 );
+",
+    },
+    Migration {
+        version: 9,
+        name: "api streams listed",
+        // API-added streams listed in their rooms for every node (node ''), so a room's
+        // list is one indexed read; those added before are listed here.
+        sql: "
+INSERT INTO room_streams (app_id, stream_id, node_id, room_id, info)
+SELECT app_id, stream_id, '', info::jsonb ->> 'room_id', info FROM streams
+ON CONFLICT DO NOTHING;
 ",
     },
 ];

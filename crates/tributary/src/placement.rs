@@ -55,7 +55,13 @@ pub struct StorePlacement {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Tasks this node sent to others lately.
     pub recent: Mutex<Vec<Placed>>,
+    /// The other live nodes as last read, and when (member calls go to all of them: a
+    /// store read per call would cost more than the call).
+    pub peers: Mutex<(u64, Vec<Peer>)>,
 }
+
+/// How long the list of other nodes is used before it is read again.
+const PEERS_FRESH_MS: u64 = 1_000;
 
 /// A task this node sent to another.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,13 +166,24 @@ impl Placement for StorePlacement {
     }
 
     fn peers(&self) -> Vec<Peer> {
-        self.store
-            .nodes(now_ms())
-            .unwrap_or_default()
-            .iter()
-            .filter(|n| n.node_id != self.me)
-            .map(peer)
-            .collect()
+        let now = now_ms();
+        let mut cached = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if now.saturating_sub(cached.0) >= PEERS_FRESH_MS {
+            match self.store.nodes(now) {
+                Ok(nodes) => {
+                    *cached = (
+                        now,
+                        nodes
+                            .iter()
+                            .filter(|n| n.node_id != self.me)
+                            .map(peer)
+                            .collect(),
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "other nodes not listed"),
+            }
+        }
+        cached.1.clone()
     }
 
     fn origin(&self, app_id: AppId, stream_id: &str) -> Option<Peer> {

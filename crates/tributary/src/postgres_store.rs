@@ -415,17 +415,27 @@ fn statement(app: i64, node: &str, op: &WriteOp) -> Result<(&'static str, Vec<Pa
             "DELETE FROM rooms WHERE app_id = $1 AND room_id = $2",
             vec![Box::new(app), s(room_id)],
         ),
+        // An API-added stream is also listed in its room for every node (node '': it
+        // belongs to no node's lease).
         WriteOp::PutStream(stream) => (
-            "INSERT INTO streams (app_id, stream_id, info) VALUES ($1, $2, $3)
+            "WITH listed AS (
+                INSERT INTO room_streams (app_id, stream_id, node_id, room_id, info)
+                VALUES ($1, $2, '', $4, $3)
+                ON CONFLICT (app_id, stream_id, node_id)
+                DO UPDATE SET room_id = EXCLUDED.room_id, info = EXCLUDED.info)
+             INSERT INTO streams (app_id, stream_id, info) VALUES ($1, $2, $3)
              ON CONFLICT (app_id, stream_id) DO UPDATE SET info = EXCLUDED.info",
             vec![
                 Box::new(app),
                 s(&stream.stream_id),
                 Box::new(to_json(stream)?),
+                s(&stream.room_id),
             ],
         ),
         WriteOp::DeleteStream { stream_id } => (
-            "DELETE FROM streams WHERE app_id = $1 AND stream_id = $2",
+            "WITH unlisted AS (
+                DELETE FROM room_streams WHERE app_id = $1 AND stream_id = $2 AND node_id = '')
+             DELETE FROM streams WHERE app_id = $1 AND stream_id = $2",
             vec![Box::new(app), s(stream_id)],
         ),
         WriteOp::Ban { stream_id, at_ms } => (
@@ -1031,12 +1041,9 @@ impl Store for PgStore {
             let client = pool.get().await.map_err(pool_err)?;
             let rows = client
                 .query(
-                    "SELECT r.info FROM room_streams r JOIN nodes n ON n.node_id = r.node_id
-                     WHERE r.app_id = $1 AND r.room_id = $2 AND r.node_id <> $3
-                       AND n.lease_until_ms > $4
-                     UNION ALL
-                     SELECT info FROM streams
-                     WHERE app_id = $1 AND (info::jsonb ->> 'room_id') = $2
+                    "SELECT r.info FROM room_streams r LEFT JOIN nodes n ON n.node_id = r.node_id
+                     WHERE r.app_id = $1 AND r.room_id = $2
+                       AND (r.node_id = '' OR (r.node_id <> $3 AND n.lease_until_ms > $4))
                      LIMIT 10000",
                     &[&i64::from(app_id), &room_id, &node, &now],
                 )

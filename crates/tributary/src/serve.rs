@@ -151,6 +151,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             me: node_id.clone(),
             draining: draining.clone(),
             recent: Default::default(),
+            peers: Default::default(),
         };
         mixing.set_cluster(Arc::new(Cluster::new(
             node_id.clone(),
