@@ -593,33 +593,30 @@ impl MixControl {
         if self.cluster.get().is_none() {
             return;
         }
-        for (app_id, tasks) in &self.apps {
-            let rooms: Vec<String> = tasks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .filter(|t| t.is_auto())
-                .map(|t| t.room_id.clone())
-                .collect();
-            for room in rooms {
-                self.follow_room(*app_id, &room, true);
-            }
+        for (app_id, room) in self.auto_rooms() {
+            self.follow_room(app_id, &room, true);
         }
     }
 
     fn refresh_all_auto(&self) {
-        for (app_id, tasks) in &self.apps {
-            let rooms: Vec<String> = tasks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .filter(|t| t.is_auto())
-                .map(|t| t.room_id.clone())
-                .collect();
-            for room in rooms {
-                self.room_changed(*app_id, &room);
-            }
+        for (app_id, room) in self.auto_rooms() {
+            self.room_changed(app_id, &room);
         }
+    }
+
+    /// The rooms auto-mixes follow.
+    fn auto_rooms(&self) -> Vec<(AppId, String)> {
+        let mut out = Vec::new();
+        for (app_id, tasks) in &self.apps {
+            let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(
+                tasks
+                    .iter()
+                    .filter(|t| t.is_auto())
+                    .map(|t| (*app_id, t.room_id.clone())),
+            );
+        }
+        out
     }
 
     pub fn stream_size(&self, app_id: AppId, stream_id: &str) -> Option<(u32, u32)> {

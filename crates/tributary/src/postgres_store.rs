@@ -252,6 +252,14 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Whether this claim (of a nonce, a Sequence, a rate count) also deletes the rows
+    /// that ran out: every [`SWEEP_EVERY`]th does.
+    fn sweep_due(&self) -> bool {
+        self.claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+    }
+
     /// Runs `f` on the store's runtime and waits for it, at most [`DEADLINE`].
     fn run<T, F>(&self, f: impl FnOnce(Pool) -> F) -> Result<T, StoreError>
     where
@@ -560,10 +568,7 @@ impl Store for PgStore {
             ms(now_ms),
             ms(until_ms),
         );
-        let sweep = self
-            .claims
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY);
+        let sweep = self.sweep_due();
         self.run_on(&self.nonce_pool, move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             if sweep {
@@ -602,10 +607,7 @@ impl Store for PgStore {
             ms(now_ms),
             ms(now_ms.saturating_sub(window_ms)),
         );
-        let sweep = self
-            .claims
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY);
+        let sweep = self.sweep_due();
         self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(pool_err)?;
             let tx = client.transaction().await.map_err(pg_err)?;
@@ -668,10 +670,7 @@ impl Store for PgStore {
             // Windows of the last ten minutes are kept (the longest room interval).
             ms(now_ms.saturating_sub(600_000)),
         );
-        let sweep = self
-            .claims
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY);
+        let sweep = self.sweep_due();
         self.run_on(&self.nonce_pool, move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             if sweep {

@@ -50,6 +50,36 @@ fn runs(s: &Server, task: &str) -> bool {
         .is_some_and(|v| me.is_none_or(|me| v["node"] == me))
 }
 
+/// Two nodes on a fresh database `db` (callbacks to `callbacks`), with `red` published
+/// to both: a mix of it runs on either, whichever node holds it.
+struct TwoNodes {
+    a: Server,
+    b: Server,
+    _red: [Proc; 2],
+    _tmp: tempfile::TempDir,
+}
+
+fn two_nodes_with_red(pg: &TestPostgres, db: &str, callbacks: Option<&str>) -> TwoNodes {
+    let url = pg.new_database(db);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), callbacks);
+    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
+    let a = Server::start_with(&tmp.path().join("node-a"), &args);
+    let b = Server::start_with(&tmp.path().join("node-b"), &args);
+    let red = [
+        publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120),
+        publish_color(&publish_url(&b, "red", "room1", "u2"), "red", 440, 120),
+    ];
+    wait_live(&a, "red", Duration::from_secs(20));
+    wait_live(&b, "red", Duration::from_secs(20));
+    TwoNodes {
+        a,
+        b,
+        _red: red,
+        _tmp: tmp,
+    }
+}
+
 #[test]
 fn a_second_node_carries_on_from_the_database_after_the_first_crashed() {
     let pg = TestPostgres::start();
@@ -283,18 +313,13 @@ fn a_forbid_sent_to_one_node_cuts_the_publisher_off_on_another() {
 #[test]
 fn a_killed_nodes_mix_runs_again_on_another_node_within_10_s() {
     let pg = TestPostgres::start();
-    let url = pg.new_database("failover");
     let rx = Receiver::start(&[]);
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), Some(&rx.url));
-    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
-    let mut a = Server::start_with(&tmp.path().join("node-a"), &args);
-    let b = Server::start_with(&tmp.path().join("node-b"), &args);
-    // The input is published to both nodes (a node mixes the streams it holds).
-    let _red_a = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
-    let _red_b = publish_color(&publish_url(&b, "red", "room1", "u2"), "red", 440, 120);
-    wait_live(&a, "red", Duration::from_secs(20));
-    wait_live(&b, "red", Duration::from_secs(20));
+    let TwoNodes {
+        mut a,
+        b,
+        _red,
+        _tmp,
+    } = two_nodes_with_red(&pg, "failover", Some(&rx.url));
 
     let body = one_input_mix("fo", "fo-out");
     expect_code(&a.app().post("StartMix", &body, "application/json"), 0);
@@ -538,18 +563,14 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
 #[test]
 fn a_drained_node_hands_its_mix_to_another_node_and_stops() {
     let pg = TestPostgres::start();
-    let url = pg.new_database("drain");
     let rx = Receiver::start(&[]);
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), Some(&rx.url));
-    let args = ["--config", cfg.to_str().unwrap(), "--store", &url];
-    let mut a = Server::start_with(&tmp.path().join("node-a"), &args);
-    let b = Server::start_with(&tmp.path().join("node-b"), &args);
     // The input on both nodes: the mix keeps its input when it moves and A stops.
-    let _red_a = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
-    let _red_b = publish_color(&publish_url(&b, "red", "room1", "u2"), "red", 440, 120);
-    wait_live(&a, "red", Duration::from_secs(20));
-    wait_live(&b, "red", Duration::from_secs(20));
+    let TwoNodes {
+        mut a,
+        b,
+        _red,
+        _tmp,
+    } = two_nodes_with_red(&pg, "drain", Some(&rx.url));
     expect_code(
         &a.app().post(
             "StartMix",

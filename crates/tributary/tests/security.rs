@@ -216,6 +216,29 @@ fn operator_routes_need_the_admin_token() {
         .send()
         .unwrap();
     assert_eq!(forbid.status(), 401);
+    // A drain (POST) too; with the token, a node that shares no store has nobody to hand
+    // its tasks to.
+    let drain = |token: Option<&str>| {
+        let mut r = reqwest::blocking::Client::new().post(format!("{}/api/drain", s.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().unwrap().status()
+    };
+    assert_eq!(drain(None), 401);
+    assert_eq!(drain(Some(ADMIN_TOKEN)), 409);
+    // Calls between nodes: a "forwarded" API call, or a relay read of a stream, is
+    // refused on a node outside any cluster (no key to check them with).
+    let forwarded = reqwest::blocking::Client::new()
+        .get(s.app().url("DescribeSimpleStreamList", &[("RoomId", "r")]))
+        .header("x-tributary-forwarded", "node-x 1 00")
+        .send()
+        .unwrap();
+    assert_eq!(forwarded.status(), 403);
+    let relay =
+        reqwest::blocking::get(format!("{}/{APP}/anything.flv?relay=9999999999.00", s.base))
+            .unwrap();
+    assert_eq!(relay.status(), 403);
     // Players, the API dialects, the probes and the console's page (which holds no data)
     // need no admin token.
     assert_eq!(get("/healthz", None).status(), 200);
