@@ -50,6 +50,35 @@ fn runs(s: &Server, task: &str) -> bool {
         .is_some_and(|v| me.is_none_or(|me| v["node"] == me))
 }
 
+/// Waits until `s` no longer serves `stream` (a forbid or kick elsewhere cut it off),
+/// at most 1 s after `sent`; how long it took.
+fn wait_cut(s: &Server, stream: &str, sent: std::time::Instant) -> Duration {
+    while is_live(s, stream) {
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "{stream} still served {} ms later",
+            sent.elapsed().as_millis()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sent.elapsed()
+}
+
+/// Waits until the centre of the picture at `flv` is red, at most `limit` after `since`.
+fn wait_red(flv: &str, since: std::time::Instant, limit: Duration) {
+    loop {
+        if let Some((r, g, bl)) = centre_rgb("ffmpeg", flv)
+            && r > 200
+            && g < 60
+            && bl < 60
+        {
+            return;
+        }
+        assert!(since.elapsed() < limit, "no red at {flv}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// Two nodes on a fresh database `db` (callbacks to `callbacks`), with `red` published
 /// to both: a mix of it runs on either, whichever node holds it.
 struct TwoNodes {
@@ -257,17 +286,10 @@ fn a_forbid_sent_to_one_node_cuts_the_publisher_off_on_another() {
         &[("StreamId", "cam1"), ("Sequence", "1")],
     );
     expect_code(&v, 0);
-    while is_live(&a, "cam1") {
-        assert!(
-            sent.elapsed() < Duration::from_secs(1),
-            "node A still serves cam1 {} ms after the forbid on node B",
-            sent.elapsed().as_millis()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let cut = wait_cut(&a, "cam1", sent);
     eprintln!(
         "a forbid on node B cut the publisher on node A after {} ms",
-        sent.elapsed().as_millis()
+        cut.as_millis()
     );
     // And node A refuses it from then on.
     let mut again = publish(&publish_url, 3);
@@ -417,7 +439,8 @@ fn a_node_that_loses_its_database_stops_its_tasks_and_resumes_them_when_it_is_ba
         "task stopped {} ms after the database went away",
         lost.elapsed().as_millis()
     );
-    assert!(!is_live(&a, "fence-out"));
+    // Its output with it (the mix thread ends just after the task is taken off).
+    wait_cut(&a, "fence-out", std::time::Instant::now());
 
     // It comes back; nobody adopted the task: node A runs it again.
     pg.restart();
@@ -504,20 +527,7 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
     // Played from A: A relays the output from C (whose input came from A).
     let flv = format!("{}/{APP}/tri-out.flv", a.base);
     let started = std::time::Instant::now();
-    loop {
-        if let Some((r, g, bl)) = centre_rgb("ffmpeg", &flv)
-            && r > 200
-            && g < 60
-            && bl < 60
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the mix does not show red on node A"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_red(&flv, started, Duration::from_secs(30));
     eprintln!(
         "mix placed on C played red from A {} ms after the StartMix",
         started.elapsed().as_millis()
@@ -536,13 +546,7 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
         .app()
         .get("ForbidRTCStream", &[("StreamId", "red"), ("Sequence", "1")]);
     expect_code(&v, 0);
-    while is_live(&a, "red") {
-        assert!(
-            sent.elapsed() < Duration::from_secs(1),
-            "A still serves red"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_cut(&a, "red", sent);
     // StopMix sent to A ends it on C.
     let stop = serde_json::json!({"TaskId": "tri", "UserId": "mixer-user", "Sequence": 2});
     let v = a
@@ -598,17 +602,7 @@ fn a_drained_node_hands_its_mix_to_another_node_and_stops() {
     }
     let moved_ms = asked.elapsed().as_millis();
     let flv = format!("{}/{APP}/dr-out.flv", b.base);
-    loop {
-        if let Some((r, g, bl)) = centre_rgb("ffmpeg", &flv)
-            && r > 200
-            && g < 60
-            && bl < 60
-        {
-            break;
-        }
-        assert!(asked.elapsed() < Duration::from_secs(30), "no red on B");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_red(&flv, asked, Duration::from_secs(30));
     eprintln!(
         "drain: the task ran on B {moved_ms} ms after the drain was asked, its output showed red after {} ms",
         asked.elapsed().as_millis()
@@ -726,16 +720,10 @@ fn a_rooms_streams_on_two_nodes_are_listed_and_auto_mixed_on_either() {
         .app()
         .get("KickoutUser", &[("RoomId", "party"), ("UserId[]", "ua")]);
     expect_code(&v, 0);
-    while is_live(&a, "low") {
-        assert!(
-            sent.elapsed() < Duration::from_secs(1),
-            "A still serves the kicked user's stream"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let cut = wait_cut(&a, "low", sent);
     eprintln!(
         "a kick sent to node B cut the publisher on node A after {} ms",
-        sent.elapsed().as_millis()
+        cut.as_millis()
     );
     let v = b
         .app()
@@ -793,18 +781,7 @@ fn tencent_calls_reach_the_node_of_their_session_with_their_signature_intact() {
     assert!(runs(&b, "tc_cluster") && !runs(&a, "tc_cluster"));
     // Played from A (relayed from B, whose input came from A).
     let flv = format!("{}/{APP}/tc_cluster_out.flv", a.base);
-    let started = std::time::Instant::now();
-    loop {
-        if let Some((r, g, bl)) = centre_rgb("ffmpeg", &flv)
-            && r > 200
-            && g < 60
-            && bl < 60
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "no red on A");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_red(&flv, std::time::Instant::now(), Duration::from_secs(30));
 
     // A watermark added through B is known to A.
     let add =
