@@ -292,6 +292,7 @@ impl Cluster {
             .body(req.body.clone())
             .send()
             .await;
+        // Errors are told without the URL: its query is the caller's signed request.
         let failed = |e: String| {
             warn!(peer = %peer.node, error = %e, "a call for another node could not be forwarded");
             (
@@ -302,7 +303,7 @@ impl Cluster {
         };
         let mut resp = match sent {
             Ok(r) => r,
-            Err(e) => return failed(e.to_string()),
+            Err(e) => return failed(e.without_url().to_string()),
         };
         let status = resp.status();
         let content_type = resp.headers().get("content-type").cloned();
@@ -316,7 +317,7 @@ impl Cluster {
                     body.extend_from_slice(&c);
                 }
                 Ok(None) => break,
-                Err(e) => return failed(e.to_string()),
+                Err(e) => return failed(e.without_url().to_string()),
             }
         }
         let mut out = (status, body).into_response();

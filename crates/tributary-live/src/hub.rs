@@ -294,12 +294,12 @@ impl Hub {
         protocol: Protocol,
         within: Duration,
     ) -> Result<Subscription, HubError> {
-        // Listening before the first try: a stream that appears in between is not missed.
-        let mut events = self.events();
         let first = self.subscribe(key, protocol);
         let (Err(HubError::NotLive(_)), Some(origins)) = (&first, self.inner.origins.get()) else {
             return first;
         };
+        // Listening from here on; a stream that appeared just before is seen below.
+        let mut events = self.events();
         let target = if protocol == Protocol::Internal {
             key.to_string()
         } else {
@@ -314,7 +314,7 @@ impl Hub {
         }
         origins.want(&target);
         let deadline = tokio::time::Instant::now() + within;
-        loop {
+        while self.stream(&target).is_none() {
             match tokio::time::timeout_at(deadline, events.recv()).await {
                 Ok(Ok(HubEvent::Published(k))) if k == target => break,
                 Ok(Ok(_)) => {}

@@ -35,6 +35,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MISS_TTL: Duration = Duration::from_secs(1);
 /// Largest FLV tag taken from an origin.
 const MAX_TAG: usize = 16 << 20;
+/// Stream names remembered at once (players choose the names they ask for: past this,
+/// the expired misses are forgotten, and a new name is not looked up until there is room).
+const MAX_WANTS: usize = 10_000;
 
 enum Want {
     Pulling,
@@ -131,7 +134,8 @@ impl Relays {
             .get(&url)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            // Without the URL: it carries the relay credential.
+            .map_err(|e| e.without_url().to_string())?;
         if !resp.status().is_success() {
             return Err(format!(
                 "origin {} answered {}",
@@ -152,7 +156,7 @@ impl Relays {
             let chunk = match tokio::time::timeout(READ_TIMEOUT, resp.chunk()).await {
                 Ok(Ok(Some(c))) => c,
                 Ok(Ok(None)) => break "the origin ended it".to_string(),
-                Ok(Err(e)) => break e.to_string(),
+                Ok(Err(e)) => break e.without_url().to_string(),
                 Err(_) => break "the origin went silent".to_string(),
             };
             buf.extend_from_slice(&chunk);
@@ -182,6 +186,13 @@ impl Origins for Relays {
                 Some(Want::Pulling) => return,
                 Some(Want::Missing(at)) if at.elapsed() < MISS_TTL => return,
                 _ => {}
+            }
+            if wants.len() >= MAX_WANTS {
+                wants.retain(|_, w| !matches!(w, Want::Missing(at) if at.elapsed() >= MISS_TTL));
+                if wants.len() >= MAX_WANTS {
+                    debug!(stream = %key, "too many streams asked for at once; not relayed");
+                    return;
+                }
             }
             wants.insert(key.to_string(), Want::Pulling);
         }

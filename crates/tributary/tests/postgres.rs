@@ -79,6 +79,17 @@ fn wait_red(flv: &str, since: std::time::Instant, limit: Duration) {
     }
 }
 
+/// The callback events of `task` received until none comes for 3 s.
+fn task_events(rx: &Receiver, task: &str) -> Vec<String> {
+    let mut events = Vec::new();
+    while let Some(cb) = rx.next(Duration::from_secs(3)) {
+        if cb.body["task_id"] == format!("{APP}:{task}") {
+            events.push(cb.body["event"].as_str().unwrap_or("").to_string());
+        }
+    }
+    events
+}
+
 /// Two nodes on a fresh database `db` (callbacks to `callbacks`), with `red` published
 /// to both: a mix of it runs on either, whichever node holds it.
 struct TwoNodes {
@@ -555,12 +566,7 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
     expect_code(&v, 0);
     assert!(!runs(&c, "tri"));
     // One mix_start and one mix_stop, from C.
-    let mut events = Vec::new();
-    while let Some(cb) = rx.next(Duration::from_secs(3)) {
-        if cb.body["task_id"] == format!("{APP}:tri") {
-            events.push(cb.body["event"].as_str().unwrap_or("").to_string());
-        }
-    }
+    let events = task_events(&rx, "tri");
     assert_eq!(events, ["mix_start", "mix_stop"], "{events:?}");
 }
 
@@ -608,12 +614,7 @@ fn a_drained_node_hands_its_mix_to_another_node_and_stops() {
         asked.elapsed().as_millis()
     );
     // It went on: one mix_start, no mix_stop.
-    let mut events = Vec::new();
-    while let Some(cb) = rx.next(Duration::from_secs(3)) {
-        if cb.body["task_id"] == format!("{APP}:dr") {
-            events.push(cb.body["event"].as_str().unwrap_or("").to_string());
-        }
-    }
+    let events = task_events(&rx, "dr");
     assert_eq!(events, ["mix_start"], "{events:?}");
 }
 

@@ -229,7 +229,8 @@ async fn process(
     body: Option<Bytes>,
     via: Via,
 ) -> Processed {
-    let forward = body.clone().map(|body| Forward {
+    // The call as it came, kept only where it may be sent on to another node.
+    let forward = api.cluster().and(body.clone()).map(|body| Forward {
         method: method.clone(),
         raw_query: raw_query.to_string(),
         headers: headers.clone(),
