@@ -513,6 +513,27 @@ def capacity(clips):
         cap_ffmpeg(clips, n)
 
 
+def profile(pid, name, secs):
+    """Waits `secs`; with PERF=DIR set, samples the process meanwhile (perf record, 499 Hz)
+    into DIR/NAME.data and prints where the time went, by library and by function. The
+    sampling costs CPU, so runs with PERF set are for the profile, not the numbers."""
+    out = os.environ.get("PERF")
+    if not out:
+        time.sleep(secs)
+        return
+    os.makedirs(out, exist_ok=True)
+    data = os.path.join(out, f"{name}.data")
+    subprocess.run(["perf", "record", "-q", "-F", "499", "-p", str(pid), "-o", data, "--", "sleep", str(secs)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for sort in ("dso", "dso,sym"):
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--sort", sort, "--percent-limit", "1"],
+                             capture_output=True, text=True).stdout
+        lines = [ln for ln in rep.splitlines() if ln.strip() and not ln.startswith("#")]
+        print(f"perf {name} by {sort}:")
+        for ln in lines[:25]:
+            print("   ", ln.rstrip())
+
+
 def cap_tributary(clips, n):
     """N mixes in one tributary; true when every task kept real time."""
     tp, rtmp, http = start_tributary(["--mix-budget", "100000000000"])
@@ -525,7 +546,7 @@ def cap_tributary(clips, n):
                                                "VideoBitrate": 800000, "AudioCodec": 1}]})
     time.sleep(5)
     s0, c0 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
-    time.sleep(10)
+    profile(tp.pid, f"cap{n}", 10)
     s1, c1 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
     by = {s["task_id"]: s for s in s0}
     worst_fps, skipped, late, dropped = 99.0, 0, 0, 0

@@ -125,10 +125,22 @@ impl Picture {
 
 pub struct VideoDecoder {
     dec: ff::decoder::Video,
-    scaler: Option<(ScaleKey, ff::software::scaling::Context)>,
+    scaler: PictureScaler,
 }
 
 type ScaleKey = (Pixel, u32, u32, u32, u32);
+
+/// Scales decoded pictures to I420 of a given size, keeping the swscale context made for
+/// the last format and sizes (one per reader of a decoder: each task that draws an input
+/// at its own size keeps its own, so they do not remake each other's).
+#[derive(Default)]
+pub struct PictureScaler {
+    scaler: Option<(ScaleKey, ff::software::scaling::Context)>,
+}
+
+// SAFETY: a swscale context is used by one thread at a time (the decode thread that owns
+// the reader) and carries no thread affinity.
+unsafe impl Send for PictureScaler {}
 
 impl VideoDecoder {
     /// An H.264 decoder for the stream whose `AVCDecoderConfigurationRecord` is `avcc`.
@@ -163,7 +175,10 @@ impl VideoDecoder {
             .decoder()
             .video()
             .map_err(ff_err("opening a video decoder"))?;
-        Ok(VideoDecoder { dec, scaler: None })
+        Ok(VideoDecoder {
+            dec,
+            scaler: PictureScaler::default(),
+        })
     }
 
     /// Decodes one access unit (AVCC, length-prefixed) with presentation time `pts_ms`.
@@ -200,6 +215,13 @@ impl VideoDecoder {
         Ok(out)
     }
 
+    /// Scales (and converts) a picture into `out`, at `out`'s size, overwriting all of it.
+    pub fn scale_into(&mut self, pic: &Picture, out: &mut I420) -> Result<(), CodecError> {
+        self.scaler.scale_into(pic, out)
+    }
+}
+
+impl PictureScaler {
     /// Scales (and converts) a picture into `out`, at `out`'s size, overwriting all of it:
     /// straight into its planes, no intermediate frame.
     pub fn scale_into(&mut self, pic: &Picture, out: &mut I420) -> Result<(), CodecError> {

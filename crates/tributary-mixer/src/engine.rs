@@ -145,6 +145,7 @@ pub struct MixMetrics {
     late_ticks: Family<TaskLabel, Counter>,
     inputs_live: Family<TaskLabel, Gauge>,
     inputs: Family<TaskLabel, Gauge>,
+    decodes: Gauge,
 }
 
 impl MixMetrics {
@@ -183,6 +184,11 @@ impl MixMetrics {
             "tributary_mix_inputs",
             "Inputs of a task",
             self.inputs.clone(),
+        );
+        r.register(
+            "tributary_mix_decodes",
+            "Streams decoded for video tasks (each once, however many tasks read it)",
+            self.decodes.clone(),
         );
     }
 }
@@ -248,6 +254,8 @@ pub struct Engine {
     /// The threads that tick audio-only and pass-through tasks (`None` when the system
     /// refused them: such tasks then get a thread each, as video tasks do).
     ticker: Option<Ticker>,
+    /// Hub streams decoded once for every video task that reads them.
+    decodes: crate::shared_decode::SharedDecodes,
 }
 
 impl Engine {
@@ -261,6 +269,7 @@ impl Engine {
         metrics.budget.set(config.budget_pixels_per_s as i64);
         crate::codec::init();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let decodes = crate::shared_decode::SharedDecodes::new(metrics.decodes.clone());
         let ticker = Ticker::start(cores)
             .inspect_err(|e| warn!(error = %e, "cannot start the mix ticker threads"))
             .ok();
@@ -274,6 +283,7 @@ impl Engine {
                 metrics,
                 churn: std::sync::atomic::AtomicU64::new(0),
                 ticker,
+                decodes,
                 images: images::ImageCache::new(
                     config.image_cache_bytes,
                     std::time::Duration::from_secs(300),
@@ -706,6 +716,7 @@ impl Engine {
                     Arc::new(Input::spawn(
                         &self.rt,
                         &self.hub,
+                        &self.decodes,
                         &prefix,
                         i.source.clone(),
                         render,

@@ -23,16 +23,17 @@ use tributary_live::media::{Kind, Packet};
 use tributary_live::metrics::Protocol;
 
 use crate::audio::{AudioTrack, RATE};
-use crate::codec::{AudioDecoder, VideoDecoder};
+use crate::codec::{AudioDecoder, PictureScaler, VideoDecoder};
 use crate::compose::fitted_size;
 use crate::frame::I420;
 use crate::passed_sei::{self, PassedSei};
 use crate::pool::PicturePool;
 use crate::resample::Resampler;
+use crate::shared_decode::{SharedDecode, SharedDecodes};
 use crate::timeline::{Timeline, TimelineConfig, Track};
 
 /// Packets queued between the tap and the decoder (about 4 s of a 30 fps stream).
-const TAP_QUEUE: usize = 256;
+pub(crate) const TAP_QUEUE: usize = 256;
 
 /// What the tap hands the decoder.
 pub(crate) enum InputMsg {
@@ -162,7 +163,8 @@ pub(crate) struct Input {
     polled: Option<Mutex<Polled>>,
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
-    tap: Option<tokio::task::JoinHandle<()>>,
+    /// A hub stream a video task reads: decoded once for every task that reads it.
+    shared: Option<Arc<SharedDecode>>,
     /// Pass-through: packets are copied, not decoded.
     copy: bool,
 }
@@ -172,10 +174,13 @@ impl Input {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts the tap and the decoder of one input. `clock` is the task's zero.
+    /// Starts the tap and the decoder of one input (or joins the shared decode of its
+    /// stream). `clock` is the task's zero.
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn(
         rt: &tokio::runtime::Handle,
         hub: &Hub,
+        decodes: &SharedDecodes,
         app_key_prefix: &str,
         source: Source,
         render: Render,
@@ -204,8 +209,21 @@ impl Input {
         let dropped = Arc::new(AtomicU64::new(0));
         let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
         let name = source.describe().into_owned();
-        let decoder = Decoder::new(name.clone(), state.clone(), clock);
-        let hub_polled = polled && matches!(source, Source::Stream(_));
+        if let (false, Source::Stream(id)) = (polled, &source) {
+            let shared = decodes.get(rt, hub, &format!("{app_key_prefix}{id}"));
+            shared.attach(state.clone(), clock);
+            return Input {
+                source,
+                state,
+                polled: None,
+                stop,
+                dropped,
+                shared: Some(shared),
+                copy,
+            };
+        }
+        let sinks: Sinks = Arc::new(Mutex::new(vec![Sink::new(state.clone(), clock)]));
+        let decoder = Decoder::new(name.clone(), sinks);
         let polled = if polled {
             let feed = match &source {
                 Source::Stream(id) => Feed::Hub {
@@ -233,31 +251,24 @@ impl Input {
             }
             None
         };
-        let tap = match &source {
-            Source::Stream(_) if hub_polled => None,
-            Source::Stream(id) => {
-                let key = format!("{app_key_prefix}{id}");
-                let (hub, stop, dropped) = (hub.clone(), stop.clone(), dropped.clone());
-                Some(rt.spawn(hub_tap(hub, key, tx, stop, dropped)))
+        // A hub stream here is polled by the mix thread (threaded ones returned above); a
+        // URL is pulled by a thread of its own.
+        if let Source::Url(url) = &source {
+            let (url, stop, dropped) = (url.clone(), stop.clone(), dropped.clone());
+            let policy = policy.clone();
+            let spawned = std::thread::Builder::new()
+                .name("mix-pull".into())
+                .spawn(move || crate::pull::run(&url, &policy, &tx, &stop, &dropped));
+            if let Err(e) = spawned {
+                warn!(input = %name, error = %e, "cannot start a pull thread");
             }
-            Source::Url(url) => {
-                let (url, stop, dropped) = (url.clone(), stop.clone(), dropped.clone());
-                let policy = policy.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("mix-pull".into())
-                    .spawn(move || crate::pull::run(&url, &policy, &tx, &stop, &dropped));
-                if let Err(e) = spawned {
-                    warn!(input = %name, error = %e, "cannot start a pull thread");
-                }
-                None
-            }
-        };
+        }
         Input {
             source,
             state,
             stop,
             dropped,
-            tap,
+            shared: None,
             polled,
             copy,
         }
@@ -356,7 +367,10 @@ impl Input {
             frames_decoded: s.frames_in,
             late_frames: s.timeline.late_frames,
             late_audio_ms: s.audio.late * 1000 / RATE as u64,
-            dropped_packets: self.dropped.load(Ordering::Relaxed),
+            dropped_packets: self
+                .shared
+                .as_ref()
+                .map_or_else(|| self.dropped.load(Ordering::Relaxed), |d| d.dropped()),
             tracks: s.timeline.anchors,
             buffer_delay_ms: s.timeline.last_wait_ms,
             uid: None,
@@ -367,10 +381,10 @@ impl Input {
 
 impl Drop for Input {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.tap.take() {
-            t.abort();
+        if let Some(d) = &self.shared {
+            d.detach(&self.state);
         }
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -388,7 +402,7 @@ pub(crate) fn offer(tx: &SyncSender<InputMsg>, msg: InputMsg, dropped: &AtomicU6
 
 /// Follows hub stream `key`: subscribes whenever it is live, forwards its packets,
 /// and starts a new track each time it (re)appears.
-async fn hub_tap(
+pub(crate) async fn hub_tap(
     hub: Hub,
     key: String,
     tx: SyncSender<InputMsg>,
@@ -559,22 +573,73 @@ fn now_ms(clock: Instant) -> i64 {
     clock.elapsed().as_millis() as i64
 }
 
+/// One task's view of a decoded input: where the pictures and samples go, scaled and
+/// resampled for that task. A stream several tasks read is decoded once
+/// ([`crate::shared_decode`]) and handed to each task's sink.
+pub(crate) struct Sink {
+    state: Arc<Mutex<InputState>>,
+    clock: Instant,
+    resampler: Option<Resampler>,
+    /// Buffers the scaled pictures are drawn into, back once the timeline and the mix
+    /// have let go of them.
+    pictures: PicturePool,
+    scaler: PictureScaler,
+}
+
+impl Sink {
+    pub(crate) fn new(state: Arc<Mutex<InputState>>, clock: Instant) -> Sink {
+        Sink {
+            state,
+            clock,
+            resampler: None,
+            pictures: PicturePool::new(INPUT_PICTURES),
+            scaler: PictureScaler::default(),
+        }
+    }
+
+    /// Whether this sink feeds `state` (for detaching a task).
+    pub(crate) fn feeds(&self, state: &Arc<Mutex<InputState>>) -> bool {
+        Arc::ptr_eq(&self.state, state)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, InputState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame's SEI at the output time of its frame (the timeline's offset as it
+    /// stands; re-anchoring moves frames by a few ms at most, and a tick takes every
+    /// message that is due).
+    fn keep_sei(&self, pts: i64, passed: &[Arc<PassedSei>]) {
+        let now = now_ms(self.clock);
+        let mut s = self.lock();
+        let offset = s.timeline.offset().unwrap_or(now - pts);
+        for m in passed {
+            if s.passed_sei.len() >= MAX_PASSED_SEI {
+                s.passed_sei.pop_front();
+            }
+            s.passed_sei.push_back((pts + offset, m.clone()));
+        }
+    }
+}
+
+/// The sinks one decoder feeds: one for a task's own decoder, one per task for a shared one.
+pub(crate) type Sinks = Arc<Mutex<Vec<Sink>>>;
+
+pub(crate) fn lock_sinks(sinks: &Sinks) -> MutexGuard<'_, Vec<Sink>> {
+    sinks.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// An input's decoders and where their output goes. Decoder errors drop the packet, not
 /// the input: a corrupt frame is concealed by the next key frame.
 pub(crate) struct Decoder {
     /// The input's stream id or URL, for logs.
     name: String,
-    state: Arc<Mutex<InputState>>,
-    clock: Instant,
+    sinks: Sinks,
     video: Option<VideoDecoder>,
     audio: Option<AudioDecoder>,
     mp3: bool,
-    resampler: Option<Resampler>,
     /// The video track's NAL length size and whether it is H.265, for reading its SEI.
     nal_format: (usize, bool),
-    /// Buffers the scaled pictures are drawn into, back once the timeline and the mix
-    /// have let go of them.
-    pictures: PicturePool,
 }
 
 /// Pictures an input may have out at once and still get back: its jitter buffer's frames
@@ -585,52 +650,40 @@ const INPUT_PICTURES: usize = 12;
 // under the input's poll mutex); FFmpeg codec contexts carry no thread affinity.
 unsafe impl Send for Decoder {}
 
+/// Whether a task draws this input's video at all.
+fn drawn(r: &Render) -> bool {
+    r.content.has_video() && r.rect_size.is_some()
+}
+
 impl Decoder {
-    fn new(name: String, state: Arc<Mutex<InputState>>, clock: Instant) -> Self {
+    pub(crate) fn new(name: String, sinks: Sinks) -> Self {
         Decoder {
             name,
-            state,
-            clock,
+            sinks,
             video: None,
             audio: None,
             mp3: false,
-            resampler: None,
             nal_format: (4, false),
-            pictures: PicturePool::new(INPUT_PICTURES),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, InputState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
-    /// Queues a frame's SEI at the output time of its frame (the timeline's offset as it
-    /// stands; re-anchoring moves frames by a few ms at most, and a tick takes every
-    /// message that is due).
-    fn keep_sei(&self, pts: i64, passed: Vec<PassedSei>) {
-        let now = now_ms(self.clock);
-        let mut s = self.lock();
-        let offset = s.timeline.offset().unwrap_or(now - pts);
-        for m in passed {
-            if s.passed_sei.len() >= MAX_PASSED_SEI {
-                s.passed_sei.pop_front();
-            }
-            s.passed_sei.push_back((pts + offset, Arc::new(m)));
-        }
-    }
-
-    fn handle(&mut self, msg: InputMsg) {
-        let clock = self.clock;
+    pub(crate) fn handle(&mut self, msg: InputMsg) {
         match msg {
             InputMsg::NewTrack => {
                 info!(input = %self.name, "mix input track started");
                 self.video = None;
                 self.audio = None;
                 self.mp3 = false;
-                self.resampler = None;
-                let mut s = self.lock();
-                s.timeline.new_track();
-                s.status = InputStatus::Live;
+                for sink in lock_sinks(&self.sinks).iter_mut() {
+                    sink.resampler = None;
+                    let mut s = sink.lock();
+                    s.timeline.new_track();
+                    s.status = InputStatus::Live;
+                }
             }
             InputMsg::VideoConfig(codec, config) => {
                 // lengthSizeMinusOne: byte 4 of an avcC, byte 21 of an hvcC.
@@ -660,107 +713,150 @@ impl Decoder {
                     Err(e) => warn!(error = %e, "cannot open the input's audio decoder"),
                 }
             }
-            InputMsg::Video { dts, pts, data } => {
-                let render = self.lock().render;
-                let passed = match self.nal_format {
-                    (0, _) => Vec::new(),
-                    (size, hevc) => passed_sei::read(&data, size, hevc),
+            InputMsg::Video { dts, pts, data } => self.video(dts, pts, &data),
+            InputMsg::Audio { pts, data } => self.audio(pts, &data),
+        }
+    }
+
+    /// Decodes once, then scales once per distinct (crop, size) among the sinks that draw
+    /// it: tasks drawing the input alike share one picture.
+    fn video(&mut self, dts: i64, pts: i64, data: &[u8]) {
+        let mut sinks = lock_sinks(&self.sinks);
+        let passed: Vec<Arc<PassedSei>> = match self.nal_format {
+            (0, _) => Vec::new(),
+            (size, hevc) => passed_sei::read(data, size, hevc)
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        };
+        let renders: Vec<Render> = sinks.iter().map(|s| s.lock().render).collect();
+        for (sink, render) in sinks.iter().zip(&renders) {
+            if !passed.is_empty() {
+                sink.keep_sei(pts, &passed);
+            }
+            if !drawn(render) {
+                // Not drawn: no need to decode for it, but note that the input is alive.
+                let now = now_ms(sink.clock);
+                sink.lock().timeline.place(Track::Video, pts, now);
+            }
+        }
+        if !renders.iter().any(drawn) {
+            return;
+        }
+        let Some(dec) = self.video.as_mut() else {
+            return;
+        };
+        let pictures = match dec.decode(data, pts, dts) {
+            Ok(p) => p,
+            Err(e) => {
+                debug!(error = %e, "video packet dropped");
+                return;
+            }
+        };
+        for (t, pic) in pictures {
+            let mut made: Vec<(Option<Crop>, u32, u32, Arc<I420>)> = Vec::new();
+            for (sink, render) in sinks.iter_mut().zip(&renders) {
+                let Some((rw, rh)) = render.rect_size.filter(|_| drawn(render)) else {
+                    continue;
                 };
-                if !passed.is_empty() {
-                    self.keep_sei(pts, passed);
-                }
-                if !render.content.has_video() || render.rect_size.is_none() {
-                    // Not drawn: no need to decode, but note that the input is alive.
-                    self.lock().timeline.place(Track::Video, pts, now_ms(clock));
-                    return;
-                }
-                let Some(dec) = self.video.as_mut() else {
-                    return;
-                };
-                let pictures = match dec.decode(&data, pts, dts) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        debug!(error = %e, "video packet dropped");
-                        return;
-                    }
-                };
-                for (t, pic) in pictures {
-                    let Some((rw, rh)) = render.rect_size else {
-                        continue;
-                    };
-                    let pic = match render.crop {
-                        Some(c) => match pic.cropped(c.x, c.y, c.width, c.height) {
-                            Some(p) => p,
-                            None => continue,
-                        },
-                        None => pic,
-                    };
-                    let (w, h) = fitted_size(pic.width(), pic.height(), rw, rh, render.mode);
-                    match self.pictures.fill(w, h, |out| dec.scale_into(&pic, out)) {
-                        Ok(i420) => {
-                            let now = now_ms(clock);
-                            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                            s.timeline.push_video(t, now, i420);
-                            s.frames_in += 1;
-                            s.status = InputStatus::Live;
+                let cropped;
+                let src = match render.crop {
+                    Some(c) => match pic.cropped(c.x, c.y, c.width, c.height) {
+                        Some(p) => {
+                            cropped = p;
+                            &cropped
                         }
-                        Err(e) => debug!(error = %e, "scaling failed"),
+                        None => continue,
+                    },
+                    None => &pic,
+                };
+                let (w, h) = fitted_size(src.width(), src.height(), rw, rh, render.mode);
+                let same = made
+                    .iter()
+                    .find(|(c, mw, mh, _)| (*c, *mw, *mh) == (render.crop, w, h));
+                let i420 = match same {
+                    Some((_, _, _, p)) => p.clone(),
+                    None => {
+                        let Sink {
+                            pictures, scaler, ..
+                        } = &mut *sink;
+                        match pictures.fill(w, h, |out| scaler.scale_into(src, out)) {
+                            Ok(p) => {
+                                made.push((render.crop, w, h, p.clone()));
+                                p
+                            }
+                            Err(e) => {
+                                debug!(error = %e, "scaling failed");
+                                continue;
+                            }
+                        }
                     }
+                };
+                let now = now_ms(sink.clock);
+                let mut s = sink.lock();
+                s.timeline.push_video(t, now, i420);
+                s.frames_in += 1;
+                s.status = InputStatus::Live;
+            }
+        }
+    }
+
+    /// Decodes once; each sink places the samples on its own timeline and converts them
+    /// to the mix rate with its own resampler (which counts positions on that timeline).
+    fn audio(&mut self, pts: i64, data: &[u8]) {
+        if self.audio.is_none() && !self.mp3 {
+            // MP3 needs no configuration packet: open on first sight.
+            if let Ok(d) = AudioDecoder::mp3() {
+                self.audio = Some(d);
+                self.mp3 = true;
+            }
+        }
+        let Some(dec) = self.audio.as_mut() else {
+            return;
+        };
+        let frames = match dec.decode(data) {
+            Ok(f) => f,
+            Err(e) => {
+                debug!(error = %e, "audio packet dropped");
+                return;
+            }
+        };
+        let mut sinks = lock_sinks(&self.sinks);
+        let mut at_ms = pts;
+        for (rate, samples) in frames {
+            if !(8_000..=192_000).contains(&rate) {
+                debug!(rate, "audio frame with an unusable sample rate dropped");
+                continue;
+            }
+            let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
+            for sink in sinks.iter_mut() {
+                let now = now_ms(sink.clock);
+                let mut s = sink.state.lock().unwrap_or_else(|e| e.into_inner());
+                let t = s.timeline.place(Track::Audio, at_ms, now);
+                s.status = InputStatus::Live;
+                if !s.render.content.has_audio() {
+                    continue;
+                }
+                let at = t * RATE as i64 / 1000;
+                if rate == RATE {
+                    s.audio.push(at, &samples);
+                    continue;
+                }
+                let r = sink.resampler.get_or_insert_with(|| Resampler::new(rate));
+                if r.from_rate() != rate {
+                    *r = Resampler::new(rate);
+                }
+                if let Some((at, out)) = r.process(at, &samples) {
+                    s.audio.push(at, &out);
                 }
             }
-            InputMsg::Audio { pts, data } => {
-                if self.audio.is_none() && !self.mp3 {
-                    // MP3 needs no configuration packet: open on first sight.
-                    if let Ok(d) = AudioDecoder::mp3() {
-                        self.audio = Some(d);
-                        self.mp3 = true;
-                    }
-                }
-                let Some(dec) = self.audio.as_mut() else {
-                    return;
-                };
-                let frames = match dec.decode(&data) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        debug!(error = %e, "audio packet dropped");
-                        return;
-                    }
-                };
-                let mut at_ms = pts;
-                for (rate, samples) in frames {
-                    if !(8_000..=192_000).contains(&rate) {
-                        debug!(rate, "audio frame with an unusable sample rate dropped");
-                        continue;
-                    }
-                    let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
-                    let now = now_ms(clock);
-                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                    let t = s.timeline.place(Track::Audio, at_ms, now);
-                    s.status = InputStatus::Live;
-                    let at = t * RATE as i64 / 1000;
-                    let out = if rate == RATE {
-                        Some((at, samples))
-                    } else {
-                        let r = self.resampler.get_or_insert_with(|| Resampler::new(rate));
-                        if r.from_rate() != rate {
-                            *r = Resampler::new(rate);
-                        }
-                        r.process(at, &samples)
-                    };
-                    if let Some((at, out)) = out
-                        && s.render.content.has_audio()
-                    {
-                        s.audio.push(at, &out);
-                    }
-                    at_ms += dur_ms;
-                }
-            }
+            at_ms += dur_ms;
         }
     }
 }
 
 /// Decodes until the input stops.
-fn decode_loop(rx: Receiver<InputMsg>, mut decoder: Decoder, stop: Arc<AtomicBool>) {
+pub(crate) fn decode_loop(rx: Receiver<InputMsg>, mut decoder: Decoder, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(msg) => decoder.handle(msg),
@@ -768,7 +864,7 @@ fn decode_loop(rx: Receiver<InputMsg>, mut decoder: Decoder, stop: Arc<AtomicBoo
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    debug!(input = %decoder.name, "mix input decoder stopped");
+    debug!(input = %decoder.name(), "mix input decoder stopped");
 }
 
 /// Marks the input lost when its packets stopped for a while (called by the mix thread).

@@ -28,6 +28,7 @@ pub mod pool;
 mod pull;
 pub mod resample;
 pub mod sei;
+mod shared_decode;
 pub mod sound_level;
 pub mod task;
 mod ticker;

@@ -848,3 +848,100 @@ fn a_task_whose_inputs_are_gone_stops_itself_and_says_so() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Waits (≤ 5 s) until the node reports `want` streams decoded for video tasks.
+fn wait_decodes(s: &Server, want: f64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = metric(s, "tributary_mix_decodes", "");
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{got} streams decoded, wanted {want}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_stream_read_by_several_tasks_is_decoded_once() {
+    let s = Server::start(None);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 40);
+    let _blue = publish_color(&publish_url(&s, "blue", "room1", "u2"), "blue", 1000, 40);
+    wait_live(&s, "red", LIVE);
+    wait_live(&s, "blue", LIVE);
+    let c = s.app();
+    // Red full frame in two tasks (one picture scaled for both), and at half width beside
+    // blue in a third (its own scale of the same decoded picture).
+    let full = |task: &str, out: &str| {
+        json!({
+            "TaskId": task, "UserId": "u", "Sequence": 1,
+            "MixInput": [{"StreamId": "red", "RectInfo": {"Top": 0, "Left": 0, "Bottom": 240, "Right": 320}}],
+            "MixOutput": [{"StreamId": out, "Width": 320, "Height": 240, "Fps": 15,
+                            "VideoBitrate": 400000, "AudioCodec": 1}]
+        })
+        .to_string()
+    };
+    expect_code(&c.post("StartMix", &full("one", "o1"), "application/json"), 0);
+    expect_code(&c.post("StartMix", &full("two", "o2"), "application/json"), 0);
+    expect_code(
+        &c.post(
+            "StartMix",
+            &two_up("three", 1, "red", "blue", "o3"),
+            "application/json",
+        ),
+        0,
+    );
+    let frame = wait_pixel(&flv_url(&s, "o3"), 80, 120, RED);
+    assert!(is(px(&frame, 240, 120), BLUE), "{:?}", px(&frame, 240, 120));
+    for out in ["o1", "o2"] {
+        let frame = wait_pixel(&flv_url(&s, out), 160, 120, RED);
+        assert!(is(px(&frame, 300, 220), RED), "{out}: {:?}", px(&frame, 300, 220));
+    }
+    // Three tasks, four inputs, two streams decoded.
+    wait_decodes(&s, 2.0);
+    // Each task hears what it mixes, on its own timeline.
+    let audio = read_audio(&flv_url(&s, "o3"), 2.0);
+    assert!(tone(&audio, 440.0) > 0.02, "red's tone in o3");
+    assert!(tone(&audio, 1000.0) > 0.02, "blue's tone in o3");
+    let audio = read_audio(&flv_url(&s, "o2"), 2.0);
+    assert!(tone(&audio, 440.0) > 0.02, "red's tone in o2");
+    assert!(tone(&audio, 1000.0) < 0.01, "no blue in o2");
+
+    // A task leaving does not stop the decode the others read.
+    expect_code(
+        &c.post("StopMix", r#"{"TaskId":"one"}"#, "application/json"),
+        0,
+    );
+    expect_code(
+        &c.post("StopMix", r#"{"TaskId":"three"}"#, "application/json"),
+        0,
+    );
+    wait_decodes(&s, 1.0);
+    let before: Value = admin_get(&s.base, &format!("/api/mix/{APP}/two"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let frame = wait_pixel(&flv_url(&s, "o2"), 160, 120, RED);
+    assert!(is(px(&frame, 5, 5), RED), "{:?}", px(&frame, 5, 5));
+    let after: Value = admin_get(&s.base, &format!("/api/mix/{APP}/two"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let decoded = |v: &Value| v["inputs"][0]["frames_decoded"].as_u64().unwrap_or(0);
+    assert!(decoded(&after) > decoded(&before), "{before} -> {after}");
+    // A task joining a stream already decoded reads that decode.
+    expect_code(&c.post("StartMix", &full("four", "o4"), "application/json"), 0);
+    wait_pixel(&flv_url(&s, "o4"), 160, 120, RED);
+    wait_decodes(&s, 1.0);
+    for task in ["two", "four"] {
+        expect_code(
+            &c.post(
+                "StopMix",
+                &json!({"TaskId": task}).to_string(),
+                "application/json",
+            ),
+            0,
+        );
+    }
+    wait_decodes(&s, 0.0);
+}
