@@ -85,9 +85,25 @@ pub fn compose(
     layers: &mut [Layer],
     watermark: Option<(&I420A, Rect)>,
 ) {
-    canvas.y.copy_from_slice(&background.y);
-    canvas.u.copy_from_slice(&background.u);
-    canvas.v.copy_from_slice(&background.v);
+    match covered(canvas, layers) {
+        Some((luma, chroma)) if !luma.is_empty() => {
+            let (cw, ch) = crate::frame::chroma_size(canvas.width, canvas.height);
+            copy_uncovered(
+                &mut canvas.y,
+                &background.y,
+                canvas.width,
+                canvas.height,
+                &luma,
+            );
+            copy_uncovered(&mut canvas.u, &background.u, cw, ch, &chroma);
+            copy_uncovered(&mut canvas.v, &background.v, cw, ch, &chroma);
+        }
+        _ => {
+            canvas.y.copy_from_slice(&background.y);
+            canvas.u.copy_from_slice(&background.u);
+            canvas.v.copy_from_slice(&background.v);
+        }
+    }
     // Stable: equal layers keep list order.
     layers.sort_by_key(|l| l.rect.layer);
     for layer in layers.iter() {
@@ -117,6 +133,64 @@ pub fn compose(
     }
     if let Some((overlay, rect)) = watermark {
         blend(canvas, overlay, rect);
+    }
+}
+
+/// A region of a plane: `(x0, y0, x1, y1)`, end exclusive.
+type Span2 = (u32, u32, u32, u32);
+
+/// Where opaque pictures will overwrite every sample, luma and chroma, so the background
+/// need not be copied there first (a 2×2 layout covers the whole canvas: the copy was a
+/// canvas-sized memcpy per tick for nothing). Only plain pictures count: an image or
+/// placeholder blends with what is under it, and rounded corners put back what was under
+/// them. `None` when some layer blurs its margins: the blur reads around what is drawn.
+fn covered(canvas: &I420, layers: &[Layer]) -> Option<(Vec<Span2>, Vec<Span2>)> {
+    if layers.iter().any(|l| l.blur.is_some()) {
+        return None;
+    }
+    let mut luma = Vec::new();
+    let mut chroma = Vec::new();
+    for l in layers.iter().filter(|l| l.image.is_none() && l.radius == 0) {
+        let Some(p) = l.picture else { continue };
+        let Some((dx, dy, sx, sy, w, h)) = visible(canvas, p.width, p.height, l.rect) else {
+            continue;
+        };
+        luma.push((dx, dy, dx + w, dy + h));
+        // Exactly what `draw` writes of the chroma planes.
+        let (cx, cy, _, _, cw, ch) = chroma_region(canvas, p, dx, dy, sx, sy, w, h);
+        chroma.push((cx, cy, cx + cw, cy + ch));
+    }
+    Some((luma, chroma))
+}
+
+/// Copies a `width × height` plane from `src` to `dst` except inside `boxes`.
+fn copy_uncovered(dst: &mut [u8], src: &[u8], width: u32, height: u32, boxes: &[Span2]) {
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(boxes.len());
+    let w = width as usize;
+    for y in 0..height {
+        let row = y as usize * w;
+        let mut copy = |a: u32, b: u32| {
+            let (a, b) = (row + a as usize, row + b as usize);
+            dst[a..b].copy_from_slice(&src[a..b]);
+        };
+        spans.clear();
+        spans.extend(
+            boxes
+                .iter()
+                .filter(|b| b.1 <= y && y < b.3)
+                .map(|b| (b.0.min(width), b.2.min(width))),
+        );
+        spans.sort_unstable();
+        let mut x = 0;
+        for &(a, b) in &spans {
+            if a > x {
+                copy(x, a);
+            }
+            x = x.max(b);
+        }
+        if x < width {
+            copy(x, width);
+        }
     }
 }
 
@@ -308,6 +382,91 @@ mod tests {
     fn scaled(src_w: u32, src_h: u32, rgb: u32, r: Rect, mode: RenderMode) -> I420 {
         let (w, h) = fitted_size(src_w, src_h, r.width() as u32, r.height() as u32, mode);
         I420::filled(src_w, src_h, rgb).resize_nearest(w, h)
+    }
+
+    /// The background is copied only where no opaque picture lands: whatever a reused
+    /// canvas held before never shows, for layouts with overlaps, odd sizes and offsets,
+    /// rects partly off the canvas, corners, images and labels.
+    #[test]
+    fn a_reused_canvas_never_shows_through() {
+        let mut seed = 0x2545_f491_u64;
+        let mut next = |m: u32| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as u32) % m
+        };
+        let bg = I420::filled(97, 61, BG);
+        for case in 0..300 {
+            let n = 1 + next(5) as usize;
+            let mut pics = Vec::new();
+            let mut rects = Vec::new();
+            for _ in 0..n {
+                let (l, t) = (next(120) as i32 - 20, next(80) as i32 - 15);
+                let r = rect(
+                    next(3) as i32,
+                    l,
+                    t,
+                    l + 1 + next(110) as i32,
+                    t + 1 + next(70) as i32,
+                );
+                let colour = [RED, GREEN, BLUE][next(3) as usize];
+                pics.push(I420::filled(1 + next(100), 1 + next(70), colour));
+                rects.push(r);
+            }
+            let image = I420A {
+                picture: I420::filled(20, 14, GREEN),
+                alpha: vec![128; 20 * 14],
+            };
+            let layers = || -> Vec<Layer> {
+                pics.iter()
+                    .zip(&rects)
+                    .enumerate()
+                    .map(|(i, (p, r))| Layer {
+                        rect: *r,
+                        picture: Some(p),
+                        image: (i % 4 == 3).then_some(&image),
+                        radius: if i % 3 == 2 { 5 } else { 0 },
+                        blur: None,
+                        label: (i % 2 == 1).then_some((&image, r.left + 2, r.top + 2)),
+                    })
+                    .collect()
+            };
+            let mut clean = bg.clone();
+            compose(&mut clean, &bg, &mut layers(), None);
+            for garbage in [0u32, 0xffffff, 0x123456] {
+                let mut reused = I420::filled(97, 61, garbage);
+                compose(&mut reused, &bg, &mut layers(), None);
+                assert!(
+                    reused == clean,
+                    "case {case}: stale pixels with {garbage:06x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn copying_around_boxes_copies_everything_else() {
+        let src: Vec<u8> = (0..200).map(|i| i as u8).collect();
+        let mut dst = vec![0u8; 200];
+        // Two overlapping boxes and one past the right edge, on a 20 × 10 plane.
+        copy_uncovered(
+            &mut dst,
+            &src,
+            20,
+            10,
+            &[(2, 1, 8, 4), (5, 3, 12, 6), (15, 8, 30, 10)],
+        );
+        for y in 0..10u32 {
+            for x in 0..20u32 {
+                let inside = |b: (u32, u32, u32, u32)| b.0 <= x && x < b.2 && b.1 <= y && y < b.3;
+                let covered = [(2, 1, 8, 4), (5, 3, 12, 6), (15, 8, 30, 10)]
+                    .into_iter()
+                    .any(inside);
+                let i = (y * 20 + x) as usize;
+                assert_eq!(dst[i], if covered { 0 } else { src[i] }, "({x},{y})");
+            }
+        }
     }
 
     #[test]

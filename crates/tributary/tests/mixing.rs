@@ -857,7 +857,10 @@ fn wait_decodes(s: &Server, want: f64) {
         if got == want {
             return;
         }
-        assert!(Instant::now() < deadline, "{got} streams decoded, wanted {want}");
+        assert!(
+            Instant::now() < deadline,
+            "{got} streams decoded, wanted {want}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -881,8 +884,14 @@ fn a_stream_read_by_several_tasks_is_decoded_once() {
         })
         .to_string()
     };
-    expect_code(&c.post("StartMix", &full("one", "o1"), "application/json"), 0);
-    expect_code(&c.post("StartMix", &full("two", "o2"), "application/json"), 0);
+    expect_code(
+        &c.post("StartMix", &full("one", "o1"), "application/json"),
+        0,
+    );
+    expect_code(
+        &c.post("StartMix", &full("two", "o2"), "application/json"),
+        0,
+    );
     expect_code(
         &c.post(
             "StartMix",
@@ -895,7 +904,11 @@ fn a_stream_read_by_several_tasks_is_decoded_once() {
     assert!(is(px(&frame, 240, 120), BLUE), "{:?}", px(&frame, 240, 120));
     for out in ["o1", "o2"] {
         let frame = wait_pixel(&flv_url(&s, out), 160, 120, RED);
-        assert!(is(px(&frame, 300, 220), RED), "{out}: {:?}", px(&frame, 300, 220));
+        assert!(
+            is(px(&frame, 300, 220), RED),
+            "{out}: {:?}",
+            px(&frame, 300, 220)
+        );
     }
     // Three tasks, four inputs, two streams decoded.
     wait_decodes(&s, 2.0);
@@ -930,7 +943,10 @@ fn a_stream_read_by_several_tasks_is_decoded_once() {
     let decoded = |v: &Value| v["inputs"][0]["frames_decoded"].as_u64().unwrap_or(0);
     assert!(decoded(&after) > decoded(&before), "{before} -> {after}");
     // A task joining a stream already decoded reads that decode.
-    expect_code(&c.post("StartMix", &full("four", "o4"), "application/json"), 0);
+    expect_code(
+        &c.post("StartMix", &full("four", "o4"), "application/json"),
+        0,
+    );
     wait_pixel(&flv_url(&s, "o4"), 160, 120, RED);
     wait_decodes(&s, 1.0);
     for task in ["two", "four"] {
