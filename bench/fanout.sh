@@ -6,6 +6,7 @@
 # (WHEP, examples/whep_load.rs in tributary-rtc) of the same clip beside the same number
 # of RTMP players. Prints one line per run.
 #   N_LIST="50 200 500" WHEP_LIST="20 100" SECS=10 bench/fanout.sh
+# TRIBUTARY_BIN=path runs another build of the server (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench
@@ -28,7 +29,7 @@ ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequ
 # Every load client is on 127.0.0.1: lift the per-address caps (WebRTC sessions, RTMP
 # and HTTP connections).
 printf '[live]\nrtc_sessions_per_ip = 100000\n[limits]\nrtmp_connections_per_ip = 100000\nhttp_connections_per_ip = 100000\nhttp_connections = 100000\n' > "$TMP/tributary.toml"
-RUST_LOG=warn "$BIN/tributary" serve --config "$TMP/tributary.toml" --open-publish --rtc-udp 127.0.0.1:0 --rtmp 127.0.0.1:$RT --http 127.0.0.1:$HT \
+RUST_LOG=warn "${TRIBUTARY_BIN:-$BIN/tributary}" serve --config "$TMP/tributary.toml" --open-publish --rtc-udp 127.0.0.1:0 --rtmp 127.0.0.1:$RT --http 127.0.0.1:$HT \
   --data "$TMP/data" --app 1:benchsecret > "$TMP/t.out" 2> "$TMP/t.err" &
 TPID=$!
 

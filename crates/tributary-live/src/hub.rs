@@ -550,6 +550,11 @@ impl Subscription {
     pub fn is_finished(&self) -> bool {
         self.queue.is_finished()
     }
+    /// Whether [`Subscription::drain_ready`] would take something, or the stream ended
+    /// (for readers that poll: a turn with nothing to take is skipped).
+    pub fn has_ready(&self) -> bool {
+        self.queue.has_ready()
+    }
     pub fn stream(&self) -> &Arc<Stream> {
         &self.stream
     }

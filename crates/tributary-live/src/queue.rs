@@ -152,6 +152,12 @@ impl Queue {
         self.dropped_gops.load(Ordering::Relaxed)
     }
 
+    /// Something to take: a packet, or the end.
+    pub fn has_ready(&self) -> bool {
+        let st = self.lock();
+        st.closed || !st.packets.is_empty()
+    }
+
     /// Closed and drained: nothing more will come.
     pub fn is_finished(&self) -> bool {
         let st = self.lock();
@@ -207,6 +213,20 @@ mod tests {
             last = p.timestamp;
         }
         assert_eq!(last, 204);
+    }
+
+    #[test]
+    fn a_polling_reader_sees_packets_and_the_end() {
+        let q = Queue::new(QueueLimits::default());
+        assert!(!q.has_ready(), "nothing yet");
+        q.push(video(0, true, 10));
+        assert!(q.has_ready());
+        let mut out = Vec::new();
+        q.drain_ready(&mut out, 16);
+        assert_eq!(out.len(), 1);
+        assert!(!q.has_ready(), "taken");
+        q.close();
+        assert!(q.has_ready(), "the end is something to take");
     }
 
     #[tokio::test]

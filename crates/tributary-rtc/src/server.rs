@@ -583,7 +583,10 @@ impl RtcServer {
             let mut i = 0;
             while i < sessions.len() {
                 let s = &mut sessions[i];
-                let due = now >= s.next || (feed && matches!(s.role, Role::Play { .. }));
+                // A viewer is fed only when its stream has something for it: an empty
+                // turn still cost str0m's timers and a poll of its output.
+                let due = now >= s.next
+                    || (feed && matches!(&s.role, Role::Play { sub, .. } if sub.has_ready()));
                 if !due {
                     wake = wake.min(s.next);
                     i += 1;
