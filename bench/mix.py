@@ -11,7 +11,7 @@ J1: 4 x 640x480@30 H.264+AAC inputs -> 1280x720@30 x264 veryfast 1.2 Mb/s + AAC,
 CAP: how many 4 x 320x240 -> 640x360@30 mixes keep real time, tributary vs ffmpeg peers
     (each N of CAP_LIST, or with CAP_SEARCH="lo hi" each side's limit by bisection;
     CAP_SIDES="tributary" searches one side). Every mix reads the same 4 streams, or with
-    CAP_INPUTS=distinct 4 of its own. PERF=DIR profiles each tributary run (J1, CAP).
+    CAP_INPUTS=distinct 4 of its own. PERF=DIR profiles each tributary run (J1, CAP, AUDIO).
 AUDIO: audio-only auto-mix rooms (4 speakers each) per core.
 CODECS: CPU per stream of each output AudioCodec (HE-AAC, AAC-LC, MP3, Opus) beside ffmpeg
     decoding the same clip and encoding it the same way (no peer for HE-AAC).
@@ -639,7 +639,7 @@ def audio_rooms(aclips):
                                         "MixOutput": [{"StreamId": f"room{k}-mix", "AudioCodec": 1}]})
         time.sleep(5)
         s0, c0 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
-        time.sleep(10)
+        profile(tp.pid, f"rooms{n}", 10)
         s1, c1 = get_json(f"{http}/api/mix"), cpu_s(tp.pid)
         by = {s["task_id"]: s for s in s0}
         skipped = sum(s["skipped_ticks"] - by[s["task_id"]]["skipped_ticks"] for s in s1)
