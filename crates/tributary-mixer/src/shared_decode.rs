@@ -5,8 +5,9 @@
 //! keeps one [`SharedDecode`] per hub stream that video tasks read: one tap, one decode
 //! thread, and a [`Sink`] per task, which scales the picture to that task's tile (once
 //! per distinct size: tasks that draw the input alike share the picture) and places it,
-//! and the samples, on the task's own timeline. A task joining a stream that is already
-//! decoded starts from the next decoded frame, with no wait for a key frame.
+//! and the samples, on the task's own timeline. A task joining a stream whose pictures
+//! are already being decoded for another task starts from the next decoded frame, with
+//! no wait for a key frame.
 //!
 //! It lives while some task holds it: the registry keeps only weak handles, and the last
 //! task to let go stops the tap and the thread.
