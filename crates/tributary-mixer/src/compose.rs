@@ -136,15 +136,12 @@ pub fn compose(
     }
 }
 
-/// A region of a plane: `(x0, y0, x1, y1)`, end exclusive.
-type Span2 = (u32, u32, u32, u32);
-
 /// Where opaque pictures will overwrite every sample, luma and chroma, so the background
 /// need not be copied there first (a 2×2 layout covers the whole canvas: the copy was a
 /// canvas-sized memcpy per tick for nothing). Only plain pictures count: an image or
 /// placeholder blends with what is under it, and rounded corners put back what was under
 /// them. `None` when some layer blurs its margins: the blur reads around what is drawn.
-fn covered(canvas: &I420, layers: &[Layer]) -> Option<(Vec<Span2>, Vec<Span2>)> {
+fn covered(canvas: &I420, layers: &[Layer]) -> Option<(Vec<Bounds>, Vec<Bounds>)> {
     if layers.iter().any(|l| l.blur.is_some()) {
         return None;
     }
@@ -155,16 +152,27 @@ fn covered(canvas: &I420, layers: &[Layer]) -> Option<(Vec<Span2>, Vec<Span2>)> 
         let Some((dx, dy, sx, sy, w, h)) = visible(canvas, p.width, p.height, l.rect) else {
             continue;
         };
-        luma.push((dx, dy, dx + w, dy + h));
+        luma.push(area(dx, dy, w, h));
         // Exactly what `draw` writes of the chroma planes.
         let (cx, cy, _, _, cw, ch) = chroma_region(canvas, p, dx, dy, sx, sy, w, h);
-        chroma.push((cx, cy, cx + cw, cy + ch));
+        chroma.push(area(cx, cy, cw, ch));
     }
     Some((luma, chroma))
 }
 
+/// The `w × h` area at `(x, y)`.
+fn area(x: u32, y: u32, w: u32, h: u32) -> Bounds {
+    let (x, y) = (i64::from(x), i64::from(y));
+    Bounds {
+        x0: x,
+        y0: y,
+        x1: x + i64::from(w),
+        y1: y + i64::from(h),
+    }
+}
+
 /// Copies a `width × height` plane from `src` to `dst` except inside `boxes`.
-fn copy_uncovered(dst: &mut [u8], src: &[u8], width: u32, height: u32, boxes: &[Span2]) {
+fn copy_uncovered(dst: &mut [u8], src: &[u8], width: u32, height: u32, boxes: &[Bounds]) {
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(boxes.len());
     let w = width as usize;
     for y in 0..height {
@@ -174,11 +182,12 @@ fn copy_uncovered(dst: &mut [u8], src: &[u8], width: u32, height: u32, boxes: &[
             dst[a..b].copy_from_slice(&src[a..b]);
         };
         spans.clear();
+        let (yy, right) = (i64::from(y), i64::from(width));
         spans.extend(
             boxes
                 .iter()
-                .filter(|b| b.1 <= y && y < b.3)
-                .map(|b| (b.0.min(width), b.2.min(width))),
+                .filter(|b| b.y0 <= yy && yy < b.y1)
+                .map(|b| (b.x0.clamp(0, right) as u32, b.x1.clamp(0, right) as u32)),
         );
         spans.sort_unstable();
         let mut x = 0;
@@ -455,7 +464,7 @@ mod tests {
             &src,
             20,
             10,
-            &[(2, 1, 8, 4), (5, 3, 12, 6), (15, 8, 30, 10)],
+            &[area(2, 1, 6, 3), area(5, 3, 7, 3), area(15, 8, 15, 2)],
         );
         for y in 0..10u32 {
             for x in 0..20u32 {

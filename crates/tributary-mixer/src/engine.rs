@@ -269,7 +269,11 @@ impl Engine {
         metrics.budget.set(config.budget_pixels_per_s as i64);
         crate::codec::init();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let decodes = crate::shared_decode::SharedDecodes::new(metrics.decodes.clone());
+        let decodes = crate::shared_decode::SharedDecodes::new(
+            rt.clone(),
+            hub.clone(),
+            metrics.decodes.clone(),
+        );
         let ticker = Ticker::start(cores)
             .inspect_err(|e| warn!(error = %e, "cannot start the mix ticker threads"))
             .ok();
@@ -714,7 +718,6 @@ impl Engine {
                     existing.clone()
                 } else {
                     Arc::new(Input::spawn(
-                        &self.rt,
                         &self.hub,
                         &self.decodes,
                         &prefix,

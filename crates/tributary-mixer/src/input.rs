@@ -176,9 +176,7 @@ impl Input {
 
     /// Starts the tap and the decoder of one input (or joins the shared decode of its
     /// stream). `clock` is the task's zero.
-    #[allow(clippy::too_many_arguments)]
     pub fn spawn(
-        rt: &tokio::runtime::Handle,
         hub: &Hub,
         decodes: &SharedDecodes,
         app_key_prefix: &str,
@@ -207,10 +205,8 @@ impl Input {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
-        let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
-        let name = source.describe().into_owned();
         if let (false, Source::Stream(id)) = (polled, &source) {
-            let shared = decodes.get(rt, hub, &format!("{app_key_prefix}{id}"));
+            let shared = decodes.get(&format!("{app_key_prefix}{id}"));
             shared.attach(state.clone(), clock);
             return Input {
                 source,
@@ -222,6 +218,8 @@ impl Input {
                 copy,
             };
         }
+        let (tx, rx) = sync_channel::<InputMsg>(TAP_QUEUE);
+        let name = source.describe().into_owned();
         let sinks: Sinks = Arc::new(Mutex::new(vec![Sink::new(state.clone(), clock)]));
         let decoder = Decoder::new(name.clone(), sinks);
         let polled = if polled {
@@ -605,20 +603,18 @@ impl Sink {
     fn lock(&self) -> MutexGuard<'_, InputState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// Queues a frame's SEI at the output time of its frame (the timeline's offset as it
-    /// stands; re-anchoring moves frames by a few ms at most, and a tick takes every
-    /// message that is due).
-    fn keep_sei(&self, pts: i64, passed: &[Arc<PassedSei>]) {
-        let now = now_ms(self.clock);
-        let mut s = self.lock();
-        let offset = s.timeline.offset().unwrap_or(now - pts);
-        for m in passed {
-            if s.passed_sei.len() >= MAX_PASSED_SEI {
-                s.passed_sei.pop_front();
-            }
-            s.passed_sei.push_back((pts + offset, m.clone()));
+/// Queues a frame's SEI at the output time of its frame (the timeline's offset as it
+/// stands; re-anchoring moves frames by a few ms at most, and a tick takes every message
+/// that is due).
+fn keep_sei(s: &mut InputState, pts: i64, now: i64, passed: &[Arc<PassedSei>]) {
+    let offset = s.timeline.offset().unwrap_or(now - pts);
+    for m in passed {
+        if s.passed_sei.len() >= MAX_PASSED_SEI {
+            s.passed_sei.pop_front();
         }
+        s.passed_sei.push_back((pts + offset, m.clone()));
     }
 }
 
@@ -729,17 +725,20 @@ impl Decoder {
                 .map(Arc::new)
                 .collect(),
         };
-        let renders: Vec<Render> = sinks.iter().map(|s| s.lock().render).collect();
-        for (sink, render) in sinks.iter().zip(&renders) {
-            if !passed.is_empty() {
-                sink.keep_sei(pts, &passed);
-            }
-            if !drawn(render) {
-                // Not drawn: no need to decode for it, but note that the input is alive.
+        // One look at each task's state: how it draws the input, its SEI, and (when it
+        // does not draw it: no need to decode for it) that the input is alive.
+        let renders: Vec<Render> = sinks
+            .iter()
+            .map(|sink| {
                 let now = now_ms(sink.clock);
-                sink.lock().timeline.place(Track::Video, pts, now);
-            }
-        }
+                let mut s = sink.lock();
+                keep_sei(&mut s, pts, now, &passed);
+                if !drawn(&s.render) {
+                    s.timeline.place(Track::Video, pts, now);
+                }
+                s.render
+            })
+            .collect();
         if !renders.iter().any(drawn) {
             return;
         }

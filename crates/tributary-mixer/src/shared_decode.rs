@@ -96,25 +96,25 @@ impl Drop for SharedDecode {
 /// The engine's shared decodes, by hub key.
 pub(crate) struct SharedDecodes {
     by_key: Mutex<HashMap<String, Weak<SharedDecode>>>,
+    /// Where the taps run and what they read.
+    rt: tokio::runtime::Handle,
+    hub: Hub,
     gauge: Gauge,
 }
 
 impl SharedDecodes {
     /// `gauge` counts the decodes running.
-    pub(crate) fn new(gauge: Gauge) -> SharedDecodes {
+    pub(crate) fn new(rt: tokio::runtime::Handle, hub: Hub, gauge: Gauge) -> SharedDecodes {
         SharedDecodes {
             by_key: Mutex::new(HashMap::new()),
+            rt,
+            hub,
             gauge,
         }
     }
 
     /// The running decode of hub stream `key`, or a new one.
-    pub(crate) fn get(
-        &self,
-        rt: &tokio::runtime::Handle,
-        hub: &Hub,
-        key: &str,
-    ) -> Arc<SharedDecode> {
+    pub(crate) fn get(&self, key: &str) -> Arc<SharedDecode> {
         let mut map = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = map.get(key).and_then(Weak::upgrade) {
             return d;
@@ -122,7 +122,12 @@ impl SharedDecodes {
         // Forget the ones every task has let go of (the map stays as large as the
         // streams being read).
         map.retain(|_, w| w.strong_count() > 0);
-        let d = Arc::new(SharedDecode::start(rt, hub, key, self.gauge.clone()));
+        let d = Arc::new(SharedDecode::start(
+            &self.rt,
+            &self.hub,
+            key,
+            self.gauge.clone(),
+        ));
         map.insert(key.to_owned(), Arc::downgrade(&d));
         d
     }
