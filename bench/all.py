@@ -8,9 +8,9 @@ $OUT_DIR (printed at the end), and reads their lines.
 Parts, chosen with PARTS (default: all of them):
   fanout  bench/fanout.sh — RTMP/HTTP-FLV players per core beside nginx-rtmp, WHEP
           viewers beside RTMP players
-  mix     bench/mix.sh j1 cap audio — J1 CPU beside nginx-rtmp + ffmpeg, the
+  mix     bench/mix.sh j1 cap audio silent — J1 CPU beside nginx-rtmp + ffmpeg, the
           mixer-added latency, mixes held in real time beside ffmpeg processes, and
-          audio-only rooms per core
+          audio-only rooms per core (speaking and muted) with their codec floor
   api     bench/api.sh — signed API requests per second (no peer)
 
 QUICK=1 shrinks every part (fewer players, shorter runs) to about 4 minutes on 2 cores
@@ -92,8 +92,8 @@ def fanout():
 
 
 def mix():
-    env = ({"SECS": "6", "CAP_LIST": "8", "ROOMS_LIST": "50", "PARTS": "j1 cap audio"} if QUICK
-           else {"SECS": "20", "CAP_SEARCH": "8 24", "ROOMS_LIST": "50 100 200", "PARTS": "j1 cap audio"})
+    env = ({"SECS": "6", "CAP_LIST": "8", "ROOMS_LIST": "50", "PARTS": "j1 cap audio silent"} if QUICK
+           else {"SECS": "20", "CAP_SEARCH": "8 24", "ROOMS_LIST": "50 100 200", "PARTS": "j1 cap audio silent"})
     out = run("mix", ["bench/mix.sh"], env)
     cpu = dict(re.findall(r"^(tributary|ffmpeg)\s+cpu ([\d.]+) core-s/media-s", out, re.M))
     lat = dict((w, (a, b)) for w, a, b in
@@ -138,19 +138,27 @@ def mix():
         f"{ratio:.2f}", ">= 1.5x",
         # A fixed list finds no limit when both sides hold its largest N.
         ("met" if f and ratio >= 1.5 else "NOT MET") if "CAP_SEARCH" in env else "limit not searched (quick)")
-    rooms = re.findall(r"tributary (\d+) rooms: ([\d.]+) cores -> (\d+) rooms/core; worst task ([\d.]+)", out)
-    best = 0
-    for n, _cores, per_core, worst in rooms:
-        if float(worst) >= 49.5:
-            best = max(best, int(per_core))
-    peer = 0
-    for n, per_core, verdict in re.findall(r"ffmpeg\s+(\d+) rooms: [\d.]+ cores -> (\d+) rooms/core; (REAL TIME|FALLS BEHIND)", out):
-        if verdict == "REAL TIME":
-            peer = max(peer, int(per_core))
-    ratio = best / peer if peer else float("inf")
-    row("audio-only rooms of 4 speakers per core", f"{best}", f"{peer} ffmpeg amix processes" if peer else "n/a",
-        f"{ratio:.2f}" if peer else "-", ">= 150/core, >= 2x peer",
-        "met" if best >= 150 and peer and ratio >= 2 else "NOT MET")
+    for kind in ("", "silent "):
+        rooms = re.findall(rf"tributary (\d+) {kind}rooms: ([\d.]+) cores -> (\d+) rooms/core; worst task ([\d.]+)", out)
+        best = 0
+        for n, _cores, per_core, worst in rooms:
+            if float(worst) >= 49.5:
+                best = max(best, int(per_core))
+        peer = 0
+        for n, per_core, verdict in re.findall(
+                rf"ffmpeg\s+(\d+) {kind}rooms: [\d.]+ cores -> (\d+) rooms/core; (REAL TIME|FALLS BEHIND)", out):
+            if verdict == "REAL TIME":
+                peer = max(peer, int(per_core))
+        ratio = best / peer if peer else float("inf")
+        what = "muted speakers (digital silence)" if kind else "4 speakers"
+        row(f"audio-only rooms of {what} per core", f"{best}", f"{peer} ffmpeg amix processes" if peer else "n/a",
+            f"{ratio:.2f}" if peer else "-", ">= 150/core, >= 2x peer" if not kind else "reported",
+            ("met" if best >= 150 and peer and ratio >= 2 else "NOT MET") if not kind else "reported")
+        fl = re.search(rf"floor {kind}rooms: decode the 4 speakers ([\d.]+) \+ encode the mix ([\d.]+) = [\d.]+ "
+                       rf"core-s per room-s -> (\d+) rooms/core; tributary / floor ([\d.]+)", out)
+        if fl:
+            row(f"audio rooms of {what} vs their floor (decode + encode alone)", f"{best} rooms/core",
+                f"{fl.group(3)} rooms/core floor", fl.group(4), "reported", "reported")
 
 
 def api():

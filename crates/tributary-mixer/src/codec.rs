@@ -16,6 +16,7 @@ use tributary_core::mix::VideoCodec;
 
 use crate::audio::Stereo;
 use crate::frame::I420;
+use crate::silence::{SilenceRun, Step, is_silent};
 
 #[derive(Debug, Error)]
 pub enum CodecError {
@@ -727,6 +728,12 @@ pub struct AudioEncoder {
     /// Samples sent so far: the next frame's pts.
     sent: i64,
     config: Vec<u8>,
+    /// AAC-LC only: silent stretches repeat one packet (see [`crate::silence`]).
+    silence: Option<SilenceRun>,
+    /// Samples of the frames the encoder skipped: its pts fall behind ours by this much.
+    skipped: i64,
+    /// The pts (samples) of the last packet out.
+    last_pts: Option<i64>,
 }
 
 impl AudioEncoder {
@@ -801,6 +808,11 @@ impl AudioEncoder {
             pending: Vec::new(),
             sent: 0,
             config,
+            // MP3 frames point into earlier frames' bits and Opus frames predict from
+            // earlier frames: only AAC-LC frames can be repeated.
+            silence: (codec.id() == ff::codec::Id::AAC).then(SilenceRun::default),
+            skipped: 0,
+            last_pts: None,
         })
     }
 
@@ -813,64 +825,114 @@ impl AudioEncoder {
     pub fn encode(&mut self, samples: &[Stereo]) -> Result<Vec<Encoded>, CodecError> {
         self.pending.extend_from_slice(samples);
         let mut out = Vec::new();
-        while self.pending.len() >= self.frame_size {
-            let chunk: Vec<Stereo> = self.pending.drain(..self.frame_size).collect();
-            let layout = if self.packed {
-                sample::Type::Packed
-            } else {
-                sample::Type::Planar
+        let fs = self.frame_size;
+        while self.pending.len() >= fs {
+            let step = match self.silence.as_mut() {
+                Some(run) => run.next(is_silent(&self.pending[..fs])),
+                None => Step::Encode,
             };
-            let mut frame = ff::frame::Audio::new(
-                Sample::F32(layout),
-                self.frame_size,
-                ff::ChannelLayout::default(self.channels as i32),
-            );
-            frame.set_rate(self.rate);
-            if self.packed {
-                let plane = frame.data_mut(0);
-                let mut at = 0;
-                for s in &chunk {
-                    let pair = [s[0], s[1]];
-                    let mono = [(s[0] + s[1]) * 0.5];
-                    let values: &[f32] = if self.channels == 1 { &mono } else { &pair };
-                    for v in values {
-                        if let Some(dst) = plane.get_mut(at..at + 4) {
-                            dst.copy_from_slice(&v.to_ne_bytes());
-                        }
-                        at += 4;
+            if step == Step::Reuse
+                && let Some(packet) = self.silence.as_ref().and_then(SilenceRun::packet)
+            {
+                // One packet per frame: this frame's takes the place the encoder's
+                // would have had, right after the last one out.
+                let pts = self.last_pts.map_or(self.sent, |p| p + fs as i64);
+                out.push(Encoded {
+                    data: packet.to_vec(),
+                    pts_ms: pts * 1000 / self.rate as i64,
+                    dts_ms: pts * 1000 / self.rate as i64,
+                    key: true,
+                });
+                self.last_pts = Some(pts);
+                self.pending.drain(..fs);
+                self.sent += fs as i64;
+                self.skipped += fs as i64;
+                continue;
+            }
+            let frame = self.frame(&self.pending[..fs]);
+            self.pending.drain(..fs);
+            self.encode_frame(frame, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// An FFmpeg frame of `chunk` in the encoder's layout and channels; its pts counts
+    /// only the frames the encoder was given.
+    fn frame(&self, chunk: &[Stereo]) -> ff::frame::Audio {
+        let layout = if self.packed {
+            sample::Type::Packed
+        } else {
+            sample::Type::Planar
+        };
+        let mut frame = ff::frame::Audio::new(
+            Sample::F32(layout),
+            chunk.len(),
+            ff::ChannelLayout::default(self.channels as i32),
+        );
+        frame.set_rate(self.rate);
+        if self.packed {
+            let plane = frame.data_mut(0);
+            let mut at = 0;
+            for s in chunk {
+                let pair = [s[0], s[1]];
+                let mono = [(s[0] + s[1]) * 0.5];
+                let values: &[f32] = if self.channels == 1 { &mono } else { &pair };
+                for v in values {
+                    if let Some(dst) = plane.get_mut(at..at + 4) {
+                        dst.copy_from_slice(&v.to_ne_bytes());
                     }
-                }
-            }
-            for c in (0..self.channels).filter(|_| !self.packed) {
-                let plane = frame.data_mut(c);
-                for (i, s) in chunk.iter().enumerate() {
-                    let v = if self.channels == 1 {
-                        (s[0] + s[1]) * 0.5
-                    } else {
-                        s[c]
-                    };
-                    plane[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
-                }
-            }
-            frame.set_pts(Some(self.sent));
-            self.sent += self.frame_size as i64;
-            self.enc
-                .send_frame(&frame)
-                .map_err(ff_err("encoding audio"))?;
-            let mut pkt = ff::Packet::empty();
-            while self.enc.receive_packet(&mut pkt).is_ok() {
-                if let Some(d) = pkt.data() {
-                    let pts = pkt.pts().unwrap_or(self.sent) * 1000 / self.rate as i64;
-                    out.push(Encoded {
-                        data: d.to_vec(),
-                        pts_ms: pts,
-                        dts_ms: pts,
-                        key: true,
-                    });
+                    at += 4;
                 }
             }
         }
-        Ok(out)
+        for c in (0..self.channels).filter(|_| !self.packed) {
+            let plane = frame.data_mut(c);
+            for (i, s) in chunk.iter().enumerate() {
+                let v = if self.channels == 1 {
+                    (s[0] + s[1]) * 0.5
+                } else {
+                    s[c]
+                };
+                plane[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+        frame.set_pts(Some(self.sent - self.skipped));
+        frame
+    }
+
+    fn encode_frame(
+        &mut self,
+        frame: ff::frame::Audio,
+        out: &mut Vec<Encoded>,
+    ) -> Result<(), CodecError> {
+        self.sent += frame.samples() as i64;
+        self.enc
+            .send_frame(&frame)
+            .map_err(ff_err("encoding audio"))?;
+        let mut pkt = ff::Packet::empty();
+        while self.enc.receive_packet(&mut pkt).is_ok() {
+            if let Some(d) = pkt.data() {
+                if let Some(run) = self.silence.as_mut() {
+                    run.encoded(d);
+                }
+                let pts = pkt.pts().map_or(self.sent, |p| p + self.skipped);
+                self.last_pts = Some(pts);
+                let pts_ms = pts * 1000 / self.rate as i64;
+                out.push(Encoded {
+                    data: d.to_vec(),
+                    pts_ms,
+                    dts_ms: pts_ms,
+                    key: true,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Frames the encoder was not given because a silent packet stood in (for tests and
+    /// the output's counters).
+    pub fn frames_reused(&self) -> i64 {
+        self.skipped / self.frame_size as i64
     }
 }
 
@@ -1144,6 +1206,74 @@ mod tests {
                 let _ = a.decode(&noise(10 + i * 13));
             }
         }
+    }
+
+    /// Sound, a stretch of zeros, sound again: the encoder that repeats a silent packet
+    /// gives the same packets' timing and, decoded, the same audio as one that encodes
+    /// every frame, and it skipped the stretch's frames.
+    #[test]
+    fn aac_silence_reuses_one_packet_and_decodes_like_encoding_every_frame() {
+        let n = RATE as usize;
+        let signal: Vec<Stereo> = (0..3 * n)
+            .map(|i| {
+                let t = i as f32 / RATE as f32;
+                // A rising tone: a frame shifted in time would not line up.
+                let v = 0.4 * (2.0 * std::f32::consts::PI * (300.0 + 400.0 * t) * t).sin();
+                if (n..2 * n).contains(&i) {
+                    [0.0, 0.0]
+                } else {
+                    [v, -v * 0.5]
+                }
+            })
+            .collect();
+        let run = |reuse: bool| {
+            let mut enc = AudioEncoder::new(2, 64_000, RATE).unwrap();
+            if !reuse {
+                enc.silence = None;
+            }
+            let mut dec = AudioDecoder::aac(enc.config()).unwrap();
+            let (mut pts, mut pcm) = (Vec::new(), Vec::new());
+            // In ticks of 20 ms, as the mixer hands them.
+            for tick in signal.chunks(882) {
+                for p in enc.encode(tick).unwrap() {
+                    pts.push(p.pts_ms);
+                    for (_, s) in dec.decode(&p.data).unwrap() {
+                        pcm.extend(s);
+                    }
+                }
+            }
+            (pts, pcm, enc.frames_reused())
+        };
+        let (pts_every, pcm_every, none) = run(false);
+        let (pts_reuse, pcm_reuse, reused) = run(true);
+        assert_eq!(none, 0);
+        // 43 frames of zeros, less the settling ones.
+        assert!(reused >= 35, "reused {reused} frames");
+        assert_eq!(pts_reuse, pts_every);
+        assert!(pts_every.windows(2).all(|w| w[1] > w[0]));
+        assert_eq!(pcm_reuse.len(), pcm_every.len());
+        // The middle of the stretch decodes to exact zeros.
+        let mid = &pcm_reuse[n + n / 4..2 * n - n / 4];
+        assert!(mid.iter().all(|s| s[0] == 0.0 && s[1] == 0.0));
+        // Both decode alike, sound after the silence included (a frame late or early
+        // would be far off for a rising tone).
+        let (mut err, mut sig) = (0.0f64, 0.0f64);
+        for (a, b) in pcm_reuse.iter().zip(&pcm_every) {
+            for c in 0..2 {
+                err += ((a[c] - b[c]) as f64).powi(2);
+                sig += (b[c] as f64).powi(2);
+            }
+        }
+        let after: f64 = pcm_reuse[2 * n + n / 4..]
+            .iter()
+            .map(|s| (s[0] as f64).powi(2))
+            .sum();
+        assert!(
+            after > 1000.0,
+            "the sound after the silence is there ({after})"
+        );
+        let snr_db = 10.0 * (sig / err.max(1e-12)).log10();
+        assert!(snr_db > 30.0, "reused vs every frame: {snr_db:.1} dB");
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod pull;
 pub mod resample;
 pub mod sei;
 mod shared_decode;
+pub mod silence;
 pub mod sound_level;
 pub mod task;
 mod ticker;
