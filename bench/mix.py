@@ -13,7 +13,8 @@ CAP: how many 4 x 320x240 -> 640x360@30 mixes keep real time, tributary vs ffmpe
     CAP_SIDES="tributary" searches one side). Every mix reads the same 4 streams, or with
     CAP_INPUTS=distinct 4 of its own. PERF=DIR profiles each tributary run (J1, CAP, AUDIO).
 AUDIO: audio-only auto-mix rooms (4 speakers each) per core, and the codec floor (decode and
-    encode alone). SILENT: the same with muted speakers (digital silence).
+    encode alone). SILENT: the same with muted speakers (digital silence); TALK1: one
+    speaker talking and three muted.
 CODECS: CPU per stream of each output AudioCodec (HE-AAC, AAC-LC, MP3, Opus) beside ffmpeg
     decoding the same clip and encoding it the same way (no peer for HE-AAC).
 
@@ -228,7 +229,7 @@ def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
     cells = "".join(f"[{i}:v]scale={hw}:{hh}:force_original_aspect_ratio=increase,crop={hw}:{hh}[v{i}];"
                     for i in range(4))
     fc = (cells + "[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];"
-          "[0:a][1:a][2:a][3:a]amix=inputs=4[a]")
+          "[0:a][1:a][2:a][3:a]amix=inputs=4:normalize=0[a]")
     args += ["-filter_complex", fc, "-map", "[v]", "-map", "[a]", "-c:v", "libx264",
              "-preset", "veryfast", "-tune", "zerolatency", "-b:v", bitrate, "-maxrate", bitrate,
              "-bufsize", bitrate, "-g", "60", "-r", "30", "-vsync", "cfr", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k",
@@ -641,15 +642,16 @@ def audio_floor(aclips):
     dec = sum(child_cpu([*ff, "-i", c, "-t", str(secs + 1), "-f", "null", "-"])
               - child_cpu([*ff, "-i", c, "-t", "1", "-f", "null", "-"]) for c in aclips) / secs
     ins = [a for c in aclips for a in ("-t", str(secs), "-i", c)]
-    amix = ["-filter_complex", "amix=inputs=4", "-ac", "1", "-ar", "44100"]
+    amix = ["-filter_complex", "amix=inputs=4:normalize=0", "-ac", "1", "-ar", "44100"]
     both = child_cpu([*ff, *ins, *amix, "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k", "-f", "null", "-"])
     only = child_cpu([*ff, *ins, *amix, "-f", "null", "-"])
     return dec, max(both - only, 0.0) / secs
 
 
 def audio_rooms(aclips, kind=""):
-    """Rooms per core, tributary beside one ffmpeg amix per room. `kind` "silent" names
-    runs whose speakers publish digital silence (muted mics)."""
+    """Rooms per core, tributary beside one ffmpeg amix per room. `kind` names runs whose
+    speakers are not all talking: "silent" (every mic muted: digital silence) and
+    "one-speaker" (one talks, three are muted)."""
     label = f"{kind} rooms" if kind else "rooms"
     print(f"## AUDIO: auto-mix {label} of 4 speakers (AAC in, AAC out)")
     best = None
@@ -690,7 +692,10 @@ def audio_rooms(aclips, kind=""):
                 # Audio-only FLV: without a short probe ffmpeg waits 5 s per input for
                 # a video stream that never comes.
                 args += ["-analyzeduration", "500000", "-i", f"{nurl}/spk{i}"]
-            args += ["-filter_complex", "[0:a][1:a][2:a][3:a]amix=inputs=4[a]", "-map", "[a]",
+            # normalize=0: the speakers summed, as the mixer sums them. amix's default
+            # divides by 4, and FFmpeg's AAC coder spends up to 4x as long on a quieter
+            # signal (one speaker and three muted: 25 against 7 ms per second).
+            args += ["-filter_complex", "[0:a][1:a][2:a][3:a]amix=inputs=4:normalize=0[a]", "-map", "[a]",
                      "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k", "-progress", prog,
                      "-f", "flv", f"{nurl}/room{k}-mix"]
             peers.append((spawn(args), prog))
@@ -793,11 +798,14 @@ def main():
             capacity(small)
         if "audio" in os.environ.get("PARTS", "j1 cap audio"):
             audio_rooms(aclips)
-        if "silent" in os.environ.get("PARTS", "j1 cap audio"):
-            quiet = [os.path.join(TMP, f"q{i}.flv") for i in range(4)]
+        quiet = [os.path.join(TMP, f"q{i}.flv") for i in range(4)]
+        if any(p in os.environ.get("PARTS", "") for p in ("silent", "talk1")):
             for path in quiet:
                 audio_clip(path, 0)
+        if "silent" in os.environ.get("PARTS", "j1 cap audio"):
             audio_rooms(quiet, "silent")
+        if "talk1" in os.environ.get("PARTS", "j1 cap audio"):
+            audio_rooms(aclips[:1] + quiet[1:], "one-speaker")
         if "codecs" in os.environ.get("PARTS", "j1 cap audio"):
             audio_codecs(aclips)
     finally:

@@ -16,7 +16,7 @@ use tributary_core::mix::VideoCodec;
 
 use crate::audio::Stereo;
 use crate::frame::I420;
-use crate::silence::{SilenceRun, Step, is_silent};
+use crate::silence::{SilenceRun, SilentRepeat, Step, is_silent};
 
 #[derive(Debug, Error)]
 pub enum CodecError {
@@ -440,12 +440,22 @@ pub struct AudioDecoder {
     dec: ff::decoder::Audio,
     /// Reused for every decoded frame (the decoder unreferences it before filling).
     frame: ff::frame::Audio,
+    /// AAC-LC only: repeated silent packets are not decoded (see [`crate::silence`]).
+    repeat: Option<SilentRepeat>,
+    /// Packets answered with silence without the decoder.
+    repeats_answered: u64,
 }
 
 impl AudioDecoder {
     /// AAC with its `AudioSpecificConfig`.
     pub fn aac(asc: &[u8]) -> Result<Self, CodecError> {
-        Self::open(ff::codec::Id::AAC, asc, "AAC decoder")
+        let mut d = Self::open(ff::codec::Id::AAC, asc, "AAC decoder")?;
+        // Object type 2 (AAC-LC) in the config's first 5 bits. HE-AAC's SBR keeps state
+        // across frames, so its repeats are always decoded.
+        if asc.first().is_some_and(|b| b >> 3 == 2) {
+            d.repeat = Some(SilentRepeat::default());
+        }
+        Ok(d)
     }
 
     pub fn mp3() -> Result<Self, CodecError> {
@@ -470,20 +480,38 @@ impl AudioDecoder {
         Ok(AudioDecoder {
             dec,
             frame: ff::frame::Audio::empty(),
+            repeat: None,
+            repeats_answered: 0,
         })
     }
 
     /// Decodes one packet; returns `(rate, stereo samples)` per decoded frame.
     pub fn decode(&mut self, data: &[u8]) -> Result<Vec<(u32, Vec<Stereo>)>, CodecError> {
+        if let Some((rate, n)) = self.repeat.as_ref().and_then(|r| r.known(data)) {
+            self.repeats_answered += 1;
+            crate::silence::PACKETS_NOT_DECODED.inc();
+            return Ok(vec![(rate, vec![[0.0; 2]; n])]);
+        }
         let pkt = ff::Packet::copy(data);
-        self.dec
-            .send_packet(&pkt)
-            .map_err(ff_err("decoding audio"))?;
+        let sent = self.dec.send_packet(&pkt).map_err(ff_err("decoding audio"));
+        if sent.is_err()
+            && let Some(r) = self.repeat.as_mut()
+        {
+            r.decoded(data, None);
+        }
+        sent?;
         let mut out = Vec::new();
         while self.dec.receive_frame(&mut self.frame).is_ok() {
             if let Some(s) = to_stereo(&self.frame) {
                 out.push((self.frame.rate(), s));
             }
+        }
+        if let Some(r) = self.repeat.as_mut() {
+            let one = match out.as_slice() {
+                [(rate, s)] => Some((*rate, s.len(), is_silent(s))),
+                _ => None,
+            };
+            r.decoded(data, one);
         }
         Ok(out)
     }
@@ -847,6 +875,7 @@ impl AudioEncoder {
                 self.pending.drain(..fs);
                 self.sent += fs as i64;
                 self.skipped += fs as i64;
+                crate::silence::FRAMES_NOT_ENCODED.inc();
                 continue;
             }
             let frame = self.frame(&self.pending[..fs]);
@@ -1274,6 +1303,54 @@ mod tests {
         );
         let snr_db = 10.0 * (sig / err.max(1e-12)).log10();
         assert!(snr_db > 30.0, "reused vs every frame: {snr_db:.1} dB");
+    }
+
+    /// A muted speaker's repeated silent packets are answered with silence, and the
+    /// sound after them decodes exactly as when every packet goes through the decoder.
+    #[test]
+    fn aac_repeated_silent_packets_decode_like_decoding_every_one() {
+        let n = RATE as usize;
+        let signal: Vec<Stereo> = (0..3 * n)
+            .map(|i| {
+                let v = 0.3 * (2.0 * std::f32::consts::PI * 523.0 * i as f32 / RATE as f32).sin();
+                if (n..2 * n).contains(&i) {
+                    [0.0, 0.0]
+                } else {
+                    [v, v]
+                }
+            })
+            .collect();
+        let mut enc = AudioEncoder::new(1, 48_000, RATE).unwrap();
+        let packets: Vec<Vec<u8>> = signal
+            .chunks(1024)
+            .flat_map(|c| enc.encode(c).unwrap())
+            .map(|p| p.data)
+            .collect();
+        let decode = |skip: bool| {
+            let mut dec = AudioDecoder::aac(enc.config()).unwrap();
+            if !skip {
+                dec.repeat = None;
+            }
+            let pcm: Vec<Vec<(u32, Vec<Stereo>)>> =
+                packets.iter().map(|p| dec.decode(p).unwrap()).collect();
+            (pcm, dec.repeats_answered)
+        };
+        let (every, none) = decode(false);
+        let (skipping, answered) = decode(true);
+        assert_eq!(none, 0);
+        assert!(
+            answered >= 35,
+            "answered {answered} of the ~43 silent packets"
+        );
+        assert_eq!(skipping, every);
+        let after: f32 = every[2 * n / 1024 + 2..]
+            .iter()
+            .flat_map(|f| f.iter().flat_map(|(_, s)| s.iter().map(|s| s[0].abs())))
+            .fold(0.0, f32::max);
+        assert!(after > 0.2, "the tone after the silence ({after})");
+        // HE-AAC's config (object type 5) keeps decoding every packet.
+        let he = AudioDecoder::aac(&[0x2b, 0x92, 0x08, 0x00]).unwrap();
+        assert!(he.repeat.is_none());
     }
 
     #[test]

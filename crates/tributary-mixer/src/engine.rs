@@ -190,6 +190,16 @@ impl MixMetrics {
             "Streams decoded for video tasks (each once, however many tasks read it)",
             self.decodes.clone(),
         );
+        r.register(
+            "tributary_mix_silent_frames_not_encoded",
+            "AAC-LC output frames of digital silence sent as a repeated packet, not encoded",
+            crate::silence::FRAMES_NOT_ENCODED.clone(),
+        );
+        r.register(
+            "tributary_mix_silent_packets_not_decoded",
+            "Repeated AAC-LC input packets of digital silence answered with zeros, not decoded",
+            crate::silence::PACKETS_NOT_DECODED.clone(),
+        );
     }
 }
 

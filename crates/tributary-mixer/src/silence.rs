@@ -1,4 +1,5 @@
-//! A stretch of digital silence is encoded once, then its packet is repeated (AAC-LC).
+//! A stretch of digital silence is encoded once, then its packet is repeated; and a
+//! repeated silent packet is decoded twice, then answered with zeros (AAC-LC).
 //!
 //! Why: an audio room whose speakers are muted, absent or between turns on a noise gate
 //! mixes exact zeros, and FFmpeg's AAC encoder spends as much on a silent frame as on
@@ -14,6 +15,18 @@
 //! again. What the encoder remembers then is silent frames, as the skipped ones were, so
 //! its next packets carry what they would have carried had it seen every frame. The
 //! encoder does not count the skipped frames; the caller shifts its timestamps by them.
+
+use std::sync::LazyLock;
+
+use prometheus_client::metrics::counter::Counter;
+
+/// Audio frames the process's AAC-LC encoders were spared (a silent packet repeated
+/// instead), for the engine's metrics.
+pub static FRAMES_NOT_ENCODED: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// Audio packets the process's AAC-LC decoders were spared (a repeated silent packet
+/// answered with zeros), for the engine's metrics.
+pub static PACKETS_NOT_DECODED: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 /// Silent frames the encoder must have been fed before its packets are pure silence: the
 /// two frames a packet's window spans and the look-ahead frame.
@@ -68,6 +81,52 @@ impl SilenceRun {
     /// The silent packet to send for a frame given [`Step::Reuse`].
     pub fn packet(&self) -> Option<&[u8]> {
         self.packet.as_deref()
+    }
+}
+
+/// The decoder's side, for AAC-LC inputs: a muted speaker's encoder sends the same silent
+/// packet again and again, and decoding it costs as much as speech. An AAC-LC decoder's
+/// state after a packet is that packet's second half (its overlap) and window shape;
+/// neither depends on what came before. So once a packet decoded to digital silence
+/// right after the same bytes did, it decodes to silence again each time it repeats, and
+/// leaves the decoder as it was: a repeat can be answered without the decoder.
+#[derive(Debug, Default)]
+pub struct SilentRepeat {
+    /// The last packet decoded, while it decoded to silence.
+    last: Vec<u8>,
+    /// Its frame: rate and samples.
+    frame: Option<(u32, usize)>,
+    /// How many times in a row `last` decoded to silence.
+    silent: u32,
+}
+
+impl SilentRepeat {
+    /// The frame (rate, samples) of silence `packet` decodes to, when that is known
+    /// without decoding it.
+    pub fn known(&self, packet: &[u8]) -> Option<(u32, usize)> {
+        self.frame
+            .filter(|_| self.silent >= 2 && self.last == packet)
+    }
+
+    /// What the decoder made of `packet`: `Some((rate, samples, silent))` for one frame,
+    /// `None` for anything else (no frame, several, an error).
+    pub fn decoded(&mut self, packet: &[u8], frame: Option<(u32, usize, bool)>) {
+        match frame {
+            Some((rate, n, true)) if self.frame == Some((rate, n)) && self.last == packet => {
+                self.silent = self.silent.saturating_add(1);
+            }
+            Some((rate, n, true)) => {
+                self.last.clear();
+                self.last.extend_from_slice(packet);
+                self.frame = Some((rate, n));
+                self.silent = 1;
+            }
+            _ => {
+                self.last.clear();
+                self.frame = None;
+                self.silent = 0;
+            }
+        }
     }
 }
 
@@ -129,6 +188,33 @@ mod tests {
         run.next(true);
         run.encoded(b"same");
         assert_eq!(run.packet(), Some(&b"same"[..]));
+    }
+
+    #[test]
+    fn a_repeat_is_known_silent_only_after_the_same_bytes_decoded_silent_twice() {
+        let mut rep = SilentRepeat::default();
+        rep.decoded(b"p", Some((44_100, 1024, true)));
+        // Once is not enough: the decoder's overlap from the packet before may have
+        // cancelled what this one added.
+        assert_eq!(rep.known(b"p"), None);
+        rep.decoded(b"p", Some((44_100, 1024, true)));
+        assert_eq!(rep.known(b"p"), Some((44_100, 1024)));
+        assert_eq!(rep.known(b"q"), None);
+        // Other bytes, sound, or no single frame: start again.
+        rep.decoded(b"q", Some((44_100, 1024, true)));
+        assert_eq!(rep.known(b"q"), None);
+        assert_eq!(rep.known(b"p"), None);
+        rep.decoded(b"q", Some((44_100, 1024, true)));
+        assert_eq!(rep.known(b"q"), Some((44_100, 1024)));
+        rep.decoded(b"q", Some((44_100, 1024, false)));
+        assert_eq!(rep.known(b"q"), None);
+        rep.decoded(b"q", Some((44_100, 1024, true)));
+        rep.decoded(b"q", None);
+        rep.decoded(b"q", Some((44_100, 1024, true)));
+        assert_eq!(rep.known(b"q"), None);
+        // The same bytes at another frame size are not a repeat.
+        rep.decoded(b"q", Some((48_000, 1024, true)));
+        assert_eq!(rep.known(b"q"), None);
     }
 
     #[test]

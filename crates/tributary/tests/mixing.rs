@@ -526,6 +526,93 @@ fn auto_mix_follows_the_room() {
     );
 }
 
+/// A room of muted speakers: its mix is continuous digital silence, made without encoding
+/// it and without decoding the speakers' repeated silent packets; a speaker who starts
+/// talking is heard at once.
+#[test]
+fn a_muted_room_is_mixed_without_encoding_or_decoding_its_silence() {
+    let s = Server::start(None);
+    let _m1 = publish_silence(&publish_url(&s, "m1", "hush", "u1"), 60);
+    let _m2 = publish_silence(&publish_url(&s, "m2", "hush", "u2"), 60);
+    wait_live_audio(&s, "m1");
+    wait_live_audio(&s, "m2");
+    let c = s.app();
+    let r = c.post(
+        "StartAutoMix",
+        &json!({"TaskId": "hush", "UserId": "host", "RoomId": "hush",
+                "MixOutput": [{"StreamId": "hush-mix", "AudioCodec": 1}]})
+        .to_string(),
+        "application/json",
+    );
+    expect_code(&r, 0);
+    let flv = flv_url(&s, "hush-mix");
+    wait_live_audio(&s, "hush-mix");
+
+    // Two seconds of the mix: every sample zero, a packet every 1024 samples, no gap.
+    let audio = read_audio(&flv, 2.0);
+    assert!(audio.len() > 44_100, "{} samples", audio.len());
+    assert!(
+        audio.iter().all(|v| *v == 0.0),
+        "the muted room is not silent"
+    );
+    let out = ffprobe(&[
+        "-read_intervals",
+        "%+2",
+        "-select_streams",
+        "a",
+        "-show_entries",
+        "packet=pts_time",
+        "-of",
+        "csv=p=0",
+        &flv,
+    ]);
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    assert!(times.len() > 60, "{} packets in 2 s", times.len());
+    for w in times.windows(2) {
+        let step = w[1] - w[0];
+        assert!(
+            (0.020..=0.027).contains(&step),
+            "packet step {step} s in {times:?}"
+        );
+    }
+    // Both short-cuts were taken on real publishers' packets.
+    let wait_metric = |name: &str| {
+        let deadline = Instant::now() + LIVE;
+        while metric(&s, name, "") < 50.0 {
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed at {}",
+                metric(&s, name, "")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_metric("tributary_mix_silent_frames_not_encoded");
+    wait_metric("tributary_mix_silent_packets_not_decoded");
+
+    // Someone talks: heard, with the muted speaker still in the mix.
+    let _t = publish_color(&publish_url(&s, "t", "hush", "u3"), "red", 1000, 60);
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let audio = read_audio(&flv, 1.5);
+        if tone(&audio, 1000.0) > 0.02 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the talking speaker never heard");
+    }
+    expect_code(
+        &c.post(
+            "StopAutoMix",
+            r#"{"TaskId":"hush","RoomId":"hush","UserId":"host"}"#,
+            "application/json",
+        ),
+        0,
+    );
+}
+
 fn write_png(path: &std::path::Path, w: u32, h: u32, rgba: [u8; 4]) {
     let img = image::RgbaImage::from_pixel(w, h, image::Rgba(rgba));
     img.save_with_format(path, image::ImageFormat::Png).unwrap();

@@ -255,6 +255,22 @@ pub fn publish_color_with(url: &str, color: &str, freq: u32, secs: u32, audio: &
     )
 }
 
+/// `ffmpeg` publishing digital silence only (AAC, no video), as a muted microphone's
+/// client does, for `secs`.
+pub fn publish_silence(url: &str, secs: u32) -> Proc {
+    Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono"])
+            .args(["-c:a", "aac", "-b:a", "48k"])
+            .args(["-t", &secs.to_string(), "-f", "flv", url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    )
+}
+
 /// A current FFmpeg (9.x, static, from PyPI's `imageio-ffmpeg`, installed by
 /// `scripts/setup.sh`): it reads and writes Enhanced RTMP (H.265, Opus in FLV), which
 /// Debian's FFmpeg 5.1 cannot.
