@@ -151,6 +151,8 @@ def mix():
                 rf"ffmpeg\s+(\d+) {kind}rooms: [\d.]+ cores -> (\d+) rooms/core; (REAL TIME|FALLS BEHIND)", out):
             if verdict == "REAL TIME":
                 peer = max(peer, int(per_core))
+        if kind and not rooms:
+            continue  # the muted rooms were not run (QUICK)
         ratio = best / peer if peer else float("inf")
         what = "muted speakers (digital silence)" if kind else "4 speakers"
         row(f"audio-only rooms of {what} per core", f"{best}", f"{peer} ffmpeg amix processes" if peer else "n/a",
