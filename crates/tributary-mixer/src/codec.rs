@@ -958,8 +958,8 @@ impl AudioEncoder {
         Ok(())
     }
 
-    /// Frames the encoder was not given because a silent packet stood in (for tests and
-    /// the output's counters).
+    /// Frames the encoder was not given because a silent packet stood in (the process's
+    /// total is [`crate::silence::FRAMES_NOT_ENCODED`]).
     pub fn frames_reused(&self) -> i64 {
         self.skipped / self.frame_size as i64
     }
