@@ -19,7 +19,10 @@ CODECS: CPU per stream of each output AudioCodec (HE-AAC, AAC-LC, MP3, Opus) bes
     decoding the same clip and encoding it the same way (no peer for HE-AAC).
 
 Usage: bench/mix.py TRIBUTARY_BINARY   (env: SECS, CAP_LIST, CAP_SEARCH, CAP_SIDES, CAP_INPUTS,
-    PERF, ROOMS_LIST)
+    PERF, PERF_CALLERS, ROOMS_LIST, PARTS)
+PARTS picks among j1 cap audio silent talk1 dress bypass transcode codecs (default
+"j1 cap audio"). PERF_CALLERS=1 records DWARF call graphs with PERF: they cost so much
+CPU that the run's own numbers are void, so use it only to see who calls what.
 Everything it starts is stopped at exit. Standard library only.
 """
 
