@@ -641,9 +641,11 @@ def cap_ffmpeg(clips, n):
 
 
 def audio_floor(aclips):
-    """The physical floor of an audio room, in core-s per room-s: its 4 speakers only
-    decoded (one thread each), plus the mix only encoded (AAC-LC fast coder, 48 kb/s mono
-    44.1 kHz, the task's settings): amix of the 4 encoded, minus amix of the 4 alone."""
+    """An audio room's codecs alone through the ffmpeg CLI, in core-s per room-s: its 4
+    speakers only decoded (one thread each), plus the mix only encoded (FFmpeg's AAC-LC,
+    fast coder, 48 kb/s mono 44.1 kHz, the task's settings): amix of the 4 encoded, minus
+    amix of the 4 alone. It is the peer's floor; the mixer encodes AAC with libfdk-aac,
+    which costs less (crates/tributary-mixer/examples/aac_cost.rs), so it can run below."""
     secs = 60
     ff = ["ffmpeg", "-v", "error", "-nostdin", "-threads", "1"]
     # ffmpeg's start-up (~0.1 s of CPU) is as much as a minute of AAC decoding: each

@@ -1,5 +1,6 @@
 //! The only module that touches FFmpeg: H.264/H.265/AAC/MP3/Opus decoders, libswscale,
-//! the libx264/libx265, native AAC, libmp3lame and libopus encoders. Everything crosses this boundary as plain Rust data
+//! the libx264/libx265, libmp3lame and libopus encoders (AAC is encoded by libfdk-aac,
+//! `fdk_aac`). Everything crosses this boundary as plain Rust data
 //! (`I420`, stereo `f32`, byte vectors), so the rest of the mixer stays pure.
 //!
 //! Audio sample-format conversion is done in Rust rather than libswresample (the inputs
@@ -15,6 +16,7 @@ use thiserror::Error;
 use tributary_core::mix::VideoCodec;
 
 use crate::audio::Stereo;
+use crate::fdk_aac::{FdkEncoder, Profile};
 use crate::frame::I420;
 use crate::silence::{SilenceRun, SilentRepeat, Step, is_silent};
 
@@ -743,15 +745,15 @@ impl VideoEncoder {
     }
 }
 
-/// FFmpeg's native AAC-LC encoder, libmp3lame or libopus, at the output's rate (the mix's
-/// samples are converted to it before they get here).
+/// An audio output's encoder: AAC-LC and HE-AAC through libfdk-aac ([`crate::fdk_aac`]),
+/// MP3 (libmp3lame) and Opus (libopus) through FFmpeg, at the output's rate (the mix's
+/// samples are converted to it before they get here). AAC-LC frames go through the
+/// silence short-cut ([`crate::silence`]).
 pub struct AudioEncoder {
-    enc: ff::encoder::audio::Encoder,
+    backend: Backend,
     channels: usize,
     frame_size: usize,
     rate: u32,
-    /// libopus takes interleaved samples; the others planar.
-    packed: bool,
     pending: Vec<Stereo>,
     /// Samples sent so far: the next frame's pts.
     sent: i64,
@@ -764,9 +766,54 @@ pub struct AudioEncoder {
     last_pts: Option<i64>,
 }
 
+enum Backend {
+    /// libmp3lame, libopus or FFmpeg's AAC; libopus takes interleaved samples
+    /// (`packed`), the others planar.
+    Ffmpeg {
+        enc: ff::encoder::audio::Encoder,
+        packed: bool,
+    },
+    /// libfdk-aac; `out` counts its access units, which stamp their own pts.
+    Fdk { enc: FdkEncoder, out: i64 },
+}
+
 impl AudioEncoder {
-    /// AAC-LC (FFmpeg's native encoder with its fast coder: see `open`).
+    /// AAC-LC (libfdk-aac).
     pub fn new(channels: u8, bitrate_bps: u32, rate: u32) -> Result<Self, CodecError> {
+        Self::fdk(Profile::Lc, channels, bitrate_bps, rate)
+    }
+
+    /// HE-AAC (libfdk-aac: Debian's FFmpeg has no HE-AAC encoder).
+    pub fn he_aac(channels: u8, bitrate_bps: u32, rate: u32) -> Result<Self, CodecError> {
+        Self::fdk(Profile::He, channels, bitrate_bps, rate)
+    }
+
+    fn fdk(
+        profile: Profile,
+        channels: u8,
+        bitrate_bps: u32,
+        rate: u32,
+    ) -> Result<Self, CodecError> {
+        let enc = FdkEncoder::open(profile, channels, bitrate_bps, rate)?;
+        Ok(AudioEncoder {
+            channels: channels.clamp(1, 2) as usize,
+            frame_size: enc.frame_len(),
+            rate,
+            pending: Vec::new(),
+            sent: 0,
+            config: enc.config().to_vec(),
+            // HE-AAC's silent frames cycle through several packets as SBR headers recur:
+            // no one packet stands for them.
+            silence: (profile == Profile::Lc).then(SilenceRun::default),
+            skipped: 0,
+            last_pts: None,
+            backend: Backend::Fdk { enc, out: 0 },
+        })
+    }
+
+    /// AAC-LC through FFmpeg's native encoder with its fast coder: what the ffmpeg CLI
+    /// uses, kept to measure libfdk-aac against (`examples/aac_cost.rs`).
+    pub fn ffmpeg_aac(channels: u8, bitrate_bps: u32, rate: u32) -> Result<Self, CodecError> {
         init();
         let codec =
             ff::encoder::find(ff::codec::Id::AAC).ok_or(CodecError::Missing("AAC encoder"))?;
@@ -816,10 +863,7 @@ impl AudioEncoder {
         enc.set_time_base((1, rate as i32));
         let mut opts = ff::Dictionary::new();
         if codec.id() == ff::codec::Id::AAC {
-            // The fast coder, not the default two-loop search: the encode was the largest
-            // share of an audio room's CPU, and live mixing at 48–128 kb/s is what the
-            // fast search is made for (FFmpeg's own live recipes and our benchmark's peer
-            // use it too).
+            // The fast coder, not the default two-loop search, as live recipes use.
             opts.set("aac_coder", "fast");
         }
         let enc = enc
@@ -828,11 +872,10 @@ impl AudioEncoder {
         let frame_size = (enc.frame_size() as usize).max(1);
         let config = extradata(&enc);
         Ok(AudioEncoder {
-            enc,
+            backend: Backend::Ffmpeg { enc, packed },
             channels,
             frame_size,
             rate,
-            packed,
             pending: Vec::new(),
             sent: 0,
             config,
@@ -854,9 +897,12 @@ impl AudioEncoder {
         self.pending.extend_from_slice(samples);
         let mut out = Vec::new();
         let fs = self.frame_size;
-        while self.pending.len() >= fs {
+        let mut at = 0;
+        while self.pending.len() - at >= fs {
+            let chunk = at..at + fs;
+            at += fs;
             let step = match self.silence.as_mut() {
-                Some(run) => run.next(is_silent(&self.pending[..fs])),
+                Some(run) => run.next(is_silent(&self.pending[chunk.clone()])),
                 None => Step::Encode,
             };
             if step == Step::Reuse
@@ -872,87 +918,68 @@ impl AudioEncoder {
                     key: true,
                 });
                 self.last_pts = Some(pts);
-                self.pending.drain(..fs);
                 self.sent += fs as i64;
                 self.skipped += fs as i64;
                 crate::silence::FRAMES_NOT_ENCODED.inc();
                 continue;
             }
-            let frame = self.frame(&self.pending[..fs]);
-            self.pending.drain(..fs);
-            self.encode_frame(frame, &mut out)?;
+            if let Err(e) = self.encode_frame(chunk, &mut out) {
+                self.pending.drain(..at);
+                return Err(e);
+            }
         }
+        self.pending.drain(..at);
         Ok(out)
     }
 
-    /// An FFmpeg frame of `chunk` in the encoder's layout and channels; its pts counts
-    /// only the frames the encoder was given.
-    fn frame(&self, chunk: &[Stereo]) -> ff::frame::Audio {
-        let layout = if self.packed {
-            sample::Type::Packed
-        } else {
-            sample::Type::Planar
-        };
-        let mut frame = ff::frame::Audio::new(
-            Sample::F32(layout),
-            chunk.len(),
-            ff::ChannelLayout::default(self.channels as i32),
-        );
-        frame.set_rate(self.rate);
-        if self.packed {
-            let plane = frame.data_mut(0);
-            let mut at = 0;
-            for s in chunk {
-                let pair = [s[0], s[1]];
-                let mono = [(s[0] + s[1]) * 0.5];
-                let values: &[f32] = if self.channels == 1 { &mono } else { &pair };
-                for v in values {
-                    if let Some(dst) = plane.get_mut(at..at + 4) {
-                        dst.copy_from_slice(&v.to_ne_bytes());
-                    }
-                    at += 4;
-                }
-            }
-        }
-        for c in (0..self.channels).filter(|_| !self.packed) {
-            let plane = frame.data_mut(c);
-            for (i, s) in chunk.iter().enumerate() {
-                let v = if self.channels == 1 {
-                    (s[0] + s[1]) * 0.5
-                } else {
-                    s[c]
-                };
-                plane[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
-            }
-        }
-        frame.set_pts(Some(self.sent - self.skipped));
-        frame
-    }
-
+    /// Encodes `pending[chunk]`, one frame; its pts count only the frames the encoder
+    /// was given.
     fn encode_frame(
         &mut self,
-        frame: ff::frame::Audio,
+        chunk: std::ops::Range<usize>,
         out: &mut Vec<Encoded>,
     ) -> Result<(), CodecError> {
-        self.sent += frame.samples() as i64;
-        self.enc
-            .send_frame(&frame)
-            .map_err(ff_err("encoding audio"))?;
-        let mut pkt = ff::Packet::empty();
-        while self.enc.receive_packet(&mut pkt).is_ok() {
-            if let Some(d) = pkt.data() {
-                if let Some(run) = self.silence.as_mut() {
-                    run.encoded(d);
+        let frame_pts = self.sent - self.skipped;
+        self.sent += chunk.len() as i64;
+        let rate = self.rate as i64;
+        match &mut self.backend {
+            Backend::Fdk { enc, out: count } => {
+                let delay = enc.delay() as i64;
+                if let Some(d) = enc.encode(&self.pending[chunk])? {
+                    if let Some(run) = self.silence.as_mut() {
+                        run.encoded(d);
+                    }
+                    // Access unit k decodes to the samples that went in `delay` earlier
+                    // (the first ones decode to the encoder's priming).
+                    let pts = *count * self.frame_size as i64 - delay + self.skipped;
+                    *count += 1;
+                    self.last_pts = Some(pts);
+                    out.push(Encoded {
+                        data: d.to_vec(),
+                        pts_ms: pts * 1000 / rate,
+                        dts_ms: pts * 1000 / rate,
+                        key: true,
+                    });
                 }
-                let pts = pkt.pts().map_or(self.sent, |p| p + self.skipped);
-                self.last_pts = Some(pts);
-                let pts_ms = pts * 1000 / self.rate as i64;
-                out.push(Encoded {
-                    data: d.to_vec(),
-                    pts_ms,
-                    dts_ms: pts_ms,
-                    key: true,
-                });
+            }
+            Backend::Ffmpeg { enc, packed } => {
+                let frame = ffmpeg_frame(&self.pending[chunk], self.channels, *packed, self.rate);
+                let mut frame = frame;
+                frame.set_pts(Some(frame_pts));
+                enc.send_frame(&frame).map_err(ff_err("encoding audio"))?;
+                let mut pkt = ff::Packet::empty();
+                while enc.receive_packet(&mut pkt).is_ok() {
+                    if let Some(d) = pkt.data() {
+                        let pts = pkt.pts().map_or(self.sent, |p| p + self.skipped);
+                        self.last_pts = Some(pts);
+                        out.push(Encoded {
+                            data: d.to_vec(),
+                            pts_ms: pts * 1000 / rate,
+                            dts_ms: pts * 1000 / rate,
+                            key: true,
+                        });
+                    }
+                }
             }
         }
         Ok(())
@@ -963,6 +990,51 @@ impl AudioEncoder {
     pub fn frames_reused(&self) -> i64 {
         self.skipped / self.frame_size as i64
     }
+}
+
+/// An FFmpeg frame of `chunk` in the encoder's layout and channels.
+fn ffmpeg_frame(chunk: &[Stereo], channels: usize, packed: bool, rate: u32) -> ff::frame::Audio {
+    let layout = if packed {
+        sample::Type::Packed
+    } else {
+        sample::Type::Planar
+    };
+    let mut frame = ff::frame::Audio::new(
+        Sample::F32(layout),
+        chunk.len(),
+        ff::ChannelLayout::default(channels as i32),
+    );
+    frame.set_rate(rate);
+    if packed {
+        let plane = frame.data_mut(0);
+        let mut at = 0;
+        for s in chunk {
+            let pair = [s[0], s[1]];
+            let mono = [(s[0] + s[1]) * 0.5];
+            let values: &[f32] = if channels == 1 { &mono } else { &pair };
+            for v in values {
+                if let Some(dst) = plane.get_mut(at..at + 4) {
+                    dst.copy_from_slice(&v.to_ne_bytes());
+                }
+                at += 4;
+            }
+        }
+        return frame;
+    }
+    for c in 0..channels {
+        let plane = frame.data_mut(c);
+        for (i, s) in chunk.iter().enumerate() {
+            let v = if channels == 1 {
+                (s[0] + s[1]) * 0.5
+            } else {
+                s[c]
+            };
+            if let Some(dst) = plane.get_mut(i * 4..i * 4 + 4) {
+                dst.copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+    }
+    frame
 }
 
 /// A packet read by [`Demuxer`], in the FLV form the hub uses (AVCC video, raw AAC).
@@ -1351,6 +1423,61 @@ mod tests {
         // HE-AAC's config (object type 5) keeps decoding every packet.
         let he = AudioDecoder::aac(&[0x2b, 0x92, 0x08, 0x00]).unwrap();
         assert!(he.repeat.is_none());
+    }
+
+    /// Each AAC encoder stamps its packets so that, decoded and laid out by their pts, a
+    /// burst comes out when it went in: the encoder's delay is taken out of the pts, so
+    /// the audio stays in sync with the video beside it.
+    #[test]
+    fn aac_packets_decode_at_the_time_their_samples_went_in() {
+        let at = RATE as usize / 2;
+        let burst: Vec<Stereo> = (0..RATE as usize)
+            .map(|i| {
+                let k = i as f32 - at as f32;
+                let v = if (0.0..441.0).contains(&k) {
+                    let w = (std::f32::consts::PI * k / 441.0).sin().powi(2);
+                    0.6 * w * (2.0 * std::f32::consts::PI * 1000.0 * k / RATE as f32).sin()
+                } else {
+                    0.0
+                };
+                [v, v]
+            })
+            .collect();
+        type Open = fn() -> Result<AudioEncoder, CodecError>;
+        let encoders: [(&str, Open); 3] = [
+            ("fdk AAC-LC", || AudioEncoder::new(2, 64_000, RATE)),
+            ("fdk HE-AAC", || AudioEncoder::he_aac(2, 48_000, RATE)),
+            ("FFmpeg AAC-LC", || {
+                AudioEncoder::ffmpeg_aac(2, 64_000, RATE)
+            }),
+        ];
+        for (name, open) in encoders {
+            let mut enc = open().unwrap();
+            let mut dec = AudioDecoder::aac(enc.config()).unwrap();
+            // The decoded burst's loudest sample, on the pts timeline.
+            let mut loudest = (0.0f32, 0i64);
+            for tick in burst.chunks(882) {
+                for p in enc.encode(tick).unwrap() {
+                    let start = p.pts_ms * RATE as i64 / 1000;
+                    for (rate, s) in dec.decode(&p.data).unwrap() {
+                        assert_eq!(rate, RATE, "{name}");
+                        for (i, v) in s.iter().enumerate() {
+                            if v[0].abs() > loudest.0 {
+                                loudest = (v[0].abs(), start + i as i64);
+                            }
+                        }
+                    }
+                }
+            }
+            let went_in = at as i64 + 220;
+            let off_ms = (loudest.1 - went_in) as f64 * 1000.0 / RATE as f64;
+            eprintln!("{name}: peak {:.2} off by {off_ms:.1} ms", loudest.0);
+            assert!(loudest.0 > 0.3, "{name}: the burst decodes ({})", loudest.0);
+            assert!(
+                off_ms.abs() <= 3.0,
+                "{name}: the burst is {off_ms:.1} ms off"
+            );
+        }
     }
 
     #[test]

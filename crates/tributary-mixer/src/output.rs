@@ -23,7 +23,6 @@ use tributary_live::push::{self, PushConfig, PushHandle};
 use crate::audio::Stereo;
 use crate::codec::{AudioEncoder, Rescaler, VideoEncoder};
 use crate::frame::I420;
-use crate::heaac::HeAacEncoder;
 use crate::passed_sei::PassedSei;
 use crate::pool::PicturePool;
 use crate::resample::Resampler;
@@ -288,25 +287,19 @@ struct Worker {
 /// An output's audio encoder, and the converter from the mix's rate to the output's when
 /// they differ.
 struct AudioOut {
-    enc: AudioEnc,
+    enc: AudioEncoder,
     codec: AudioCodec,
     resampler: Option<Resampler>,
-}
-
-enum AudioEnc {
-    /// AAC-LC, MP3 or Opus through FFmpeg.
-    Ffmpeg(AudioEncoder),
-    HeAac(HeAacEncoder),
 }
 
 impl AudioOut {
     fn open(spec: &MixOutput) -> Result<AudioOut, crate::codec::CodecError> {
         let (ch, bps, rate) = (spec.channels, spec.audio_bitrate_bps, spec.sample_rate);
         let enc = match spec.audio_codec {
-            AudioCodec::AacLc => AudioEnc::Ffmpeg(AudioEncoder::new(ch, bps, rate)?),
-            AudioCodec::Mp3 => AudioEnc::Ffmpeg(AudioEncoder::mp3(ch, bps, rate)?),
-            AudioCodec::Opus => AudioEnc::Ffmpeg(AudioEncoder::opus(ch, bps)?),
-            AudioCodec::HeAac => AudioEnc::HeAac(HeAacEncoder::new(ch, bps, rate)?),
+            AudioCodec::AacLc => AudioEncoder::new(ch, bps, rate)?,
+            AudioCodec::Mp3 => AudioEncoder::mp3(ch, bps, rate)?,
+            AudioCodec::Opus => AudioEncoder::opus(ch, bps)?,
+            AudioCodec::HeAac => AudioEncoder::he_aac(ch, bps, rate)?,
         };
         Ok(AudioOut {
             enc,
@@ -319,11 +312,7 @@ impl AudioOut {
     /// The sequence header's payload: AAC's AudioSpecificConfig, Opus's `OpusHead`; MP3
     /// has none.
     fn config(&self) -> Option<&[u8]> {
-        match &self.enc {
-            AudioEnc::Ffmpeg(_) if self.codec == AudioCodec::Mp3 => None,
-            AudioEnc::Ffmpeg(e) => Some(e.config()),
-            AudioEnc::HeAac(e) => Some(e.config()),
-        }
+        (self.codec != AudioCodec::Mp3).then(|| self.enc.config())
     }
 
     fn encode(
@@ -338,10 +327,7 @@ impl AudioOut {
             }
             None => samples,
         };
-        match &mut self.enc {
-            AudioEnc::Ffmpeg(e) => e.encode(samples),
-            AudioEnc::HeAac(e) => e.encode(samples),
-        }
+        self.enc.encode(samples)
     }
 
     /// FLV `audiocodecid` of `onMetaData` (Enhanced RTMP: the FourCC as a number).

@@ -2,7 +2,7 @@
 //! repeated silent packet is decoded twice, then answered with zeros (AAC-LC).
 //!
 //! Why: an audio room whose speakers are muted, absent or between turns on a noise gate
-//! mixes exact zeros, and FFmpeg's AAC encoder spends as much on a silent frame as on
+//! mixes exact zeros, and an AAC encoder spends about as much on a silent frame as on
 //! speech; the encode is the largest share of an audio room's CPU. An AAC-LC frame has no
 //! bit-reservoir pointer into earlier frames, so a frame that encodes silence after
 //! silence decodes to the same zeros wherever it is repeated.
