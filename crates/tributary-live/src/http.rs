@@ -160,12 +160,16 @@ async fn flv_stream(
         move |(sub, mut batch, attendance, mut pacer)| {
             let sent = sent.clone();
             async move {
+                // The slot first, then the queue: packets arriving meanwhile wait for
+                // this write anyway and need not wake the player (see `WritePacer`).
                 let p = tokio::select! {
-                    p = sub.recv() => p?,
+                    _ = pacer.ready() => tokio::select! {
+                        p = sub.recv() => p?,
+                        _ = crate::auth::removed(&attendance) => return None,
+                    },
                     _ = crate::auth::removed(&attendance) => return None,
                 };
                 batch.push(p);
-                pacer.ready().await;
                 sub.drain_ready(&mut batch, 256);
                 let mut out = BytesMut::new();
                 for p in batch.drain(..) {

@@ -473,11 +473,14 @@ impl RtmpServer {
         let mut events = Vec::new();
         let mut pacer = WritePacer::new(self.config.write_coalesce);
         loop {
+            // Until the player's next write slot its queue is not listened to: packets
+            // arriving meanwhile wait for that write anyway (see `WritePacer`).
+            let slot = pacer.next_at(Instant::now());
             tokio::select! {
-                p = sub.recv() => match p {
+                _ = tokio::time::sleep_until(slot.unwrap_or_else(Instant::now)), if slot.is_some() => {}
+                p = sub.recv(), if slot.is_none() => match p {
                     Some(p) => {
                         batch.push(p);
-                        pacer.ready().await;
                         sub.drain_ready(&mut batch, self.config.write_batch);
                         for p in batch.drain(..) {
                             session.write_media(&p);
