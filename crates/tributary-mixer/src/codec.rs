@@ -911,12 +911,7 @@ impl AudioEncoder {
                 // One packet per frame: this frame's takes the place the encoder's
                 // would have had, right after the last one out.
                 let pts = self.last_pts.map_or(self.sent, |p| p + fs as i64);
-                out.push(Encoded {
-                    data: packet.to_vec(),
-                    pts_ms: pts * 1000 / self.rate as i64,
-                    dts_ms: pts * 1000 / self.rate as i64,
-                    key: true,
-                });
+                out.push(audio_packet(packet, pts, self.rate));
                 self.last_pts = Some(pts);
                 self.sent += fs as i64;
                 self.skipped += fs as i64;
@@ -941,7 +936,6 @@ impl AudioEncoder {
     ) -> Result<(), CodecError> {
         let frame_pts = self.sent - self.skipped;
         self.sent += chunk.len() as i64;
-        let rate = self.rate as i64;
         match &mut self.backend {
             Backend::Fdk { enc, out: count } => {
                 let delay = enc.delay() as i64;
@@ -954,30 +948,23 @@ impl AudioEncoder {
                     let pts = *count * self.frame_size as i64 - delay + self.skipped;
                     *count += 1;
                     self.last_pts = Some(pts);
-                    out.push(Encoded {
-                        data: d.to_vec(),
-                        pts_ms: pts * 1000 / rate,
-                        dts_ms: pts * 1000 / rate,
-                        key: true,
-                    });
+                    out.push(audio_packet(d, pts, self.rate));
                 }
             }
             Backend::Ffmpeg { enc, packed } => {
-                let frame = ffmpeg_frame(&self.pending[chunk], self.channels, *packed, self.rate);
-                let mut frame = frame;
+                let mut frame =
+                    ffmpeg_frame(&self.pending[chunk], self.channels, *packed, self.rate);
                 frame.set_pts(Some(frame_pts));
                 enc.send_frame(&frame).map_err(ff_err("encoding audio"))?;
                 let mut pkt = ff::Packet::empty();
                 while enc.receive_packet(&mut pkt).is_ok() {
                     if let Some(d) = pkt.data() {
+                        if let Some(run) = self.silence.as_mut() {
+                            run.encoded(d);
+                        }
                         let pts = pkt.pts().map_or(self.sent, |p| p + self.skipped);
                         self.last_pts = Some(pts);
-                        out.push(Encoded {
-                            data: d.to_vec(),
-                            pts_ms: pts * 1000 / rate,
-                            dts_ms: pts * 1000 / rate,
-                            key: true,
-                        });
+                        out.push(audio_packet(d, pts, self.rate));
                     }
                 }
             }
@@ -989,6 +976,17 @@ impl AudioEncoder {
     /// total is [`crate::silence::FRAMES_NOT_ENCODED`]).
     pub fn frames_reused(&self) -> i64 {
         self.skipped / self.frame_size as i64
+    }
+}
+
+/// An audio packet whose first sample plays at `pts` samples of `rate`.
+fn audio_packet(data: &[u8], pts: i64, rate: u32) -> Encoded {
+    let ms = pts * 1000 / rate as i64;
+    Encoded {
+        data: data.to_vec(),
+        pts_ms: ms,
+        dts_ms: ms,
+        key: true,
     }
 }
 
@@ -1327,8 +1325,19 @@ mod tests {
                 }
             })
             .collect();
+        // libfdk-aac (what outputs use) and FFmpeg's encoder: both take the short-cut.
+        for open in [AudioEncoder::new, AudioEncoder::ffmpeg_aac] {
+            check_silence_reuse(&signal, n, open);
+        }
+    }
+
+    fn check_silence_reuse(
+        signal: &[Stereo],
+        n: usize,
+        open: fn(u8, u32, u32) -> Result<AudioEncoder, CodecError>,
+    ) {
         let run = |reuse: bool| {
-            let mut enc = AudioEncoder::new(2, 64_000, RATE).unwrap();
+            let mut enc = open(2, 64_000, RATE).unwrap();
             if !reuse {
                 enc.silence = None;
             }
