@@ -162,11 +162,12 @@ async fn flv_stream(
             async move {
                 // The slot first, then the queue: packets arriving meanwhile wait for
                 // this write anyway and need not wake the player (see `WritePacer`).
+                let next = async {
+                    pacer.ready().await;
+                    sub.recv().await
+                };
                 let p = tokio::select! {
-                    _ = pacer.ready() => tokio::select! {
-                        p = sub.recv() => p?,
-                        _ = crate::auth::removed(&attendance) => return None,
-                    },
+                    p = next => p?,
                     _ = crate::auth::removed(&attendance) => return None,
                 };
                 batch.push(p);

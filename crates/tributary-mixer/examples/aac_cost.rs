@@ -15,7 +15,6 @@ fn cpu_s() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secs = 60usize;
     let kind = std::env::args().nth(1).unwrap_or_else(|| "tones".into());
     let channels: u8 = std::env::args()
         .nth(2)
@@ -24,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = std::env::args()
         .nth(3)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(secs);
+        .unwrap_or(60usize);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let signal: Vec<Stereo> = (0..RATE as usize * secs)
         .map(|i| {

@@ -773,8 +773,8 @@ enum Backend {
         enc: ff::encoder::audio::Encoder,
         packed: bool,
     },
-    /// libfdk-aac; `out` counts its access units, which stamp their own pts.
-    Fdk { enc: FdkEncoder, out: i64 },
+    /// libfdk-aac; `units` counts its access units, which stamp their own pts.
+    Fdk { enc: FdkEncoder, units: i64 },
 }
 
 impl AudioEncoder {
@@ -807,7 +807,7 @@ impl AudioEncoder {
             silence: (profile == Profile::Lc).then(SilenceRun::default),
             skipped: 0,
             last_pts: None,
-            backend: Backend::Fdk { enc, out: 0 },
+            backend: Backend::Fdk { enc, units: 0 },
         })
     }
 
@@ -937,7 +937,7 @@ impl AudioEncoder {
         let frame_pts = self.sent - self.skipped;
         self.sent += chunk.len() as i64;
         match &mut self.backend {
-            Backend::Fdk { enc, out: count } => {
+            Backend::Fdk { enc, units } => {
                 let delay = enc.delay() as i64;
                 if let Some(d) = enc.encode(&self.pending[chunk])? {
                     if let Some(run) = self.silence.as_mut() {
@@ -945,8 +945,8 @@ impl AudioEncoder {
                     }
                     // Access unit k decodes to the samples that went in `delay` earlier
                     // (the first ones decode to the encoder's priming).
-                    let pts = *count * self.frame_size as i64 - delay + self.skipped;
-                    *count += 1;
+                    let pts = *units * self.frame_size as i64 - delay + self.skipped;
+                    *units += 1;
                     self.last_pts = Some(pts);
                     out.push(audio_packet(d, pts, self.rate));
                 }
