@@ -221,6 +221,12 @@ def quad_inputs(ids, w, h):
             for s, (x, y) in zip(ids, spots)]
 
 
+# The mixer's rule (crates/tributary-mixer/src/codec.rs): outputs up to 1280x720@30 are
+# encoded by x264 on one thread. The peer and the floor encode the same way, so the
+# ratios compare the same encoder work.
+ONE_THREAD_PIXELS = 1280 * 720
+
+
 def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
     hw, hh = w // 2, h // 2
     # Default probing: nginx-rtmp starts a player at the live point, and shorter probes
@@ -237,8 +243,7 @@ def ffmpeg_peer(inputs, out_url, w, h, bitrate, progress=None):
              "-preset", "veryfast", "-tune", "zerolatency", "-b:v", bitrate, "-maxrate", bitrate,
              "-bufsize", bitrate, "-g", "60", "-r", "30", "-vsync", "cfr", "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k",
              "-ar", "44100"]
-    if w * h <= 640 * 360:
-        # The mixer's rule for outputs up to 640x360@30: x264 on one thread.
+    if w * h <= ONE_THREAD_PIXELS:
         args += ["-threads:v", "1"]
     if progress:
         args += ["-progress", progress]
@@ -269,7 +274,7 @@ def child_cpu(cmd):
 def j1_floor(clips, recorded):
     """The physical floor of J1 on this machine, in core-s per media-s: the 4 inputs only
     decoded (video and audio, one thread each, as the mixer's decoders), plus the output
-    only encoded (x264 veryfast 1.2 Mb/s and AAC 48k, the task's settings): the recorded
+    only encoded (x264 veryfast 1.2 Mb/s on one thread and AAC 48k, the task's settings): the recorded
     output decoded and encoded, minus it only decoded. Composition, the RTMP ingest and
     the publishing are what a mixer adds above it."""
     try:
@@ -280,7 +285,7 @@ def j1_floor(clips, recorded):
         return None
     ff = ["ffmpeg", "-v", "error", "-nostdin", "-threads", "1"]
     dec = sum(child_cpu([*ff, "-i", c, "-t", str(dur), "-f", "null", "-"]) for c in clips) / dur
-    both = child_cpu([*ff, "-i", recorded, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+    both = child_cpu([*ff, "-i", recorded, "-c:v", "libx264", "-threads:v", "1", "-preset", "veryfast", "-tune", "zerolatency",
                       "-b:v", "1200k", "-maxrate", "1200k", "-bufsize", "1200k", "-g", "60",
                       "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k", "-f", "null", "-"])
     only_dec = child_cpu([*ff, "-i", recorded, "-f", "null", "-"])

@@ -567,8 +567,16 @@ pub struct Encoded {
     pub key: bool,
 }
 
-/// Outputs up to this many pixels a second (640×360 at 30 fps) encode on one thread.
-const ONE_THREAD_PIXELS: u64 = 640 * 360 * 30;
+/// Outputs up to this many pixels a second (1280×720 at 30 fps) encode on one thread.
+///
+/// Why 720p30 and not less: x264 `veryfast` encodes a 720p30 mix in about a third of a
+/// core, so one thread keeps real time with room to spare. With `zerolatency` x264's own
+/// threads are sliced threads, which wake every thread for every frame and split it into
+/// slices: on J1 (4 inputs → 720p30, 2 cores) they cost 0.52–0.55 core-s per media-s
+/// against 0.46 on one thread, for about 10 ms more latency per frame (BENCHMARKS.md,
+/// 2026-12-03). Larger outputs keep x264's threads: one core would be too close to a
+/// frame's time.
+const ONE_THREAD_PIXELS: u64 = 1280 * 720 * 30;
 
 /// libx264 (or libx265) with the task's preset and `zerolatency`, CBR-ish (VBV of one
 /// second), a key frame every `gop_s` seconds.
@@ -626,9 +634,9 @@ impl VideoEncoder {
             opts.set("preset", preset);
             opts.set("tune", "zerolatency");
             if u64::from(width) * u64::from(height) * u64::from(fps) <= ONE_THREAD_PIXELS {
-                // A small output keeps up on one thread; x264's own threads (sliced, with
-                // zerolatency) would only add synchronisation, and with a dozen such
-                // mixes on a box, many more threads than cores.
+                // Such an output keeps up on one thread; x264's own threads (sliced, with
+                // zerolatency) would only add synchronisation, and with a dozen mixes on a
+                // box, many more threads than cores.
                 opts.set("threads", "1");
             }
         }
