@@ -9,11 +9,12 @@
 //!
 //! The engine is behind a trait: this crate knows no FFmpeg.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde_json::{Map, Value, json};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use tributary_core::mix::{MixLimits, MixSpec, RoomTarget, Target};
 use tributary_core::mix_task::{MixTask, MixTasks, TaskError};
@@ -102,6 +103,14 @@ pub struct MixControl {
     cluster: OnceLock<Arc<Cluster>>,
     /// Each auto-mix's inputs as last applied (a periodic check re-applies only a change).
     auto_inputs: Mutex<HashMap<(AppId, String), Vec<String>>>,
+    /// Tasks held here whose start failed when they were resumed, adopted or handed over
+    /// (this node over its budget, say): no caller waits for them, so
+    /// [`MixControl::retry_not_started`] tries again, and the failover scan offers those
+    /// still refused to another node.
+    not_started: Mutex<HashSet<(AppId, String)>>,
+    /// Set while the fence holds every task stopped (the lease may be lost): nothing
+    /// starts until the lease is back.
+    suspended: AtomicBool,
 }
 
 impl MixControl {
@@ -129,6 +138,8 @@ impl MixControl {
             apps,
             cluster: OnceLock::new(),
             auto_inputs: Mutex::new(HashMap::new()),
+            not_started: Mutex::new(HashSet::new()),
+            suspended: AtomicBool::new(false),
         })
     }
 
@@ -245,27 +256,82 @@ impl MixControl {
     }
 
     /// Starts a stored task again as it is (no callback: its `mix_start` went out when it
-    /// first started).
-    fn run_stored(&self, app_id: AppId, t: &MixTask, how: &str) {
-        let spec = self.effective(app_id, t);
-        match self.engine.start(app_id, &t.task_id, &spec) {
+    /// first started). A failure is logged and remembered for
+    /// [`MixControl::retry_not_started`]; returns whether the task runs.
+    fn run_stored(&self, app_id: AppId, t: &MixTask, how: &str) -> bool {
+        match self.start_stored(app_id, t) {
             Ok(()) => {
                 info!(app_id, task_id = %t.task_id, "mix task {how}");
-                // Listings in rooms live in memory only: list them again.
-                for (stream, room) in listed_outputs(t) {
-                    self.list(app_id, &stream, &room);
-                }
+                true
             }
             Err(e) => {
-                warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not be {how}")
+                warn!(app_id, task_id = %t.task_id, error = ?e, "mix task could not be {how}");
+                false
             }
         }
+    }
+
+    fn start_stored(&self, app_id: AppId, t: &MixTask) -> Result<(), EngineRefusal> {
+        let key = (app_id, t.task_id.clone());
+        let spec = self.effective(app_id, t);
+        if let Err(e) = self.engine.start(app_id, &t.task_id, &spec) {
+            self.lock_not_started().insert(key);
+            return Err(e);
+        }
+        self.lock_not_started().remove(&key);
+        // Listings in rooms live in memory only: list them again.
+        for (stream, room) in listed_outputs(t) {
+            self.list(app_id, &stream, &room);
+        }
+        Ok(())
+    }
+
+    fn lock_not_started(&self) -> MutexGuard<'_, HashSet<(AppId, String)>> {
+        self.not_started.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts again the tasks held here whose start failed (see `not_started`) and that
+    /// `mine` says the store still marks as this node's, and returns those that still
+    /// cannot run here: the failover scan offers them to another node. A task stopped or
+    /// released meanwhile is forgotten; nothing starts while the fence holds every task
+    /// stopped.
+    pub fn retry_not_started(&self, mine: impl Fn(AppId, &str) -> bool) -> Vec<(AppId, MixTask)> {
+        if self.suspended.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let pending: Vec<(AppId, String)> = self.lock_not_started().iter().cloned().collect();
+        let mut refused = Vec::new();
+        for (app_id, id) in pending {
+            let Ok(tasks) = self.tasks(app_id) else {
+                self.lock_not_started().remove(&(app_id, id));
+                continue;
+            };
+            let held = tasks.get(&id).cloned();
+            match held {
+                Some(_) if !mine(app_id, &id) => {}
+                Some(t) if !self.engine.is_running(app_id, &id) => {
+                    match self.start_stored(app_id, &t) {
+                        Ok(()) => info!(app_id, task_id = %id, "mix task started on a retry"),
+                        Err(e) => {
+                            debug!(app_id, task_id = %id, error = ?e, "mix task still not started");
+                            refused.push((app_id, t));
+                        }
+                    }
+                }
+                _ => {
+                    self.lock_not_started().remove(&(app_id, id));
+                }
+            }
+            drop(tasks);
+        }
+        refused
     }
 
     /// Stops every task running here without touching the store or calling back: this
     /// node lost its lease (the store stopped answering), so another node may adopt its
     /// tasks, and two nodes must not publish one output. [`Self::resume_owned`] undoes it.
     pub fn suspend_all(&self) -> usize {
+        self.suspended.store(true, Ordering::Relaxed);
         let mut n = 0;
         for (app_id, tasks) in &self.apps {
             let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
@@ -283,6 +349,7 @@ impl MixControl {
     /// After a suspension: runs again the tasks `still_mine` says this node still owns,
     /// and forgets the others (another node adopted them meanwhile).
     pub fn resume_owned(&self, still_mine: impl Fn(AppId, &str) -> bool) {
+        self.suspended.store(false, Ordering::Relaxed);
         for (app_id, tasks) in &self.apps {
             let mut tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
             let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
@@ -330,18 +397,18 @@ impl MixControl {
 
     /// Takes over a task another node ran until it died (the store already marks it as
     /// this node's): it runs here from now on, with the same spec and outputs, and no
-    /// second `mix_start`.
-    pub fn adopt(&self, app_id: AppId, task: MixTask) -> Result<(), ControlError> {
+    /// second `mix_start`. Returns whether it runs; one this node cannot start stays held
+    /// for [`MixControl::retry_not_started`].
+    pub fn adopt(&self, app_id: AppId, task: MixTask) -> Result<bool, ControlError> {
         let mut tasks = self.tasks(app_id)?;
         if tasks.get(&task.task_id).is_some() {
-            return Ok(());
+            return Ok(self.engine.is_running(app_id, &task.task_id));
         }
         tasks.commit_start(tributary_core::mix_task::StartPlan {
             task: task.clone(),
             is_update: false,
         });
-        self.run_stored(app_id, &task, "adopted");
-        Ok(())
+        Ok(self.run_stored(app_id, &task, "adopted"))
     }
 
     /// StartMix / StartAutoMix: starts or updates. Returns the task as stored.
@@ -813,6 +880,8 @@ mod tests {
     struct FakeEngine {
         calls: Mutex<Vec<String>>,
         refuse: AtomicBool,
+        /// Refuses starts too (a node over its budget when it adopts a task).
+        refuse_start: AtomicBool,
     }
 
     impl FakeEngine {
@@ -834,6 +903,9 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push(format!("start {id} {}k", video_kbps(spec)));
+            if self.refuse_start.load(Ordering::SeqCst) {
+                return Err(EngineRefusal::OverBudget("full".into()));
+            }
             Ok(())
         }
         fn stop(&self, _: AppId, id: &str) {
@@ -874,6 +946,50 @@ mod tests {
         let engine = Arc::new(FakeEngine::default());
         let mixing = MixControl::load(control, engine.clone()).unwrap();
         (store, engine, mixing, clock)
+    }
+
+    #[test]
+    fn a_task_whose_start_was_refused_is_retried_while_it_is_this_nodes_and_not_suspended() {
+        let (store, engine, mixing) = setup();
+        let starts = || {
+            engine
+                .calls()
+                .iter()
+                .filter(|c| c.starts_with("start"))
+                .count()
+        };
+        engine.refuse_start.store(true, Ordering::SeqCst);
+        assert!(!mixing.adopt(1, task("u", 1, 500)).unwrap());
+        assert_eq!(starts(), 1);
+        // Still refused: tried, and handed back for another node.
+        let refused = mixing.retry_not_started(|_, _| true);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].1.task_id, "t");
+        assert_eq!(starts(), 2);
+        // Not this node's in the store, or the fence holds everything: not started.
+        assert!(mixing.retry_not_started(|_, _| false).is_empty());
+        mixing.suspend_all();
+        assert!(mixing.retry_not_started(|_, _| true).is_empty());
+        assert_eq!(starts(), 2);
+        mixing.resume_owned(|_, _| true);
+        assert_eq!(starts(), 3);
+        // Room again: the next retry starts it, and the one after has nothing to do.
+        engine.refuse_start.store(false, Ordering::SeqCst);
+        assert!(mixing.retry_not_started(|_, _| true).is_empty());
+        assert_eq!(starts(), 4);
+        assert!(mixing.retry_not_started(|_, _| true).is_empty());
+        assert_eq!(starts(), 4);
+        // A refused task that is stopped is not started again, and nothing was called
+        // back: the adopted task's mix_start went out on the node that first ran it.
+        engine.refuse_start.store(true, Ordering::SeqCst);
+        mixing.resume_all();
+        assert_eq!(starts(), 5);
+        mixing
+            .stop(1, "t", Some("u"), Some(2), StopReason::Requested)
+            .unwrap();
+        assert!(mixing.retry_not_started(|_, _| true).is_empty());
+        assert_eq!(starts(), 5);
+        assert!(store.callback_times("mix_start").is_empty());
     }
 
     #[test]

@@ -23,7 +23,9 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use tributary_api::mixing::MixControl;
-use tributary_core::store::Store;
+use tributary_core::AppId;
+use tributary_core::mix_task::MixTask;
+use tributary_core::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct Drainer {
@@ -44,6 +46,44 @@ pub fn router(d: Drainer) -> Router {
     Router::new().route("/api/drain", post(drain)).with_state(d)
 }
 
+/// What became of a task this node offered to another node.
+pub enum HandOver {
+    /// The store marks it as that node's now, and it stopped here.
+    Moved(String),
+    /// No other live node has the budget for it: it stays here.
+    NoRoom,
+    /// The store already marked it as another node's (this node was fenced, say): it
+    /// stopped here.
+    TakenElsewhere,
+    /// The store did not answer: it stays here.
+    Failed(StoreError),
+}
+
+/// Offers one task this node holds to the node placement picks: the store's owner
+/// changes first (conditional on still being this node's), and only then the task stops
+/// here, with no `mix_stop` (it goes on there).
+pub fn hand_over_one(
+    store: &dyn Store,
+    mixing: &MixControl,
+    app_id: AppId,
+    task: &MixTask,
+) -> HandOver {
+    let Some(peer) = mixing.place_away(app_id, task) else {
+        return HandOver::NoRoom;
+    };
+    match store.hand_over_task(app_id, &task.task_id, &peer.node) {
+        Ok(true) => {
+            mixing.release(app_id, &task.task_id);
+            HandOver::Moved(peer.node)
+        }
+        Ok(false) => {
+            mixing.release(app_id, &task.task_id);
+            HandOver::TakenElsewhere
+        }
+        Err(e) => HandOver::Failed(e),
+    }
+}
+
 impl Drainer {
     /// Hands every task over that another node can take: (moved as `(app, task, node)`,
     /// kept with the reason).
@@ -51,24 +91,16 @@ impl Drainer {
         let (mut moved, mut kept) = (Vec::new(), Vec::new());
         for (app_id, task) in self.mixing.held() {
             let id = task.task_id.clone();
-            let Some(peer) = self.mixing.place_away(app_id, &task) else {
-                kept.push(json!({"app_id": app_id, "task_id": id,
-                    "reason": "no other live node has the budget for it"}));
-                continue;
-            };
-            match self.store.hand_over_task(app_id, &id, &peer.node) {
-                Ok(true) => {
-                    self.mixing.release(app_id, &id);
-                    info!(app_id, task_id = %id, to = %peer.node, "mix task handed over (drain)");
-                    moved.push(json!({"app_id": app_id, "task_id": id, "node": peer.node}));
+            match hand_over_one(self.store.as_ref(), &self.mixing, app_id, &task) {
+                HandOver::Moved(node) => {
+                    info!(app_id, task_id = %id, to = %node, "mix task handed over (drain)");
+                    moved.push(json!({"app_id": app_id, "task_id": id, "node": node}));
                 }
-                Ok(false) => {
-                    // Another node adopted it meanwhile (this node was fenced, say).
-                    self.mixing.release(app_id, &id);
-                    kept.push(json!({"app_id": app_id, "task_id": id,
-                        "reason": "the store marks it as another node's"}));
-                }
-                Err(e) => {
+                HandOver::NoRoom => kept.push(json!({"app_id": app_id, "task_id": id,
+                    "reason": "no other live node has the budget for it"})),
+                HandOver::TakenElsewhere => kept.push(json!({"app_id": app_id, "task_id": id,
+                    "reason": "the store marks it as another node's"})),
+                HandOver::Failed(e) => {
                     warn!(app_id, task_id = %id, error = %e, "mix task not handed over");
                     kept.push(json!({"app_id": app_id, "task_id": id, "reason": e.to_string()}));
                 }

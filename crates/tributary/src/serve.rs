@@ -189,6 +189,8 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
             node_id.clone(),
             draining.clone(),
         ));
+    } else {
+        tokio::spawn(failover::retry_not_started(mixing.clone()));
     }
     tokio::spawn(mixing.clone().follow_rooms());
     tokio::spawn(mix_engine::follow_idle(mixing.clone(), engine_events));

@@ -571,6 +571,90 @@ fn three_nodes_a_publisher_on_a_a_mix_sent_to_b_placed_on_c_played_on_a() {
 }
 
 #[test]
+fn a_task_adopted_by_a_node_without_room_goes_on_on_a_node_that_joins_with_room() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database("refused");
+    let rx = Receiver::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), Some(&rx.url));
+    let cfg = cfg.to_str().unwrap();
+    let mut a = Server::start_with(
+        &tmp.path().join("node-a"),
+        &["--config", cfg, "--store", &url],
+    );
+    // B can adopt a task but has no mixing budget to run it.
+    let small = ["--config", cfg, "--store", &url, "--mix-budget", "1000"];
+    let b = Server::start_with(&tmp.path().join("node-b"), &small);
+    let _red_a = publish_color(&publish_url(&a, "red", "room1", "u1"), "red", 440, 120);
+    let _red_b = publish_color(&publish_url(&b, "red", "room1", "u2"), "red", 440, 120);
+    wait_live(&a, "red", Duration::from_secs(20));
+    wait_live(&b, "red", Duration::from_secs(20));
+    let node = |s: &Server| -> String {
+        let v: serde_json::Value = admin_get(&s.base, "/api/nodes").unwrap().json().unwrap();
+        v["node"].as_str().unwrap().to_string()
+    };
+    let owner = || {
+        pg.psql(
+            "refused",
+            "SELECT owner FROM mix_tasks WHERE task_id = 'rf'",
+        )
+    };
+    let id_b = node(&b);
+
+    let body = one_input_mix("rf", "rf-out");
+    expect_code(&a.app().post("StartMix", &body, "application/json"), 0);
+    assert!(runs(&a, "rf"));
+    wait_live(&a, "rf-out", Duration::from_secs(20));
+
+    // A dies; B, the only node left, adopts the task but cannot start it.
+    a.kill();
+    let killed = std::time::Instant::now();
+    while owner() != id_b {
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "node B did not adopt the task: owner {}",
+            owner()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Two more scans: still B's, still not running, nothing published.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(owner(), id_b);
+    assert!(!runs(&b, "rf"));
+    assert!(!is_live(&b, "rf-out"));
+
+    // C joins with room: B hands the task over, and it runs on C.
+    let c = Server::start_with(
+        &tmp.path().join("node-c"),
+        &["--config", cfg, "--store", &url],
+    );
+    let _red_c = publish_color(&publish_url(&c, "red", "room1", "u3"), "red", 440, 120);
+    let joined = std::time::Instant::now();
+    while !runs(&c, "rf") {
+        assert!(
+            joined.elapsed() < Duration::from_secs(20),
+            "the task does not run on node C: owner {}",
+            owner()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let moved_ms = joined.elapsed().as_millis();
+    assert_eq!(owner(), node(&c));
+    wait_red(
+        &format!("{}/{APP}/rf-out.flv", c.base),
+        joined,
+        Duration::from_secs(30),
+    );
+    eprintln!(
+        "refused adoption: the task ran on C {moved_ms} ms after C started, its output showed red after {} ms",
+        joined.elapsed().as_millis()
+    );
+    // It went on: one mix_start (A's), no mix_stop.
+    let events = task_events(&rx, "rf");
+    assert_eq!(events, ["mix_start"], "{events:?}");
+}
+
+#[test]
 fn a_drained_node_hands_its_mix_to_another_node_and_stops() {
     let pg = TestPostgres::start();
     let rx = Receiver::start(&[]);
