@@ -57,8 +57,8 @@ impl Store for MemStore {
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError> {
         Ok(Vec::new())
     }
-    fn insert_app(&self, _: &AppConfig) -> Result<(), StoreError> {
-        Ok(())
+    fn insert_first_app(&self, app: &AppConfig) -> Result<Vec<AppConfig>, StoreError> {
+        Ok(vec![app.clone()])
     }
     fn registry(&self, _: AppId) -> Result<StoredRegistry, StoreError> {
         Ok(StoredRegistry::default())

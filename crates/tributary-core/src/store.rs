@@ -308,7 +308,10 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Apps created by tributary itself (the first-run demo app).
     fn apps(&self) -> Result<Vec<AppConfig>, StoreError>;
-    fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError>;
+    /// Stores `app` only if no app is stored yet, in one step no other node can split:
+    /// nodes starting at once on an empty store each make a demo app, and exactly one is
+    /// kept. Returns the apps stored afterwards (the winner's, for the others).
+    fn insert_first_app(&self, app: &AppConfig) -> Result<Vec<AppConfig>, StoreError>;
     fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError>;
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
     /// The app's running mix tasks (on a shared store: those this node runs).

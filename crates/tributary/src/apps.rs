@@ -35,9 +35,12 @@ pub fn resolve(
     if apps.is_empty() && create_demo {
         let app_id = rand::rng().random_range(1_000_000_000..=4_000_000_000u32);
         let app = AppConfig::new(app_id, random_hex32(), random_hex32());
-        store.insert_app(&app)?;
-        created_demo = Some(app.clone());
-        apps.push(app);
+        // Another node starting on the same empty store may store its demo app first:
+        // then every node serves that one.
+        apps = store.insert_first_app(&app)?;
+        if apps.contains(&app) {
+            created_demo = Some(app);
+        }
     }
     for app in &mut apps {
         app.callback_urls

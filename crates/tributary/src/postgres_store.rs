@@ -759,19 +759,36 @@ impl Store for PgStore {
         })
     }
 
-    fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError> {
+    fn insert_first_app(&self, app: &AppConfig) -> Result<Vec<AppConfig>, StoreError> {
         let (id, config) = (i64::from(app.app_id), to_json(app)?);
         self.run(move |pool| async move {
-            let client = pool.get().await.map_err(pool_err)?;
-            client
-                .execute(
-                    "INSERT INTO apps (app_id, config) VALUES ($1, $2)
-                     ON CONFLICT (app_id) DO UPDATE SET config = EXCLUDED.config",
+            let mut client = pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            // A mode that conflicts with itself: a second node's transaction waits here
+            // until the first committed, then counts its app.
+            tx.execute("LOCK TABLE apps IN SHARE ROW EXCLUSIVE MODE", &[])
+                .await
+                .map_err(pg_err)?;
+            let stored: i64 = tx
+                .query_one("SELECT count(*) FROM apps", &[])
+                .await
+                .map_err(pg_err)?
+                .get(0);
+            if stored == 0 {
+                tx.execute(
+                    "INSERT INTO apps (app_id, config) VALUES ($1, $2)",
                     &[&id, &config],
                 )
                 .await
                 .map_err(pg_err)?;
-            Ok(())
+            }
+            let rows = tx
+                .query("SELECT config FROM apps ORDER BY app_id", &[])
+                .await
+                .map_err(pg_err)?;
+            let apps = json_column(&rows)?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok(apps)
         })
     }
 
@@ -1219,6 +1236,35 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(10)).unwrap(),
             StoreChange::Resync
         );
+    }
+
+    #[test]
+    fn nodes_starting_at_once_on_an_empty_database_keep_one_demo_app() {
+        let pg = TestPostgres::start();
+        let url = pg.new_database("first_app");
+        let stores: Vec<PgStore> = (0..4).map(|_| PgStore::open(&url).unwrap()).collect();
+        let go = std::sync::Barrier::new(stores.len());
+        let kept: Vec<Vec<AppConfig>> = std::thread::scope(|s| {
+            let racers: Vec<_> = stores
+                .iter()
+                .zip(1u32..)
+                .map(|(store, i)| {
+                    let go = &go;
+                    s.spawn(move || {
+                        let app = AppConfig::new(i, "a".repeat(32), "b".repeat(32));
+                        go.wait();
+                        store.insert_first_app(&app).unwrap()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        // One app stored, and every node got that one back.
+        let stored = stores[0].apps().unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        for k in &kept {
+            assert_eq!(k, &stored);
+        }
     }
 
     #[test]

@@ -237,14 +237,33 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    fn insert_app(&self, app: &AppConfig) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO apps (app_id, config) VALUES (?1, ?2)",
+    fn insert_first_app(&self, app: &AppConfig) -> Result<Vec<AppConfig>, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: the write lock from the first read, so another process on the same
+        // file cannot insert between the count and the insert.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let stored: i64 = tx
+            .query_row("SELECT count(*) FROM apps", [], |r| r.get(0))
+            .map_err(err)?;
+        if stored == 0 {
+            tx.execute(
+                "INSERT INTO apps (app_id, config) VALUES (?1, ?2)",
                 params![app.app_id, to_json(app)?],
             )
             .map_err(err)?;
-        Ok(())
+        }
+        let apps = {
+            let mut stmt = tx
+                .prepare("SELECT config FROM apps ORDER BY app_id")
+                .map_err(err)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
+            rows.map(|r| r.map_err(err).and_then(|s| from_json(&s)))
+                .collect::<Result<Vec<AppConfig>, StoreError>>()?
+        };
+        tx.commit().map_err(err)?;
+        Ok(apps)
     }
 
     fn registry(&self, app_id: AppId) -> Result<StoredRegistry, StoreError> {
@@ -488,7 +507,7 @@ pub(crate) mod tests {
                 })
                 .unwrap();
             let app = AppConfig::new(7, "a".repeat(32), "b".repeat(32));
-            store.insert_app(&app).unwrap();
+            assert_eq!(store.insert_first_app(&app).unwrap(), vec![app]);
             assert_eq!(store.put_setting_if_absent("k", "v1").unwrap(), "v1");
         }
         let store = open();
@@ -652,7 +671,10 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let app = AppConfig::new(7, "a".repeat(32), "b".repeat(32));
-        store.insert_app(&app).unwrap();
-        assert_eq!(store.apps().unwrap(), vec![app]);
+        assert_eq!(store.insert_first_app(&app).unwrap(), vec![app.clone()]);
+        assert_eq!(store.apps().unwrap(), vec![app.clone()]);
+        // Only the first: a second first app is not stored, and the first is returned.
+        let other = AppConfig::new(8, "c".repeat(32), "d".repeat(32));
+        assert_eq!(store.insert_first_app(&other).unwrap(), vec![app]);
     }
 }
