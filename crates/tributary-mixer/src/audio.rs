@@ -58,7 +58,7 @@ impl AudioTrack {
                     .extend(std::iter::repeat_n([0.0; 2], gap as usize));
             }
         }
-        self.queue.extend(samples.iter().copied());
+        self.queue.extend(samples);
         if self.queue.len() > MAX_QUEUED {
             let excess = self.queue.len() - MAX_QUEUED;
             self.queue.drain(..excess);

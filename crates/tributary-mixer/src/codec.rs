@@ -446,6 +446,9 @@ pub struct AudioDecoder {
     repeat: Option<SilentRepeat>,
     /// Packets answered with silence without the decoder.
     repeats_answered: u64,
+    /// The samples handed out, reused from packet to packet: this runs for every packet
+    /// of every input, and an audio room has four inputs.
+    samples: Vec<Stereo>,
 }
 
 impl AudioDecoder {
@@ -484,15 +487,24 @@ impl AudioDecoder {
             frame: ff::frame::Audio::empty(),
             repeat: None,
             repeats_answered: 0,
+            samples: Vec::new(),
         })
     }
 
-    /// Decodes one packet; returns `(rate, stereo samples)` per decoded frame.
-    pub fn decode(&mut self, data: &[u8]) -> Result<Vec<(u32, Vec<Stereo>)>, CodecError> {
+    /// Decodes one packet and hands each decoded frame to `each` as `(rate, stereo
+    /// samples)`, from a buffer the next packet reuses.
+    pub fn decode_each(
+        &mut self,
+        data: &[u8],
+        mut each: impl FnMut(u32, &[Stereo]),
+    ) -> Result<(), CodecError> {
         if let Some((rate, n)) = self.repeat.as_ref().and_then(|r| r.known(data)) {
             self.repeats_answered += 1;
             crate::silence::PACKETS_NOT_DECODED.inc();
-            return Ok(vec![(rate, vec![[0.0; 2]; n])]);
+            self.samples.clear();
+            self.samples.resize(n, [0.0; 2]);
+            each(rate, &self.samples);
+            return Ok(());
         }
         let pkt = ff::Packet::copy(data);
         let sent = self.dec.send_packet(&pkt).map_err(ff_err("decoding audio"));
@@ -502,35 +514,60 @@ impl AudioDecoder {
             r.decoded(data, None);
         }
         sent?;
-        let mut out = Vec::new();
+        // For the silence rule: the packet's one frame (rate, length, silent), if it
+        // decoded to exactly one.
+        let (mut frames, mut one) = (0, None);
         while self.dec.receive_frame(&mut self.frame).is_ok() {
-            if let Some(s) = to_stereo(&self.frame) {
-                out.push((self.frame.rate(), s));
+            if to_stereo(&self.frame, &mut self.samples) {
+                let rate = self.frame.rate();
+                frames += 1;
+                if self.repeat.is_some() {
+                    one = Some((rate, self.samples.len(), is_silent(&self.samples)));
+                }
+                each(rate, &self.samples);
             }
         }
         if let Some(r) = self.repeat.as_mut() {
-            let one = match out.as_slice() {
-                [(rate, s)] => Some((*rate, s.len(), is_silent(s))),
-                _ => None,
-            };
-            r.decoded(data, one);
+            r.decoded(data, if frames == 1 { one } else { None });
         }
+        Ok(())
+    }
+
+    /// [`AudioDecoder::decode_each`], each frame's samples copied out (tests and tools).
+    pub fn decode(&mut self, data: &[u8]) -> Result<Vec<(u32, Vec<Stereo>)>, CodecError> {
+        let mut out = Vec::new();
+        self.decode_each(data, |rate, s| out.push((rate, s.to_vec())))?;
         Ok(out)
     }
 }
 
-/// Interleaved stereo `f32` from the sample formats decoders produce; mono is duplicated,
-/// more than two channels keep the first two.
-fn to_stereo(f: &ff::frame::Audio) -> Option<Vec<Stereo>> {
+/// Interleaved stereo `f32` into `out` (replacing what it held) from the sample formats
+/// decoders produce; mono is duplicated, more than two channels keep the first two.
+/// `false` for a format it does not read.
+fn to_stereo(f: &ff::frame::Audio, out: &mut Vec<Stereo>) -> bool {
     let (n, ch, planar) = (f.samples(), (f.channels() as usize).max(1), f.is_planar());
-    Some(match f.format() {
-        Sample::F32(_) => gather(f, n, ch, planar, f32::from_ne_bytes),
-        Sample::I16(_) => gather(f, n, ch, planar, |b| i16::from_ne_bytes(b) as f32 / 32768.0),
-        Sample::I32(_) => gather(f, n, ch, planar, |b| {
-            i32::from_ne_bytes(b) as f32 / 2_147_483_648.0
-        }),
-        _ => return None,
-    })
+    out.clear();
+    match f.format() {
+        Sample::F32(_) => gather(f, n, ch, planar, f32::from_ne_bytes, out),
+        Sample::I16(_) => gather(
+            f,
+            n,
+            ch,
+            planar,
+            |b| i16::from_ne_bytes(b) as f32 / 32768.0,
+            out,
+        ),
+        Sample::I32(_) => gather(
+            f,
+            n,
+            ch,
+            planar,
+            |b| i32::from_ne_bytes(b) as f32 / 2_147_483_648.0,
+            out,
+        ),
+        _ => return false,
+    }
+    true
 }
 
 /// The first two channels of `n` samples of `SIZE` bytes each. Monomorphized per sample
@@ -542,10 +579,11 @@ fn gather<const SIZE: usize>(
     ch: usize,
     planar: bool,
     conv: impl Fn([u8; SIZE]) -> f32,
-) -> Vec<Stereo> {
+    out: &mut Vec<Stereo>,
+) {
     let at = |b: &[u8]| conv(<[u8; SIZE]>::try_from(b).unwrap_or([0; SIZE]));
     let left = f.data(0);
-    let mut out = Vec::with_capacity(n);
+    out.reserve(n);
     if planar {
         let right = if ch > 1 { f.data(1) } else { left };
         let pairs = left.chunks_exact(SIZE).zip(right.chunks_exact(SIZE));
@@ -555,7 +593,6 @@ fn gather<const SIZE: usize>(
         let frames = left.chunks_exact(SIZE * ch).take(n);
         out.extend(frames.map(|s| [at(&s[..SIZE]), at(&s[r..r + SIZE])]));
     }
-    out
 }
 
 /// An encoded packet, ready for FLV: AVCC for video, raw AAC for audio.

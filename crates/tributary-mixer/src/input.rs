@@ -810,24 +810,19 @@ impl Decoder {
                 self.mp3 = true;
             }
         }
-        let Some(dec) = self.audio.as_mut() else {
+        let Decoder { audio, sinks, .. } = self;
+        let Some(dec) = audio.as_mut() else {
             return;
         };
-        let frames = match dec.decode(data) {
-            Ok(f) => f,
-            Err(e) => {
-                debug!(error = %e, "audio packet dropped");
-                return;
-            }
-        };
-        let mut sinks = lock_sinks(&self.sinks);
+        let mut locked = None;
         let mut at_ms = pts;
-        for (rate, samples) in frames {
+        let decoded = dec.decode_each(data, |rate, samples| {
             if !(8_000..=192_000).contains(&rate) {
                 debug!(rate, "audio frame with an unusable sample rate dropped");
-                continue;
+                return;
             }
             let dur_ms = samples.len() as i64 * 1000 / rate.max(1) as i64;
+            let sinks = locked.get_or_insert_with(|| lock_sinks(sinks));
             for sink in sinks.iter_mut() {
                 let now = now_ms(sink.clock);
                 let mut s = sink.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -838,18 +833,21 @@ impl Decoder {
                 }
                 let at = t * RATE as i64 / 1000;
                 if rate == RATE {
-                    s.audio.push(at, &samples);
+                    s.audio.push(at, samples);
                     continue;
                 }
                 let r = sink.resampler.get_or_insert_with(|| Resampler::new(rate));
                 if r.from_rate() != rate {
                     *r = Resampler::new(rate);
                 }
-                if let Some((at, out)) = r.process(at, &samples) {
+                if let Some((at, out)) = r.process(at, samples) {
                     s.audio.push(at, &out);
                 }
             }
             at_ms += dur_ms;
+        });
+        if let Err(e) = decoded {
+            debug!(error = %e, "audio packet dropped");
         }
     }
 }
