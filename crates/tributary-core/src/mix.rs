@@ -364,7 +364,10 @@ impl VideoCodec {
     pub fn cost_percent(self) -> u64 {
         match self {
             VideoCodec::H264 => 100,
-            VideoCodec::H265 { .. } => 300,
+            // libx265 `veryfast` `zerolatency` against libx264 with the same settings, 6 s
+            // of 1280×720@30 at 1.5 Mb/s (two ffmpeg test patterns, 2026-12-03): 4.3–4.8×
+            // the CPU. It was counted at 3×, which let a node take mixes it could not run.
+            VideoCodec::H265 { .. } => 450,
             // libvpx at its fastest real-time speed costs about what x264 veryfast does
             // here; the twin that players of such an output may start is counted by
             // nothing (it runs only while someone reads it).
