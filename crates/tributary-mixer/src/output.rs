@@ -699,13 +699,21 @@ impl Worker {
             match ae.encode(&tick.audio) {
                 Ok(packets) => {
                     for p in packets {
+                        // The encoder's priming, stamped before the stream began (an
+                        // output opened at the task's start), is not sent: clamped to 0,
+                        // those access units repeated one timestamp, which players and
+                        // muxers reject.
+                        let ts = p.pts_ms + e.audio_base_ms;
+                        if ts < 0 {
+                            continue;
+                        }
                         self.counters
                             .bytes
                             .fetch_add(p.data.len() as u64, Ordering::Relaxed);
                         publisher.send(audio_packet(
                             e.spec.audio_codec,
                             e.spec.channels == 2,
-                            (p.pts_ms + e.audio_base_ms).max(0) as u32,
+                            ts as u32,
                             1,
                             &p.data,
                         ));

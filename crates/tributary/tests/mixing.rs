@@ -1048,3 +1048,47 @@ fn a_stream_read_by_several_tasks_is_decoded_once() {
     }
     wait_decodes(&s, 0.0);
 }
+
+#[test]
+fn a_mix_outputs_audio_starts_with_increasing_timestamps() {
+    let s = Server::start(None);
+    let _red = publish_color(&publish_url(&s, "red", "room1", "u1"), "red", 440, 60);
+    wait_live(&s, "red", LIVE);
+    let body = json!({"TaskId": "ts", "UserId": "u",
+        "MixInput": [{"StreamId": "red", "RectInfo": {}}],
+        "MixOutput": [{"StreamId": "ts-out", "Width": 320, "Height": 240, "Fps": 15,
+                        "VideoBitrate": 300000, "AudioCodec": 1, "AudioBitrate": 48000}]});
+    expect_code(
+        &s.app()
+            .post("StartMix", &body.to_string(), "application/json"),
+        0,
+    );
+    wait_live(&s, "ts-out", LIVE);
+    // A player that comes now starts from the output's first key frame (the hub keeps its
+    // first GOP): it sees the audio's first access units, the encoder's priming among them.
+    let out = ffprobe(&[
+        "-show_entries",
+        "packet=codec_type,dts",
+        "-of",
+        "csv=p=0",
+        "-read_intervals",
+        "%+1",
+        &flv_url(&s, "ts-out"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dts = |kind: &str| -> Vec<i64> {
+        text.lines()
+            .filter_map(|l| l.split_once(','))
+            .filter(|(k, _)| *k == kind)
+            .filter_map(|(_, d)| d.trim().parse().ok())
+            .collect()
+    };
+    let (video, audio) = (dts("video"), dts("audio"));
+    // It read from the start: the output's first picture is stamped at its start.
+    assert!(video.first().is_some_and(|&d| d < 1_000), "video {video:?}");
+    assert!(audio.len() > 10, "audio {audio:?}");
+    assert!(
+        audio.windows(2).all(|w| w[0] < w[1]),
+        "audio timestamps repeat or go back: {audio:?}"
+    );
+}
