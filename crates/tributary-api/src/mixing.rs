@@ -9,7 +9,7 @@
 //!
 //! The engine is behind a trait: this crate knows no FFmpeg.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -28,6 +28,13 @@ use crate::control::{ControlError, ControlPlane};
 
 /// Most tasks per app.
 pub const MAX_TASKS_PER_APP: usize = 1000;
+
+/// How long a task this node could not start waits for its next try after its
+/// `failures`-th failure: 2 s, doubling, at most a minute. A refusal for want of budget is
+/// cheap to repeat, but one that fetches an image holds its app's tasks while it waits.
+pub fn retry_after_ms(failures: u32) -> u64 {
+    (2_000u64 << failures.saturating_sub(1).min(5)).min(60_000)
+}
 
 /// Why the engine refused a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,10 +111,10 @@ pub struct MixControl {
     /// Each auto-mix's inputs as last applied (a periodic check re-applies only a change).
     auto_inputs: Mutex<HashMap<(AppId, String), Vec<String>>>,
     /// Tasks held here whose start failed when they were resumed, adopted or handed over
-    /// (this node over its budget, say): no caller waits for them, so
-    /// [`MixControl::retry_not_started`] tries again, and the failover scan offers those
-    /// still refused to another node.
-    not_started: Mutex<HashSet<(AppId, String)>>,
+    /// (this node over its budget, say), with their failures so far and when to try
+    /// again: no caller waits for them, so [`MixControl::retry_not_started`] tries again,
+    /// and the failover scan offers them to another node meanwhile.
+    not_started: Mutex<HashMap<(AppId, String), (u32, u64)>>,
     /// Set while the fence holds every task stopped (the lease may be lost): nothing
     /// starts until the lease is back.
     suspended: AtomicBool,
@@ -138,7 +145,7 @@ impl MixControl {
             apps,
             cluster: OnceLock::new(),
             auto_inputs: Mutex::new(HashMap::new()),
-            not_started: Mutex::new(HashSet::new()),
+            not_started: Mutex::new(HashMap::new()),
             suspended: AtomicBool::new(false),
         })
     }
@@ -275,7 +282,10 @@ impl MixControl {
         let key = (app_id, t.task_id.clone());
         let spec = self.effective(app_id, t);
         if let Err(e) = self.engine.start(app_id, &t.task_id, &spec) {
-            self.lock_not_started().insert(key);
+            let now = self.control.now_ms();
+            let mut pending = self.lock_not_started();
+            let failures = pending.get(&key).map_or(0, |f| f.0) + 1;
+            pending.insert(key, (failures, now + retry_after_ms(failures)));
             return Err(e);
         }
         self.lock_not_started().remove(&key);
@@ -286,22 +296,27 @@ impl MixControl {
         Ok(())
     }
 
-    fn lock_not_started(&self) -> MutexGuard<'_, HashSet<(AppId, String)>> {
+    fn lock_not_started(&self) -> MutexGuard<'_, HashMap<(AppId, String), (u32, u64)>> {
         self.not_started.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts again the tasks held here whose start failed (see `not_started`) and that
-    /// `mine` says the store still marks as this node's, and returns those that still
-    /// cannot run here: the failover scan offers them to another node. A task stopped or
-    /// released meanwhile is forgotten; nothing starts while the fence holds every task
-    /// stopped.
+    /// Starts again, once their wait is over ([`retry_after_ms`]), the tasks held here
+    /// whose start failed (see `not_started`) and that `mine` says the store still marks
+    /// as this node's, and returns those that still do not run here: the failover scan
+    /// offers them to another node on every scan. A task stopped or released meanwhile is
+    /// forgotten; nothing starts while the fence holds every task stopped.
     pub fn retry_not_started(&self, mine: impl Fn(AppId, &str) -> bool) -> Vec<(AppId, MixTask)> {
         if self.suspended.load(Ordering::Relaxed) {
             return Vec::new();
         }
-        let pending: Vec<(AppId, String)> = self.lock_not_started().iter().cloned().collect();
+        let now = self.control.now_ms();
+        let pending: Vec<((AppId, String), u64)> = self
+            .lock_not_started()
+            .iter()
+            .map(|(k, (_, at))| (k.clone(), *at))
+            .collect();
         let mut refused = Vec::new();
-        for (app_id, id) in pending {
+        for ((app_id, id), at) in pending {
             let Ok(tasks) = self.tasks(app_id) else {
                 self.lock_not_started().remove(&(app_id, id));
                 continue;
@@ -309,15 +324,17 @@ impl MixControl {
             let held = tasks.get(&id).cloned();
             match held {
                 Some(_) if !mine(app_id, &id) => {}
-                Some(t) if !self.engine.is_running(app_id, &id) => {
-                    match self.start_stored(app_id, &t) {
-                        Ok(()) => info!(app_id, task_id = %id, "mix task started on a retry"),
-                        Err(e) => {
-                            debug!(app_id, task_id = %id, error = ?e, "mix task still not started");
-                            refused.push((app_id, t));
-                        }
-                    }
+                Some(t) if self.engine.is_running(app_id, &id) => {
+                    self.lock_not_started().remove(&(app_id, t.task_id));
                 }
+                Some(t) if now < at => refused.push((app_id, t)),
+                Some(t) => match self.start_stored(app_id, &t) {
+                    Ok(()) => info!(app_id, task_id = %id, "mix task started on a retry"),
+                    Err(e) => {
+                        debug!(app_id, task_id = %id, error = ?e, "mix task still not started");
+                        refused.push((app_id, t));
+                    }
+                },
                 _ => {
                     self.lock_not_started().remove(&(app_id, id));
                 }
@@ -949,8 +966,18 @@ mod tests {
     }
 
     #[test]
+    fn retries_wait_2_s_then_twice_as_long_each_time_up_to_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(retry_after_ms).collect();
+        assert_eq!(
+            waits,
+            [2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
+        );
+        assert_eq!(retry_after_ms(u32::MAX), 60_000);
+    }
+
+    #[test]
     fn a_task_whose_start_was_refused_is_retried_while_it_is_this_nodes_and_not_suspended() {
-        let (store, engine, mixing) = setup();
+        let (store, engine, mixing, clock) = setup_at(1_000);
         let starts = || {
             engine
                 .calls()
@@ -961,11 +988,19 @@ mod tests {
         engine.refuse_start.store(true, Ordering::SeqCst);
         assert!(!mixing.adopt(1, task("u", 1, 500)).unwrap());
         assert_eq!(starts(), 1);
-        // Still refused: tried, and handed back for another node.
+        // Offered to another node at once, tried here again only after its wait.
         let refused = mixing.retry_not_started(|_, _| true);
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].1.task_id, "t");
+        assert_eq!(starts(), 1);
+        clock.advance(2_000);
+        assert_eq!(mixing.retry_not_started(|_, _| true).len(), 1);
         assert_eq!(starts(), 2);
+        // The second failure waits 4 s.
+        clock.advance(2_000);
+        mixing.retry_not_started(|_, _| true);
+        assert_eq!(starts(), 2);
+        clock.advance(2_000);
         // Not this node's in the store, or the fence holds everything: not started.
         assert!(mixing.retry_not_started(|_, _| false).is_empty());
         mixing.suspend_all();
@@ -973,10 +1008,12 @@ mod tests {
         assert_eq!(starts(), 2);
         mixing.resume_owned(|_, _| true);
         assert_eq!(starts(), 3);
-        // Room again: the next retry starts it, and the one after has nothing to do.
+        // Room again: the next try starts it, and after that there is nothing to do.
         engine.refuse_start.store(false, Ordering::SeqCst);
+        clock.advance(60_000);
         assert!(mixing.retry_not_started(|_, _| true).is_empty());
         assert_eq!(starts(), 4);
+        clock.advance(60_000);
         assert!(mixing.retry_not_started(|_, _| true).is_empty());
         assert_eq!(starts(), 4);
         // A refused task that is stopped is not started again, and nothing was called
@@ -987,6 +1024,7 @@ mod tests {
         mixing
             .stop(1, "t", Some("u"), Some(2), StopReason::Requested)
             .unwrap();
+        clock.advance(60_000);
         assert!(mixing.retry_not_started(|_, _| true).is_empty());
         assert_eq!(starts(), 5);
         assert!(store.callback_times("mix_start").is_empty());
