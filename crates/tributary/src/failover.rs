@@ -26,9 +26,10 @@ use crate::drain::{HandOver, hand_over_one};
 pub const SCAN: Duration = Duration::from_secs(2);
 
 /// Tasks this node holds but could not start (adopted or handed over while it was over
-/// its budget, say): started again if they can be now, else handed to a node that has
-/// room for them, as a drain does. `mine`: the tasks the store marks as this node's in
-/// this scan; no other task is started or moved.
+/// its budget, say): tried here again once each one's wait is over
+/// ([`tributary_api::mixing::retry_after_ms`]), and those still not running handed to a
+/// node that has room for them, as a drain does. `mine`: the tasks the store marks as
+/// this node's in this scan; no other task is started or moved.
 fn offer_refused(store: &dyn Store, m: &MixControl, mine: &HashSet<(AppId, String)>) {
     for (app_id, task) in m.retry_not_started(|a, t| mine.contains(&(a, t.to_owned()))) {
         match hand_over_one(store, m, app_id, &task) {
@@ -47,7 +48,8 @@ fn offer_refused(store: &dyn Store, m: &MixControl, mine: &HashSet<(AppId, Strin
 }
 
 /// On a node alone on its store: retries the stored tasks it could not start when it
-/// resumed them (over its budget, say), every [`SCAN`], for as long as the server runs.
+/// resumed them (over its budget, say), once each one's wait is over (looked at every
+/// [`SCAN`]), for as long as the server runs.
 pub async fn retry_not_started(mixing: Arc<MixControl>) {
     let mut tick = tokio::time::interval(SCAN);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
