@@ -535,13 +535,9 @@ impl Audio {
             let pcm = r.convert(&samples);
             if let Ok(packets) = enc.encode(&pcm) {
                 for e in packets {
-                    // The encoder's priming before the stream's first sample is not sent:
-                    // clamped to 0 it would repeat one timestamp (see `output`).
-                    let ts = base + e.pts_ms;
-                    if ts < 0 {
+                    let Some(ts) = e.audio_ts(base) else {
                         continue;
-                    }
-                    let ts = ts as u32;
+                    };
                     // The sequence header goes out with the first frame, at its time: the
                     // encoder's first frame starts before `base` (its priming), and a header
                     // stamped later would make the hub push that frame forward onto the

@@ -604,6 +604,16 @@ pub struct Encoded {
     pub key: bool,
 }
 
+impl Encoded {
+    /// An audio packet's FLV timestamp on a stream whose first sample is at `base_ms`;
+    /// `None` for the encoder's priming stamped before the stream's start (clamped to 0,
+    /// such packets repeated one timestamp, which players and muxers reject).
+    pub fn audio_ts(&self, base_ms: i64) -> Option<u32> {
+        let ts = base_ms + self.pts_ms;
+        (ts >= 0).then_some(ts as u32)
+    }
+}
+
 /// Outputs up to this many pixels a second (1280×720 at 30 fps) encode on one thread.
 ///
 /// Why 720p30 and not less: x264 `veryfast` encodes a 720p30 mix in about a third of a

@@ -160,28 +160,19 @@ impl FdkEncoder {
                 self.pcm.push(conv(s[1]));
             }
         }
-        let mut in_ptr = self.pcm.as_mut_ptr() as *mut std::ffi::c_void;
-        let mut in_id = sys::AACENC_BufferIdentifier_IN_AUDIO_DATA as i32;
-        let mut in_size = (self.pcm.len() * 2) as i32;
-        let mut in_el = 2i32;
-        let in_desc = sys::AACENC_BufDesc {
-            numBufs: 1,
-            bufs: &mut in_ptr,
-            bufferIdentifiers: &mut in_id,
-            bufSizes: &mut in_size,
-            bufElSizes: &mut in_el,
-        };
-        let mut out_ptr = self.out.as_mut_ptr() as *mut std::ffi::c_void;
-        let mut out_id = sys::AACENC_BufferIdentifier_OUT_BITSTREAM_DATA as i32;
-        let mut out_size = self.out.len() as i32;
-        let mut out_el = 1i32;
-        let out_desc = sys::AACENC_BufDesc {
-            numBufs: 1,
-            bufs: &mut out_ptr,
-            bufferIdentifiers: &mut out_id,
-            bufSizes: &mut out_size,
-            bufElSizes: &mut out_el,
-        };
+        let mut input = OneBuffer::new(
+            self.pcm.as_mut_ptr().cast(),
+            sys::AACENC_BufferIdentifier_IN_AUDIO_DATA,
+            self.pcm.len() * 2,
+            2,
+        );
+        let mut output = OneBuffer::new(
+            self.out.as_mut_ptr().cast(),
+            sys::AACENC_BufferIdentifier_OUT_BITSTREAM_DATA,
+            self.out.len(),
+            1,
+        );
+        let (in_desc, out_desc) = (input.desc(), output.desc());
         let in_args = sys::AACENC_InArgs {
             numInSamples: self.pcm.len() as i32,
             numAncBytes: 0,
@@ -207,6 +198,37 @@ impl FdkEncoder {
         }
         let n = (out_args.numOutBytes.max(0) as usize).min(self.out.len());
         Ok((n > 0).then(|| &self.out[..n]))
+    }
+}
+
+/// One buffer as libfdk-aac's descriptors take it: each field is passed by pointer, so
+/// they live here, beside the call, for as long as the descriptor is used.
+struct OneBuffer {
+    ptr: *mut std::ffi::c_void,
+    id: i32,
+    size: i32,
+    element: i32,
+}
+
+impl OneBuffer {
+    fn new(ptr: *mut std::ffi::c_void, id: u32, bytes: usize, element: i32) -> Self {
+        OneBuffer {
+            ptr,
+            id: id as i32,
+            size: bytes as i32,
+            element,
+        }
+    }
+
+    /// A descriptor pointing at this buffer's fields (valid while `self` is not moved).
+    fn desc(&mut self) -> sys::AACENC_BufDesc {
+        sys::AACENC_BufDesc {
+            numBufs: 1,
+            bufs: &mut self.ptr,
+            bufferIdentifiers: &mut self.id,
+            bufSizes: &mut self.size,
+            bufElSizes: &mut self.element,
+        }
     }
 }
 

@@ -699,21 +699,17 @@ impl Worker {
             match ae.encode(&tick.audio) {
                 Ok(packets) => {
                     for p in packets {
-                        // The encoder's priming, stamped before the stream began (an
-                        // output opened at the task's start), is not sent: clamped to 0,
-                        // those access units repeated one timestamp, which players and
-                        // muxers reject.
-                        let ts = p.pts_ms + e.audio_base_ms;
-                        if ts < 0 {
+                        // An output opened at the task's start: its priming is not sent.
+                        let Some(ts) = p.audio_ts(e.audio_base_ms) else {
                             continue;
-                        }
+                        };
                         self.counters
                             .bytes
                             .fetch_add(p.data.len() as u64, Ordering::Relaxed);
                         publisher.send(audio_packet(
                             e.spec.audio_codec,
                             e.spec.channels == 2,
-                            ts as u32,
+                            ts,
                             1,
                             &p.data,
                         ));
